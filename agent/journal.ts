@@ -1,0 +1,155 @@
+// The agent's durable memory (SQLite, WAL, synchronous=FULL: survives kill -9).
+// - operations: every command is recorded before it runs, so a re-delivered
+//   operation id is answered from here instead of running twice;
+// - outbox: every update and event gets a sequence number and stays until the
+//   controller acknowledges it, so nothing is lost across a reconnect.
+import Database from 'better-sqlite3';
+import { AgentMessage, OperationUpdate } from '../proto/gen/steward/v1/agent.js';
+import { OperationState, OperationResult, type OperationError } from '../proto/gen/steward/v1/common.js';
+
+export interface JournaledOperation {
+  id: string;
+  kind: string;
+  state: OperationState;
+  progress: number;
+  message: string;
+  result?: OperationResult;
+  error?: OperationError;
+}
+
+interface OperationRow {
+  id: string;
+  kind: string;
+  state: number;
+  progress: number;
+  message: string;
+  result: Buffer | null;
+  error_code: string | null;
+  error_message: string | null;
+}
+
+export const TERMINAL_STATES = new Set([OperationState.SUCCEEDED, OperationState.FAILED, OperationState.CANCELLED]);
+
+export class Journal {
+  private readonly db: Database.Database;
+
+  constructor(path: string) {
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS operations (
+        id TEXT PRIMARY KEY, kind TEXT NOT NULL, state INTEGER NOT NULL,
+        progress INTEGER NOT NULL DEFAULT 0, message TEXT NOT NULL DEFAULT '',
+        result BLOB, error_code TEXT, error_message TEXT,
+        created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, body BLOB NOT NULL);
+      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);`);
+  }
+
+  get(id: string): JournaledOperation | undefined {
+    const row = this.db.prepare('SELECT * FROM operations WHERE id = ?').get(id) as OperationRow | undefined;
+    return row && toOperation(row);
+  }
+
+  /** Records a new operation as RUNNING; false if the id is already known. */
+  begin(id: string, kind: string): boolean {
+    return this.db.transaction(() => {
+      const now = new Date().toISOString();
+      const info = this.db
+        .prepare(
+          `INSERT OR IGNORE INTO operations (id, kind, state, created_at, updated_at, message)
+           VALUES (?, ?, ?, ?, ?, 'started')`,
+        )
+        .run(id, kind, OperationState.RUNNING, now, now);
+      if (info.changes === 0) return false;
+      this.appendUpdate({ operationId: id, state: OperationState.RUNNING, progress: 0, message: 'started', result: undefined, error: undefined });
+      return true;
+    })();
+  }
+
+  /** Updates the operation and queues the matching OperationUpdate in one transaction. */
+  update(update: OperationUpdate): number {
+    return this.db.transaction(() => {
+      this.db
+        .prepare(
+          `UPDATE operations SET state = ?, progress = ?, message = ?, result = ?, error_code = ?,
+           error_message = ?, updated_at = ? WHERE id = ?`,
+        )
+        .run(
+          update.state,
+          update.progress,
+          update.message,
+          update.result ? Buffer.from(OperationResult.encode(withoutSecrets(update.result)).finish()) : null,
+          update.error?.code ?? null,
+          update.error?.message ?? null,
+          new Date().toISOString(),
+          update.operationId,
+        );
+      return this.appendUpdate(update);
+    })();
+  }
+
+  /** Operations a previous run left RUNNING: the process died under them. */
+  interrupted(): JournaledOperation[] {
+    const rows = this.db.prepare('SELECT * FROM operations WHERE state = ?').all(OperationState.RUNNING) as OperationRow[];
+    return rows.map(toOperation);
+  }
+
+  knownOperationIds(limit = 200): string[] {
+    return (this.db.prepare('SELECT id FROM operations ORDER BY created_at DESC LIMIT ?').all(limit) as { id: string }[]).map(
+      (r) => r.id,
+    );
+  }
+
+  append(message: Omit<AgentMessage, 'seq'>): number {
+    const body = Buffer.from(AgentMessage.encode({ ...message, seq: 0 }).finish());
+    return Number(this.db.prepare('INSERT INTO outbox (body) VALUES (?)').run(body).lastInsertRowid);
+  }
+
+  /** Unacknowledged messages after `seq`, oldest first, with their sequence numbers. */
+  pendingAfter(seq: number): AgentMessage[] {
+    const rows = this.db.prepare('SELECT seq, body FROM outbox WHERE seq > ? ORDER BY seq').all(seq) as {
+      seq: number;
+      body: Buffer;
+    }[];
+    return rows.map((r) => ({ ...AgentMessage.decode(r.body), seq: r.seq }));
+  }
+
+  acknowledge(seq: number): void {
+    this.db.prepare('DELETE FROM outbox WHERE seq <= ?').run(seq);
+  }
+
+  getMeta(key: string): string | undefined {
+    return (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  private appendUpdate(update: OperationUpdate): number {
+    return this.append({ update });
+  }
+}
+
+/** A generated root password travels once (outbox, until acknowledged) and is never kept. */
+function withoutSecrets(result: OperationResult): OperationResult {
+  return result.root ? { ...result, root: { ...result.root, password: '' } } : result;
+}
+
+function toOperation(row: OperationRow): JournaledOperation {
+  return {
+    id: row.id,
+    kind: row.kind,
+    state: row.state as OperationState,
+    progress: row.progress,
+    message: row.message,
+    result: row.result ? OperationResult.decode(row.result) : undefined,
+    error: row.error_code ? { code: row.error_code, message: row.error_message ?? '' } : undefined,
+  };
+}

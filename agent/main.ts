@@ -1,0 +1,168 @@
+#!/usr/bin/env -S node --import tsx
+// steward-agent: the daemon next to one datastore. See --help.
+import { mkdirSync, writeFileSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command as Cli } from 'commander';
+import { loadAgentConfig, ConfigError, DEFAULT_CONFIG_PATH, type AgentConfig } from './config.js';
+import { Journal } from './journal.js';
+import { Executor } from './executor.js';
+import { Session } from './session.js';
+import { Prober } from './prober.js';
+import { startHealthServer } from './health.js';
+import { sdNotify, watchdogIntervalMs } from './sd-notify.js';
+import { createLogger } from '../managers/sdk/logger.js';
+import { loadAgentManager } from '../managers/sdk/registry.js';
+import { FileSecretStore } from '../managers/sdk/secrets.js';
+import { run } from '../managers/sdk/runner.js';
+import { createServiceControl } from '../managers/sdk/service-factory.js';
+import type { ManagerContext } from '../managers/sdk/contract.js';
+
+export const AGENT_VERSION = '0.1.0';
+
+export function layout(stateDir: string) {
+  return {
+    dataDir: join(stateDir, 'data'),
+    configDir: join(stateDir, 'etc'),
+    runDir: join(stateDir, 'run'),
+    logDir: join(stateDir, 'log'),
+    secretsDir: join(stateDir, 'secrets'),
+    journal: join(stateDir, 'journal.db'),
+    healthPortFile: join(stateDir, 'run', 'agent-health.port'),
+  };
+}
+
+export async function runAgent(config: AgentConfig): Promise<() => Promise<void>> {
+  const log = createLogger('steward-agent', { level: config.logLevel }).child({ instanceId: config.instanceId });
+  const dirs = layout(config.stateDir);
+  // The state dir must be traversable by the datastore's service user; secrets stay 0700.
+  for (const d of [config.stateDir, dirs.configDir, dirs.runDir, dirs.logDir]) mkdirSync(d, { recursive: true, mode: 0o755 });
+  chmodSync(config.stateDir, 0o755);
+  mkdirSync(dirs.secretsDir, { recursive: true, mode: 0o700 });
+
+  const module = await loadAgentManager(config.datastore);
+  const ctx: ManagerContext = {
+    instanceId: config.instanceId,
+    stateDir: config.stateDir,
+    ...dirs,
+    bindAddress: config.bindAddress,
+    port: config.port ?? module.defaultPort,
+    memoryMb: config.memoryMb,
+    service: createServiceControl(config.serviceControl, log),
+    secrets: new FileSecretStore(dirs.secretsDir),
+    runner: run,
+    log: log.child({ datastore: module.name }),
+  };
+  const manager = module.create(ctx);
+  const journal = new Journal(dirs.journal);
+  chmodSync(dirs.journal, 0o600);
+
+  const prober = new Prober(() => manager.probe(), Math.min(config.heartbeatIntervalMs, 5_000), log);
+  // eslint-disable-next-line prefer-const
+  let session: Session;
+  const executor = new Executor({
+    journal,
+    manager,
+    validator: module.validator,
+    capabilities: module.capabilities,
+    log,
+    onUpdate: () => session.flush(),
+  });
+  session = new Session({
+    address: config.controller.address,
+    journal,
+    executor: () => executor,
+    hello: () => ({
+      instanceId: config.instanceId,
+      datastore: module.name,
+      datastoreVersion: prober.current.version,
+      capabilities: [...module.capabilities],
+      agentVersion: AGENT_VERSION,
+      heartbeatIntervalMs: config.heartbeatIntervalMs,
+      knownOperations: journal.knownOperationIds(),
+    }),
+    probe: () => prober.current,
+    heartbeatIntervalMs: config.heartbeatIntervalMs,
+    log,
+    onStateChange: (up) => void sdNotify({ STATUS: up ? 'connected to controller' : 'reconnecting to controller' }),
+  });
+
+  executor.recover();
+  prober.start();
+  session.start();
+  const health = await startHealthServer(config.health.host, config.health.port, {
+    connected: () => session.isConnected,
+    status: () => prober.current.status,
+    busy: () => executor.busy,
+    counters: () => ({ ...session.stats }),
+  });
+  writeFileSync(dirs.healthPortFile, String(health.port));
+  const watchdogMs = watchdogIntervalMs();
+  const watchdog = watchdogMs ? setInterval(() => void sdNotify({ WATCHDOG: '1' }), watchdogMs) : undefined;
+  await sdNotify({ READY: '1', STATUS: 'agent started' });
+  log.info({ datastore: module.name, controller: config.controller.address, healthPort: health.port }, 'agent started');
+
+  let stopping = false;
+  return async () => {
+    if (stopping) return;
+    stopping = true;
+    await sdNotify({ STOPPING: '1' });
+    log.info('agent stopping');
+    clearInterval(watchdog);
+    prober.stop();
+    await executor.drain(10_000);
+    session.stop();
+    health.server.close();
+    await manager.close().catch(() => undefined);
+    journal.close();
+  };
+}
+
+async function main(): Promise<void> {
+  const cli = new Cli('steward-agent')
+    .description('The Steward agent: runs next to one datastore, dials out to the controller and does the work on the database.')
+    .option('-c, --config <path>', 'agent config file (YAML)', DEFAULT_CONFIG_PATH)
+    .option('--check-config', 'validate the config file and exit')
+    .addHelpText(
+      'after',
+      `
+Config keys: instanceId, datastore, controller.address, stateDir, serviceControl (process|systemd),
+bindAddress, port, memoryMb, heartbeatIntervalMs, health.host, health.port, logLevel.
+Environment: STEWARD_AGENT_INSTANCE_ID, STEWARD_AGENT_DATASTORE, STEWARD_AGENT_CONTROLLER,
+STEWARD_AGENT_STATE_DIR, STEWARD_AGENT_LOG_LEVEL override the file.`,
+    )
+    .parse();
+  const opts = cli.opts<{ config: string; checkConfig?: boolean }>();
+  let config: AgentConfig;
+  try {
+    config = loadAgentConfig(opts.config);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`steward-agent: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  if (opts.checkConfig) {
+    process.stdout.write('config ok\n');
+    return;
+  }
+  const stop = await runAgent(config);
+  const shutdown = (sig: string) => {
+    void stop().then(
+      () => process.exit(0),
+      (err) => {
+        process.stderr.write(`steward-agent: shutdown after ${sig} failed: ${(err as Error).message}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((err) => {
+    process.stderr.write(`steward-agent: ${(err as Error).message}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,137 @@
+// The agent's one stream to the controller. Dials out, says Hello, replays the
+// unacknowledged outbox after the controller's Welcome, heartbeats, and hands
+// commands to the executor. Any failure closes the stream and redials with
+// backoff; the journal makes the redial lossless.
+import { credentials as grpcCredentials, type ChannelCredentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import { AgentGatewayClient, type AgentMessage, type ControllerMessage, type Hello } from '../proto/gen/steward/v1/agent.js';
+import type { Logger } from '../managers/sdk/logger.js';
+import type { Probe } from '../managers/sdk/contract.js';
+import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
+import type { Executor } from './executor.js';
+import type { Journal } from './journal.js';
+
+export interface SessionDeps {
+  address: string;
+  credentials?: ChannelCredentials;
+  journal: Journal;
+  executor: () => Executor;
+  hello: () => Hello;
+  probe: () => Probe;
+  heartbeatIntervalMs: number;
+  log: Logger;
+  backoff?: BackoffPolicy;
+  onStateChange?: (connected: boolean) => void;
+}
+
+const CHANNEL_OPTIONS = {
+  'grpc.keepalive_time_ms': 10_000,
+  'grpc.keepalive_timeout_ms': 5_000,
+  'grpc.keepalive_permit_without_calls': 1,
+  'grpc.initial_reconnect_backoff_ms': 200,
+  'grpc.max_reconnect_backoff_ms': 5_000,
+};
+
+export class Session {
+  private client?: AgentGatewayClient;
+  private stream?: ClientDuplexStream<AgentMessage, ControllerMessage>;
+  private connected = false;
+  private lastSentSeq = 0;
+  private attempt = 0;
+  private heartbeatTimer?: NodeJS.Timeout;
+  private redialTimer?: NodeJS.Timeout;
+  private stopped = false;
+  /** Counts for the health endpoint and tests. */
+  readonly stats = { connects: 0, heartbeats: 0, disconnects: 0 };
+
+  constructor(private readonly deps: SessionDeps) {}
+
+  get isConnected(): boolean {
+    return this.connected;
+  }
+
+  start(): void {
+    this.client = new AgentGatewayClient(this.deps.address, this.deps.credentials ?? grpcCredentials.createInsecure(), CHANNEL_OPTIONS);
+    this.dial();
+  }
+
+  /** Sends every journaled message the controller has not seen yet (called after each journal write). */
+  flush(): void {
+    if (!this.connected || !this.stream) return;
+    for (const msg of this.deps.journal.pendingAfter(this.lastSentSeq)) {
+      this.stream.write(msg);
+      this.lastSentSeq = msg.seq;
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.redialTimer);
+    this.teardown();
+    this.client?.close();
+  }
+
+  private dial(): void {
+    if (this.stopped || !this.client) return;
+    const stream = this.client.connect();
+    this.stream = stream;
+    stream.on('data', (msg: ControllerMessage) => this.onMessage(msg));
+    stream.on('error', (err) => this.onBroken(stream, err.message));
+    stream.on('end', () => this.onBroken(stream, 'controller closed the stream'));
+    stream.write({ seq: 0, hello: this.deps.hello() });
+  }
+
+  private onMessage(msg: ControllerMessage): void {
+    const { journal, log } = this.deps;
+    if (msg.welcome) {
+      journal.acknowledge(msg.welcome.ackedSeq);
+      this.lastSentSeq = msg.welcome.ackedSeq;
+      this.connected = true;
+      this.attempt = 0;
+      this.stats.connects++;
+      log.info({ ackedSeq: msg.welcome.ackedSeq }, 'connected to controller');
+      this.deps.onStateChange?.(true);
+      this.flush();
+      this.heartbeat();
+      this.heartbeatTimer = setInterval(() => this.heartbeat(), this.deps.heartbeatIntervalMs);
+    } else if (msg.ack) {
+      journal.acknowledge(msg.ack.seq);
+    } else if (msg.command) {
+      this.deps.executor().submit(msg.command);
+    } else if (msg.cancel) {
+      this.deps.executor().cancel(msg.cancel.operationId);
+    }
+  }
+
+  private heartbeat(): void {
+    if (!this.connected || !this.stream) return;
+    const p = this.deps.probe();
+    this.stream.write({ seq: 0, heartbeat: { status: p.status, facts: p.facts, datastoreVersion: p.version } });
+    this.stats.heartbeats++;
+  }
+
+  private onBroken(stream: ClientDuplexStream<AgentMessage, ControllerMessage>, reason: string): void {
+    if (stream !== this.stream) return; // an old stream's late event
+    const wasConnected = this.connected;
+    this.teardown();
+    if (this.stopped) return;
+    if (wasConnected) {
+      this.stats.disconnects++;
+      this.deps.onStateChange?.(false);
+    }
+    const delay = backoffDelay(this.attempt++, this.deps.backoff ?? DEFAULT_BACKOFF);
+    this.deps.log.warn({ reason, retryInMs: delay }, 'controller stream lost; redialling');
+    this.redialTimer = setTimeout(() => this.dial(), delay);
+  }
+
+  private teardown(): void {
+    clearInterval(this.heartbeatTimer);
+    this.connected = false;
+    const s = this.stream;
+    this.stream = undefined;
+    if (s) {
+      s.removeAllListeners('data');
+      s.on('error', () => undefined);
+      s.cancel();
+    }
+  }
+}

@@ -1,0 +1,20 @@
+// What every public API handler needs, and the caller's tenant.
+import type { Metadata } from '@grpc/grpc-js';
+import type { Logger } from '../../managers/sdk/logger.js';
+import type { AgentRegistry } from '../agent-registry.js';
+import type { DatastoreCatalog } from '../catalog.js';
+import type { InstanceService } from '../instances.js';
+import type { OperationService } from '../operations.js';
+import type { Store } from '../store/open.js';
+
+export interface ApiContext {
+  store: Store;
+  instances: InstanceService;
+  operations: OperationService;
+  agents: AgentRegistry;
+  catalog: DatastoreCatalog;
+  missedHeartbeats: number;
+  log: Logger;
+  /** The tenant the caller acts for; '*' for an operator. */
+  tenantOf(metadata: Metadata): Promise<string>;
+}

@@ -1,0 +1,34 @@
+import type { InstancesServer } from '../../proto/gen/steward/v1/api.js';
+import { unary } from '../grpc-status.js';
+import type { ApiContext } from './context.js';
+
+export function instancesApi(c: ApiContext): InstancesServer {
+  return {
+    create: unary(c.log, 'Instances.Create', async (req, call) => {
+      const tenant = await c.tenantOf(call.metadata);
+      const { instance, prepare } = await c.instances.create(tenant, req);
+      return { instance: await c.instances.toProto(instance), operation: c.operations.toProto(prepare) };
+    }),
+    get: unary(c.log, 'Instances.Get', async (req, call) => {
+      const row = await c.instances.get(await c.tenantOf(call.metadata), req.id);
+      return c.instances.toProto(row);
+    }),
+    list: unary(c.log, 'Instances.List', async (_req, call) => {
+      const rows = await c.instances.list(await c.tenantOf(call.metadata));
+      return { instances: await Promise.all(rows.map((r) => c.instances.toProto(r))) };
+    }),
+    delete: unary(c.log, 'Instances.Delete', async (req, call) => {
+      const row = await c.instances.delete(await c.tenantOf(call.metadata), req.id);
+      return { instance: await c.instances.toProto(row) };
+    }),
+    restart: unary(c.log, 'Instances.Restart', async (req, call) => {
+      const op = await c.instances.restart(await c.tenantOf(call.metadata), req.id);
+      return c.operations.toProto(op);
+    }),
+    ping: unary(c.log, 'Instances.Ping', async (req, call) => {
+      const inst = await c.instances.get(await c.tenantOf(call.metadata), req.instanceId);
+      const op = await c.operations.start(inst.id, 'noop', { noop: { echo: req.echo.slice(0, 1024) } }, { timeoutMs: 30_000 });
+      return c.operations.toProto(await c.operations.wait(op.id, 30_000));
+    }),
+  };
+}

@@ -1,0 +1,35 @@
+// The orchestration side of every datastore the controller knows: capabilities,
+// validation rules and (later) cluster strategies. Loaded once at start-up.
+import type { Capability, OrchestrationModule } from '../managers/sdk/contract.js';
+import { failedPrecondition, invalidArgument } from '../managers/sdk/errors.js';
+import { BUILT_IN_MANAGERS, loadOrchestration } from '../managers/sdk/registry.js';
+
+export class DatastoreCatalog {
+  private constructor(private readonly modules: Map<string, OrchestrationModule>) {}
+
+  static async load(names: readonly string[] = BUILT_IN_MANAGERS): Promise<DatastoreCatalog> {
+    const modules = new Map<string, OrchestrationModule>();
+    for (const n of names) modules.set(n, await loadOrchestration(n));
+    return new DatastoreCatalog(modules);
+  }
+
+  names(): string[] {
+    return [...this.modules.keys()];
+  }
+
+  /** The module for a datastore named in a request (INVALID_ARGUMENT naming the field if unknown). */
+  get(name: string, field = 'datastore'): OrchestrationModule {
+    const m = this.modules.get(name);
+    if (!m) throw invalidArgument(field, `unknown datastore "${name.slice(0, 64)}" (known: ${this.names().join(', ')})`);
+    return m;
+  }
+
+  /** Refuses, before anything is sent, an operation the datastore cannot do. */
+  require(datastore: string, capability: Capability): OrchestrationModule {
+    const m = this.get(datastore);
+    if (!m.capabilities.includes(capability)) {
+      throw failedPrecondition(`datastore ${m.displayName} (${m.name}) does not support ${capability}`);
+    }
+    return m;
+  }
+}

@@ -1,0 +1,52 @@
+// Controller configuration (YAML file, then flags). Validated at start; a bad
+// key is named in the error.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { describeIssues } from '../agent/config.js';
+
+export const controllerConfigSchema = z
+  .object({
+    listen: z.string().regex(/^[^\s]+:\d+$/, 'host:port').default('127.0.0.1:50051'),
+    dataDir: z.string().default('.steward'),
+    /** SQLite file; defaults to <dataDir>/steward.db. */
+    storePath: z.string().optional(),
+    /** An agent is "lost" after this many missed heartbeats. */
+    missedHeartbeats: z.number().int().min(1).max(100).default(3),
+    logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
+    provisioner: z
+      .object({
+        kind: z.enum(['local']).default('local'),
+        /** Heartbeat interval handed to the agents this provisioner starts. */
+        heartbeatIntervalMs: z.number().int().min(200).max(300_000).default(10_000),
+        /** Address agents dial; defaults to `listen`. */
+        controllerAddress: z.string().optional(),
+        /** Restart an agent process that exits unexpectedly (what systemd does in production). */
+        restartAgents: z.boolean().default(true),
+      })
+      .strict()
+      .default({ kind: 'local', heartbeatIntervalMs: 10_000, restartAgents: true }),
+  })
+  .strict();
+
+export type ControllerConfig = z.infer<typeof controllerConfigSchema>;
+
+export function parseControllerConfig(raw: unknown): ControllerConfig {
+  const parsed = controllerConfigSchema.safeParse(raw ?? {});
+  if (!parsed.success) throw new Error(`invalid controller config: ${describeIssues(parsed.error)}`);
+  const c = parsed.data;
+  return { ...c, dataDir: resolve(c.dataDir) };
+}
+
+export function loadControllerConfig(path: string | undefined, overrides: Record<string, unknown>): ControllerConfig {
+  let raw: Record<string, unknown> = {};
+  if (path) {
+    try {
+      raw = (parseYaml(readFileSync(path, 'utf8')) as Record<string, unknown>) ?? {};
+    } catch (err) {
+      throw new Error(`cannot read controller config ${path}: ${(err as Error).message}`);
+    }
+  }
+  return parseControllerConfig({ ...raw, ...overrides });
+}

@@ -1,0 +1,120 @@
+// AgentGateway.Connect: one bidirectional stream per agent. The first message
+// must be Hello. Messages with a sequence number are applied once (the stored
+// acked_seq dedupes replays) and acknowledged; heartbeats are applied as they come.
+import { status, type ServerDuplexStream } from '@grpc/grpc-js';
+import type { AgentGatewayServer, AgentMessage, ControllerMessage, Hello } from '../proto/gen/steward/v1/agent.js';
+import type { Logger } from '../managers/sdk/logger.js';
+import type { AgentRegistry } from './agent-registry.js';
+import type { OperationService } from './operations.js';
+import type { Store } from './store/open.js';
+import { nowIso } from './clock.js';
+
+export interface GatewayDeps {
+  store: Store;
+  agents: AgentRegistry;
+  operations: OperationService;
+  log: Logger;
+  /**
+   * The instance this stream speaks for. The session identity decides, never a
+   * field inside a message (Security: from the client certificate).
+   */
+  identify(call: ServerDuplexStream<AgentMessage, ControllerMessage>, hello: Hello): Promise<string>;
+}
+
+export function agentGateway(deps: GatewayDeps): AgentGatewayServer {
+  return {
+    connect(call) {
+      let instanceId: string | undefined;
+      let chain = Promise.resolve();
+      const handle = {
+        send: (msg: ControllerMessage) => {
+          if (!call.writableEnded && !call.destroyed) call.write(msg);
+        },
+        close: (reason: string) => {
+          deps.log.info({ instanceId, reason }, 'closing agent stream');
+          call.end();
+        },
+      };
+      const fail = (code: status, message: string) => {
+        deps.log.warn({ instanceId, message }, 'agent stream refused');
+        call.destroy(Object.assign(new Error(message), { code, details: message }));
+      };
+      call.on('data', (msg: AgentMessage) => {
+        chain = chain
+          .then(async () => {
+            if (!instanceId) {
+              if (!msg.hello) return fail(status.FAILED_PRECONDITION, 'the first message must be Hello');
+              instanceId = await deps.identify(call, msg.hello);
+              const acked = await onHello(deps, instanceId, msg.hello);
+              deps.agents.attach(instanceId, handle);
+              handle.send({ welcome: { ackedSeq: acked } });
+              await deps.operations.redeliver(instanceId);
+              return;
+            }
+            await onMessage(deps, instanceId, msg, handle);
+          })
+          .catch((err) => fail((err as { code?: status }).code ?? status.INTERNAL, (err as Error).message));
+      });
+      const gone = () => {
+        if (instanceId) {
+          deps.agents.detach(instanceId, handle);
+          deps.log.info({ instanceId }, 'agent disconnected');
+        }
+      };
+      call.on('end', () => {
+        gone();
+        call.end();
+      });
+      call.on('error', gone);
+      call.on('close', gone);
+    },
+  };
+}
+
+async function onHello(deps: GatewayDeps, instanceId: string, hello: Hello): Promise<number> {
+  const existing = await deps.store.selectFrom('agents').select('acked_seq').where('instance_id', '=', instanceId).executeTakeFirst();
+  const fields = {
+    agent_version: hello.agentVersion,
+    datastore: hello.datastore,
+    datastore_version: hello.datastoreVersion,
+    capabilities: JSON.stringify(hello.capabilities),
+    heartbeat_interval_ms: hello.heartbeatIntervalMs || 10_000,
+  };
+  if (existing) {
+    await deps.store.updateTable('agents').set(fields).where('instance_id', '=', instanceId).execute();
+  } else {
+    await deps.store
+      .insertInto('agents')
+      .values({ instance_id: instanceId, last_heartbeat_at: null, status: 0, facts: '{}', acked_seq: 0, ...fields })
+      .execute();
+  }
+  deps.log.info({ instanceId, agentVersion: hello.agentVersion, datastore: hello.datastore }, 'agent connected');
+  return Number(existing?.acked_seq ?? 0);
+}
+
+async function onMessage(deps: GatewayDeps, instanceId: string, msg: AgentMessage, handle: { send(m: ControllerMessage): void }): Promise<void> {
+  if (msg.heartbeat) {
+    const hb = msg.heartbeat;
+    await deps.store
+      .updateTable('agents')
+      .set({
+        last_heartbeat_at: nowIso(),
+        status: hb.status,
+        facts: JSON.stringify(hb.facts),
+        ...(hb.datastoreVersion ? { datastore_version: hb.datastoreVersion } : {}),
+      })
+      .where('instance_id', '=', instanceId)
+      .execute();
+    return;
+  }
+  if (msg.seq <= 0) return;
+  const row = await deps.store.selectFrom('agents').select('acked_seq').where('instance_id', '=', instanceId).executeTakeFirst();
+  if (row && msg.seq <= Number(row.acked_seq)) {
+    handle.send({ ack: { seq: Number(row.acked_seq) } }); // a replay we already applied
+    return;
+  }
+  if (msg.update) await deps.operations.applyUpdate(instanceId, msg.update);
+  if (msg.event) deps.log.info({ instanceId, eventType: msg.event.eventType }, 'agent event');
+  await deps.store.updateTable('agents').set({ acked_seq: msg.seq }).where('instance_id', '=', instanceId).execute();
+  handle.send({ ack: { seq: msg.seq } });
+}

@@ -1,0 +1,126 @@
+// The `local` provisioner: one agent process per instance on this machine, each
+// with its own state directory and datastore port, supervised like systemd
+// would (restarted when it dies unexpectedly). Agents run detached so that a
+// controller restart leaves them and their datastores running.
+import { spawn } from 'node:child_process';
+import { mkdirSync, openSync, closeSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import type { Logger } from '../../managers/sdk/logger.js';
+import type { Store } from '../store/open.js';
+import type { Placement, ProvisionRequest, Provisioner } from './provisioner.js';
+import { freeLoopbackPort, isAlive, pidsMentioning, terminate } from './processes.js';
+
+export interface LocalProvisionerOptions {
+  dataDir: string;
+  controllerAddress: string;
+  heartbeatIntervalMs: number;
+  restartAgents: boolean;
+  logLevel: string;
+}
+
+const AGENT_MAIN = fileURLToPath(new URL('../../agent/main.ts', import.meta.url));
+const TSX_LOADER = import.meta.resolve('tsx');
+
+export class LocalProvisioner implements Provisioner {
+  private timer?: NodeJS.Timeout;
+  private readonly destroying = new Set<string>();
+  private readonly restarts = new Map<string, { count: number; nextAt: number }>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly opts: LocalProvisionerOptions,
+    private readonly log: Logger,
+  ) {}
+
+  stateDirOf(instanceId: string): string {
+    return join(this.opts.dataDir, 'instances', instanceId);
+  }
+
+  async provision(req: ProvisionRequest): Promise<Placement> {
+    const stateDir = this.stateDirOf(req.instanceId);
+    mkdirSync(stateDir, { recursive: true, mode: 0o755 });
+    // Datastore service users must traverse down to their data directory.
+    for (const d of [this.opts.dataDir, join(this.opts.dataDir, 'instances'), stateDir]) chmodSync(d, 0o755);
+    const port = await freeLoopbackPort();
+    const config = {
+      instanceId: req.instanceId,
+      datastore: req.datastore,
+      controller: { address: this.opts.controllerAddress },
+      stateDir,
+      serviceControl: 'process',
+      bindAddress: '127.0.0.1',
+      port,
+      memoryMb: req.memoryMb,
+      heartbeatIntervalMs: this.opts.heartbeatIntervalMs,
+      logLevel: this.opts.logLevel,
+    };
+    writeFileSync(join(stateDir, 'agent.yaml'), stringify(config), { mode: 0o600 });
+    const pid = this.spawnAgent(stateDir);
+    await this.store.insertInto('local_agents').values({ instance_id: req.instanceId, state_dir: stateDir, pid, health_port: 0 }).execute();
+    return { host: '127.0.0.1', port };
+  }
+
+  async destroy(instanceId: string): Promise<void> {
+    this.destroying.add(instanceId);
+    try {
+      const row = await this.store.selectFrom('local_agents').selectAll().where('instance_id', '=', instanceId).executeTakeFirst();
+      const stateDir = row?.state_dir ?? this.stateDirOf(instanceId);
+      if (row?.pid && isAlive(row.pid)) await terminate([row.pid], 15_000);
+      // Whatever the agent started and left behind (it may have been killed -9).
+      await terminate(pidsMentioning(stateDir), 30_000);
+      rmSync(stateDir, { recursive: true, force: true });
+      await this.store.deleteFrom('local_agents').where('instance_id', '=', instanceId).execute();
+      this.log.info({ instanceId }, 'local instance removed');
+    } finally {
+      this.destroying.delete(instanceId);
+      this.restarts.delete(instanceId);
+    }
+  }
+
+  async start(): Promise<void> {
+    this.timer = setInterval(() => void this.supervise().catch((err) => this.log.error({ err: err.message }, 'supervision failed')), 1_000);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** The pid of an instance's agent process (tests use it to kill -9 the agent). */
+  async agentPid(instanceId: string): Promise<number | undefined> {
+    const row = await this.store.selectFrom('local_agents').select('pid').where('instance_id', '=', instanceId).executeTakeFirst();
+    return row?.pid;
+  }
+
+  private spawnAgent(stateDir: string): number {
+    const logFd = openSync(join(stateDir, 'agent.log'), 'a', 0o600);
+    try {
+      const child = spawn(process.execPath, ['--import', TSX_LOADER, AGENT_MAIN, '--config', join(stateDir, 'agent.yaml')], {
+        detached: true,
+        stdio: ['ignore', logFd, logFd],
+        env: { ...process.env, NOTIFY_SOCKET: '' },
+      });
+      child.unref();
+      return child.pid ?? 0;
+    } finally {
+      closeSync(logFd);
+    }
+  }
+
+  private async supervise(): Promise<void> {
+    if (!this.opts.restartAgents) return;
+    const rows = await this.store.selectFrom('local_agents').selectAll().execute();
+    for (const r of rows) {
+      if (this.destroying.has(r.instance_id) || isAlive(r.pid)) continue;
+      const state = this.restarts.get(r.instance_id) ?? { count: 0, nextAt: 0 };
+      if (Date.now() < state.nextAt) continue;
+      const pid = this.spawnAgent(r.state_dir);
+      state.count++;
+      state.nextAt = Date.now() + Math.min(30_000, 500 * 2 ** Math.min(state.count, 6));
+      this.restarts.set(r.instance_id, state);
+      await this.store.updateTable('local_agents').set({ pid }).where('instance_id', '=', r.instance_id).execute();
+      this.log.warn({ instanceId: r.instance_id, oldPid: r.pid, pid, restarts: state.count }, 'agent process was gone: restarted');
+    }
+  }
+}

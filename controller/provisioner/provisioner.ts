@@ -1,0 +1,22 @@
+// A provisioner makes the machine an agent runs on. `local` spawns agents on
+// this machine (demos, tests); `external` (later: cloud) leaves it to an
+// operator or cloud-init and waits for the agent to connect.
+export interface ProvisionRequest {
+  instanceId: string;
+  datastore: string;
+  memoryMb: number;
+}
+
+export interface Placement {
+  host: string;
+  port: number;
+}
+
+export interface Provisioner {
+  provision(req: ProvisionRequest): Promise<Placement>;
+  /** Stops the agent and everything it started, and removes the instance's files. Idempotent. */
+  destroy(instanceId: string): Promise<void>;
+  /** Begins supervising (re-adopts agents started before a controller restart). */
+  start(): Promise<void>;
+  stop(): void;
+}

@@ -1,0 +1,68 @@
+// Schema migrations, applied in order at start-up by Kysely's migrator. Append
+// new ones; never edit one that has shipped.
+import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
+
+const migrations: Record<string, Migration> = {
+  '0001_initial': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('instances')
+        .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('name', 'varchar(255)', (c) => c.notNull())
+        .addColumn('datastore', 'varchar(64)', (c) => c.notNull())
+        .addColumn('datastore_version', 'varchar(64)', (c) => c.notNull())
+        .addColumn('memory_mb', 'integer', (c) => c.notNull())
+        .addColumn('task', 'varchar(32)', (c) => c.notNull())
+        .addColumn('task_message', 'text', (c) => c.notNull())
+        .addColumn('host', 'varchar(255)', (c) => c.notNull())
+        .addColumn('port', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('deleted_at', 'varchar(32)')
+        .execute();
+      await db.schema.createIndex('instances_tenant').on('instances').columns(['tenant_id', 'deleted_at']).execute();
+      await db.schema
+        .createTable('operations')
+        .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('instance_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('kind', 'varchar(64)', (c) => c.notNull())
+        .addColumn('state', 'integer', (c) => c.notNull())
+        .addColumn('progress', 'integer', (c) => c.notNull())
+        .addColumn('message', 'text', (c) => c.notNull())
+        .addColumn('command', sql`blob`)
+        .addColumn('result', sql`blob`)
+        .addColumn('error_code', 'varchar(32)')
+        .addColumn('error_message', 'text')
+        .addColumn('deadline_at', 'bigint', (c) => c.notNull())
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('operations_instance_state').on('operations').columns(['instance_id', 'state']).execute();
+      await db.schema
+        .createTable('agents')
+        .addColumn('instance_id', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('last_heartbeat_at', 'varchar(32)')
+        .addColumn('status', 'integer', (c) => c.notNull())
+        .addColumn('facts', 'text', (c) => c.notNull())
+        .addColumn('agent_version', 'varchar(32)', (c) => c.notNull())
+        .addColumn('datastore', 'varchar(64)', (c) => c.notNull())
+        .addColumn('datastore_version', 'varchar(64)', (c) => c.notNull())
+        .addColumn('capabilities', 'text', (c) => c.notNull())
+        .addColumn('heartbeat_interval_ms', 'integer', (c) => c.notNull())
+        .addColumn('acked_seq', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('local_agents')
+        .addColumn('instance_id', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('state_dir', 'text', (c) => c.notNull())
+        .addColumn('pid', 'integer', (c) => c.notNull())
+        .addColumn('health_port', 'integer', (c) => c.notNull())
+        .execute();
+    },
+  },
+};
+
+export const migrationProvider: MigrationProvider = {
+  getMigrations: async () => migrations,
+};

@@ -1,0 +1,143 @@
+// The plugin contract (DESIGN.md section 4). A datastore manager is a folder
+// with two entry points:
+//   agent.ts          default export `AgentManagerModule`: runs next to the datastore
+//   orchestration.ts  default export `OrchestrationModule`: loaded by the controller
+// Both declare the same capabilities; the controller refuses an operation the
+// datastore lacks before anything is sent to an agent.
+import type { Logger } from './logger.js';
+import type { Runner } from './runner.js';
+import type { SecretStore } from './secrets.js';
+import type { ServiceControl } from './service-control.js';
+import type {
+  Access,
+  Database,
+  DatabaseList,
+  DatastoreStatus,
+  Page,
+  PrepareRequest,
+  User,
+  UserList,
+  UserRef,
+} from './types.js';
+
+export const CAPABILITIES = [
+  'users',
+  'databases',
+  'root',
+  'backup',
+  'backup_incremental',
+  'replication',
+  'cluster',
+  'configuration',
+  'logs',
+] as const;
+export type Capability = (typeof CAPABILITIES)[number];
+
+/** What every manager hands the agent: facts about one running operation. */
+export interface OperationScope {
+  /** Aborted on cancel or deadline; pass it to every child process and query. */
+  readonly signal: AbortSignal;
+  /** Report progress (0-100) and a human-readable step. */
+  progress(percent: number, message: string): void;
+}
+
+/** Where a manager may put things and which services it may use. */
+export interface ManagerContext {
+  readonly instanceId: string;
+  /** The agent's directory for this instance; the manager owns `dataDir`, `configDir`, `runDir` below it. */
+  readonly stateDir: string;
+  readonly dataDir: string;
+  readonly configDir: string;
+  /** Sockets and pid files. */
+  readonly runDir: string;
+  readonly logDir: string;
+  readonly bindAddress: string;
+  readonly port: number;
+  readonly memoryMb: number;
+  readonly service: ServiceControl;
+  readonly secrets: SecretStore;
+  readonly runner: Runner;
+  readonly log: Logger;
+}
+
+export interface Probe {
+  status: DatastoreStatus;
+  version: string;
+  facts: Record<string, string>;
+}
+
+export interface UserOps {
+  create(users: User[], op: OperationScope): Promise<void>;
+  list(page: Page, op: OperationScope): Promise<UserList>;
+  get(ref: UserRef, op: OperationScope): Promise<User>;
+  delete(ref: UserRef, op: OperationScope): Promise<void>;
+  changePassword(ref: UserRef, password: string, op: OperationScope): Promise<void>;
+  grant(ref: UserRef, databases: string[], op: OperationScope): Promise<void>;
+  revoke(ref: UserRef, databases: string[], op: OperationScope): Promise<void>;
+  listAccess(ref: UserRef, op: OperationScope): Promise<Access[]>;
+}
+
+export interface DatabaseOps {
+  create(databases: Database[], op: OperationScope): Promise<void>;
+  list(page: Page, op: OperationScope): Promise<DatabaseList>;
+  delete(name: string, op: OperationScope): Promise<void>;
+}
+
+export interface RootOps {
+  /** Creates or resets the root account; the password is returned once and never stored by the controller. */
+  enable(op: OperationScope): Promise<{ user: string; password: string }>;
+  disable(op: OperationScope): Promise<void>;
+  status(op: OperationScope): Promise<{ enabled: boolean; user: string }>;
+}
+
+/** The agent side of one datastore, bound to one instance. */
+export interface AgentManager {
+  /** Render config, initialise, start, secure, then create the requested databases and users. */
+  prepare(req: PrepareRequest, op: OperationScope): Promise<void>;
+  start(op: OperationScope): Promise<void>;
+  stop(op: OperationScope): Promise<void>;
+  restart(op: OperationScope): Promise<void>;
+  /** Stop for good before the instance is deleted. */
+  destroy(op: OperationScope): Promise<void>;
+  /** Cheap, side-effect-free status check, run every few seconds. */
+  probe(): Promise<Probe>;
+  /** True once prepare has completed (survives agent restarts). */
+  isPrepared(): Promise<boolean>;
+  readonly users?: UserOps;
+  readonly databases?: DatabaseOps;
+  readonly root?: RootOps;
+  /** Release connections; the datastore keeps running. */
+  close(): Promise<void>;
+}
+
+/**
+ * Input rules of a datastore. Shared by both sides: the controller checks
+ * before it sends anything, the agent checks again before it acts. Each method
+ * throws StewardError INVALID_ARGUMENT naming `field`.
+ */
+export interface Validator {
+  database(db: Database, field: string): void;
+  databaseName(name: string, field: string): void;
+  user(user: User, field: string): void;
+  userRef(ref: UserRef, field: string): void;
+  password(password: string, field: string): void;
+}
+
+export interface ManagerIdentity {
+  /** Registry name, e.g. "mysql". */
+  readonly name: string;
+  readonly displayName: string;
+  readonly capabilities: readonly Capability[];
+  readonly validator: Validator;
+  /** Default client port of the datastore. */
+  readonly defaultPort: number;
+}
+
+export interface AgentManagerModule extends ManagerIdentity {
+  create(ctx: ManagerContext): AgentManager;
+}
+
+export interface OrchestrationModule extends ManagerIdentity {
+  /** What "root" means for this datastore, for API and CLI help. */
+  readonly rootDescription: string;
+}

@@ -1,0 +1,38 @@
+// How a datastore server is started and stopped. Managers describe the service;
+// the agent's configuration picks the backend:
+//   process  the agent spawns and supervises the server itself (tests, demos, containers)
+//   systemd  the server is installed from OS packages and driven through systemctl
+// Managers never spawn servers or call systemctl themselves.
+
+export interface ServiceSpec {
+  /** Stable name; the systemd unit for the systemd backend (e.g. "mariadb"). */
+  name: string;
+  /** Process backend: the server binary and its arguments. */
+  command: string;
+  args: string[];
+  /** OS user the server runs as (the process backend drops to it when running as root). */
+  user?: string;
+  cwd?: string;
+  env?: Record<string, string>;
+  /** Where the process backend records the server's pid (lets a restarted agent find it). */
+  pidFile: string;
+  /** Where the server's stdout/stderr go. */
+  logFile: string;
+  /** Signal for a clean stop (default SIGTERM) and how long to wait before SIGKILL. */
+  stopSignal?: NodeJS.Signals;
+  stopTimeoutMs?: number;
+}
+
+export type ServiceState = 'running' | 'stopped' | 'crashed';
+
+export interface ServiceControl {
+  readonly kind: 'process' | 'systemd';
+  /** Starts the service; resolves once the process is running (not necessarily accepting clients). */
+  start(spec: ServiceSpec, signal?: AbortSignal): Promise<void>;
+  /** Stops cleanly, escalating to SIGKILL after stopTimeoutMs. Stopping a stopped service is fine. */
+  stop(spec: ServiceSpec, signal?: AbortSignal): Promise<void>;
+  restart(spec: ServiceSpec, signal?: AbortSignal): Promise<void>;
+  state(spec: ServiceSpec): Promise<ServiceState>;
+  /** The server's pid when known (process backend), for diagnostics. */
+  pid(spec: ServiceSpec): Promise<number | undefined>;
+}

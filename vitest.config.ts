@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config';
+
+// Datastore and end-to-end tests start real servers: generous timeouts, and at
+// most two files at once on a 2-core machine.
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 180_000,
+    hookTimeout: 240_000,
+    pool: 'forks',
+    maxWorkers: 2,
+    fileParallelism: true,
+  },
+});
