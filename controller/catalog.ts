@@ -5,12 +5,26 @@ import { failedPrecondition, invalidArgument } from '../managers/sdk/errors.js';
 import { BUILT_IN_MANAGERS, loadOrchestration } from '../managers/sdk/registry.js';
 
 export class DatastoreCatalog {
-  private constructor(private readonly modules: Map<string, OrchestrationModule>) {}
+  private constructor(
+    private readonly modules: Map<string, OrchestrationModule>,
+    private readonly specifiers: Map<string, string>,
+  ) {}
 
-  static async load(names: readonly string[] = BUILT_IN_MANAGERS): Promise<DatastoreCatalog> {
+  /** Loads each manager by its specifier (built-in name, package name or path); requests then use its `name`. */
+  static async load(specifiers: readonly string[] = BUILT_IN_MANAGERS): Promise<DatastoreCatalog> {
     const modules = new Map<string, OrchestrationModule>();
-    for (const n of names) modules.set(n, await loadOrchestration(n));
-    return new DatastoreCatalog(modules);
+    const bySpecifier = new Map<string, string>();
+    for (const spec of specifiers) {
+      const m = await loadOrchestration(spec);
+      modules.set(m.name, m);
+      bySpecifier.set(m.name, spec);
+    }
+    return new DatastoreCatalog(modules, bySpecifier);
+  }
+
+  /** What an agent loads to get this datastore's manager. */
+  specifierOf(name: string): string {
+    return this.specifiers.get(name) ?? name;
   }
 
   names(): string[] {

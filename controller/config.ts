@@ -15,6 +15,8 @@ export const controllerConfigSchema = z
     /** An agent is "lost" after this many missed heartbeats. */
     missedHeartbeats: z.number().int().min(1).max(100).default(3),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
+    /** Out-of-tree datastore managers: package names (or absolute paths) loaded beside the built-in ones. */
+    extraManagers: z.array(z.string().min(1)).default([]),
     provisioner: z
       .object({
         kind: z.enum(['local']).default('local'),

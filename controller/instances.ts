@@ -73,7 +73,7 @@ export class InstanceService {
     };
     await this.d.store.insertInto('instances').values(row).execute();
     try {
-      const placement = await this.d.provisioner.provision({ instanceId: id, datastore: module.name, memoryMb });
+      const placement = await this.d.provisioner.provision({ instanceId: id, datastore: this.d.catalog.specifierOf(module.name), memoryMb });
       row.host = placement.host;
       row.port = placement.port;
       await this.d.store.updateTable('instances').set({ host: row.host, port: row.port }).where('id', '=', id).execute();

@@ -14,7 +14,7 @@ async function main(): Promise<void> {
     .addHelpText(
       'after',
       `
-Config keys: listen, dataDir, storePath, missedHeartbeats, logLevel,
+Config keys: listen, dataDir, storePath, missedHeartbeats, logLevel, extraManagers,
 provisioner.kind (local), provisioner.heartbeatIntervalMs, provisioner.controllerAddress,
 provisioner.restartAgents. Flags override the file.`,
     )

@@ -22,6 +22,7 @@ import { openSqliteStore, type Store } from './store/open.js';
 import { AgentRegistry } from './agent-registry.js';
 import { OperationService } from './operations.js';
 import { DatastoreCatalog } from './catalog.js';
+import { BUILT_IN_MANAGERS } from '../managers/sdk/registry.js';
 import { InstanceService } from './instances.js';
 import { LocalProvisioner } from './provisioner/local.js';
 import { agentGateway } from './gateway.js';
@@ -54,7 +55,7 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
   const store = await openSqliteStore(config.storePath ?? join(config.dataDir, 'steward.db'));
   const agents = new AgentRegistry();
   const operations = new OperationService(store, agents, log);
-  const catalog = await DatastoreCatalog.load();
+  const catalog = await DatastoreCatalog.load([...BUILT_IN_MANAGERS, ...config.extraManagers]);
 
   const server = new Server({
     'grpc.keepalive_permit_without_calls': 1,

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs everything Steward needs on a fresh Debian machine (run as root):
+# the datastore servers from Debian's packages, the npm dependencies from the
+# lockfile, and the generated gRPC code. Quick when all of it is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(mariadb-server mariadb-client mariadb-backup)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then echo "setup: need root to install packages (${missing[*]})" >&2; exit 1; fi
+  # Never let package scripts start the system-wide servers: Steward runs its own.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; trap 'rm -f /usr/sbin/policy-rc.d' EXIT; fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm dependencies exactly as locked; re-run only when the lockfile changed.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm dependencies"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+node scripts/gen-proto.mjs
