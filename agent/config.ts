@@ -16,9 +16,21 @@ export const agentConfigSchema = z
     datastore: z.string().min(1),
     controller: z
       .object({
+        /** The agent gateway (mutual TLS). */
         address: z.string().regex(/^[^\s:]+:\d+$/, 'host:port'),
+        /** The API port, used once to enroll; defaults to `address`. */
+        enrollAddress: z.string().regex(/^[^\s:]+:\d+$/, 'host:port').optional(),
+        /** The controller's CA certificate: the only CA this agent trusts (pinned). */
+        caFile: z.string().min(1).optional(),
       })
       .strict(),
+    /** One-time enrollment token (or a file holding it), needed until the agent has a certificate. */
+    enrollment: z
+      .object({ token: z.string().min(1).optional(), tokenFile: z.string().min(1).optional() })
+      .strict()
+      .default({}),
+    /** Development only: plain-text gRPC to a controller started with `insecure`. */
+    insecure: z.boolean().default(false),
     stateDir: z.string().min(1),
     serviceControl: z.enum(['process', 'systemd']).default('systemd'),
     bindAddress: z.string().default('127.0.0.1'),
@@ -34,7 +46,8 @@ export const agentConfigSchema = z
       .default({ host: '127.0.0.1', port: 0 }),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
   })
-  .strict();
+  .strict()
+  .refine((c) => c.insecure || c.controller.caFile, { message: 'controller.caFile is required unless insecure is set', path: ['controller', 'caFile'] });
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>;
 
@@ -62,6 +75,7 @@ const ENV_KEYS: Record<string, (c: Record<string, unknown>, v: string) => void> 
   STEWARD_AGENT_CONTROLLER: (c, v) => (c.controller = { ...(c.controller as object), address: v }),
   STEWARD_AGENT_STATE_DIR: (c, v) => (c.stateDir = v),
   STEWARD_AGENT_LOG_LEVEL: (c, v) => (c.logLevel = v),
+  STEWARD_AGENT_ENROLLMENT_TOKEN: (c, v) => (c.enrollment = { ...(c.enrollment as object), token: v }),
 };
 
 export function loadAgentConfig(

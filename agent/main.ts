@@ -7,6 +7,7 @@ import { loadAgentConfig, ConfigError, DEFAULT_CONFIG_PATH, type AgentConfig } f
 import { Journal } from './journal.js';
 import { Executor } from './executor.js';
 import { Session } from './session.js';
+import { AgentIdentity } from './identity.js';
 import { Prober } from './prober.js';
 import { startHealthServer } from './health.js';
 import { sdNotify, watchdogIntervalMs } from './sd-notify.js';
@@ -67,8 +68,11 @@ export async function runAgent(config: AgentConfig): Promise<() => Promise<void>
     log,
     onUpdate: () => session.flush(),
   });
+  const identity = new AgentIdentity(config, dirs.secretsDir, log);
+  const credentials = await identity.credentials();
   session = new Session({
     address: config.controller.address,
+    credentials,
     journal,
     executor: () => executor,
     hello: () => ({
@@ -89,6 +93,7 @@ export async function runAgent(config: AgentConfig): Promise<() => Promise<void>
   executor.recover();
   prober.start();
   session.start();
+  identity.scheduleRenewal((creds) => session.replaceCredentials(creds));
   const health = await startHealthServer(config.health.host, config.health.port, {
     connected: () => session.isConnected,
     status: () => prober.current.status,
@@ -108,6 +113,7 @@ export async function runAgent(config: AgentConfig): Promise<() => Promise<void>
     await sdNotify({ STOPPING: '1' });
     log.info('agent stopping');
     clearInterval(watchdog);
+    identity.stop();
     prober.stop();
     await executor.drain(10_000);
     session.stop();
@@ -125,10 +131,12 @@ async function main(): Promise<void> {
     .addHelpText(
       'after',
       `
-Config keys: instanceId, datastore, controller.address, stateDir, serviceControl (process|systemd),
-bindAddress, port, memoryMb, heartbeatIntervalMs, health.host, health.port, logLevel.
+Config keys: instanceId, datastore, controller.address (agent gateway, mutual TLS),
+controller.enrollAddress, controller.caFile (the pinned controller CA), enrollment.token,
+enrollment.tokenFile, stateDir, serviceControl (process|systemd), bindAddress, port, memoryMb,
+heartbeatIntervalMs, health.host, health.port, logLevel, insecure (development only).
 Environment: STEWARD_AGENT_INSTANCE_ID, STEWARD_AGENT_DATASTORE, STEWARD_AGENT_CONTROLLER,
-STEWARD_AGENT_STATE_DIR, STEWARD_AGENT_LOG_LEVEL override the file.`,
+STEWARD_AGENT_STATE_DIR, STEWARD_AGENT_LOG_LEVEL, STEWARD_AGENT_ENROLLMENT_TOKEN override the file.`,
     )
     .parse();
   const opts = cli.opts<{ config: string; checkConfig?: boolean }>();

@@ -54,6 +54,17 @@ export class Session {
     this.dial();
   }
 
+  /** Switches to new credentials (a renewed certificate): a new channel, then a quick redial. */
+  replaceCredentials(creds: ChannelCredentials): void {
+    const old = this.client;
+    this.client = new AgentGatewayClient(this.deps.address, creds, CHANNEL_OPTIONS);
+    const wasConnected = this.connected;
+    this.teardown();
+    old?.close();
+    if (wasConnected) this.deps.onStateChange?.(false);
+    if (!this.stopped) this.dial();
+  }
+
   /** Sends every journaled message the controller has not seen yet (called after each journal write). */
   flush(): void {
     if (!this.connected || !this.stream) return;

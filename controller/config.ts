@@ -8,7 +8,16 @@ import { describeIssues } from '../agent/config.js';
 
 export const controllerConfigSchema = z
   .object({
+    /** Public API and agent enrollment (TLS; bearer tokens). */
     listen: z.string().regex(/^[^\s]+:\d+$/, 'host:port').default('127.0.0.1:50051'),
+    /** Agent gateway (mutual TLS: agents only). */
+    agentListen: z.string().regex(/^[^\s]+:\d+$/, 'host:port').default('127.0.0.1:50052'),
+    /** Development only: plain-text gRPC, identity from Hello, no API authentication. Logs a warning. */
+    insecure: z.boolean().default(false),
+    /** Extra DNS names / IPs for the controller's server certificate. */
+    serverNames: z.array(z.string().min(1)).default([]),
+    enrollmentTokenTtlMs: z.number().int().min(1_000).max(7 * 24 * 3600_000).default(15 * 60_000),
+    agentCertificateLifetimeMs: z.number().int().min(5_000).max(366 * 24 * 3600_000).default(24 * 3600_000),
     dataDir: z.string().default('.steward'),
     /** SQLite file; defaults to <dataDir>/steward.db. */
     storePath: z.string().optional(),
@@ -22,8 +31,9 @@ export const controllerConfigSchema = z
         kind: z.enum(['local']).default('local'),
         /** Heartbeat interval handed to the agents this provisioner starts. */
         heartbeatIntervalMs: z.number().int().min(200).max(300_000).default(10_000),
-        /** Address agents dial; defaults to `listen`. */
+        /** Addresses agents dial; default to `agentListen` and `listen`. */
         controllerAddress: z.string().optional(),
+        enrollAddress: z.string().optional(),
         /** Restart an agent process that exits unexpectedly (what systemd does in production). */
         restartAgents: z.boolean().default(true),
       })

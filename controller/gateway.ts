@@ -4,6 +4,9 @@
 import { status, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { AgentGatewayServer, AgentMessage, ControllerMessage, Hello } from '../proto/gen/steward/v1/agent.js';
 import type { Logger } from '../managers/sdk/logger.js';
+import { StewardError } from '../managers/sdk/errors.js';
+import { grpcCode, unary } from './grpc-status.js';
+import type { Security } from './security.js';
 import type { AgentRegistry } from './agent-registry.js';
 import type { OperationService } from './operations.js';
 import type { Store } from './store/open.js';
@@ -14,11 +17,28 @@ export interface GatewayDeps {
   agents: AgentRegistry;
   operations: OperationService;
   log: Logger;
-  /**
-   * The instance this stream speaks for. The session identity decides, never a
-   * field inside a message (Security: from the client certificate).
-   */
-  identify(call: ServerDuplexStream<AgentMessage, ControllerMessage>, hello: Hello): Promise<string>;
+  security: Security;
+}
+
+type PeerCall = { getAuthContext(): { sslPeerCertificate?: import('node:tls').PeerCertificate } };
+
+/**
+ * The instance a connection speaks for: the verified client certificate decides,
+ * never a field inside a message. Only the development mode (no TLS) falls back
+ * to what the Hello says.
+ */
+async function identify(deps: GatewayDeps, call: PeerCall, hello?: Hello): Promise<string> {
+  if (deps.security.insecure) {
+    if (!hello) throw new StewardError('FAILED_PRECONDITION', 'certificates are not used in insecure development mode');
+    const inst = await deps.store.selectFrom('instances').select('id').where('id', '=', hello.instanceId).where('deleted_at', 'is', null).executeTakeFirst();
+    if (!inst) throw new StewardError('NOT_FOUND', `unknown instance ${hello.instanceId}`);
+    return inst.id;
+  }
+  const id = await deps.security.identify(call.getAuthContext().sslPeerCertificate);
+  if (hello?.instanceId && hello.instanceId !== id) {
+    deps.log.warn({ instanceId: id, claimed: hello.instanceId }, 'Hello claims another instance: ignored, the certificate decides');
+  }
+  return id;
 }
 
 export function agentGateway(deps: GatewayDeps): AgentGatewayServer {
@@ -44,7 +64,7 @@ export function agentGateway(deps: GatewayDeps): AgentGatewayServer {
           .then(async () => {
             if (!instanceId) {
               if (!msg.hello) return fail(status.FAILED_PRECONDITION, 'the first message must be Hello');
-              instanceId = await deps.identify(call, msg.hello);
+              instanceId = await identify(deps, call, msg.hello);
               const acked = await onHello(deps, instanceId, msg.hello);
               deps.agents.attach(instanceId, handle);
               handle.send({ welcome: { ackedSeq: acked } });
@@ -53,7 +73,7 @@ export function agentGateway(deps: GatewayDeps): AgentGatewayServer {
             }
             await onMessage(deps, instanceId, msg, handle);
           })
-          .catch((err) => fail((err as { code?: status }).code ?? status.INTERNAL, (err as Error).message));
+          .catch((err) => fail(err instanceof StewardError ? grpcCode(err.code) : status.INTERNAL, (err as Error).message));
       });
       const gone = () => {
         if (instanceId) {
@@ -68,6 +88,14 @@ export function agentGateway(deps: GatewayDeps): AgentGatewayServer {
       call.on('error', gone);
       call.on('close', gone);
     },
+    renew: unary(deps.log, 'AgentGateway.Renew', async (req, call) => {
+      const id = await identify(deps, call);
+      return deps.security.renew(id, req.csrPem);
+    }),
+    issueDatastoreCertificate: unary(deps.log, 'AgentGateway.IssueDatastoreCertificate', async (req, call) => {
+      const id = await identify(deps, call);
+      return deps.security.issueDatastoreCertificate(id, req.csrPem);
+    }),
   };
 }
 

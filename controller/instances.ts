@@ -11,6 +11,7 @@ import type { DatastoreCatalog } from './catalog.js';
 import type { OperationService } from './operations.js';
 import type { Provisioner } from './provisioner/provisioner.js';
 import type { Store } from './store/open.js';
+import type { Security } from './security.js';
 import type { AgentsTable, InstancesTable, OperationsTable } from './store/schema.js';
 import { nowIso } from './clock.js';
 
@@ -26,6 +27,7 @@ export interface InstanceDeps {
   catalog: DatastoreCatalog;
   provisioner: Provisioner;
   missedHeartbeats: number;
+  security: Security;
   log: Logger;
 }
 
@@ -34,7 +36,10 @@ export class InstanceService {
     d.operations.onFinished((op) => this.onOperationFinished(op));
   }
 
-  async create(tenantId: string, req: CreateInstanceRequest): Promise<{ instance: InstancesTable; prepare: OperationsTable }> {
+  async create(
+    tenantId: string,
+    req: CreateInstanceRequest,
+  ): Promise<{ instance: InstancesTable; prepare: OperationsTable; enrollmentToken: string }> {
     const name = req.name.trim();
     if (!name) throw invalidArgument('name', 'is required');
     if (name.length > 255) throw invalidArgument('name', 'is longer than 255 characters');
@@ -72,8 +77,14 @@ export class InstanceService {
       deleted_at: null,
     };
     await this.d.store.insertInto('instances').values(row).execute();
+    const { token: enrollmentToken } = await this.d.security.enrollment.issue(id);
     try {
-      const placement = await this.d.provisioner.provision({ instanceId: id, datastore: this.d.catalog.specifierOf(module.name), memoryMb });
+      const placement = await this.d.provisioner.provision({
+        instanceId: id,
+        datastore: this.d.catalog.specifierOf(module.name),
+        memoryMb,
+        enrollmentToken,
+      });
       row.host = placement.host;
       row.port = placement.port;
       await this.d.store.updateTable('instances').set({ host: row.host, port: row.port }).where('id', '=', id).execute();
@@ -88,7 +99,7 @@ export class InstanceService {
       { requireConnected: false },
     );
     this.d.log.info({ instanceId: id, datastore: module.name }, 'instance creation started');
-    return { instance: row, prepare };
+    return { instance: row, prepare, enrollmentToken };
   }
 
   /** The caller's instance, or NOT_FOUND (also for another tenant's: existence is not revealed). */
@@ -169,6 +180,7 @@ export class InstanceService {
         const op = await this.d.operations.start(id, 'destroy', { destroy: {} }).catch(() => undefined);
         if (op) await this.d.operations.wait(op.id, 60_000);
       }
+      await this.d.security.revokeInstance(id);
       this.d.agents.disconnect(id, 'instance deleted');
       await this.d.provisioner.destroy(id);
       await this.d.operations.failUnfinished(id, 'CANCELLED', 'instance deleted', OperationState.CANCELLED);

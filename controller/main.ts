@@ -8,25 +8,36 @@ async function main(): Promise<void> {
   const cli = new Command('steward-controller')
     .description('The Steward controller: public gRPC API, agent gateway, inventory and workflows.')
     .option('-c, --config <path>', 'controller config file (YAML)')
-    .option('--listen <host:port>', 'address to serve gRPC on (default 127.0.0.1:50051)')
+    .option('--listen <host:port>', 'public API and enrollment address, TLS (default 127.0.0.1:50051)')
+    .option('--agent-listen <host:port>', 'agent gateway address, mutual TLS (default 127.0.0.1:50052)')
+    .option('--insecure-dev', 'DEVELOPMENT ONLY: plain-text gRPC, no agent identity, no API authentication')
     .option('--data-dir <dir>', 'where the store and local instances live (default ./.steward)')
     .option('--heartbeat-interval-ms <ms>', 'heartbeat interval for agents started by the local provisioner', Number)
     .addHelpText(
       'after',
       `
-Config keys: listen, dataDir, storePath, missedHeartbeats, logLevel, extraManagers,
+Config keys: listen, agentListen, insecure, serverNames, enrollmentTokenTtlMs,
+agentCertificateLifetimeMs, dataDir, storePath, missedHeartbeats, logLevel, extraManagers,
 provisioner.kind (local), provisioner.heartbeatIntervalMs, provisioner.controllerAddress,
-provisioner.restartAgents. Flags override the file.`,
+provisioner.enrollAddress, provisioner.restartAgents. Flags override the file.
+
+On first start the controller creates its CA (<dataDir>/pki, 0600) and an admin API token
+(<dataDir>/admin.token, 0600). Give stewardctl the token (STEWARD_TOKEN) and the CA
+(STEWARD_CA_FILE=<dataDir>/pki/ca.pem).`,
     )
     .parse();
-  const o = cli.opts<{ config?: string; listen?: string; dataDir?: string; heartbeatIntervalMs?: number }>();
+  const o = cli.opts<{ config?: string; listen?: string; agentListen?: string; insecureDev?: boolean; dataDir?: string; heartbeatIntervalMs?: number }>();
   const overrides: Record<string, unknown> = {};
   if (o.listen) overrides.listen = o.listen;
+  if (o.agentListen) overrides.agentListen = o.agentListen;
+  if (o.insecureDev) overrides.insecure = true;
   if (o.dataDir) overrides.dataDir = o.dataDir;
   const config = loadControllerConfig(o.config, overrides);
   if (o.heartbeatIntervalMs) config.provisioner.heartbeatIntervalMs = o.heartbeatIntervalMs;
   const controller = await startController(config);
-  process.stdout.write(`steward-controller listening on ${controller.address}\n`);
+  process.stdout.write(
+    `steward-controller: API ${controller.address}, agents ${controller.agentAddress}, CA ${controller.caFile}, admin token in ${config.dataDir}/admin.token\n`,
+  );
   const stop = () => void controller.stop().then(() => process.exit(0));
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

@@ -7,13 +7,14 @@ import { ReflectionService } from '@grpc/reflection';
 import { loadSync } from '@grpc/proto-loader';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { AgentGatewayService } from '../proto/gen/steward/v1/agent.js';
+import { AgentGatewayService, EnrollmentService } from '../proto/gen/steward/v1/agent.js';
 import {
   AgentsService,
   DatabasesService,
   InstancesService,
   OperationsService,
   RootService,
+  TokensService,
   UsersService,
 } from '../proto/gen/steward/v1/api.js';
 import { createLogger, type Logger } from '../managers/sdk/logger.js';
@@ -33,81 +34,124 @@ import { usersApi } from './api/users.js';
 import { rootApi } from './api/root.js';
 import { operationsApi } from './api/operations.js';
 import { agentsApi } from './api/agents.js';
+import { enrollmentApi, tokensApi } from './api/security.js';
+import { Security } from './security.js';
+import type { Caller } from './tokens.js';
 
 const PROTO_ROOT = fileURLToPath(new URL('../proto', import.meta.url));
-const SERVICES = ['Instances', 'Databases', 'Users', 'Root', 'Operations', 'Agents', 'AgentGateway'].map((s) => `steward.v1.${s}`);
+const SERVICES = ['Instances', 'Databases', 'Users', 'Root', 'Operations', 'Agents', 'Tokens', 'Enrollment'].map((s) => `steward.v1.${s}`);
 
 export interface RunningController {
+  /** Public API + enrollment. */
   port: number;
   address: string;
+  /** Agent gateway (mutual TLS). */
+  agentAddress: string;
+  caFile: string;
+  /** The bootstrap admin token (also in <dataDir>/admin.token, 0600). */
+  adminToken: string;
   store: Store;
   agents: AgentRegistry;
   operations: OperationService;
   instances: InstanceService;
   provisioner: LocalProvisioner;
+  security: Security;
   log: Logger;
   /** Stops serving. Agents and their datastores keep running (as after a crash). */
   stop(): Promise<void>;
 }
 
+const SERVER_OPTIONS = {
+  'grpc.keepalive_permit_without_calls': 1,
+  'grpc.http2.min_ping_interval_without_data_ms': 5_000,
+  'grpc.keepalive_time_ms': 15_000,
+  'grpc.keepalive_timeout_ms': 5_000,
+};
+
+function bind(server: Server, address: string, creds: ServerCredentials): Promise<string> {
+  return new Promise((resolve, reject) =>
+    server.bindAsync(address, creds, (err, port) => (err ? reject(err) : resolve(`${address.slice(0, address.lastIndexOf(':'))}:${port}`))),
+  );
+}
+
 export async function startController(config: ControllerConfig, opts: { log?: Logger } = {}): Promise<RunningController> {
   const log = opts.log ?? createLogger('steward-controller', { level: config.logLevel });
   const store = await openSqliteStore(config.storePath ?? join(config.dataDir, 'steward.db'));
+  const security = await Security.create(
+    store,
+    {
+      dataDir: config.dataDir,
+      insecure: config.insecure,
+      serverNames: config.serverNames,
+      enrollmentTokenTtlMs: config.enrollmentTokenTtlMs,
+      agentCertificateLifetimeMs: config.agentCertificateLifetimeMs,
+    },
+    log.child({ component: 'security' }),
+  );
+  const adminToken = await security.apiTokens.bootstrapAdmin(join(config.dataDir, 'admin.token'));
   const agents = new AgentRegistry();
   const operations = new OperationService(store, agents, log);
   const catalog = await DatastoreCatalog.load([...BUILT_IN_MANAGERS, ...config.extraManagers]);
 
-  const server = new Server({
-    'grpc.keepalive_permit_without_calls': 1,
-    'grpc.http2.min_ping_interval_without_data_ms': 5_000,
-    'grpc.keepalive_time_ms': 15_000,
-    'grpc.keepalive_timeout_ms': 5_000,
-  });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(config.listen, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-  );
-  const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
-  const address = `${host}:${port}`;
+  const hostOf = (a: string) => a.slice(0, a.lastIndexOf(':'));
+  const creds = await security.serverCredentials([hostOf(config.listen), hostOf(config.agentListen)]);
+  const apiServer = new Server(SERVER_OPTIONS);
+  const agentServer = new Server(SERVER_OPTIONS);
+  const address = await bind(apiServer, config.listen, creds.api);
+  const agentAddress = await bind(agentServer, config.agentListen, creds.agent);
 
   const provisioner = new LocalProvisioner(
     store,
     {
       dataDir: config.dataDir,
-      controllerAddress: config.provisioner.controllerAddress ?? address,
+      controllerAddress: config.provisioner.controllerAddress ?? agentAddress,
+      enrollAddress: config.provisioner.enrollAddress ?? address,
+      caFile: security.caFile,
+      insecure: config.insecure,
       heartbeatIntervalMs: config.provisioner.heartbeatIntervalMs,
       restartAgents: config.provisioner.restartAgents,
       logLevel: config.logLevel,
     },
     log.child({ component: 'provisioner' }),
   );
-  const instances = new InstanceService({ store, operations, agents, catalog, provisioner, missedHeartbeats: config.missedHeartbeats, log });
-  const tenantOf = async (_md: Metadata) => 'default';
-  const ctx: ApiContext = { store, instances, operations, agents, catalog, missedHeartbeats: config.missedHeartbeats, log, tenantOf };
+  const instances = new InstanceService({
+    store,
+    operations,
+    agents,
+    catalog,
+    provisioner,
+    security,
+    missedHeartbeats: config.missedHeartbeats,
+    log,
+  });
+  const caller = async (md: Metadata): Promise<Caller> =>
+    config.insecure ? { tenantId: 'default', admin: true, scope: '*' } : security.apiTokens.authenticate(md);
+  const ctx: ApiContext = {
+    store,
+    instances,
+    operations,
+    agents,
+    catalog,
+    security,
+    missedHeartbeats: config.missedHeartbeats,
+    log,
+    caller,
+    tenantOf: async (md) => (await caller(md)).scope,
+  };
 
-  server.addService(
-    AgentGatewayService,
-    agentGateway({
-      store,
-      agents,
-      operations,
-      log: log.child({ component: 'gateway' }),
-      identify: async (_call, hello) => {
-        const inst = await store.selectFrom('instances').select('id').where('id', '=', hello.instanceId).where('deleted_at', 'is', null).executeTakeFirst();
-        if (!inst) throw Object.assign(new Error(`unknown instance ${hello.instanceId}`), { code: 5 });
-        return inst.id;
-      },
-    }),
-  );
-  server.addService(InstancesService, instancesApi(ctx));
-  server.addService(DatabasesService, databasesApi(ctx));
-  server.addService(UsersService, usersApi(ctx));
-  server.addService(RootService, rootApi(ctx));
-  server.addService(OperationsService, operationsApi(ctx));
-  server.addService(AgentsService, agentsApi(ctx));
+  agentServer.addService(AgentGatewayService, agentGateway({ store, agents, operations, security, log: log.child({ component: 'gateway' }) }));
+  apiServer.addService(EnrollmentService, enrollmentApi(security, log));
+  apiServer.addService(InstancesService, instancesApi(ctx));
+  apiServer.addService(DatabasesService, databasesApi(ctx));
+  apiServer.addService(UsersService, usersApi(ctx));
+  apiServer.addService(RootService, rootApi(ctx));
+  apiServer.addService(OperationsService, operationsApi(ctx));
+  apiServer.addService(AgentsService, agentsApi(ctx));
+  apiServer.addService(TokensService, tokensApi(ctx, security));
   const health = new HealthImplementation({ '': 'SERVING', ...Object.fromEntries(SERVICES.map((s) => [s, 'SERVING'])) });
-  health.addToServer(server);
+  health.addToServer(apiServer);
   const definitions = loadSync(['steward/v1/api.proto', 'steward/v1/agent.proto'], { includeDirs: [PROTO_ROOT] });
-  new ReflectionService(definitions).addToServer(server);
+  new ReflectionService(definitions).addToServer(apiServer);
 
   await provisioner.start();
   await instances.resume();
@@ -115,24 +159,29 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
     void operations.sweepDeadlines().catch((err) => log.error({ err: err.message }, 'deadline sweep failed'));
     void instances.sweepLostAgents().catch((err) => log.error({ err: err.message }, 'lost-agent sweep failed'));
   }, 1_000);
-  log.info({ address, dataDir: config.dataDir }, 'controller listening');
+  log.info({ address, agentAddress, dataDir: config.dataDir, tls: !config.insecure }, 'controller listening');
 
   return {
-    port,
+    port: Number(address.slice(address.lastIndexOf(':') + 1)),
     address,
+    agentAddress,
+    caFile: security.caFile,
+    adminToken,
     store,
     agents,
     operations,
     instances,
     provisioner,
+    security,
     log,
     async stop() {
       clearInterval(sweeper);
       provisioner.stop();
       health.setStatus('', 'NOT_SERVING');
       agents.closeAll('controller stopping');
-      await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
-      server.forceShutdown();
+      await Promise.all([apiServer, agentServer].map((srv) => new Promise<void>((resolve) => srv.tryShutdown(() => resolve()))));
+      apiServer.forceShutdown();
+      agentServer.forceShutdown();
       await store.destroy();
     },
   };

@@ -31,5 +31,13 @@ export function agentsApi(c: ApiContext): AgentsServer {
       if (!row) throw notFound(`the agent of instance ${inst.id} has not connected yet`);
       return info(row);
     }),
+    revokeCertificates: unary(c.log, 'Agents.RevokeCertificates', async (req, call) => {
+      const inst = await c.instances.get(await c.tenantOf(call.metadata), req.id);
+      await c.security.revokeInstance(inst.id);
+      c.agents.disconnect(inst.id, 'certificate revoked');
+      const row = await c.store.selectFrom('agents').selectAll().where('instance_id', '=', inst.id).executeTakeFirst();
+      if (!row) throw notFound(`the agent of instance ${inst.id} has not connected yet`);
+      return info(row);
+    }),
   };
 }

@@ -6,6 +6,8 @@ import type { DatastoreCatalog } from '../catalog.js';
 import type { InstanceService } from '../instances.js';
 import type { OperationService } from '../operations.js';
 import type { Store } from '../store/open.js';
+import type { Caller } from '../tokens.js';
+import type { Security } from '../security.js';
 
 export interface ApiContext {
   store: Store;
@@ -15,6 +17,9 @@ export interface ApiContext {
   catalog: DatastoreCatalog;
   missedHeartbeats: number;
   log: Logger;
-  /** The tenant the caller acts for; '*' for an operator. */
+  /** The authenticated caller (UNAUTHENTICATED without a valid token). */
+  caller(metadata: Metadata): Promise<Caller>;
+  /** The tenant whose resources the caller sees; '*' for an admin. */
   tenantOf(metadata: Metadata): Promise<string>;
+  security: Security;
 }

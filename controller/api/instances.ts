@@ -5,9 +5,9 @@ import type { ApiContext } from './context.js';
 export function instancesApi(c: ApiContext): InstancesServer {
   return {
     create: unary(c.log, 'Instances.Create', async (req, call) => {
-      const tenant = await c.tenantOf(call.metadata);
-      const { instance, prepare } = await c.instances.create(tenant, req);
-      return { instance: await c.instances.toProto(instance), operation: c.operations.toProto(prepare) };
+      const caller = await c.caller(call.metadata);
+      const { instance, prepare, enrollmentToken } = await c.instances.create(caller.tenantId, req);
+      return { instance: await c.instances.toProto(instance), operation: c.operations.toProto(prepare), enrollmentToken };
     }),
     get: unary(c.log, 'Instances.Get', async (req, call) => {
       const row = await c.instances.get(await c.tenantOf(call.metadata), req.id);
@@ -29,6 +29,11 @@ export function instancesApi(c: ApiContext): InstancesServer {
       const inst = await c.instances.get(await c.tenantOf(call.metadata), req.instanceId);
       const op = await c.operations.start(inst.id, 'noop', { noop: { echo: req.echo.slice(0, 1024) } }, { timeoutMs: 30_000 });
       return c.operations.toProto(await c.operations.wait(op.id, 30_000));
+    }),
+    newEnrollmentToken: unary(c.log, 'Instances.NewEnrollmentToken', async (req, call) => {
+      const inst = await c.instances.get(await c.tenantOf(call.metadata), req.id);
+      const { token, expiresAt } = await c.security.enrollment.issue(inst.id);
+      return { enrollmentToken: token, expiresAt: new Date(expiresAt).toISOString() };
     }),
   };
 }

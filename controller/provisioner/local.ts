@@ -14,7 +14,11 @@ import { freeLoopbackPort, isAlive, pidsMentioning, terminate } from './processe
 
 export interface LocalProvisionerOptions {
   dataDir: string;
+  /** Agent gateway (mutual TLS) and enrollment (API port) addresses, and the CA agents pin. */
   controllerAddress: string;
+  enrollAddress: string;
+  caFile: string;
+  insecure: boolean;
   heartbeatIntervalMs: number;
   restartAgents: boolean;
   logLevel: string;
@@ -47,7 +51,9 @@ export class LocalProvisioner implements Provisioner {
     const config = {
       instanceId: req.instanceId,
       datastore: req.datastore,
-      controller: { address: this.opts.controllerAddress },
+      controller: { address: this.opts.controllerAddress, enrollAddress: this.opts.enrollAddress, caFile: this.opts.caFile },
+      enrollment: { token: req.enrollmentToken },
+      insecure: this.opts.insecure,
       stateDir,
       serviceControl: 'process',
       bindAddress: '127.0.0.1',

@@ -5,6 +5,8 @@ export interface ProvisionRequest {
   instanceId: string;
   datastore: string;
   memoryMb: number;
+  /** One-time token the agent enrolls with. */
+  enrollmentToken: string;
 }
 
 export interface Placement {

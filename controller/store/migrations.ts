@@ -61,6 +61,38 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0002_security': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('certificates')
+        .addColumn('serial', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('instance_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('kind', 'varchar(16)', (c) => c.notNull())
+        .addColumn('not_after', 'varchar(32)', (c) => c.notNull())
+        .addColumn('revoked_at', 'varchar(32)')
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('certificates_instance').on('certificates').column('instance_id').execute();
+      await db.schema
+        .createTable('enrollment_tokens')
+        .addColumn('token_hash', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('instance_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('used_at', 'varchar(32)')
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('api_tokens')
+        .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('token_hash', 'varchar(64)', (c) => c.notNull().unique())
+        .addColumn('tenant_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('name', 'varchar(255)', (c) => c.notNull())
+        .addColumn('admin', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('revoked_at', 'varchar(32)')
+        .execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

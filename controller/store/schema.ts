@@ -1,7 +1,6 @@
 // Table shapes of the controller's store. One query layer (Kysely) over two
 // dialects: SQLite (embedded default) and PostgreSQL (production, several
 // controller replicas). Only portable column types are used.
-import type { Generated } from 'kysely';
 
 export interface InstancesTable {
   id: string;
@@ -55,8 +54,34 @@ export interface LocalAgentsTable {
   health_port: number;
 }
 
-export interface SchemaMigrationsTable {
-  id: Generated<number>;
+/** Certificates the CA issued to agents; a revoked serial can no longer connect. */
+export interface CertificatesTable {
+  serial: string;
+  instance_id: string;
+  kind: string; // "agent" | "datastore"
+  not_after: string;
+  revoked_at: string | null;
+  created_at: string;
+}
+
+/** One-time enrollment tokens, kept only as SHA-256 hashes. */
+export interface EnrollmentTokensTable {
+  token_hash: string;
+  instance_id: string;
+  expires_at: number; // unix ms
+  used_at: string | null;
+  created_at: string;
+}
+
+/** Public API bearer tokens, kept only as SHA-256 hashes. */
+export interface ApiTokensTable {
+  id: string;
+  token_hash: string;
+  tenant_id: string;
+  name: string;
+  admin: number; // 0 | 1 (portable boolean)
+  created_at: string;
+  revoked_at: string | null;
 }
 
 export interface DB {
@@ -64,4 +89,7 @@ export interface DB {
   operations: OperationsTable;
   agents: AgentsTable;
   local_agents: LocalAgentsTable;
+  certificates: CertificatesTable;
+  enrollment_tokens: EnrollmentTokensTable;
+  api_tokens: ApiTokensTable;
 }
