@@ -85,7 +85,8 @@ export class CertificateAuthority {
       serialNumber,
       subject,
       issuer: this.cert.subject,
-      notBefore: new Date(Date.now() - 60_000),
+      // Back-dated a little for clock skew between controller and guest.
+      notBefore: new Date(Date.now() - Math.min(60_000, lifetimeMs / 10)),
       notAfter,
       publicKey,
       signingKey: this.key,
