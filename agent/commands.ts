@@ -71,14 +71,14 @@ export function resolveCommand(cmd: Command): CommandSpec {
     };
   }
   if (cmd.deleteDatabase) {
-    const name = cmd.deleteDatabase.name;
+    const { name, force } = cmd.deleteDatabase;
     return {
       kind: 'delete_database',
       mutating: true,
       needs: 'databases',
       run: async (m, op, v) => {
         v.databaseName(name, 'name');
-        await need(m.databases, 'databases').delete(name, op);
+        await need(m.databases, 'databases').delete(name, op, { force });
         return done;
       },
     };

@@ -16,7 +16,8 @@ import { loadAgentManager } from '../managers/sdk/registry.js';
 import { FileSecretStore } from '../managers/sdk/secrets.js';
 import { run } from '../managers/sdk/runner.js';
 import { createServiceControl } from '../managers/sdk/service-factory.js';
-import type { ManagerContext } from '../managers/sdk/contract.js';
+import type { AgentManager, ManagerContext } from '../managers/sdk/contract.js';
+import type { Logger } from '../managers/sdk/logger.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -94,6 +95,9 @@ export async function runAgent(config: AgentConfig): Promise<() => Promise<void>
   prober.start();
   session.start();
   identity.scheduleRenewal((creds) => session.replaceCredentials(creds));
+  // A prepared datastore is brought back under supervision: adopted if it kept
+  // running while the agent was away, started if it did not.
+  void resumeDatastore(manager, log);
   const health = await startHealthServer(config.health.host, config.health.port, {
     connected: () => session.isConnected,
     status: () => prober.current.status,
@@ -121,6 +125,16 @@ export async function runAgent(config: AgentConfig): Promise<() => Promise<void>
     await manager.close().catch(() => undefined);
     journal.close();
   };
+}
+
+async function resumeDatastore(manager: AgentManager, log: Logger): Promise<void> {
+  try {
+    if (!(await manager.isPrepared())) return;
+    await manager.start({ signal: AbortSignal.timeout(5 * 60_000), progress: () => undefined });
+    log.info('datastore under supervision');
+  } catch (err) {
+    log.error({ err: (err as Error).message }, 'could not resume the datastore; the probe will report its state');
+  }
 }
 
 async function main(): Promise<void> {

@@ -95,7 +95,7 @@ export class InstanceService {
     const prepare = await this.d.operations.start(
       id,
       'prepare',
-      { prepare: { memoryMb, databases: req.databases, users: req.users, bindAddress: row.host, port: row.port } },
+      { prepare: { memoryMb, databases: req.databases, users: req.users, bindAddress: row.host, port: row.port, cluster: undefined } },
       { requireConnected: false },
     );
     this.d.log.info({ instanceId: id, datastore: module.name }, 'instance creation started');

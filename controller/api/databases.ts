@@ -25,7 +25,7 @@ export function databasesApi(c: ApiContext): DatabasesServer {
     delete: unary(c.log, 'Databases.Delete', async (req, call) => {
       const { inst, module } = await target(call.metadata, req.instanceId);
       module.validator.databaseName(req.name, 'name');
-      return c.operations.toProto(await c.operations.start(inst.id, 'delete_database', { deleteDatabase: { name: req.name } }));
+      return c.operations.toProto(await c.operations.start(inst.id, 'delete_database', { deleteDatabase: { name: req.name, force: req.terminateConnections } }));
     }),
   };
 }

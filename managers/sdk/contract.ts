@@ -80,7 +80,8 @@ export interface UserOps {
 export interface DatabaseOps {
   create(databases: Database[], op: OperationScope): Promise<void>;
   list(page: Page, op: OperationScope): Promise<DatabaseList>;
-  delete(name: string, op: OperationScope): Promise<void>;
+  /** `force`: end live sessions first instead of refusing (where the datastore refuses). */
+  delete(name: string, op: OperationScope, options?: { force?: boolean }): Promise<void>;
 }
 
 export interface RootOps {

@@ -9,7 +9,7 @@ const write = (body: string) => {
   writeFileSync(p, body);
   return p;
 };
-const good = 'instanceId: abc-1\ndatastore: mysql\ncontroller:\n  address: 127.0.0.1:50051\nstateDir: /var/lib/steward\n';
+const good = 'instanceId: abc-1\ndatastore: mysql\ncontroller:\n  address: 127.0.0.1:50051\n  caFile: /etc/steward/ca.pem\nstateDir: /var/lib/steward\n';
 
 describe('agent config', () => {
   it('loads a good file with defaults', () => {
@@ -36,5 +36,13 @@ describe('agent config', () => {
   it('says clearly when the file is missing or not a mapping', () => {
     expect(() => loadAgentConfig('/nonexistent/agent.yaml', {}, {})).toThrow(ConfigError);
     expect(() => loadAgentConfig(write('- a\n- b\n'), {}, {})).toThrow(/mapping/);
+  });
+});
+
+describe('agent config: TLS', () => {
+  it('requires the pinned controller CA unless the development flag is set', () => {
+    const noCa = 'instanceId: abc-1\ndatastore: mysql\ncontroller:\n  address: 127.0.0.1:50051\nstateDir: /var/lib/steward\n';
+    expect(() => loadAgentConfig(write(noCa), {}, {})).toThrow(/controller\.caFile/);
+    expect(loadAgentConfig(write(noCa + 'insecure: true\n'), {}, {}).insecure).toBe(true);
   });
 });

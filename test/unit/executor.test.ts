@@ -43,7 +43,7 @@ function setup() {
     users: {
       create: async (users) => void events.push(`create ${users.map((u) => u.name).join(',')}`),
       list: async () => ({ users: [], nextMarker: '' }),
-      get: async (r) => ({ name: r.name, host: r.host, password: '', access: [] }),
+      get: async (r) => ({ name: r.name, host: r.host, password: '', access: [], permissions: '' }),
       delete: async () => undefined,
       changePassword: async () => undefined,
       grant: async () => undefined,
@@ -65,7 +65,7 @@ function setup() {
 describe('executor', () => {
   it('runs a repeated operation id once', async () => {
     const s = setup();
-    const c = s.cmd('op-1', { createUsers: { users: [{ name: 'alice', host: '%', password: 'pw', access: [] }] } });
+    const c = s.cmd('op-1', { createUsers: { users: [{ name: 'alice', host: '%', password: 'pw', access: [], permissions: '' }] } });
     s.ex.submit(c);
     s.ex.submit(c);
     await s.finished('op-1');
@@ -77,7 +77,7 @@ describe('executor', () => {
 
   it('runs mutating operations one at a time and reads alongside them', async () => {
     const s = setup();
-    s.ex.submit(s.cmd('p', { prepare: { memoryMb: 256, databases: [], users: [], bindAddress: '', port: 0 } }));
+    s.ex.submit(s.cmd('p', { prepare: { memoryMb: 256, databases: [], users: [], bindAddress: '', port: 0, cluster: undefined } }));
     s.ex.submit(s.cmd('r', { restart: {} }));
     s.ex.submit(s.cmd('read', { listUsers: { page: { limit: 10, marker: '' } } }));
     expect((await s.finished('read')).state).toBe(OperationState.SUCCEEDED);
@@ -105,9 +105,9 @@ describe('executor', () => {
 
   it('refuses a capability the manager does not declare and bad input, without calling the manager', async () => {
     const s = setup();
-    s.ex.submit(s.cmd('db', { createDatabases: { databases: [{ name: 'x', characterSet: '', collation: '' }] } }));
+    s.ex.submit(s.cmd('db', { createDatabases: { databases: [{ name: 'x', characterSet: '', collation: '', ctype: '', replication: {} }] } }));
     expect((await s.finished('db')).error?.code).toBe('FAILED_PRECONDITION');
-    s.ex.submit(s.cmd('bad', { createUsers: { users: [{ name: "x'; DROP", host: '%', password: 'p', access: [] }] } }));
+    s.ex.submit(s.cmd('bad', { createUsers: { users: [{ name: "x'; DROP", host: '%', password: 'p', access: [], permissions: '' }] } }));
     expect((await s.finished('bad')).error?.code).toBe('INVALID_ARGUMENT');
     expect(s.events.filter((e) => e.startsWith('create'))).toEqual([]);
   });

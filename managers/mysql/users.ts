@@ -1,0 +1,166 @@
+// User accounts. Every entry point validates its input again (the controller
+// already did) and checks everything it can before the first change, so a bad
+// request changes nothing.
+import type { UserOps } from '../sdk/contract.js';
+import { alreadyExists, invalidArgument, notFound } from '../sdk/errors.js';
+import { registerSecret } from '../sdk/redact.js';
+import type { Access, Page, User, UserList, UserRef } from '../sdk/types.js';
+import { exec, select, type Session, type SessionRunner } from './connection.js';
+import { databaseExists } from './databases.js';
+import { accessOf, grantAll, revokeAll } from './grants.js';
+import { pageLimit } from './paging.js';
+import { RESERVED_USERS, checkDatabaseNames, checkUsers, hostOf, mysqlValidator } from './validation.js';
+
+const label = (name: string, host: string): string => `user '${name}'@'${host}'`;
+
+export async function userExists(s: Session, name: string, host: string): Promise<boolean> {
+  return (await select(s, 'SELECT 1 FROM mysql.user WHERE User = ? AND Host = ?', [name, host])).length > 0;
+}
+
+async function requireUser(s: Session, ref: UserRef, field: string): Promise<{ name: string; host: string }> {
+  mysqlValidator.userRef(ref, field);
+  const host = hostOf(ref);
+  if (!(await userExists(s, ref.name, host))) throw notFound(`${label(ref.name, host)} does not exist`);
+  return { name: ref.name, host };
+}
+
+async function requireDatabases(s: Session, dbs: readonly string[], field: string): Promise<void> {
+  for (const [i, db] of dbs.entries()) {
+    if (!(await databaseExists(s, db))) throw notFound(`database '${db}' does not exist (${field}[${i}])`);
+  }
+}
+
+export async function createUsers(s: Session, users: readonly User[]): Promise<void> {
+  checkUsers(users);
+  // Should a driver error ever quote a statement, the password in it is masked.
+  for (const u of users) registerSecret(u.password);
+  for (const [i, u] of users.entries()) {
+    if (await userExists(s, u.name, hostOf(u))) throw alreadyExists(`${label(u.name, hostOf(u))} already exists (users[${i}])`);
+    await requireDatabases(s, (u.access ?? []).map((a) => a.database), `users[${i}].access`);
+  }
+  const created: User[] = [];
+  try {
+    for (const u of users) {
+      await exec(s, 'CREATE USER ?@? IDENTIFIED BY ?', [u.name, hostOf(u), u.password]);
+      created.push(u);
+      for (const a of u.access ?? []) await grantAll(s, a.database, u.name, hostOf(u));
+    }
+  } catch (err) {
+    // All or nothing: a half-applied request would be hard to retry.
+    for (const u of created) await exec(s, 'DROP USER IF EXISTS ?@?', [u.name, hostOf(u)]).catch(() => undefined);
+    throw err;
+  }
+}
+
+export async function listUsers(s: Session, page: Page): Promise<UserList> {
+  const limit = pageLimit(page);
+  const marker = page?.marker ?? '';
+  if (marker && !/^[\x20-\x7e]{1,300}$/.test(marker)) throw invalidArgument('page.marker', 'is not a marker this service returned');
+  // Markers are "name@host" (a name may have several hosts); a bare name skips all of its hosts.
+  const at = marker.indexOf('@');
+  const [mName, mHost] = at >= 0 ? [marker.slice(0, at), marker.slice(at + 1)] : [marker, undefined];
+  const after = !marker ? '' : mHost === undefined ? 'AND User > ?' : 'AND (User > ? OR (User = ? AND Host > ?))';
+  const afterParams = !marker ? [] : mHost === undefined ? [mName] : [mName, mName, mHost];
+  const rows = await select<{ User: string; Host: string }>(
+    s,
+    `SELECT User, Host FROM mysql.user WHERE User <> '' AND User NOT IN (?) ${after} ORDER BY User, Host LIMIT ?`,
+    [RESERVED_USERS, ...afterParams, limit + 1],
+  );
+  const pageRows = rows.slice(0, limit).map((r) => ({ name: r.User, host: r.Host }));
+  const access = await accessOf(s, pageRows);
+  const last = pageRows.at(-1);
+  return {
+    users: pageRows.map((u) => toUser(u, access.get(`${u.name}@${u.host}`) ?? [])),
+    nextMarker: rows.length > limit && last ? `${last.name}@${last.host}` : '',
+  };
+}
+
+const toUser = (u: { name: string; host: string }, dbs: string[]): User => ({
+  name: u.name,
+  host: u.host,
+  password: '',
+  access: dbs.map((database) => ({ database })),
+  permissions: '',
+});
+
+export async function getUser(s: Session, ref: UserRef): Promise<User> {
+  const u = await requireUser(s, ref, 'user');
+  const access = await accessOf(s, [u]);
+  return toUser(u, access.get(`${u.name}@${u.host}`) ?? []);
+}
+
+export async function deleteUser(s: Session, ref: UserRef): Promise<void> {
+  const u = await requireUser(s, ref, 'user');
+  await exec(s, 'DROP USER ?@?', [u.name, u.host]);
+}
+
+export async function changePassword(s: Session, ref: UserRef, password: string): Promise<void> {
+  mysqlValidator.password(password, 'password');
+  registerSecret(password);
+  const u = await requireUser(s, ref, 'user');
+  await exec(s, 'ALTER USER ?@? IDENTIFIED BY ?', [u.name, u.host, password]);
+}
+
+export async function grantAccess(s: Session, ref: UserRef, databases: readonly string[]): Promise<void> {
+  checkDatabaseNames(databases, 'databases');
+  const u = await requireUser(s, ref, 'user');
+  await requireDatabases(s, databases, 'databases');
+  for (const db of databases) await grantAll(s, db, u.name, u.host);
+}
+
+/** Revoking access the user does not have is a no-op, so a retried request succeeds. */
+export async function revokeAccess(s: Session, ref: UserRef, databases: readonly string[]): Promise<void> {
+  checkDatabaseNames(databases, 'databases');
+  const u = await requireUser(s, ref, 'user');
+  const current = new Set((await accessOf(s, [u])).get(`${u.name}@${u.host}`));
+  for (const db of databases) if (current.has(db)) await revokeAll(s, db, u.name, u.host);
+}
+
+export async function listAccess(s: Session, ref: UserRef): Promise<Access[]> {
+  return (await getUser(s, ref)).access;
+}
+
+/**
+ * UserOps over the manager's admin sessions. Input is checked before a
+ * connection is opened, so bad input is INVALID_ARGUMENT even when the server is down.
+ */
+export function userOps(session: SessionRunner): UserOps {
+  const ref = (r: UserRef) => mysqlValidator.userRef(r, 'user');
+  return {
+    async create(users, op) {
+      checkUsers(users);
+      return session((s) => createUsers(s, users), op.signal);
+    },
+    async list(page, op) {
+      pageLimit(page);
+      return session((s) => listUsers(s, page), op.signal);
+    },
+    async get(r, op) {
+      ref(r);
+      return session((s) => getUser(s, r), op.signal);
+    },
+    async delete(r, op) {
+      ref(r);
+      return session((s) => deleteUser(s, r), op.signal);
+    },
+    async changePassword(r, password, op) {
+      ref(r);
+      mysqlValidator.password(password, 'password');
+      return session((s) => changePassword(s, r, password), op.signal);
+    },
+    async grant(r, dbs, op) {
+      ref(r);
+      checkDatabaseNames(dbs, 'databases');
+      return session((s) => grantAccess(s, r, dbs), op.signal);
+    },
+    async revoke(r, dbs, op) {
+      ref(r);
+      checkDatabaseNames(dbs, 'databases');
+      return session((s) => revokeAccess(s, r, dbs), op.signal);
+    },
+    async listAccess(r, op) {
+      ref(r);
+      return session((s) => listAccess(s, r), op.signal);
+    },
+  };
+}

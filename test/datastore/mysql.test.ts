@@ -1,0 +1,549 @@
+// The mysql manager against a real MariaDB started by the agent's own process
+// backend. One prepared server serves most of the file (start-ups are the slow
+// part on a 2-core machine); tests run in order and build on each other.
+import { readdirSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StewardError, asStewardError, type ErrorCode } from '../../managers/sdk/errors.js';
+import type { ServiceSpec } from '../../managers/sdk/service-control.js';
+import { cmdlineMatches } from '../../managers/sdk/service-process.js';
+import { DatastoreStatus, type Database, type User } from '../../managers/sdk/types.js';
+import { flavourFromVersion } from '../../managers/mysql/flavour.js';
+import { ADMIN_SECRET, mysqlPaths } from '../../managers/mysql/paths.js';
+import { createDatabases, listDatabases } from '../../managers/mysql/databases.js';
+import { createUsers, grantAccess, listAccess, listUsers, revokeAccess } from '../../managers/mysql/users.js';
+import { enableRoot, rootStatus } from '../../managers/mysql/root.js';
+import { createMysqlInstance, mysqlUnavailableReason, testOp, type MysqlInstance } from '../fixtures/mysql-instance.js';
+import { dockerUnavailableReason, startMysqlContainer } from '../fixtures/testcontainers-mysql.js';
+
+const db = (name: string, characterSet = '', collation = ''): Database => ({ name, characterSet, collation, ctype: '', replication: {} });
+const user = (name: string, password: string, access: string[] = [], host = '%'): User => ({
+  name,
+  host,
+  password,
+  access: access.map((database) => ({ database })),
+  permissions: '',
+});
+
+async function failure(p: Promise<unknown>): Promise<StewardError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err, 'expected the call to fail').toBeDefined();
+  return asStewardError(err);
+}
+
+async function expectCode(p: Promise<unknown>, code: ErrorCode, field?: string): Promise<StewardError> {
+  const err = await failure(p);
+  expect(err.code, err.message).toBe(code);
+  if (field) expect(err.field).toBe(field);
+  return err;
+}
+
+/** Processes running exactly this spec's command line. */
+function serverProcesses(spec: ServiceSpec): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number)
+    .filter((pid) => cmdlineMatches(pid, spec));
+}
+
+async function until<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (ok(v)) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(v)})`);
+    await sleep(250);
+  }
+}
+
+const reason = await mysqlUnavailableReason();
+
+if (reason) {
+  describe('mysql manager on MariaDB (process backend)', () => {
+    it('needs a MariaDB or MySQL server installed', (t) => {
+      console.warn(`\n*** SKIPPED: mysql datastore tests cannot run here: ${reason} ***\n`);
+      t.skip(reason);
+    });
+  });
+} else {
+  describe('mysql manager on MariaDB (process backend)', () => {
+    let inst: MysqlInstance;
+    let spec: ServiceSpec;
+    const prepareOp = testOp();
+
+    const tcp = (name: string, password: string, database?: string): Promise<Connection> =>
+      mysql.createConnection({ host: '127.0.0.1', port: inst.port, user: name, password, database, connectTimeout: 5_000 });
+
+    /** 'ok', 'denied' (bad credentials: MariaDB answers 1045 or 1698), or the driver's error code. */
+    async function connectAs(name: string, password: string, database?: string): Promise<string> {
+      try {
+        const c = await tcp(name, password, database);
+        await c.end();
+        return 'ok';
+      } catch (err) {
+        const code = (err as { code?: string }).code ?? String(err);
+        return code.startsWith('ER_ACCESS_DENIED') ? 'denied' : code;
+      }
+    }
+
+    /** Everything a bad request could have changed, read over the admin socket. */
+    async function snapshot(): Promise<unknown> {
+      const password = await inst.ctx.secrets.get(ADMIN_SECRET);
+      const c = await mysql.createConnection({ socketPath: mysqlPaths(inst.ctx).socket, user: 'steward_admin', password });
+      try {
+        const [users] = await c.query<RowDataPacket[]>('SELECT User, Host, authentication_string FROM mysql.user ORDER BY User, Host');
+        const [dbs] = await c.query<RowDataPacket[]>('SHOW DATABASES');
+        const [grants] = await c.query<RowDataPacket[]>('SELECT User, Host, Db FROM mysql.db ORDER BY User, Host, Db');
+        return { users, dbs, grants };
+      } finally {
+        await c.end();
+      }
+    }
+
+    beforeAll(async () => {
+      inst = await createMysqlInstance({ memoryMb: 256 });
+      spec = await inst.manager.serviceSpec();
+      expect((await inst.manager.probe()).status).toBe(DatastoreStatus.NEW);
+      await inst.manager.prepare(
+        {
+          memoryMb: 0,
+          port: 0,
+          bindAddress: '',
+          cluster: undefined,
+          databases: [db('app'), db('app_2', 'latin1', 'latin1_swedish_ci'), db('appx2')],
+          users: [user('alice', 'alice-pw-1', ['app'])],
+        },
+        prepareOp,
+      );
+    });
+
+    afterAll(async () => {
+      await inst?.teardown();
+      if (spec) expect(serverProcesses(spec)).toEqual([]);
+    });
+
+    it('prepare reports its steps and leaves a healthy, secured server', async () => {
+      const percents = prepareOp.steps.map((s) => s.percent);
+      expect(percents).toEqual([...percents].sort((a, b) => a - b));
+      expect(percents.at(-1)).toBe(100);
+      expect(await inst.manager.isPrepared()).toBe(true);
+
+      const probe = await inst.manager.probe();
+      expect(probe.status).toBe(DatastoreStatus.HEALTHY);
+      expect(probe.version).toMatch(/MariaDB/);
+      expect(probe.facts.uptime_seconds).toMatch(/^\d+$/);
+      expect(probe.facts.pid).toBe(String(await inst.ctx.service.pid(spec)));
+
+      const snap = (await snapshot()) as { users: Array<{ User: string; Host: string }>; dbs: Array<{ Database: string }> };
+      expect(snap.users.filter((u) => u.User === '')).toEqual([]);
+      expect(snap.users.filter((u) => u.User === 'root').map((u) => u.Host)).toEqual(['localhost']);
+      expect(snap.users.filter((u) => u.User === 'steward_admin').map((u) => u.Host)).toEqual(['localhost']);
+      expect(snap.dbs.map((d) => d.Database)).not.toContain('test');
+      // The admin account is not reachable over the network.
+      expect(await connectAs('steward_admin', (await inst.ctx.secrets.get(ADMIN_SECRET))!)).toBe('denied');
+
+      const secretMode = (await stat(join(inst.dir, 'secrets', ADMIN_SECRET))).mode & 0o777;
+      expect(secretMode).toBe(0o600);
+      await expectCode(inst.manager.prepare({ memoryMb: 0, port: 0, bindAddress: '', databases: [], users: [], cluster: undefined }, testOp()), 'FAILED_PRECONDITION');
+    });
+
+    it('a prepared user reads and writes its database over TCP, and nothing else', async () => {
+      const c = await tcp('alice', 'alice-pw-1', 'app');
+      try {
+        await c.query('CREATE TABLE notes (id INT PRIMARY KEY, body VARCHAR(100))');
+        await c.query('INSERT INTO notes VALUES (1, ?)', ['hello']);
+        const [rows] = await c.query<RowDataPacket[]>('SELECT body FROM notes WHERE id = 1');
+        expect(rows[0].body).toBe('hello');
+        await expect(c.query('USE app_2')).rejects.toMatchObject({ code: 'ER_DBACCESS_DENIED_ERROR' });
+        await expect(c.query('SELECT * FROM mysql.user')).rejects.toMatchObject({ code: 'ER_TABLEACCESS_DENIED_ERROR' });
+        await expect(c.query('CREATE DATABASE sneaky')).rejects.toMatchObject({ code: 'ER_DBACCESS_DENIED_ERROR' });
+      } finally {
+        await c.end();
+      }
+      expect(await connectAs('alice', 'wrong')).toBe('denied');
+    });
+
+    it('users: create, get, grant, revoke, change password, delete', async () => {
+      const op = testOp();
+      const users = inst.manager.users;
+      await users.create([user('bob', 'bob-pw-1')], op);
+      expect(await connectAs('bob', 'bob-pw-1')).toBe('ok');
+      expect(await connectAs('bob', 'bob-pw-1', 'app_2')).toBe('ER_DBACCESS_DENIED_ERROR');
+
+      await users.grant({ name: 'bob', host: '%' }, ['app_2'], op);
+      const c = await tcp('bob', 'bob-pw-1', 'app_2');
+      await c.query('CREATE TABLE t (x INT)');
+      await c.query('INSERT INTO t VALUES (42)');
+      const [rows] = await c.query<RowDataPacket[]>('SELECT x FROM t');
+      expect(rows).toEqual([{ x: 42 }]);
+      await c.end();
+      // "_" is a wildcard in GRANT: the grant on app_2 must not cover appx2.
+      expect(await connectAs('bob', 'bob-pw-1', 'appx2')).toBe('ER_DBACCESS_DENIED_ERROR');
+      expect(await users.listAccess({ name: 'bob', host: '%' }, op)).toEqual([{ database: 'app_2' }]);
+      expect(await users.get({ name: 'bob', host: '' }, op)).toEqual({ name: 'bob', host: '%', password: '', access: [{ database: 'app_2' }], permissions: '' });
+
+      await users.revoke({ name: 'bob', host: '%' }, ['app_2'], op);
+      expect(await connectAs('bob', 'bob-pw-1', 'app_2')).toBe('ER_DBACCESS_DENIED_ERROR');
+      expect(await users.listAccess({ name: 'bob', host: '%' }, op)).toEqual([]);
+      await users.revoke({ name: 'bob', host: '%' }, ['app_2'], op); // again: a no-op, so retries succeed
+
+      await users.changePassword({ name: 'bob', host: '%' }, `n3w'pw"\\x`, op);
+      expect(await connectAs('bob', 'bob-pw-1')).toBe('denied');
+      expect(await connectAs('bob', `n3w'pw"\\x`)).toBe('ok');
+
+      await users.delete({ name: 'bob', host: '%' }, op);
+      expect(await connectAs('bob', `n3w'pw"\\x`)).toBe('denied');
+      await expectCode(users.get({ name: 'bob', host: '%' }, op), 'NOT_FOUND');
+      await expectCode(users.delete({ name: 'bob', host: '%' }, op), 'NOT_FOUND');
+    });
+
+    it('host patterns decide where a user may connect from', async () => {
+      const op = testOp();
+      await inst.manager.users.create([user('carol', 'carol-pw', ['app'], '127.0.0.1'), user('dave', 'dave-pw', ['app'], '10.9.9.%')], op);
+      expect(await connectAs('carol', 'carol-pw', 'app')).toBe('ok');
+      expect(await connectAs('dave', 'dave-pw', 'app')).toBe('denied');
+      expect((await inst.manager.users.get({ name: 'dave', host: '10.9.9.%' }, op)).access).toEqual([{ database: 'app' }]);
+      await expectCode(inst.manager.users.get({ name: 'dave', host: '%' }, op), 'NOT_FOUND');
+      await inst.manager.users.delete({ name: 'carol', host: '127.0.0.1' }, op);
+      await inst.manager.users.delete({ name: 'dave', host: '10.9.9.%' }, op);
+    });
+
+    it('refuses duplicates and references to missing things, all or nothing', async () => {
+      const op = testOp();
+      const users = inst.manager.users;
+      await expectCode(users.create([user('alice', 'x')], op), 'ALREADY_EXISTS');
+      await expectCode(users.create([user('newbie', 'x'), user('alice', 'x')], op), 'ALREADY_EXISTS');
+      await expectCode(users.get({ name: 'newbie', host: '%' }, op), 'NOT_FOUND');
+      await expectCode(users.create([user('newbie', 'x', ['nosuchdb'])], op), 'NOT_FOUND');
+      await expectCode(users.get({ name: 'newbie', host: '%' }, op), 'NOT_FOUND');
+      await expectCode(users.grant({ name: 'nobody', host: '%' }, ['app'], op), 'NOT_FOUND');
+      await expectCode(users.grant({ name: 'alice', host: '%' }, ['nosuchdb'], op), 'NOT_FOUND');
+      await expectCode(users.changePassword({ name: 'nobody', host: '%' }, 'pw', op), 'NOT_FOUND');
+      await expectCode(users.listAccess({ name: 'nobody', host: '%' }, op), 'NOT_FOUND');
+      await expectCode(inst.manager.databases.create([db('app')], op), 'ALREADY_EXISTS');
+      await expectCode(inst.manager.databases.delete('nosuchdb', op), 'NOT_FOUND');
+    });
+
+    it('lists users in sorted pages without system accounts', async () => {
+      const op = testOp();
+      const made = ['u05', 'u01', 'u03', 'u02', 'u04'].map((n) => user(n, `${n}-pw`));
+      made.push(user('u03', 'u03-pw', [], 'localhost'));
+      await inst.manager.users.create(made, op);
+
+      const seen: string[] = [];
+      let marker = '';
+      let pages = 0;
+      do {
+        const page = await inst.manager.users.list({ limit: 2, marker }, op);
+        expect(page.users.length).toBeLessThanOrEqual(2);
+        for (const u of page.users) {
+          expect(u.password).toBe('');
+          seen.push(`${u.name}@${u.host}`);
+        }
+        marker = page.nextMarker;
+        pages += 1;
+      } while (marker && pages < 20);
+      expect(seen).toEqual(['alice@%', 'u01@%', 'u02@%', 'u03@%', 'u03@localhost', 'u04@%', 'u05@%']);
+      const all = await inst.manager.users.list({ limit: 0, marker: '' }, op);
+      expect(all.nextMarker).toBe('');
+      expect(all.users.find((u) => u.name === 'alice')?.access).toEqual([{ database: 'app' }]);
+      await expectCode(inst.manager.users.list({ limit: 5000, marker: '' }, op), 'INVALID_ARGUMENT', 'page.limit');
+      for (const u of made) await inst.manager.users.delete(u, op);
+    });
+
+    it('databases: server-checked character set and collation, pages, delete', async () => {
+      const op = testOp();
+      const dbs = inst.manager.databases;
+      const before = await snapshot();
+      await expectCode(dbs.create([db('shop', 'nope')], op), 'INVALID_ARGUMENT', 'databases[0].character_set');
+      await expectCode(dbs.create([db('shop', '', 'nope_ci')], op), 'INVALID_ARGUMENT', 'databases[0].collation');
+      await expectCode(dbs.create([db('ok1'), db('shop', 'utf8mb4', 'latin1_bin')], op), 'INVALID_ARGUMENT', 'databases[1].collation');
+      expect(await snapshot()).toEqual(before);
+
+      await dbs.create([db('shop', 'latin1', 'latin1_bin'), db('Shop'), db('shop-2$')], op);
+      const listed = [];
+      let marker = '';
+      do {
+        const page = await dbs.list({ limit: 2, marker }, op);
+        listed.push(...page.databases);
+        marker = page.nextMarker;
+      } while (marker);
+      expect(listed.map((d) => d.name)).toEqual(['Shop', 'app', 'app_2', 'appx2', 'shop', 'shop-2$']);
+      expect(listed.find((d) => d.name === 'shop')).toEqual({ name: 'shop', characterSet: 'latin1', collation: 'latin1_bin', ctype: '', replication: {} });
+      expect(listed.find((d) => d.name === 'app_2')?.characterSet).toBe('latin1');
+
+      // A dropped database takes its grants along: a new one of the same name starts clean.
+      await inst.manager.users.grant({ name: 'alice', host: '%' }, ['shop'], op);
+      expect(await connectAs('alice', 'alice-pw-1', 'shop')).toBe('ok');
+      await dbs.delete('shop', op);
+      await expectCode(dbs.delete('shop', op), 'NOT_FOUND');
+      expect(await inst.manager.users.listAccess({ name: 'alice', host: '%' }, op)).toEqual([{ database: 'app' }]);
+      await dbs.create([db('shop')], op);
+      expect(await connectAs('alice', 'alice-pw-1', 'shop')).toBe('ER_DBACCESS_DENIED_ERROR');
+      for (const name of ['shop', 'Shop', 'shop-2$']) await dbs.delete(name, op);
+    });
+
+    it('root: enable, use over TCP, reset, disable', async () => {
+      const op = testOp();
+      const root = inst.manager.root;
+      expect(await root.status(op)).toEqual({ enabled: false, user: 'root' });
+      const first = await root.enable(op);
+      expect(first.user).toBe('root');
+      expect(first.password.length).toBeGreaterThanOrEqual(20);
+      const c = await tcp('root', first.password);
+      await c.query('CREATE DATABASE rootmade');
+      await c.query("CREATE USER 'viaroot'@'%' IDENTIFIED BY 'x'"); // GRANT OPTION and global privileges
+      await c.query("DROP USER 'viaroot'@'%'");
+      await c.query('DROP DATABASE rootmade');
+      await c.end();
+      expect(await root.status(op)).toEqual({ enabled: true, user: 'root' });
+
+      const second = await root.enable(op);
+      expect(second.password).not.toBe(first.password);
+      expect(await connectAs('root', first.password)).toBe('denied');
+      expect(await connectAs('root', second.password)).toBe('ok');
+
+      await root.disable(op);
+      expect(await connectAs('root', second.password)).toBe('denied');
+      expect(await root.status(op)).toEqual({ enabled: false, user: 'root' });
+      // root@localhost (the server's own, unix socket only) survives.
+      const snap = (await snapshot()) as { users: Array<{ User: string; Host: string }> };
+      expect(snap.users.filter((u) => u.User === 'root').map((u) => u.Host)).toEqual(['localhost']);
+    });
+
+    it('refuses hostile input with INVALID_ARGUMENT and changes nothing', async () => {
+      const op = testOp();
+      const { users, databases } = inst.manager;
+      const badNames = [
+        "x'; DROP DATABASE mysql; --",
+        'a`b',
+        '`; DROP DATABASE app; --',
+        'a"b',
+        "a'b",
+        '%',
+        'a%',
+        '_%',
+        'a\0b',
+        'a\nb',
+        'ålice',
+        'ユーザー',
+        '𝓊𝓈𝑒𝓇',
+        'x'.repeat(33),
+        '',
+        ' alice',
+        'alice ',
+      ];
+      const reservedUsers = ['root', 'ROOT', 'steward_admin', 'mysql', 'mariadb.sys', 'mysql.sys', 'debian-sys-maint'];
+      const badDbs = [...badNames.filter((n) => n !== 'x'.repeat(33)), 'x'.repeat(65), 'a.b', '../etc', 'mysql', 'MYSQL', 'information_schema', 'performance_schema', 'sys', 'lost+found'];
+      const badHosts = ["%' OR '1'='1", 'a b', 'h\0', 'hôte', '10.0.0.0/24', "localhost'--"];
+      const badPasswords = ['', 'p\0w', 'x'.repeat(129), 'pässword', 'tab\there'];
+
+      const before = await snapshot();
+      const attempts: Array<[string, () => Promise<unknown>]> = [];
+      for (const n of [...badNames, ...reservedUsers]) {
+        const ref = { name: n, host: '%' };
+        attempts.push(
+          [`create user ${JSON.stringify(n)}`, () => users.create([user(n, 'pw-ok')], op)],
+          [`get ${JSON.stringify(n)}`, () => users.get(ref, op)],
+          [`delete ${JSON.stringify(n)}`, () => users.delete(ref, op)],
+          [`change password ${JSON.stringify(n)}`, () => users.changePassword(ref, 'pw-ok', op)],
+          [`grant ${JSON.stringify(n)}`, () => users.grant(ref, ['app'], op)],
+          [`revoke ${JSON.stringify(n)}`, () => users.revoke(ref, ['app'], op)],
+          [`list access ${JSON.stringify(n)}`, () => users.listAccess(ref, op)],
+        );
+      }
+      for (const d of badDbs) {
+        attempts.push(
+          [`create db ${JSON.stringify(d)}`, () => databases.create([db(d)], op)],
+          [`delete db ${JSON.stringify(d)}`, () => databases.delete(d, op)],
+          [`grant db ${JSON.stringify(d)}`, () => users.grant({ name: 'alice', host: '%' }, [d], op)],
+          [`revoke db ${JSON.stringify(d)}`, () => users.revoke({ name: 'alice', host: '%' }, [d], op)],
+          [`user with access to ${JSON.stringify(d)}`, () => users.create([user('eve', 'pw-ok', [d])], op)],
+        );
+      }
+      for (const h of badHosts) {
+        attempts.push(
+          [`create at host ${JSON.stringify(h)}`, () => users.create([user('eve', 'pw-ok', [], h)], op)],
+          [`delete at host ${JSON.stringify(h)}`, () => users.delete({ name: 'alice', host: h }, op)],
+        );
+      }
+      for (const p of badPasswords) {
+        attempts.push(
+          [`create with bad password`, () => users.create([user('eve', p)], op)],
+          [`change to bad password`, () => users.changePassword({ name: 'alice', host: '%' }, p, op)],
+        );
+      }
+      attempts.push(
+        ['charset injection', () => databases.create([db('eve', "utf8mb4' OR 1=1")], op)],
+        ['collation injection', () => databases.create([db('eve', 'utf8mb4', 'utf8mb4_bin; DROP DATABASE app')], op)],
+        ['a good user then a bad one', () => users.create([user('eve', 'pw-ok'), user("x'--", 'pw-ok')], op)],
+        ['a good database then a bad one', () => databases.create([db('eve'), db('mysql')], op)],
+        ['duplicate users in one request', () => users.create([user('eve', 'pw-ok'), user('eve', 'pw-ok')], op)],
+        ['empty grant list', () => users.grant({ name: 'alice', host: '%' }, [], op)],
+      );
+
+      for (const [label, attempt] of attempts) {
+        const err = await failure(attempt());
+        expect(err.code, `${label}: ${err.message}`).toBe('INVALID_ARGUMENT');
+        expect(err.field, label).toBeTruthy();
+        expect(err.message).not.toContain('pw-ok');
+      }
+      expect(attempts.length).toBeGreaterThan(200);
+      expect(await snapshot()).toEqual(before);
+      expect(await connectAs('alice', 'alice-pw-1', 'app')).toBe('ok');
+
+      // Markers are only compared, never spliced into SQL.
+      const page = await users.list({ limit: 10, marker: "' OR '1'='1" }, op);
+      expect(page.users.map((u) => u.name)).toEqual(['alice']);
+    });
+
+    it('probe follows the server: SHUTDOWN after stop, HEALTHY after start and restart', async () => {
+      const op = testOp();
+      await inst.manager.stop(op);
+      expect((await inst.manager.probe()).status).toBe(DatastoreStatus.SHUTDOWN);
+      expect(serverProcesses(spec)).toEqual([]);
+      await expectCode(inst.manager.users.list({ limit: 0, marker: '' }, op), 'UNAVAILABLE');
+
+      await inst.manager.start(op);
+      expect((await inst.manager.probe()).status).toBe(DatastoreStatus.HEALTHY);
+      const pidBefore = await inst.ctx.service.pid(spec);
+      await inst.manager.restart(op);
+      const probe = await inst.manager.probe();
+      expect(probe.status).toBe(DatastoreStatus.HEALTHY);
+      expect(probe.facts.pid).not.toBe(String(pidBefore));
+      const c = await tcp('alice', 'alice-pw-1', 'app');
+      const [rows] = await c.query<RowDataPacket[]>('SELECT body FROM notes');
+      expect(rows).toEqual([{ body: 'hello' }]);
+      await c.end();
+    });
+
+    it('a new process backend adopts the running server through its pid file', async () => {
+      const op = testOp();
+      const pid = await inst.ctx.service.pid(spec);
+      expect(pid).toBeDefined();
+      const again = inst.reopen(); // as if the agent had restarted
+      expect(await again.service.state(spec)).toBe('running');
+      expect(await again.service.pid(spec)).toBe(pid);
+      await again.manager.start(op); // must adopt, not start a second server
+      expect(await again.service.pid(spec)).toBe(pid);
+      expect(serverProcesses(spec)).toEqual([pid]);
+      expect((await again.manager.probe()).status).toBe(DatastoreStatus.HEALTHY);
+
+      await again.manager.stop(op);
+      expect((await again.manager.probe()).status).toBe(DatastoreStatus.SHUTDOWN);
+      // The first backend saw its child exit without being asked; it must see the
+      // stop elsewhere and not bring the server back.
+      await until('the first backend to see the stop', () => inst.manager.probe(), (p) => p.status === DatastoreStatus.SHUTDOWN, 10_000);
+      await sleep(2_500); // longer than the first restart backoff
+      expect(serverProcesses(spec)).toEqual([]);
+
+      await inst.manager.start(op);
+      expect((await inst.manager.probe()).status).toBe(DatastoreStatus.HEALTHY);
+    });
+
+    it('restarts a server that died behind its back, and reports CRASHED meanwhile', async () => {
+      const pid = (await inst.ctx.service.pid(spec))!;
+      process.kill(pid, 'SIGKILL');
+      await until('CRASHED', () => inst.manager.probe(), (p) => p.status === DatastoreStatus.CRASHED, 5_000);
+      const back = await until('HEALTHY again', () => inst.manager.probe(), (p) => p.status === DatastoreStatus.HEALTHY, 90_000);
+      expect(back.facts.pid).not.toBe(String(pid));
+      expect(serverProcesses(spec)).toHaveLength(1);
+      const c = await tcp('alice', 'alice-pw-1', 'app');
+      const [rows] = await c.query<RowDataPacket[]>('SELECT body FROM notes');
+      expect(rows).toEqual([{ body: 'hello' }]);
+      await c.end();
+    });
+
+    it('destroy stops the server for good', async () => {
+      await inst.manager.destroy(testOp());
+      expect((await inst.manager.probe()).status).toBe(DatastoreStatus.SHUTDOWN);
+      await sleep(1_500);
+      expect(serverProcesses(spec)).toEqual([]);
+    });
+  });
+
+  describe('mysql prepare after a failed attempt', () => {
+    let inst: MysqlInstance;
+    beforeAll(async () => {
+      inst = await createMysqlInstance({ memoryMb: 128 });
+    });
+    afterAll(async () => {
+      await inst?.teardown();
+    });
+
+    it('is cancelled by its signal, leaves nothing running, and a retry succeeds', async () => {
+      const req = {
+        memoryMb: 0,
+        port: 0,
+        bindAddress: '',
+        cluster: undefined,
+        databases: [db('retry_db')],
+        users: [user('retrier', 'retry-pw', ['retry_db'])],
+      };
+      const abort = new AbortController();
+      const first = testOp(abort.signal);
+      const progress = first.progress;
+      // Cancel once the server runs, i.e. with an initialised data directory and a live process.
+      first.progress = (p, m) => {
+        progress(p, m);
+        if (m.startsWith('securing')) abort.abort();
+      };
+      await expectCode(inst.manager.prepare(req, first), 'CANCELLED');
+      const spec = await inst.manager.serviceSpec();
+      expect(await inst.manager.isPrepared()).toBe(false);
+      expect((await inst.manager.probe()).status).toBe(DatastoreStatus.NEW);
+      expect(await inst.ctx.service.state(spec)).toBe('stopped');
+      expect(serverProcesses(spec)).toEqual([]);
+
+      await inst.manager.prepare(req, testOp());
+      expect((await inst.manager.probe()).status).toBe(DatastoreStatus.HEALTHY);
+      const c = await mysql.createConnection({ host: '127.0.0.1', port: inst.port, user: 'retrier', password: 'retry-pw', database: 'retry_db' });
+      await c.query('CREATE TABLE t (x INT)');
+      await c.end();
+    });
+  });
+}
+
+const dockerReason = await dockerUnavailableReason();
+
+describe('mysql manager SQL on MySQL 8 (testcontainers)', () => {
+  it.runIf(!!dockerReason)('needs a Docker engine', (t) => {
+    console.warn(`\n*** SKIPPED: MySQL 8 container tests: ${dockerReason} ***\n`);
+    t.skip(dockerReason);
+  });
+
+  it.runIf(!dockerReason)('users, grants, databases and root work on MySQL 8', async () => {
+    const server = await startMysqlContainer();
+    const open = (u: string, p: string, database?: string) =>
+      mysql.createConnection({ host: server.host, port: server.port, user: u, password: p, database });
+    const admin = await open('root', server.rootPassword);
+    try {
+      const [[{ v }]] = await admin.query<RowDataPacket[]>('SELECT VERSION() AS v');
+      expect(flavourFromVersion(v)).toBe('mysql');
+      await createDatabases(admin, [db('app'), db('app_2', 'utf8mb4', 'utf8mb4_0900_ai_ci'), db('appx2')]);
+      expect((await listDatabases(admin, { limit: 0, marker: '' })).databases.map((d) => d.name)).toEqual(['app', 'app_2', 'appx2']);
+      await createUsers(admin, [user('alice', 'alice-pw', ['app'])]);
+      await grantAccess(admin, { name: 'alice', host: '%' }, ['app_2']);
+      expect(await listAccess(admin, { name: 'alice', host: '%' })).toEqual([{ database: 'app' }, { database: 'app_2' }]);
+      const alice = await open('alice', 'alice-pw', 'app_2');
+      await alice.query('CREATE TABLE t (x INT)');
+      await expect(alice.query('USE appx2')).rejects.toMatchObject({ code: 'ER_DBACCESS_DENIED_ERROR' });
+      await alice.end();
+      await revokeAccess(admin, { name: 'alice', host: '%' }, ['app_2']);
+      expect((await listUsers(admin, { limit: 0, marker: '' })).users.map((u) => u.name)).toEqual(['alice']);
+      expect((await rootStatus(admin)).enabled).toBe(true); // the image creates root@'%'
+      const { password } = await enableRoot(admin);
+      const root = await open('root', password);
+      await root.end();
+    } finally {
+      await admin.end().catch(() => undefined);
+      await server.stop();
+    }
+  });
+});
