@@ -42,6 +42,8 @@ export async function runAgent(config: AgentConfig): Promise<() => Promise<void>
   mkdirSync(dirs.secretsDir, { recursive: true, mode: 0o700 });
 
   const module = await loadAgentManager(config.datastore);
+  const identity = new AgentIdentity(config, dirs.secretsDir, log);
+  const credentials = await identity.credentials();
   const ctx: ManagerContext = {
     instanceId: config.instanceId,
     stateDir: config.stateDir,
@@ -53,6 +55,7 @@ export async function runAgent(config: AgentConfig): Promise<() => Promise<void>
     secrets: new FileSecretStore(dirs.secretsDir),
     runner: run,
     log: log.child({ datastore: module.name }),
+    issueTlsCertificate: config.insecure ? undefined : (dir) => identity.issueDatastoreCertificate(dir),
   };
   const manager = module.create(ctx);
   const journal = new Journal(dirs.journal);
@@ -69,8 +72,6 @@ export async function runAgent(config: AgentConfig): Promise<() => Promise<void>
     log,
     onUpdate: () => session.flush(),
   });
-  const identity = new AgentIdentity(config, dirs.secretsDir, log);
-  const credentials = await identity.credentials();
   session = new Session({
     address: config.controller.address,
     credentials,

@@ -3,6 +3,7 @@
 // the local provisioner) and nothing depends on /etc/mysql.
 import { renderIni } from '../sdk/config-file.js';
 import type { FlavourName } from './flavour.js';
+import type { TlsFiles } from '../sdk/contract.js';
 
 export interface ServerSettings {
   flavour: FlavourName;
@@ -13,6 +14,8 @@ export interface ServerSettings {
   pidFile: string;
   errorLog: string;
   memoryMb: number;
+  /** Server certificate for client TLS, when the agent has one to give. */
+  tls?: TlsFiles;
 }
 
 const clamp = (v: number, lo: number, hi: number): number => Math.min(hi, Math.max(lo, Math.floor(v)));
@@ -55,6 +58,10 @@ export function renderMyCnf(s: ServerSettings): string {
         // MySQL 8's X plugin listens on a fixed port that would collide between instances on one host.
         mysqlx: s.flavour === 'mysql' ? 'OFF' : undefined,
         ...tuning(s.memoryMb),
+        // Clients may (and users created REQUIRE SSL must) use TLS with a certificate from the controller's CA.
+        ssl_cert: s.tls?.certFile,
+        ssl_key: s.tls?.keyFile,
+        ssl_ca: s.tls?.caFile,
       },
       client: {
         socket: s.socket,

@@ -4,7 +4,7 @@
 // data directory and starts over (there is no user data before the marker).
 import { chmod, chown, mkdir, open, readdir, rm } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
-import type { ManagerContext, OperationScope } from '../sdk/contract.js';
+import type { ManagerContext, OperationScope, TlsFiles } from '../sdk/contract.js';
 import { writeFileAtomic } from '../sdk/config-file.js';
 import { failedPrecondition, invalidArgument, internal } from '../sdk/errors.js';
 import { isRoot, lookupOsUser, type OsUser } from '../sdk/os-user.js';
@@ -64,6 +64,16 @@ async function prepareDirectories({ ctx, paths }: PrepareDeps, owner: OsUser | u
   if (owner) await chown(paths.errorLog, owner.uid, owner.gid);
 }
 
+/** The datastore's TLS certificate, readable by the server's user only. */
+async function issueServerCertificate(ctx: PrepareDeps['ctx'], owner: OsUser | undefined): Promise<TlsFiles | undefined> {
+  if (!ctx.issueTlsCertificate) return undefined;
+  const dir = join(ctx.configDir, 'tls');
+  await mkdir(dir, { recursive: true, mode: 0o750 });
+  const files = await ctx.issueTlsCertificate(dir);
+  if (owner) for (const f of [dir, files.keyFile, files.certFile, files.caFile]) await chown(f, owner.uid, owner.gid);
+  return files;
+}
+
 export async function prepare(deps: PrepareDeps, req: PrepareRequest, op: OperationScope): Promise<void> {
   const { ctx, paths, flavour } = deps;
   const { signal } = op;
@@ -87,7 +97,8 @@ export async function prepare(deps: PrepareDeps, req: PrepareRequest, op: Operat
     errorLog: paths.errorLog,
     memoryMb: req.memoryMb || ctx.memoryMb,
   };
-  await writeFileAtomic(paths.configFile, renderMyCnf(settings), { mode: 0o644 });
+  const tls = await issueServerCertificate(ctx, owner);
+  await writeFileAtomic(paths.configFile, renderMyCnf({ ...settings, tls }), { mode: 0o644 });
 
   op.progress(25, `initialising data directory (${flavour.name})`);
   const init = flavour.initCommand(paths.configFile, owner?.name);

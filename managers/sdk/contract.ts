@@ -41,6 +41,13 @@ export interface OperationScope {
   progress(percent: number, message: string): void;
 }
 
+/** A server certificate for the datastore's own client connections, issued by the controller's CA. */
+export interface TlsFiles {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
+}
+
 /** Where a manager may put things and which services it may use. */
 export interface ManagerContext {
   readonly instanceId: string;
@@ -58,6 +65,11 @@ export interface ManagerContext {
   readonly secrets: SecretStore;
   readonly runner: Runner;
   readonly log: Logger;
+  /**
+   * Writes a fresh server certificate (SANs: the instance's host) and its key
+   * into `dir`; absent when the agent runs without TLS (development mode).
+   */
+  readonly issueTlsCertificate?: (dir: string) => Promise<TlsFiles>;
 }
 
 export interface Probe {

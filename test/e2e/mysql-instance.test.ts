@@ -82,6 +82,30 @@ describe.skipIf(!!unavailable)('MariaDB instance end to end (controller + agent 
     expect(dbs.databases.map((d) => d.name)).toEqual(['appdb']);
   });
 
+  it('serves client TLS with a certificate from the controller CA (client requires and verifies it)', async () => {
+    const c = await mysql.createConnection({
+      host: inst.host,
+      port: inst.port,
+      user: 'appuser',
+      password: USER_PASSWORD,
+      ssl: { ca: readFileSync(t.controller.caFile, 'utf8'), rejectUnauthorized: true },
+    });
+    const [rows] = await c.query("SHOW SESSION STATUS LIKE 'Ssl_cipher'");
+    expect((rows as { Value: string }[])[0].Value).not.toBe('');
+    await c.end();
+    // A CA the server's certificate does not chain to is refused by the client.
+    const other = await import('node:tls');
+    await expect(
+      mysql.createConnection({
+        host: inst.host,
+        port: inst.port,
+        user: 'appuser',
+        password: USER_PASSWORD,
+        ssl: { ca: other.rootCertificates.slice(0, 3).join('\n'), rejectUnauthorized: true },
+      }),
+    ).rejects.toThrow();
+  });
+
   it('refuses hostile input at the API with INVALID_ARGUMENT naming the field, nothing sent', async () => {
     const before = (await call<object, { operations: Operation[] }>(t.clients.operations, 'list', { instanceId: inst.id })).operations.length;
     const hostile = ["x'; DROP DATABASE appdb; --", 'a`b', 'ünïcode', 'x'.repeat(200), 'mysql', 'a\u0000b'];
