@@ -57,7 +57,9 @@ export class Executor {
       if (journal.begin(cmd.operationId, 'unknown')) this.fail(cmd.operationId, err, 0);
       return;
     }
-    if (!journal.begin(cmd.operationId, spec.kind)) return;
+    // Reads are safe to repeat, so they skip the journal's run-once record and
+    // its disk flush; only their answer goes through the outbox.
+    if (spec.mutating && !journal.begin(cmd.operationId, spec.kind)) return;
     const abort = new AbortController();
     this.running.set(cmd.operationId, abort);
     const remaining = cmd.deadlineUnixMs > 0 ? cmd.deadlineUnixMs - Date.now() : 0;
@@ -66,6 +68,7 @@ export class Executor {
     const scope = {
       signal,
       progress: (percent: number, message: string) => {
+        if (!spec.mutating) return;
         lastProgress = Math.max(0, Math.min(100, Math.round(percent)));
         this.emit({ operationId: cmd.operationId, state: OperationState.RUNNING, progress: lastProgress, message });
       },
@@ -121,7 +124,9 @@ export class Executor {
   }
 
   private emit(update: Omit<OperationUpdate, 'result' | 'error'> & Partial<OperationUpdate>): void {
-    const seq = this.deps.journal.update({ result: undefined, error: undefined, ...update });
+    const full = { result: undefined, error: undefined, ...update };
+    const { journal } = this.deps;
+    const seq = journal.get(full.operationId) ? journal.update(full) : journal.append({ update: full });
     this.deps.onUpdate(seq);
   }
 }

@@ -48,7 +48,7 @@ describe('agent session (no-op manager)', () => {
   it('refuses operations the datastore lacks with FAILED_PRECONDITION, before sending anything', async () => {
     const before = (await call<object, { operations: Operation[] }>(t.clients.operations, 'list', { instanceId })).operations.length;
     await expect(call(t.clients.users, 'list', { instanceId })).rejects.toMatchObject({ code: status.FAILED_PRECONDITION });
-    await expect(call(t.clients.databases, 'create', { instanceId, databases: [{ name: 'x' }] })).rejects.toMatchObject({
+    await expect(call(t.clients.databases, 'create', { instanceId, databases: [{ name: 'x', characterSet: '', collation: '', ctype: '', replication: {} }] })).rejects.toMatchObject({
       code: status.FAILED_PRECONDITION,
       details: expect.stringContaining('No-op fixture'),
     });
