@@ -1,0 +1,182 @@
+// What goes to stdout: borderless tables for people (aligned, so they also
+// survive grep/awk), or JSON for scripts with every field present and enums by
+// name. Notes and progress go to stderr so stdout stays parseable.
+import Table from 'cli-table3';
+import {
+  instanceTaskToJSON,
+  type Instance,
+} from '../proto/gen/steward/v1/api.js';
+import {
+  datastoreStatusToJSON,
+  operationStateToJSON,
+  OperationState,
+  type Operation,
+  type RootResult,
+  type User,
+} from '../proto/gen/steward/v1/common.js';
+
+const PLAIN_CHARS = {
+  top: '',
+  'top-mid': '',
+  'top-left': '',
+  'top-right': '',
+  bottom: '',
+  'bottom-mid': '',
+  'bottom-left': '',
+  'bottom-right': '',
+  left: '',
+  'left-mid': '',
+  mid: '',
+  'mid-mid': '',
+  right: '',
+  'right-mid': '',
+  middle: '   ',
+};
+
+export type Cell = string | number | boolean | null | undefined;
+
+export class Output {
+  constructor(readonly json: boolean) {}
+
+  /** Machine-readable output; the caller has already converted enums to names. */
+  data(value: unknown): void {
+    process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  }
+
+  table(head: string[], rows: Cell[][]): void {
+    const t = new Table({
+      head: head.map((h) => h.toUpperCase()),
+      chars: PLAIN_CHARS,
+      style: { head: [], border: [], 'padding-left': 0, 'padding-right': 0 },
+    });
+    for (const r of rows) t.push(r.map(cell));
+    this.write(t.toString());
+  }
+
+  /** One object as aligned `KEY  value` lines. */
+  record(pairs: [string, Cell][]): void {
+    const t = new Table({ chars: PLAIN_CHARS, style: { head: [], border: [], 'padding-left': 0, 'padding-right': 0 } });
+    for (const [k, v] of pairs) t.push([`${k}:`, cell(v)]);
+    this.write(t.toString());
+  }
+
+  line(text: string): void {
+    process.stdout.write(`${text}\n`);
+  }
+
+  /** Information for the person at the terminal that a script must not have to parse. */
+  note(text: string): void {
+    process.stderr.write(`${text}\n`);
+  }
+
+  private write(text: string): void {
+    process.stdout.write(`${text.split('\n').map((l) => l.trimEnd()).join('\n')}\n`);
+  }
+}
+
+function cell(v: Cell): string {
+  if (v === null || v === undefined || v === '') return '-';
+  if (typeof v === 'boolean') return v ? 'yes' : 'no';
+  return String(v);
+}
+
+// ---- enum names --------------------------------------------------------------
+
+/** "INSTANCE_TASK_BUILDING_ERROR" -> "BUILDING_ERROR": the prefix is noise in a table. */
+const short = (full: string, prefix: string) => (full.startsWith(prefix) ? full.slice(prefix.length) : full);
+
+export const taskName = (i: Instance) => short(instanceTaskToJSON(i.task), 'INSTANCE_TASK_');
+export const stateName = (s: OperationState) => short(operationStateToJSON(s), 'OPERATION_STATE_');
+
+export function statusName(i: Instance): string {
+  // The controller relays only what the agent reported; say so when that is stale or absent.
+  if (i.agentLost) return 'UNKNOWN (agent lost)';
+  if (!i.status) return i.agentConnected ? 'UNKNOWN' : 'NEW';
+  return short(datastoreStatusToJSON(i.status), 'DATASTORE_STATUS_');
+}
+
+// ---- JSON forms (proto3 JSON field names, defaults kept, enums by name) --------
+
+export function instanceJson(i: Instance): Record<string, unknown> {
+  return { ...i, task: instanceTaskToJSON(i.task), status: datastoreStatusToJSON(i.status) };
+}
+
+export function operationJson(op: Operation): Record<string, unknown> {
+  return { ...op, state: operationStateToJSON(op.state), result: op.result ?? null, error: op.error ?? null };
+}
+
+export function userJson(u: User): Record<string, unknown> {
+  // `password` is input-only in the API; an empty string in the output would only confuse.
+  const { password: _password, ...rest } = u;
+  return rest;
+}
+
+export function rootJson(r: RootResult): Record<string, unknown> {
+  return { ...r };
+}
+
+// ---- shared renderings ----------------------------------------------------------
+
+export const terminal = (op: Operation) =>
+  op.state === OperationState.SUCCEEDED || op.state === OperationState.FAILED || op.state === OperationState.CANCELLED;
+
+export function userLabel(u: { name: string; host: string }): string {
+  return u.host ? `${u.name}@${u.host}` : u.name;
+}
+
+export function address(i: Instance): string {
+  return i.host ? `${i.host}:${i.port}` : '';
+}
+
+export function agentLabel(i: Instance): string {
+  if (i.agentLost) return 'lost';
+  return i.agentConnected ? 'connected' : 'disconnected';
+}
+
+export function instanceRecord(out: Output, i: Instance): void {
+  const task = taskName(i);
+  out.record([
+    ['id', i.id],
+    ['name', i.name],
+    ['datastore', i.datastoreVersion ? `${i.datastore} ${i.datastoreVersion}` : i.datastore],
+    ['memory', `${i.memoryMb} MB`],
+    ['status', statusName(i)],
+    ['task', i.taskMessage ? `${task}: ${i.taskMessage}` : task],
+    ['address', address(i)],
+    ['agent', agentLabel(i)],
+    ['last heartbeat', i.lastHeartbeatAt],
+    ['capabilities', i.capabilities.join(', ')],
+    ['created', i.createdAt],
+    ['updated', i.updatedAt],
+  ]);
+}
+
+/** What an operation produced, in a few words (the full result is in --json). */
+export function resultSummary(op: Operation): string {
+  const r = op.result;
+  if (!r) return '';
+  if (r.users) return `${r.users.users.length} user(s)`;
+  if (r.user) return `user ${userLabel(r.user)}`;
+  if (r.databases) return `${r.databases.databases.length} database(s)`;
+  if (r.access) return `access to ${r.access.access.map((a) => a.database).join(', ') || 'nothing'}`;
+  if (r.root) return `root ${r.root.enabled ? 'enabled' : 'disabled'}`;
+  if (r.noop) return `echo ${JSON.stringify(r.noop.echo)}`;
+  if (r.ring) return `${r.ring.members.length} ring member(s)`;
+  if (r.member) return `member ${r.member.address} (${r.member.dataCenter}/${r.member.rack})`;
+  return '';
+}
+
+export function operationRecord(out: Output, op: Operation): void {
+  out.record([
+    ['id', op.id],
+    ['instance', op.instanceId],
+    ['kind', op.kind],
+    ['state', stateName(op.state)],
+    ['progress', `${op.progress}%`],
+    ['message', op.message],
+    ['error', op.error ? `${op.error.code}: ${op.error.message}` : ''],
+    ['result', resultSummary(op)],
+    ['created', op.createdAt],
+    ['updated', op.updatedAt],
+  ]);
+}
