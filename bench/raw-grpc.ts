@@ -24,7 +24,7 @@ export async function startEchoServer(creds = ServerCredentials.createInsecure()
 
 export function echoClient(address: string, creds: ChannelCredentials = credentials.createInsecure()) {
   const Ctor = makeGenericClientConstructor(ECHO, 'Echo');
-  const client = new Ctor(address, creds) as Client & { echo(b: Buffer, cb: (e: Error | null, r: Buffer) => void): void };
+  const client = new Ctor(address, creds) as unknown as Client & { echo(b: Buffer, cb: (e: Error | null, r: Buffer) => void): void };
   return {
     echo: (payload: Buffer) => new Promise<Buffer>((res, rej) => client.echo(payload, (e, r) => (e ? rej(e) : res(r)))),
     close: () => client.close(),
