@@ -30,6 +30,7 @@ const TSX_LOADER = import.meta.resolve('tsx');
 export class LocalProvisioner implements Provisioner {
   private timer?: NodeJS.Timeout;
   private readonly destroying = new Set<string>();
+  private readonly reserved = new Set<string>();
   private readonly restarts = new Map<string, { count: number; nextAt: number }>();
 
   constructor(
@@ -47,7 +48,10 @@ export class LocalProvisioner implements Provisioner {
     mkdirSync(stateDir, { recursive: true, mode: 0o755 });
     // Datastore service users must traverse down to their data directory.
     for (const d of [this.opts.dataDir, join(this.opts.dataDir, 'instances'), stateDir]) chmodSync(d, 0o755);
-    const port = await freeLoopbackPort();
+    // Each instance gets its own loopback address, like a VM gets its own IP:
+    // clustered datastores need the same ports on every member.
+    const host = await this.allocateHost();
+    const port = await freeLoopbackPort(host);
     const config = {
       instanceId: req.instanceId,
       datastore: req.datastore,
@@ -56,7 +60,7 @@ export class LocalProvisioner implements Provisioner {
       insecure: this.opts.insecure,
       stateDir,
       serviceControl: 'process',
-      bindAddress: '127.0.0.1',
+      bindAddress: host,
       port,
       memoryMb: req.memoryMb,
       heartbeatIntervalMs: this.opts.heartbeatIntervalMs,
@@ -65,7 +69,22 @@ export class LocalProvisioner implements Provisioner {
     writeFileSync(join(stateDir, 'agent.yaml'), stringify(config), { mode: 0o600 });
     const pid = this.spawnAgent(stateDir);
     await this.store.insertInto('local_agents').values({ instance_id: req.instanceId, state_dir: stateDir, pid, health_port: 0 }).execute();
-    return { host: '127.0.0.1', port };
+    return { host, port };
+  }
+
+  private async allocateHost(): Promise<string> {
+    const rows = await this.store.selectFrom('instances').select('host').where('deleted_at', 'is', null).execute();
+    const used = new Set([...rows.map((r) => r.host), ...this.reserved]);
+    for (let n = 1; n < 254 * 254; n++) {
+      const host = `127.0.${Math.floor(n / 254)}.${(n % 254) + 1}`;
+      if (!used.has(host)) {
+        // Held until the instance row carries it (creations may interleave).
+        this.reserved.add(host);
+        setTimeout(() => this.reserved.delete(host), 60_000).unref();
+        return host;
+      }
+    }
+    throw new Error('no free loopback address left for a local instance');
   }
 
   async destroy(instanceId: string): Promise<void> {
