@@ -5,6 +5,7 @@
 // Both declare the same capabilities; the controller refuses an operation the
 // datastore lacks before anything is sent to an agent.
 import type { Logger } from './logger.js';
+import type { ClusterStrategy } from './cluster.js';
 import type { Runner } from './runner.js';
 import type { SecretStore } from './secrets.js';
 import type { ServiceControl } from './service-control.js';
@@ -153,4 +154,6 @@ export interface AgentManagerModule extends ManagerIdentity {
 export interface OrchestrationModule extends ManagerIdentity {
   /** What "root" means for this datastore, for API and CLI help. */
   readonly rootDescription: string;
+  /** Clustering (capability "cluster"): the strategy the controller runs (the seed page's cluster_support + strategy). */
+  readonly clusterStrategy?: ClusterStrategy;
 }

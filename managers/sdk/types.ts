@@ -9,5 +9,8 @@ export {
   type Page,
   type UserList,
   type DatabaseList,
+  type RingView,
+  type RingMember,
+  type MemberInfo,
 } from '../../proto/gen/steward/v1/common.js';
-export type { PrepareRequest } from '../../proto/gen/steward/v1/agent.js';
+export type { PrepareRequest, ClusterMembership } from '../../proto/gen/steward/v1/agent.js';
