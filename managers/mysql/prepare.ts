@@ -4,7 +4,8 @@
 // data directory and starts over (there is no user data before the marker).
 import { chmod, chown, mkdir, open, readdir, rm } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
-import type { ManagerContext, OperationScope, TlsFiles } from '../sdk/contract.js';
+import type { ManagerContext, OperationScope } from '../sdk/contract.js';
+import { issueServerCertificate } from '../sdk/tls.js';
 import { writeFileAtomic } from '../sdk/config-file.js';
 import { failedPrecondition, invalidArgument, internal } from '../sdk/errors.js';
 import { isRoot, lookupOsUser, type OsUser } from '../sdk/os-user.js';
@@ -62,16 +63,6 @@ async function prepareDirectories({ ctx, paths }: PrepareDeps, owner: OsUser | u
   // The server opens its error log itself; the log directory may be the agent's, so only the file is handed over.
   await (await open(paths.errorLog, 'a', 0o640)).close();
   if (owner) await chown(paths.errorLog, owner.uid, owner.gid);
-}
-
-/** The datastore's TLS certificate, readable by the server's user only. */
-async function issueServerCertificate(ctx: PrepareDeps['ctx'], owner: OsUser | undefined): Promise<TlsFiles | undefined> {
-  if (!ctx.issueTlsCertificate) return undefined;
-  const dir = join(ctx.configDir, 'tls');
-  await mkdir(dir, { recursive: true, mode: 0o750 });
-  const files = await ctx.issueTlsCertificate(dir);
-  if (owner) for (const f of [dir, files.keyFile, files.certFile, files.caFile]) await chown(f, owner.uid, owner.gid);
-  return files;
 }
 
 export async function prepare(deps: PrepareDeps, req: PrepareRequest, op: OperationScope): Promise<void> {

@@ -1,0 +1,93 @@
+// redis.conf and the initial ACL file for one instance. Everything the server
+// touches lives under the instance's own directories, so several instances can
+// share a host (tests, the local provisioner) and nothing depends on /etc/redis.
+import { createHash } from 'node:crypto';
+import { ADMIN_USER, DEFAULT_USER } from './validation.js';
+
+export interface ServerSettings {
+  bindAddress: string;
+  port: number;
+  socket: string;
+  dataDir: string;
+  logFile: string;
+  aclFile: string;
+  memoryMb: number;
+}
+
+/** Config values go unquoted when they can, in double quotes otherwise; a line break could start a new directive. */
+export function confValue(value: string | number): string {
+  const text = String(value);
+  if (/[\r\n\0]/.test(text)) throw new Error(`redis.conf value contains a line break or NUL: ${JSON.stringify(text)}`);
+  if (/^[A-Za-z0-9_\-./:@+,=]+$/.test(text)) return text;
+  return `"${text.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
+}
+
+type Directive = [string, ...Array<string | number>];
+
+/** Memory-derived settings (also what a resize re-renders). */
+export function tuning(memoryMb: number): Directive[] {
+  // A quarter stays free for the process itself, client buffers and the
+  // copy-on-write pages of the forks that write snapshots and rewrite the AOF.
+  const maxMemoryMb = Math.max(16, Math.floor(memoryMb * 0.75));
+  return [
+    ['maxmemory', `${maxMemoryMb}mb`],
+    // This is a database with persistence, not a cache: when full, writes fail
+    // with an OOM error the application sees, rather than keys silently vanishing.
+    ['maxmemory-policy', 'noeviction'],
+  ];
+}
+
+export function renderRedisConf(s: ServerSettings): string {
+  const directives: Directive[] = [
+    ['bind', s.bindAddress],
+    ['port', s.port],
+    ['protected-mode', 'yes'],
+    // The agent's own way in; only the server's user (and root, i.e. the agent) may connect.
+    ['unixsocket', s.socket],
+    ['unixsocketperm', 700],
+    ['dir', s.dataDir],
+    // The service backend supervises the foreground process and owns the pid file.
+    ['daemonize', 'no'],
+    ['supervised', 'no'],
+    // The process backend adopts a running server by its exact command line; a rewritten title would hide it.
+    ['set-proc-title', 'no'],
+    ['logfile', s.logFile],
+    ['loglevel', 'notice'],
+    ['always-show-logo', 'no'],
+    // Users, passwords and permissions live here and survive restarts through ACL SAVE.
+    ['aclfile', s.aclFile],
+    // Snapshots for fast restarts and backups; the AOF keeps at most about a second of writes at risk.
+    ['save', 3600, 1, 300, 100, 60, 10000],
+    ['stop-writes-on-bgsave-error', 'yes'],
+    // A stop must not hang on a final snapshot that cannot be written (disk full):
+    // the AOF, flushed on the way out either way, is what the next start loads.
+    ['shutdown-on-sigterm', 'force'],
+    ['dbfilename', 'dump.rdb'],
+    ['appendonly', 'yes'],
+    ['appendfsync', 'everysec'],
+    ['aof-use-rdb-preamble', 'yes'],
+    // Closed even to the default user once root is enabled: each would let a client
+    // run code or write files as the server's OS user (MODULE LOAD, CONFIG SET dir).
+    ['enable-debug-command', 'no'],
+    ['enable-module-command', 'no'],
+    ['enable-protected-configs', 'no'],
+    // Users are denied channels unless their rule names them.
+    ['acl-pubsub-default', 'resetchannels'],
+    ...tuning(s.memoryMb),
+  ];
+  const header = [
+    '# Rendered by the Steward agent; local edits are overwritten.',
+    '# Change settings through configuration groups.',
+  ];
+  return `${[...header, ...directives.map(([key, ...values]) => [key, ...values.map(confValue)].join(' '))].join('\n')}\n`;
+}
+
+/**
+ * The ACL file the server first starts with: the default user off (no client
+ * gets in without a password until root is enabled) and the agent's admin
+ * account, stored as a SHA-256 hash, never the password itself.
+ */
+export function renderInitialAcl(adminPassword: string): string {
+  const hash = createHash('sha256').update(adminPassword).digest('hex');
+  return [`user ${DEFAULT_USER} reset off`, `user ${ADMIN_USER} reset on #${hash} ~* &* +@all`, ''].join('\n');
+}

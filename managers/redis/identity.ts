@@ -1,0 +1,14 @@
+// What both sides (agent and controller) say about this datastore.
+import type { Capability, ManagerIdentity } from '../sdk/contract.js';
+import { redisValidator } from './validation.js';
+
+/** Redis has no schemas to manage: numbered databases are not access boundaries, key patterns are. */
+export const REDIS_CAPABILITIES: readonly Capability[] = ['users', 'root'];
+
+export const redisIdentity: ManagerIdentity = {
+  name: 'redis',
+  displayName: 'Redis',
+  capabilities: REDIS_CAPABILITIES,
+  validator: redisValidator,
+  defaultPort: 6379,
+};

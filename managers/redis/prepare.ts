@@ -1,0 +1,125 @@
+// prepare: from an empty instance directory to a secured, running server with
+// the requested users. Nothing before the final marker counts: a retry after
+// any failure stops whatever the last attempt started, wipes the data directory
+// and starts over (there is no user data before the marker).
+import { chmod, chown, mkdir, open, readdir, rm } from 'node:fs/promises';
+import { isAbsolute, join, resolve } from 'node:path';
+import type { ManagerContext, OperationScope } from '../sdk/contract.js';
+import { writeFileAtomic } from '../sdk/config-file.js';
+import { failedPrecondition, internal, invalidArgument } from '../sdk/errors.js';
+import { isRoot, lookupOsUser, type OsUser } from '../sdk/os-user.js';
+import type { PrepareRequest } from '../sdk/types.js';
+import { getAclUser, isEnabled, persistAcl, setAclUser } from './acl.js';
+import { renderInitialAcl, renderRedisConf } from './config.js';
+import { withSession, type SessionOptions } from './connection.js';
+import { ADMIN_SECRET, OS_USER, serviceSpec, type RedisPaths } from './paths.js';
+import { waitUntilReady } from './readiness.js';
+import { ROOT_OFF_RULES, ROOT_USER } from './root.js';
+import { createUsers } from './users.js';
+import { ADMIN_USER, checkUsers } from './validation.js';
+
+export interface PrepareDeps {
+  ctx: ManagerContext;
+  paths: RedisPaths;
+  /** Absolute path of redis-server. */
+  server: string;
+}
+
+/** Everything wrong with the request is found before anything is touched. */
+export function checkPrepareRequest(req: PrepareRequest): void {
+  if ((req.databases ?? []).length > 0) {
+    throw invalidArgument('databases', 'Redis has no databases to create; limit users with key patterns in their permissions instead');
+  }
+  // A standalone server must not be made where a cluster member was asked for.
+  if (req.cluster) throw invalidArgument('cluster', 'Redis Cluster membership is not supported by this manager yet');
+  checkUsers(req.users ?? [], 'users');
+}
+
+/** sun_path holds 108 bytes with its NUL; a longer socket path fails deep inside the server. */
+const MAX_SOCKET_PATH = 107;
+
+const SYSTEM_DIRS = new Set(['/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/var', '/var/lib']);
+
+async function emptyDir(dir: string): Promise<void> {
+  // The data directory comes from the agent's config: a typo there must not wipe the machine.
+  if (!isAbsolute(dir) || SYSTEM_DIRS.has(resolve(dir))) throw internal(`refusing to wipe ${dir}`);
+  for (const entry of await readdir(dir)) await rm(join(dir, entry), { recursive: true, force: true });
+}
+
+async function ownedBy(path: string, owner: OsUser | undefined, mode: number): Promise<void> {
+  await chmod(path, mode);
+  if (owner) await chown(path, owner.uid, owner.gid);
+}
+
+async function prepareDirectories({ ctx, paths }: PrepareDeps, owner: OsUser | undefined): Promise<void> {
+  for (const dir of [ctx.dataDir, ctx.configDir, ctx.runDir, ctx.logDir, paths.aclDir]) await mkdir(dir, { recursive: true });
+  await emptyDir(ctx.dataDir);
+  await emptyDir(paths.aclDir);
+  await ownedBy(ctx.dataDir, owner, 0o750);
+  await ownedBy(ctx.runDir, owner, 0o755); // the server creates its socket here
+  // The server rewrites the ACL file (ACL SAVE: temporary file + rename) but must not touch redis.conf.
+  await ownedBy(paths.aclDir, owner, 0o700);
+  // The server opens its log itself; the log directory may be the agent's, so only the file is handed over.
+  await (await open(paths.logFile, 'a', 0o640)).close();
+  if (owner) await chown(paths.logFile, owner.uid, owner.gid);
+}
+
+export async function prepare(deps: PrepareDeps, req: PrepareRequest, op: OperationScope): Promise<void> {
+  const { ctx, paths, server } = deps;
+  const { signal } = op;
+  op.progress(1, 'validating request');
+  checkPrepareRequest(req);
+  if (Buffer.byteLength(paths.socket) > MAX_SOCKET_PATH) {
+    throw failedPrecondition(`the unix socket path ${paths.socket} is longer than ${MAX_SOCKET_PATH} bytes; use a shorter state directory`);
+  }
+  const spec = serviceSpec(server, paths);
+  const owner = isRoot() ? await lookupOsUser(OS_USER, ctx.runner) : undefined;
+
+  op.progress(5, 'preparing directories');
+  await ctx.service.stop(spec, signal); // whatever a failed attempt left running
+  await prepareDirectories(deps, owner);
+
+  op.progress(15, 'rendering configuration');
+  const settings = {
+    bindAddress: req.bindAddress || ctx.bindAddress,
+    port: req.port || ctx.port,
+    socket: paths.socket,
+    dataDir: ctx.dataDir,
+    logFile: paths.logFile,
+    aclFile: paths.aclFile,
+    memoryMb: req.memoryMb || ctx.memoryMb,
+  };
+  await writeFileAtomic(paths.configFile, renderRedisConf(settings), { mode: 0o644 });
+  const adminPassword = await ctx.secrets.getOrCreate(ADMIN_SECRET);
+  // The server never runs without its admin account or with an open default user.
+  await writeFileAtomic(paths.aclFile, renderInitialAcl(adminPassword), { mode: 0o600, uid: owner?.uid, gid: owner?.gid });
+
+  try {
+    op.progress(40, 'starting server');
+    await ctx.service.start(spec, signal);
+    op.progress(55, 'waiting for the server to accept connections');
+    const admin: SessionOptions = { socket: paths.socket, user: ADMIN_USER, password: adminPassword };
+    await waitUntilReady(admin, { service: ctx.service, spec, logs: [paths.logFile, paths.consoleLog] }, signal);
+
+    op.progress(70, 'securing the installation');
+    await withSession(admin, async (s) => {
+      // The ACL file already says so; saying it again leaves no doubt whatever that file held.
+      await setAclUser(s, ROOT_USER, ROOT_OFF_RULES, 'root');
+      const root = await getAclUser(s, ROOT_USER);
+      if (!root || isEnabled(root)) throw internal('the default user is still enabled after being turned off');
+      await persistAcl(s);
+    }, signal);
+
+    op.progress(85, 'creating users');
+    await withSession(admin, (s) => createUsers(s, req.users ?? []), signal);
+
+    await writeFileAtomic(paths.preparedMarker, `${JSON.stringify({ at: new Date().toISOString() })}\n`, { mode: 0o644 });
+  } catch (err) {
+    // Not prepared means nothing to keep: stop rather than leave a half-made server being restarted.
+    await ctx.service.stop(spec).catch((e: Error) => ctx.log.warn({ err: e.message }, 'stop after failed prepare failed'));
+    throw err;
+  }
+  op.progress(100, 'prepared');
+}
+
+export const alreadyPrepared = () => failedPrecondition('Redis is already prepared on this instance');
