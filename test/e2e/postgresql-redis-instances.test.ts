@@ -7,7 +7,7 @@ import { status } from '@grpc/grpc-js';
 import pg from 'pg';
 import { createClient } from 'redis';
 import { call, startTestController, waitFor, type TestController } from '../fixtures/controller.js';
-import { CreateInstanceRequest, InstanceTask, type CreateInstanceResponse, type Instance } from '../../proto/gen/steward/v1/api.js';
+import { CreateInstanceRequest, InstanceTask, type CreateInstanceResponse, type DeepPartial, type Instance } from '../../proto/gen/steward/v1/api.js';
 import { DatastoreStatus, OperationState, type Operation, type RootResult, type UserList } from '../../proto/gen/steward/v1/common.js';
 import { pidsMentioning } from '../../controller/provisioner/processes.js';
 import { postgresqlUnavailableReason } from '../fixtures/postgresql-instance.js';
@@ -24,7 +24,7 @@ beforeAll(async () => {
 });
 afterAll(async () => t?.close());
 
-async function createHealthy(req: Partial<CreateInstanceRequest>): Promise<Instance> {
+async function createHealthy(req: DeepPartial<CreateInstanceRequest>): Promise<Instance> {
   const res = await call<object, CreateInstanceResponse>(t.clients.instances, 'create', CreateInstanceRequest.fromPartial(req));
   const op = await call<object, Operation>(t.clients.operations, 'wait', { id: res.operation!.id, timeoutMs: 180_000 });
   expect(op.error).toBeUndefined();
