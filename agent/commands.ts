@@ -3,7 +3,9 @@
 // executor serialises it; `needs` is the capability the manager must declare.
 import type { Command } from '../proto/gen/steward/v1/agent.js';
 import type { OperationResult } from '../proto/gen/steward/v1/common.js';
-import type { AgentManager, Capability, OperationScope, Validator } from '../managers/sdk/contract.js';
+import { isIP } from 'node:net';
+import type { AgentManager, Capability, ClusterOps, OperationScope, Validator } from '../managers/sdk/contract.js';
+import { registerSecret } from '../managers/sdk/redact.js';
 import { failedPrecondition, invalidArgument } from '../managers/sdk/errors.js';
 
 export interface CommandSpec {
@@ -25,10 +27,40 @@ function ref<T>(value: T | undefined, field: string): T {
   return value;
 }
 
+/** Cluster member operations (capability "cluster"). */
+function clusterCommand(cmd: Command): CommandSpec | undefined {
+  const ops = (m: AgentManager) => need(m.cluster, 'cluster');
+  const mutation = (kind: string, fn: (c: ClusterOps, op: OperationScope) => Promise<void>): CommandSpec => ({
+    kind,
+    mutating: true,
+    needs: 'cluster',
+    run: async (m, op) => (await fn(ops(m), op), done),
+  });
+  if (cmd.memberInfo) return { kind: 'member_info', mutating: false, needs: 'cluster', run: async (m, op) => ({ member: await ops(m).memberInfo(op) }) };
+  if (cmd.ringView) return { kind: 'ring_view', mutating: false, needs: 'cluster', run: async (m, op) => ({ ring: await ops(m).ringView(op) }) };
+  if (cmd.setSeeds) {
+    const seeds = cmd.setSeeds.seeds;
+    seeds.forEach((s, i) => {
+      if (!isIP(s)) throw invalidArgument(`seeds[${i}]`, 'must be an IP address');
+    });
+    return mutation('set_seeds', (c, op) => c.setSeeds(seeds, op));
+  }
+  if (cmd.nodeCleanup) return mutation('node_cleanup', (c, op) => c.cleanup(op));
+  if (cmd.decommission) return mutation('decommission', (c, op) => c.decommission(op));
+  if (cmd.secureCluster) return mutation('secure_cluster', (c, op) => c.secureCluster(op));
+  if (cmd.storeAdminCredentials) {
+    const { user, password } = cmd.storeAdminCredentials;
+    registerSecret(password);
+    return mutation('store_admin_credentials', (c, op) => c.storeAdminCredentials(user, password, op));
+  }
+  return undefined;
+}
+
 /** Resolves a command to its spec and the bound call; throws INVALID_ARGUMENT for an empty payload. */
 export function resolveCommand(cmd: Command): CommandSpec {
   if (cmd.prepare) {
     const req = cmd.prepare;
+    registerSecret(req.cluster?.adminPassword);
     return {
       kind: 'prepare',
       mutating: true,
@@ -193,5 +225,7 @@ export function resolveCommand(cmd: Command): CommandSpec {
       },
     };
   }
+  const cluster = clusterCommand(cmd);
+  if (cluster) return cluster;
   throw invalidArgument('command', 'has no payload this agent understands');
 }

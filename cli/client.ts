@@ -35,7 +35,8 @@ import {
   type DeleteInstanceResponse,
   type Instance,
 } from '../proto/gen/steward/v1/api.js';
-import type { Database, Operation, RootResult, User, UserRef } from '../proto/gen/steward/v1/common.js';
+import type { Database, Operation, RingView, RootResult, User, UserRef } from '../proto/gen/steward/v1/common.js';
+import { ClustersClient, CreateClusterRequest, GrowClusterRequest, type Cluster, type MemberSpec } from '../proto/gen/steward/v1/clusters.js';
 
 /** Requests are built with fromPartial: ts-proto encodes a missing string field as "undefined", and the API keeps growing fields. */
 export type NewDatabase = Partial<Omit<Database, 'name'>> & { name: string };
@@ -148,6 +149,7 @@ export class Api {
   private readonly users: UsersClient;
   private readonly root: RootClient;
   private readonly operations: OperationsClient;
+  private readonly clusters: ClustersClient;
   private readonly metadata = new Metadata();
 
   constructor(readonly settings: Settings) {
@@ -159,6 +161,7 @@ export class Api {
     this.users = new UsersClient(settings.address, creds, { channelOverride });
     this.root = new RootClient(settings.address, creds, { channelOverride });
     this.operations = new OperationsClient(settings.address, creds, { channelOverride });
+    this.clusters = new ClustersClient(settings.address, creds, { channelOverride });
     // Never over plain text: anyone on the path could replay it against a real controller.
     if (settings.token && !settings.insecure) this.metadata.set('authorization', `Bearer ${settings.token}`);
   }
@@ -264,5 +267,27 @@ export class Api {
   }
   cancelOperation(id: string): Promise<Operation> {
     return this.rpc(this.operations, this.operations.cancel, { id });
+  }
+
+  createCluster(name: string, datastore: string, members: Partial<MemberSpec>[]): Promise<Cluster> {
+    return this.rpc(this.clusters, this.clusters.create, CreateClusterRequest.fromPartial({ name, datastore, members }));
+  }
+  getCluster(id: string): Promise<Cluster> {
+    return this.rpc(this.clusters, this.clusters.get, { id });
+  }
+  async listClusters(): Promise<Cluster[]> {
+    return (await this.rpc(this.clusters, this.clusters.list, {})).clusters;
+  }
+  growCluster(id: string, members: Partial<MemberSpec>[]): Promise<Cluster> {
+    return this.rpc(this.clusters, this.clusters.grow, GrowClusterRequest.fromPartial({ id, members }));
+  }
+  shrinkCluster(id: string, instanceIds: string[]): Promise<Cluster> {
+    return this.rpc(this.clusters, this.clusters.shrink, { id, instanceIds });
+  }
+  deleteCluster(id: string): Promise<Cluster> {
+    return this.rpc(this.clusters, this.clusters.delete, { id });
+  }
+  clusterRing(id: string): Promise<RingView> {
+    return this.rpc(this.clusters, this.clusters.ring, { id });
   }
 }

@@ -7,6 +7,7 @@ import { instanceCommand } from './commands/instance.js';
 import { operationCommand } from './commands/operation.js';
 import { rootCommand } from './commands/root.js';
 import { userCommand } from './commands/user.js';
+import { clusterCommand } from './commands/cluster.js';
 import { positiveSeconds } from './commands/common.js';
 import { DEFAULT_CONTROLLER } from './client.js';
 import { asCliError, EXIT_OK, EXIT_USAGE, formatError, UsageError } from './errors.js';
@@ -82,6 +83,7 @@ Examples:
   userCommand(program);
   rootCommand(program);
   operationCommand(program);
+  clusterCommand(program);
   return program;
 }
 

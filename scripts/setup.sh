@@ -26,3 +26,6 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
 fi
 
 node scripts/gen-proto.mjs
+
+# Cassandra 5.0 from its Maven Central artifact (jars cached once).
+bash scripts/fetch-cassandra.sh

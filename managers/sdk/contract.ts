@@ -14,7 +14,9 @@ import type {
   Database,
   DatabaseList,
   DatastoreStatus,
+  MemberInfo,
   Page,
+  RingView,
   PrepareRequest,
   User,
   UserList,
@@ -104,6 +106,21 @@ export interface RootOps {
   status(op: OperationScope): Promise<{ enabled: boolean; user: string }>;
 }
 
+/** Cluster member operations (capability "cluster"); each acts on this member only. */
+export interface ClusterOps {
+  memberInfo(op: OperationScope): Promise<MemberInfo>;
+  /** Takes effect on the member's next restart. */
+  setSeeds(seeds: string[], op: OperationScope): Promise<void>;
+  setAutoBootstrap(enabled: boolean, op: OperationScope): Promise<void>;
+  ringView(op: OperationScope): Promise<RingView>;
+  cleanup(op: OperationScope): Promise<void>;
+  /** Leaves the ring; the member ends stopped and is never started again. */
+  decommission(op: OperationScope): Promise<void>;
+  storeAdminCredentials(user: string, password: string, op: OperationScope): Promise<void>;
+  /** Once per cluster: the shared admin role, auth replication, default superuser off. */
+  secureCluster(op: OperationScope): Promise<void>;
+}
+
 /** The agent side of one datastore, bound to one instance. */
 export interface AgentManager {
   /** Render config, initialise, start, secure, then create the requested databases and users. */
@@ -120,6 +137,7 @@ export interface AgentManager {
   readonly users?: UserOps;
   readonly databases?: DatabaseOps;
   readonly root?: RootOps;
+  readonly cluster?: ClusterOps;
   /** Release connections; the datastore keeps running. */
   close(): Promise<void>;
 }

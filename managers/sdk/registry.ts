@@ -6,7 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { CAPABILITIES, type AgentManagerModule, type ManagerIdentity, type OrchestrationModule } from './contract.js';
 import { failedPrecondition } from './errors.js';
 
-export const BUILT_IN_MANAGERS = ['mysql', 'postgresql', 'redis'] as const;
+export const BUILT_IN_MANAGERS = ['mysql', 'postgresql', 'redis', 'cassandra'] as const;
 
 const here = new URL('.', import.meta.url);
 

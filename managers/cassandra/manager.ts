@@ -1,0 +1,262 @@
+// The agent side of Cassandra for one node: lifecycle and probe here; roles,
+// keyspaces, root and cluster member operations in their own files. The
+// server is always started and stopped through ctx.service, never directly.
+import { access } from 'node:fs/promises';
+import type { AgentManager, DatabaseOps, ManagerContext, OperationScope, Probe, RootOps, UserOps } from '../sdk/contract.js';
+import { failedPrecondition } from '../sdk/errors.js';
+import type { ServiceSpec } from '../sdk/service-control.js';
+import { DatastoreStatus, type PrepareRequest } from '../sdk/types.js';
+import { clusterOps, type ClusterOps } from './cluster.js';
+import { loadSettings } from './config.js';
+import type { Endpoint, Session, SessionRunner } from './connection.js';
+import { AdminAccess } from './credentials.js';
+import { optionsFromEnv, resolveInstallation, type CassandraOptions, type Installation } from './install.js';
+import { serviceSpec } from './jvm.js';
+import { keyspaceOps } from './keyspaces.js';
+import { nodetool } from './nodetool.js';
+import { cassandraPaths, type CassandraPaths } from './paths.js';
+import { alreadyPrepared, isPreparedAt, prepare } from './prepare.js';
+import { waitForCql } from './readiness.js';
+import { rootOps } from './root.js';
+import { roleOps } from './users.js';
+
+const PROBE_TIMEOUT_MS = 5_000;
+const DRAIN_TIMEOUT_MS = 5 * 60_000;
+
+const exists = (path: string): Promise<boolean> =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
+
+export class CassandraManager implements AgentManager {
+  readonly users: UserOps;
+  readonly databases: DatabaseOps;
+  readonly root: RootOps;
+  readonly cluster: ClusterOps;
+  readonly paths: CassandraPaths;
+  readonly access: AdminAccess;
+  private installation?: Promise<Installation>;
+
+  constructor(
+    private readonly ctx: ManagerContext,
+    readonly options: CassandraOptions = optionsFromEnv(),
+  ) {
+    this.paths = cassandraPaths(ctx, options.confDir);
+    this.access = new AdminAccess(ctx.secrets, this.paths);
+    const session: SessionRunner = (fn, signal) => this.adminSession(fn, signal);
+    const adminName = () => this.access.adminName();
+    this.users = roleOps(session, adminName);
+    this.databases = keyspaceOps(session);
+    this.root = rootOps(session);
+    this.cluster = clusterOps({
+      paths: this.paths,
+      access: this.access,
+      requirePrepared: () => this.requirePrepared(),
+      settings: () => loadSettings(this.paths),
+      endpoint: () => this.endpoint(),
+      session,
+      nodetool: (args, signal, timeoutMs) => this.nodetool(args, signal, timeoutMs),
+      stopServer: (op) => this.stop(op),
+      isDecommissioned: () => this.isDecommissioned(),
+    });
+  }
+
+  private inst(): Promise<Installation> {
+    this.installation ??= resolveInstallation(this.options).catch((err) => {
+      this.installation = undefined; // let a later call retry once the host is fixed
+      throw err;
+    });
+    return this.installation;
+  }
+
+  /** The spec the service backend knows this node by (also used by tests to find it). */
+  async serviceSpec(): Promise<ServiceSpec> {
+    const settings = await loadSettings(this.paths);
+    return serviceSpec({ inst: await this.inst(), paths: this.paths, settings, extraJvmOptions: this.options.extraJvmOptions });
+  }
+
+  private async endpoint(): Promise<Endpoint> {
+    const s = await loadSettings(this.paths);
+    return { address: s.address, port: s.nativePort };
+  }
+
+  async isPrepared(): Promise<boolean> {
+    return isPreparedAt(this.paths.preparedMarker);
+  }
+
+  isDecommissioned(): Promise<boolean> {
+    return exists(this.paths.decommissionedMarker);
+  }
+
+  private async requirePrepared(): Promise<void> {
+    if (!(await this.isPrepared())) throw failedPrecondition('Cassandra has not been prepared on this instance');
+  }
+
+  private async requireInRing(): Promise<void> {
+    await this.requirePrepared();
+    if (await this.isDecommissioned()) throw failedPrecondition('this node was decommissioned: it has left the ring and is not started again');
+  }
+
+  private async adminSession<T>(fn: (s: Session) => Promise<T>, signal: AbortSignal): Promise<T> {
+    await this.requireInRing();
+    return this.access.session(await this.endpoint(), fn, signal);
+  }
+
+  private async nodetool(args: string[], signal: AbortSignal, timeoutMs?: number): Promise<string> {
+    const settings = await loadSettings(this.paths);
+    return nodetool({ runner: this.ctx.runner, inst: await this.inst(), paths: this.paths, settings }, args, signal, timeoutMs);
+  }
+
+  async prepare(req: PrepareRequest, op: OperationScope): Promise<void> {
+    if (await this.isPrepared()) throw alreadyPrepared();
+    this.ctx.log.info(
+      { keyspaces: req.databases?.length ?? 0, roles: req.users?.length ?? 0, cluster: req.cluster?.clusterName || undefined },
+      'preparing Cassandra',
+    );
+    const previous = await loadSettings(this.paths).catch(() => undefined);
+    await prepare({ ctx: this.ctx, paths: this.paths, options: this.options, inst: await this.inst(), access: this.access, previous }, req, op);
+    this.ctx.log.info('Cassandra prepared');
+  }
+
+  /** Starts the node, or adopts the one already running (agent restart). */
+  async start(op: OperationScope): Promise<void> {
+    await this.requireInRing();
+    const spec = await this.serviceSpec();
+    op.progress(10, 'starting server');
+    await this.ctx.service.start(spec, op.signal);
+    await this.waitReady(spec, op);
+  }
+
+  /** Drains first (memtables flushed, no commit log replay on the next start), then stops. */
+  async stop(op: OperationScope): Promise<void> {
+    const settings = await loadSettings(this.paths).catch(() => undefined);
+    if (!settings) return; // never configured: nothing can be running
+    const spec = await this.serviceSpec();
+    if ((await this.ctx.service.state(spec)) === 'running') {
+      op.progress(10, 'draining');
+      await this.nodetool(['drain'], op.signal, DRAIN_TIMEOUT_MS).catch((err: Error) => {
+        if (op.signal.aborted) throw err;
+        this.ctx.log.warn({ err: err.message }, 'nodetool drain failed; stopping without it');
+      });
+    }
+    op.progress(50, 'stopping server');
+    await this.ctx.service.stop(spec, op.signal);
+    op.progress(100, 'stopped');
+  }
+
+  async restart(op: OperationScope): Promise<void> {
+    await this.requireInRing();
+    await this.stop({ signal: op.signal, progress: (p, m) => op.progress(Math.floor(p / 3), m) });
+    const spec = await this.serviceSpec();
+    op.progress(40, 'starting server');
+    await this.ctx.service.start(spec, op.signal);
+    await this.waitReady(spec, op);
+  }
+
+  /** The instance is about to be deleted: stop for good; the data goes with the machine. */
+  async destroy(op: OperationScope): Promise<void> {
+    await this.stop(op);
+  }
+
+  private async waitReady(spec: ServiceSpec, op: OperationScope): Promise<void> {
+    op.progress(60, 'waiting for CQL');
+    const [credentials] = await this.access.candidates();
+    if (!credentials) throw failedPrecondition('no Cassandra admin credentials are stored on this node');
+    const ready = { service: this.ctx.service, spec, logs: [this.paths.consoleLog, this.paths.systemLog] };
+    await waitForCql(ready, await this.endpoint(), credentials, op.signal, { requireLogin: false });
+    op.progress(100, 'running');
+  }
+
+  async probe(): Promise<Probe> {
+    if (await this.isDecommissioned()) return { status: DatastoreStatus.SHUTDOWN, version: '', facts: { decommissioned: 'true' } };
+    if (!(await this.isPrepared())) return { status: DatastoreStatus.NEW, version: '', facts: {} };
+    const spec = await this.serviceSpec();
+    const state = await this.ctx.service.state(spec);
+    const facts: Record<string, string> = {};
+    const pid = await this.ctx.service.pid(spec).catch(() => undefined);
+    if (pid) facts.pid = String(pid);
+    if (state === 'crashed') return { status: DatastoreStatus.CRASHED, version: '', facts };
+    if (state === 'stopped') return { status: DatastoreStatus.SHUTDOWN, version: '', facts };
+    try {
+      const endpoint = await this.endpoint();
+      const { local, gossip } = await this.access.session(
+        endpoint,
+        async (s) => ({
+          local: (await s.rows('SELECT release_version, cluster_name, data_center, rack, host_id, bootstrapped FROM system.local'))[0],
+          gossip: await s.rows('SELECT address, status, status_with_port FROM system_views.gossip_info'),
+        }),
+        AbortSignal.timeout(PROBE_TIMEOUT_MS),
+        { connectTimeoutMs: PROBE_TIMEOUT_MS, readTimeoutMs: PROBE_TIMEOUT_MS },
+      );
+      const version = String(local?.release_version ?? '');
+      Object.assign(facts, ringFacts(local, gossip, endpoint.address));
+      facts.version = version;
+      return { status: facts.node_state === 'normal' ? DatastoreStatus.HEALTHY : DatastoreStatus.RUNNING, version, facts };
+    } catch (err) {
+      // The process is there but does not answer: starting, bootstrapping, or wedged.
+      facts.error = (err as Error).message;
+      return { status: DatastoreStatus.RUNNING, version: '', facts };
+    }
+  }
+
+  async close(): Promise<void> {
+    // Sessions are opened per operation and closed by it: nothing is pooled.
+  }
+}
+
+/** Gossip's word for a node's state ("NORMAL,<token>", "BOOT,...", "LEAVING,...", "shutdown,true") in the ring's terms. */
+export function gossipState(status: unknown): string {
+  const word = String(status ?? '').split(',')[0].toUpperCase();
+  switch (word) {
+    case 'NORMAL':
+      return 'normal';
+    case 'BOOT':
+    case 'BOOT_REPLACE':
+      return 'joining';
+    case 'LEAVING':
+      return 'leaving';
+    case 'LEFT':
+      return 'left';
+    case 'MOVING':
+      return 'moving';
+    case 'SHUTDOWN':
+      return 'down';
+    case 'REMOVING':
+    case 'REMOVED':
+      return 'removed';
+    case 'HIBERNATE':
+      return 'hibernating';
+    default:
+      return word ? word.toLowerCase() : 'unknown';
+  }
+}
+
+type Row = Record<string, unknown> | undefined;
+
+/** Since 4.0 peers gossip STATUS_WITH_PORT; the plain STATUS may be missing for them. */
+const statusOf = (g: Record<string, unknown>): unknown => g.status_with_port ?? g.status;
+
+/** Facts for the heartbeat: who this node is and how the ring looks from here, without nodetool (too costly every few seconds). */
+export function ringFacts(local: Row, gossip: Array<Record<string, unknown>>, address: string): Record<string, string> {
+  const facts: Record<string, string> = {
+    cluster_name: String(local?.cluster_name ?? ''),
+    data_center: String(local?.data_center ?? ''),
+    rack: String(local?.rack ?? ''),
+    host_id: local?.host_id ? String(local.host_id) : '',
+    bootstrapped: String(local?.bootstrapped ?? ''),
+  };
+  const counts: Record<string, number> = {};
+  for (const g of gossip) {
+    const st = gossipState(statusOf(g));
+    if (st === 'left' || st === 'removed') continue;
+    counts[st] = (counts[st] ?? 0) + 1;
+  }
+  facts.ring_members = String(Object.values(counts).reduce((a, b) => a + b, 0));
+  for (const [st, n] of Object.entries(counts)) facts[`ring_${st}`] = String(n);
+  const own = gossip.find((g) => String(g.address) === address);
+  // No gossip row of its own yet: still starting, whatever system.local says.
+  facts.node_state = own ? gossipState(statusOf(own)) : 'joining';
+  return facts;
+}
+

@@ -1,0 +1,186 @@
+// prepare: from an empty instance directory to a running node, secured unless
+// it is a cluster member told to leave that to another member, with the
+// requested keyspaces and roles. Nothing before the final marker counts: a
+// retry after any failure stops whatever the last attempt started, wipes the
+// data directory and starts over (there is no user data before the marker).
+import { access, chmod, chown, mkdir, readdir, rm } from 'node:fs/promises';
+import { isAbsolute, join, resolve } from 'node:path';
+import type { ManagerContext, OperationScope } from '../sdk/contract.js';
+import { writeFileAtomic } from '../sdk/config-file.js';
+import { failedPrecondition, internal, invalidArgument } from '../sdk/errors.js';
+import { isRoot, lookupOsUser, type OsUser } from '../sdk/os-user.js';
+import type { PrepareRequest } from '../sdk/types.js';
+import { DEFAULT_DATA_CENTER, DEFAULT_RACK, writeConfig, type NodeSettings } from './config.js';
+import type { Endpoint } from './connection.js';
+import { DEFAULT_CREDENTIALS, type AdminAccess } from './credentials.js';
+import type { CassandraOptions, Installation } from './install.js';
+import { serviceSpec } from './jvm.js';
+import { createKeyspaces } from './keyspaces.js';
+import { OS_USER, type CassandraPaths } from './paths.js';
+import { BOOTSTRAP_READY_TIMEOUT_MS, waitForCql } from './readiness.js';
+import { secureNode } from './secure.js';
+import { createRoles } from './users.js';
+import {
+  checkAnyRoleName,
+  checkClusterName,
+  checkDataCenter,
+  checkDatabases,
+  checkPasswordValue,
+  checkRack,
+  checkSeeds,
+  checkUsers,
+  DEFAULT_ROLE,
+} from './validation.js';
+
+export interface PrepareDeps {
+  ctx: ManagerContext;
+  paths: CassandraPaths;
+  options: CassandraOptions;
+  inst: Installation;
+  access: AdminAccess;
+  /** Settings of an earlier attempt, if any: its server must be stopped first. */
+  previous?: NodeSettings;
+}
+
+/** Everything wrong with the request is found before anything is touched. */
+export function checkPrepareRequest(req: PrepareRequest): void {
+  const dbs = req.databases ?? [];
+  const users = req.users ?? [];
+  checkDatabases(dbs, 'databases');
+  checkUsers(users, 'users');
+  const names = new Set(dbs.map((d) => d.name));
+  users.forEach((u, i) =>
+    (u.access ?? []).forEach((a, j) => {
+      if (!names.has(a.database)) {
+        throw invalidArgument(`users[${i}].access[${j}].database`, `'${a.database}' is not one of the keyspaces being created`);
+      }
+    }),
+  );
+  const c = req.cluster;
+  if (!c) return;
+  if (c.clusterName) checkClusterName(c.clusterName, 'cluster.cluster_name');
+  if (c.seeds?.length) checkSeeds(c.seeds, 'cluster.seeds');
+  if (c.dataCenter) checkDataCenter(c.dataCenter, 'cluster.data_center');
+  if (c.rack) checkRack(c.rack, 'cluster.rack');
+  if (!!c.adminUser !== !!c.adminPassword) {
+    throw invalidArgument(c.adminUser ? 'cluster.admin_password' : 'cluster.admin_user', 'admin user and password come together');
+  }
+  if (c.adminUser) {
+    checkAnyRoleName(c.adminUser, 'cluster.admin_user');
+    if (c.adminUser === DEFAULT_ROLE) throw invalidArgument('cluster.admin_user', 'the default superuser cannot be the admin role');
+    checkPasswordValue(c.adminPassword, 'cluster.admin_password');
+  }
+  if ((dbs.length || users.length) && !c.secureCluster && !c.adminUser) {
+    throw invalidArgument('cluster', 'keyspaces and roles need a secured ring: give the admin credentials or secure_cluster');
+  }
+}
+
+const SYSTEM_DIRS = new Set(['/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/var', '/var/lib']);
+
+async function emptyDir(dir: string): Promise<void> {
+  // The data directory comes from the agent's config: a typo there must not wipe the machine.
+  if (!isAbsolute(dir) || SYSTEM_DIRS.has(resolve(dir))) throw internal(`refusing to wipe ${dir}`);
+  for (const entry of await readdir(dir)) await rm(join(dir, entry), { recursive: true, force: true });
+}
+
+async function ownedDir(path: string, owner: OsUser | undefined, mode: number): Promise<void> {
+  await mkdir(path, { recursive: true });
+  await chmod(path, mode);
+  if (owner) await chown(path, owner.uid, owner.gid);
+}
+
+async function prepareDirectories({ ctx, paths }: PrepareDeps, owner: OsUser | undefined): Promise<void> {
+  for (const dir of [ctx.dataDir, ctx.configDir, ctx.runDir, ctx.logDir, paths.confDir]) await mkdir(dir, { recursive: true });
+  await emptyDir(ctx.dataDir);
+  await ownedDir(ctx.dataDir, owner, 0o750);
+  for (const dir of [paths.dataFiles, paths.commitlog, paths.hints, paths.savedCaches, paths.cdcRaw]) await ownedDir(dir, owner, 0o750);
+  // The log directory may be the agent's: the server gets a directory of its own inside it.
+  await ownedDir(paths.serverLogDir, owner, 0o750);
+  await mkdir(paths.toolHome, { recursive: true, mode: 0o700 });
+  for (const marker of [paths.decommissionedMarker, paths.securedMarker]) await rm(marker, { force: true });
+}
+
+function nodeSettings({ ctx, options }: PrepareDeps, req: PrepareRequest): NodeSettings {
+  const c = req.cluster;
+  const address = req.bindAddress || ctx.bindAddress;
+  return {
+    clusterName: c?.clusterName || `steward-${ctx.instanceId}`.slice(0, 64),
+    // A lone node is its own seed; a member gets the seeds the orchestration chose.
+    seeds: c?.seeds?.length ? [...c.seeds] : [address],
+    dataCenter: c?.dataCenter || DEFAULT_DATA_CENTER,
+    rack: c?.rack || DEFAULT_RACK,
+    autoBootstrap: c ? c.autoBootstrap : false,
+    address,
+    nativePort: req.port || ctx.port,
+    storagePort: options.storagePort,
+    jmxPort: options.jmxPort,
+    memoryMb: req.memoryMb || ctx.memoryMb,
+  };
+}
+
+export async function prepare(deps: PrepareDeps, req: PrepareRequest, op: OperationScope): Promise<void> {
+  const { ctx, paths, inst, access: admin } = deps;
+  const { signal } = op;
+  op.progress(1, 'validating request');
+  checkPrepareRequest(req);
+  const cluster = req.cluster;
+  const owner = isRoot() ? await lookupOsUser(OS_USER, ctx.runner) : undefined;
+
+  op.progress(5, 'preparing directories');
+  if (deps.previous) {
+    // Whatever a failed attempt left running.
+    await ctx.service.stop(serviceSpec({ inst, paths, settings: deps.previous, extraJvmOptions: deps.options.extraJvmOptions }), signal);
+  }
+  await prepareDirectories(deps, owner);
+
+  op.progress(10, 'rendering configuration');
+  const settings = nodeSettings(deps, req);
+  checkSeeds(settings.seeds, 'cluster.seeds');
+  await writeConfig(paths, settings);
+  const spec = serviceSpec({ inst, paths, settings, extraJvmOptions: deps.options.extraJvmOptions });
+  const endpoint: Endpoint = { address: settings.address, port: settings.nativePort };
+  const ready = { service: ctx.service, spec, logs: [paths.consoleLog, paths.systemLog] };
+
+  // A lone node secures itself; a member does when told to, else stores the ring's credentials.
+  const securesItself = !cluster || cluster.secureCluster;
+  if (cluster?.adminUser) await admin.store({ user: cluster.adminUser, password: cluster.adminPassword }, 'cluster');
+
+  try {
+    op.progress(20, settings.autoBootstrap ? 'starting the server (it streams its share of the ring first)' : 'starting the server');
+    await ctx.service.start(spec, signal);
+    op.progress(40, 'waiting for CQL');
+    if (securesItself) {
+      // The default superuser appears shortly after the native port opens.
+      await waitForCql(ready, endpoint, DEFAULT_CREDENTIALS, signal, { requireLogin: true });
+      op.progress(60, 'securing the node');
+      await secureNode(admin, endpoint, await admin.storedOrNew(), signal);
+    } else {
+      const timeoutMs = settings.autoBootstrap ? BOOTSTRAP_READY_TIMEOUT_MS : undefined;
+      await waitForCql(ready, endpoint, (await admin.stored()) ?? DEFAULT_CREDENTIALS, signal, { requireLogin: false, timeoutMs });
+    }
+
+    if (req.databases?.length) {
+      op.progress(80, 'creating keyspaces');
+      await admin.session(endpoint, (s) => createKeyspaces(s, req.databases), signal);
+    }
+    if (req.users?.length) {
+      op.progress(90, 'creating roles');
+      await admin.session(endpoint, (s) => createRoles(s, req.users, () => admin.adminName()), signal);
+    }
+
+    await writeFileAtomic(paths.preparedMarker, `${JSON.stringify({ at: new Date().toISOString(), cluster: !!cluster })}\n`, { mode: 0o644 });
+  } catch (err) {
+    // Not prepared means nothing to keep: stop rather than leave a half-made node being restarted.
+    await ctx.service.stop(spec).catch((e: Error) => ctx.log.warn({ err: e.message }, 'stop after failed prepare failed'));
+    throw err;
+  }
+  op.progress(100, 'prepared');
+}
+
+export const alreadyPrepared = () => failedPrecondition('Cassandra is already prepared on this instance');
+
+export const isPreparedAt = (marker: string): Promise<boolean> =>
+  access(marker).then(
+    () => true,
+    () => false,
+  );

@@ -1,0 +1,499 @@
+// The cassandra manager against a real Apache Cassandra 5.0 node (from its
+// Maven artifact, scripts/fetch-cassandra.sh) started by the agent's own
+// process backend. One prepared node serves the file (JVM start-ups are the
+// slow part on a 2-core machine); tests run in order and build on each other.
+// What a role may do is checked by logging in as it with cassandra-driver.
+import { readFileSync, readdirSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Client, errors as cqlErrors } from 'cassandra-driver';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StewardError, asStewardError, type ErrorCode } from '../../managers/sdk/errors.js';
+import type { ServiceSpec } from '../../managers/sdk/service-control.js';
+import { cmdlineMatches } from '../../managers/sdk/service-process.js';
+import { DatastoreStatus, type Database, type User } from '../../managers/sdk/types.js';
+import { ADMIN_PASSWORD_SECRET, cassandraPaths } from '../../managers/cassandra/paths.js';
+import { cassandraUnavailableReason, createCassandraNode, testOp, type CassandraNode } from '../fixtures/cassandra-instance.js';
+
+const ks = (name: string, replication: Record<string, number> = {}): Database => ({ name, characterSet: '', collation: '', ctype: '', replication });
+const role = (name: string, password: string, access: string[] = []): User => ({
+  name,
+  host: '',
+  password,
+  access: access.map((database) => ({ database })),
+  permissions: '',
+});
+
+async function failure(p: Promise<unknown>): Promise<StewardError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err, 'expected the call to fail').toBeDefined();
+  return asStewardError(err);
+}
+
+async function expectCode(p: Promise<unknown>, code: ErrorCode, field?: string): Promise<StewardError> {
+  const err = await failure(p);
+  expect(err.code, err.message).toBe(code);
+  if (field) expect(err.field).toBe(field);
+  return err;
+}
+
+/** Processes running exactly this spec's command line. */
+function serverProcesses(spec: ServiceSpec): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number)
+    .filter((pid) => cmdlineMatches(pid, spec));
+}
+
+async function until<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (ok(v)) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(v)})`);
+    await sleep(250);
+  }
+}
+
+/** Cassandra 5 allows one password change per role every 5 s: retry once past that. */
+async function pastPasswordRateLimit<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (asStewardError(err).code !== 'FAILED_PRECONDITION' || !/try again/.test((err as Error).message)) throw err;
+    await sleep(5_500);
+    return fn();
+  }
+}
+
+const reason = await cassandraUnavailableReason();
+
+if (reason) {
+  describe('cassandra manager on one node (process backend)', () => {
+    it('needs Java 17 and the Cassandra jars', (t) => {
+      console.warn(`\n*** SKIPPED: cassandra datastore tests cannot run here: ${reason} ***\n`);
+      t.skip(reason);
+    });
+  });
+} else {
+  describe('cassandra manager on one node (process backend)', () => {
+    let node: CassandraNode;
+    let spec: ServiceSpec;
+    const prepareOp = testOp();
+    const clients: Client[] = [];
+
+    async function login(user: string, password: string): Promise<Client> {
+      const c = new Client({
+        contactPoints: [`${node.address}:${node.port}`],
+        localDataCenter: 'dc1',
+        credentials: { username: user, password },
+        isMetadataSyncEnabled: false,
+        socketOptions: { connectTimeout: 5_000 },
+      });
+      await c.connect();
+      clients.push(c);
+      return c;
+    }
+
+    /** 'ok', 'denied' (refused credentials), or another error's name. */
+    async function connectAs(user: string, password: string): Promise<string> {
+      const c = new Client({
+        contactPoints: [`${node.address}:${node.port}`],
+        localDataCenter: 'dc1',
+        credentials: { username: user, password },
+        isMetadataSyncEnabled: false,
+      });
+      try {
+        await c.connect();
+        return 'ok';
+      } catch (err) {
+        const inner = Object.values((err as { innerErrors?: object }).innerErrors ?? {});
+        return inner.some((e) => e instanceof cqlErrors.AuthenticationError) ? 'denied' : (err as Error).name;
+      } finally {
+        await c.shutdown();
+      }
+    }
+
+    /** 'ok', 'unauthorized' (0x2100) or the server's error code in hex. */
+    async function attempt(c: Client, cql: string): Promise<string> {
+      try {
+        await c.execute(cql);
+        return 'ok';
+      } catch (err) {
+        const code = (err as { code?: number }).code;
+        return code === 0x2100 ? 'unauthorized' : `0x${(code ?? 0).toString(16)}: ${(err as Error).message}`;
+      }
+    }
+
+    const adminPassword = async () => (await node.ctx.secrets.get(ADMIN_PASSWORD_SECRET))!;
+
+    /** Everything a bad request could have changed, read as the admin role. */
+    async function snapshot(): Promise<unknown> {
+      const c = await login('steward_admin', await adminPassword());
+      try {
+        const roles = (await c.execute('SELECT role, can_login, is_superuser, salted_hash FROM system_auth.roles')).rows.map((r) => JSON.stringify(r)).sort();
+        const perms = (await c.execute('SELECT role, resource, permissions FROM system_auth.role_permissions')).rows.map((r) => JSON.stringify(r)).sort();
+        const keyspaces = (await c.execute('SELECT keyspace_name, replication FROM system_schema.keyspaces')).rows.map((r) => JSON.stringify(r)).sort();
+        return { roles, perms, keyspaces };
+      } finally {
+        await c.shutdown();
+      }
+    }
+
+    beforeAll(async () => {
+      node = await createCassandraNode({ address: '127.0.0.10', name: 'single' });
+      expect((await node.manager.probe()).status).toBe(DatastoreStatus.NEW);
+    });
+
+    afterAll(async () => {
+      for (const c of clients) await c.shutdown().catch(() => undefined);
+      await node?.teardown();
+      if (spec) expect(serverProcesses(spec)).toEqual([]);
+    });
+
+    it('a cancelled prepare leaves nothing running; the retry starts over and succeeds', async () => {
+      const req = {
+        memoryMb: 0,
+        port: 0,
+        bindAddress: '',
+        cluster: undefined,
+        databases: [ks('app'), ks('App'), ks('other', { dc1: 1 })],
+        users: [role('alice', "al'ice-pw", ['app'])],
+      };
+      const abort = new AbortController();
+      const first = testOp(abort.signal);
+      const progress = first.progress;
+      // Cancel once the JVM has been started.
+      first.progress = (p, m) => {
+        progress(p, m);
+        if (m === 'waiting for CQL') abort.abort();
+      };
+      await expectCode(node.manager.prepare(req, first), 'CANCELLED');
+      spec = await node.manager.serviceSpec();
+      expect(await node.manager.isPrepared()).toBe(false);
+      expect((await node.manager.probe()).status).toBe(DatastoreStatus.NEW);
+      expect(await node.ctx.service.state(spec)).toBe('stopped');
+      expect(serverProcesses(spec)).toEqual([]);
+
+      await node.manager.prepare(req, prepareOp);
+    });
+
+    it('prepare reports its steps and leaves a healthy node secured and running as the cassandra user', async () => {
+      const percents = prepareOp.steps.map((s) => s.percent);
+      expect(percents).toEqual([...percents].sort((a, b) => a - b));
+      expect(percents.at(-1)).toBe(100);
+      expect(await node.manager.isPrepared()).toBe(true);
+
+      const probe = await node.manager.probe();
+      expect(probe.status).toBe(DatastoreStatus.HEALTHY);
+      expect(probe.version).toMatch(/^5\.0\./);
+      expect(probe.facts).toMatchObject({ data_center: 'dc1', rack: 'rack1', node_state: 'normal', ring_members: '1', bootstrapped: 'COMPLETED' });
+      expect(probe.facts.pid).toBe(String(await node.ctx.service.pid(spec)));
+      if (process.getuid?.() === 0) {
+        const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${probe.facts.pid}/status`, 'utf8'))?.[1];
+        expect(uid).not.toBe('0');
+      }
+
+      // The default superuser is off; the admin role works; its password is 0600.
+      expect(await connectAs('cassandra', 'cassandra')).toBe('denied');
+      expect(await connectAs('steward_admin', await adminPassword())).toBe('ok');
+      expect((await stat(join(node.dir, 'secrets', ADMIN_PASSWORD_SECRET))).mode & 0o777).toBe(0o600);
+
+      const yaml = await readFile(cassandraPaths(node.ctx).yaml, 'utf8');
+      expect(yaml).toContain('authenticator: PasswordAuthenticator');
+      expect(yaml).toContain('endpoint_snitch: GossipingPropertyFileSnitch');
+      expect(yaml).toContain(`listen_address: ${node.address}`);
+      expect(yaml).toContain(`native_transport_port: ${node.port}`);
+      await expectCode(node.manager.prepare({ memoryMb: 0, port: 0, bindAddress: '', databases: [], users: [], cluster: undefined }, testOp()), 'FAILED_PRECONDITION');
+    });
+
+    it('a prepared role reads and writes its keyspace, and nothing else', async () => {
+      const alice = await login('alice', "al'ice-pw");
+      await alice.execute('CREATE TABLE app.notes (id int PRIMARY KEY, body text)');
+      await alice.execute('INSERT INTO app.notes (id, body) VALUES (?, ?)', [1, 'hello'], { prepare: true });
+      expect((await alice.execute('SELECT body FROM app.notes WHERE id = 1')).rows[0].body).toBe('hello');
+      // "App" is another keyspace (names are case-sensitive): no access there.
+      expect(await attempt(alice, 'CREATE TABLE "App".t (id int PRIMARY KEY)')).toBe('unauthorized');
+      expect(await attempt(alice, 'CREATE TABLE other.t (id int PRIMARY KEY)')).toBe('unauthorized');
+      expect(await attempt(alice, "CREATE KEYSPACE sneaky WITH replication = {'class': 'NetworkTopologyStrategy', 'dc1': 1}")).toBe('unauthorized');
+      expect(await attempt(alice, "CREATE ROLE sneaky WITH PASSWORD = 'x' AND LOGIN = true")).toBe('unauthorized');
+      expect(await attempt(alice, 'SELECT * FROM system_auth.roles')).toBe('unauthorized');
+      expect(await attempt(alice, 'ALTER ROLE alice WITH SUPERUSER = true')).toBe('unauthorized');
+      expect(await connectAs('alice', 'wrong')).toBe('denied');
+    });
+
+    it('users: create, get, grant, revoke, change password, delete', async () => {
+      const op = testOp();
+      const users = node.manager.users;
+      await users.create([role('bob', 'bob-pw-1')], op);
+      expect(await users.get({ name: 'bob', host: '' }, op)).toEqual({ name: 'bob', host: '', password: '', access: [], permissions: '' });
+      const bob = await login('bob', 'bob-pw-1');
+      expect(await attempt(bob, 'CREATE TABLE other.t (id int PRIMARY KEY)')).toBe('unauthorized');
+
+      await users.grant({ name: 'bob', host: '' }, ['other'], op);
+      // Permissions are cached by the server for up to 2 s.
+      await until('the grant to take effect', () => attempt(bob, 'CREATE TABLE IF NOT EXISTS other.t (id int PRIMARY KEY)'), (r) => r === 'ok');
+      await bob.execute('INSERT INTO other.t (id) VALUES (42)');
+      expect((await bob.execute('SELECT id FROM other.t')).rows.map((r) => r.id)).toEqual([42]);
+      expect(await users.listAccess({ name: 'bob', host: '%' }, op)).toEqual([{ database: 'other' }]);
+
+      await users.revoke({ name: 'bob', host: '' }, ['other'], op);
+      await until('the revoke to take effect', () => attempt(bob, 'SELECT id FROM other.t'), (r) => r === 'unauthorized');
+      expect(await users.listAccess({ name: 'bob', host: '' }, op)).toEqual([]);
+      await users.revoke({ name: 'bob', host: '' }, ['other'], op); // again: a no-op, so retries succeed
+
+      await pastPasswordRateLimit(() => users.changePassword({ name: 'bob', host: '' }, `n3w'pw"\\x$$`, op));
+      await until('the old password to stop working', () => connectAs('bob', 'bob-pw-1'), (r) => r === 'denied');
+      expect(await connectAs('bob', `n3w'pw"\\x$$`)).toBe('ok');
+
+      await users.delete({ name: 'bob', host: '' }, op);
+      await until('the dropped role to be refused', () => connectAs('bob', `n3w'pw"\\x$$`), (r) => r === 'denied');
+      await expectCode(users.get({ name: 'bob', host: '' }, op), 'NOT_FOUND');
+      await expectCode(users.delete({ name: 'bob', host: '' }, op), 'NOT_FOUND');
+    });
+
+    it('refuses duplicates and references to missing things, all or nothing', async () => {
+      const op = testOp();
+      const users = node.manager.users;
+      await expectCode(users.create([role('alice', 'x')], op), 'ALREADY_EXISTS');
+      await expectCode(users.create([role('newbie', 'x'), role('alice', 'x')], op), 'ALREADY_EXISTS');
+      await expectCode(users.get({ name: 'newbie', host: '' }, op), 'NOT_FOUND');
+      await expectCode(users.create([role('newbie', 'x', ['nosuchks'])], op), 'NOT_FOUND');
+      await expectCode(users.get({ name: 'newbie', host: '' }, op), 'NOT_FOUND');
+      await expectCode(users.grant({ name: 'nobody', host: '' }, ['app'], op), 'NOT_FOUND');
+      await expectCode(users.grant({ name: 'alice', host: '' }, ['nosuchks'], op), 'NOT_FOUND');
+      await expectCode(users.changePassword({ name: 'nobody', host: '' }, 'pw', op), 'NOT_FOUND');
+      await expectCode(node.manager.databases.create([ks('app')], op), 'ALREADY_EXISTS');
+      await expectCode(node.manager.databases.create([ks('fresh'), ks('app')], op), 'ALREADY_EXISTS');
+      await expectCode(node.manager.databases.delete('nosuchks', op), 'NOT_FOUND');
+      expect((await node.manager.databases.list({ limit: 0, marker: '' }, op)).databases.map((d) => d.name)).not.toContain('fresh');
+    });
+
+    it('lists roles and keyspaces in sorted pages, without the system ones', async () => {
+      const op = testOp();
+      const made = ['u05', 'u01', 'u03', 'u02', 'u04'].map((n) => role(n, `${n}-pw`));
+      await node.manager.users.create(made, op);
+      const seen: string[] = [];
+      let marker = '';
+      do {
+        const page = await node.manager.users.list({ limit: 2, marker }, op);
+        expect(page.users.length).toBeLessThanOrEqual(2);
+        seen.push(...page.users.map((u) => u.name));
+        marker = page.nextMarker;
+      } while (marker);
+      expect(seen).toEqual(['alice', 'u01', 'u02', 'u03', 'u04', 'u05']);
+      const all = await node.manager.users.list({ limit: 0, marker: '' }, op);
+      expect(all.users.find((u) => u.name === 'alice')?.access).toEqual([{ database: 'app' }]);
+      await expectCode(node.manager.users.list({ limit: 5000, marker: '' }, op), 'INVALID_ARGUMENT', 'page.limit');
+      for (const u of made) await node.manager.users.delete(u, op);
+
+      const first = await node.manager.databases.list({ limit: 2, marker: '' }, op);
+      const rest = await node.manager.databases.list({ limit: 2, marker: first.nextMarker }, op);
+      expect([...first.databases, ...rest.databases].map((d) => d.name)).toEqual(['App', 'app', 'other']);
+      expect(rest.nextMarker).toBe('');
+      expect(first.databases.find((d) => d.name === 'app')?.replication).toEqual({ dc1: 1 });
+    });
+
+    it('keyspaces: replication per data center checked, delete takes the grants along', async () => {
+      const op = testOp();
+      const dbs = node.manager.databases;
+      const before = await snapshot();
+      await expectCode(dbs.create([ks('shop', { dc9: 1 })], op), 'INVALID_ARGUMENT', 'databases[0].replication');
+      await expectCode(dbs.create([ks('shop', { dc1: 0 })], op), 'INVALID_ARGUMENT', 'databases[0].replication.dc1');
+      await expectCode(dbs.create([ks('shop', { dc1: 11 })], op), 'INVALID_ARGUMENT', 'databases[0].replication.dc1');
+      await expectCode(dbs.create([ks('ok1'), ks('shop', { "dc1'": 1 })], op), 'INVALID_ARGUMENT', 'databases[1].replication');
+      await expectCode(dbs.create([{ ...ks('shop'), characterSet: 'utf8' }], op), 'INVALID_ARGUMENT', 'databases[0].character_set');
+      expect(await snapshot()).toEqual(before);
+
+      await dbs.create([ks('shop', { dc1: 1 })], op);
+      await node.manager.users.grant({ name: 'alice', host: '' }, ['shop'], op);
+      expect(await node.manager.users.listAccess({ name: 'alice', host: '' }, op)).toEqual([{ database: 'app' }, { database: 'shop' }]);
+      await dbs.delete('shop', op);
+      await expectCode(dbs.delete('shop', op), 'NOT_FOUND');
+      // A new keyspace of the same name starts without the old grants.
+      await dbs.create([ks('shop')], op);
+      expect(await node.manager.users.listAccess({ name: 'alice', host: '' }, op)).toEqual([{ database: 'app' }]);
+      await dbs.delete('shop', op);
+    });
+
+    it('root: a superuser role whose password is returned once', async () => {
+      const op = testOp();
+      expect(await node.manager.root.status(op)).toEqual({ enabled: false, user: 'root' });
+      const first = await node.manager.root.enable(op);
+      expect(first.user).toBe('root');
+      expect(first.password.length).toBeGreaterThanOrEqual(16);
+      expect(await node.manager.root.status(op)).toEqual({ enabled: true, user: 'root' });
+      const root = await login('root', first.password);
+      // A superuser does what the roles cannot.
+      expect(await attempt(root, "CREATE KEYSPACE rootks WITH replication = {'class': 'NetworkTopologyStrategy', 'dc1': 1}")).toBe('ok');
+      expect(await attempt(root, 'DROP KEYSPACE rootks')).toBe('ok');
+      await root.shutdown();
+
+      const second = await pastPasswordRateLimit(() => node.manager.root.enable(op));
+      expect(second.password).not.toBe(first.password);
+      // Right after a change the server refuses another one: a clear, retryable refusal.
+      const tooSoon = await expectCode(node.manager.root.enable(op), 'FAILED_PRECONDITION');
+      expect(tooSoon.message).toMatch(/try again/);
+      await until('the old root password to stop working', () => connectAs('root', first.password), (r) => r === 'denied');
+      expect(await connectAs('root', second.password)).toBe('ok');
+      // Root is the root API's: the users API does not list or touch it.
+      expect((await node.manager.users.list({ limit: 0, marker: '' }, op)).users.map((u) => u.name)).toEqual(['alice']);
+      await expectCode(node.manager.users.delete({ name: 'root', host: '' }, op), 'INVALID_ARGUMENT', 'user.name');
+
+      await node.manager.root.disable(op);
+      expect(await node.manager.root.status(op)).toEqual({ enabled: false, user: 'root' });
+      await until('root to be refused', () => connectAs('root', second.password), (r) => r === 'denied');
+      await node.manager.root.disable(op); // again: nothing to do
+    });
+
+    it('hostile role and keyspace names are refused with INVALID_ARGUMENT and change nothing', async () => {
+      const op = testOp();
+      const { users, databases } = node.manager;
+      const before = await snapshot();
+      const badRoles = [
+        '',
+        'cassandra',
+        'CASSANDRA',
+        'steward_admin',
+        'root',
+        'a"; DROP KEYSPACE app; --',
+        'a" WITH SUPERUSER = true AND LOGIN = true AND PASSWORD = \'x',
+        "x' OR '1'='1",
+        'name with space',
+        '-dash',
+        '.dot',
+        'x'.repeat(65),
+        'tab\there',
+        'new\nline',
+        'nul\0byte',
+        'ünïcode',
+        'emoji😀',
+      ];
+      const badKeyspaces = [
+        '',
+        'system',
+        'system_auth',
+        'System_Schema',
+        'systemx',
+        'app"; DROP KEYSPACE app; --',
+        'a.b',
+        'a-b',
+        'x'.repeat(49),
+        'ks with space',
+        "ks'",
+        'ks\n',
+        'кириллица',
+      ];
+      const badPasswords = ['', 'nul\0byte', 'new\nline', 'ünïcode', 'x'.repeat(257)];
+      const attempts: Array<[string, () => Promise<unknown>]> = [];
+      for (const n of badRoles) {
+        const ref = { name: n, host: '' };
+        attempts.push(
+          [`create role ${JSON.stringify(n)}`, () => users.create([role(n, 'pw-ok')], op)],
+          [`get role ${JSON.stringify(n)}`, () => users.get(ref, op)],
+          [`delete role ${JSON.stringify(n)}`, () => users.delete(ref, op)],
+          [`password of ${JSON.stringify(n)}`, () => users.changePassword(ref, 'pw-ok', op)],
+          [`grant to ${JSON.stringify(n)}`, () => users.grant(ref, ['app'], op)],
+          [`revoke from ${JSON.stringify(n)}`, () => users.revoke(ref, ['app'], op)],
+          [`access of ${JSON.stringify(n)}`, () => users.listAccess(ref, op)],
+        );
+      }
+      for (const k of badKeyspaces) {
+        attempts.push(
+          [`create keyspace ${JSON.stringify(k)}`, () => databases.create([ks(k)], op)],
+          [`delete keyspace ${JSON.stringify(k)}`, () => databases.delete(k, op)],
+          [`grant keyspace ${JSON.stringify(k)}`, () => users.grant({ name: 'alice', host: '' }, [k], op)],
+          [`revoke keyspace ${JSON.stringify(k)}`, () => users.revoke({ name: 'alice', host: '' }, [k], op)],
+          [`role with access to ${JSON.stringify(k)}`, () => users.create([role('eve', 'pw-ok', [k])], op)],
+        );
+      }
+      for (const p of badPasswords) {
+        attempts.push(
+          ['create with bad password', () => users.create([role('eve', p)], op)],
+          ['change to bad password', () => users.changePassword({ name: 'alice', host: '' }, p, op)],
+        );
+      }
+      attempts.push(
+        ['a host restriction', () => users.create([{ ...role('eve', 'pw-ok'), host: '10.0.0.1' }], op)],
+        ['a permissions string', () => users.create([{ ...role('eve', 'pw-ok'), permissions: 'superuser' }], op)],
+        ['a good role then a bad one', () => users.create([role('eve', 'pw-ok'), role('x"y', 'pw-ok')], op)],
+        ['a good keyspace then a bad one', () => databases.create([ks('eve'), ks('system_eve')], op)],
+        ['duplicate roles in one request', () => users.create([role('eve', 'pw-ok'), role('eve', 'pw-ok')], op)],
+        ['empty grant list', () => users.grant({ name: 'alice', host: '' }, [], op)],
+        ['replication injection', () => databases.create([ks('eve', { "dc1': 1, 'class": 1 })], op)],
+        ['page marker too long', () => users.list({ limit: 1, marker: 'x'.repeat(400) }, op)],
+      );
+
+      for (const [label, call] of attempts) {
+        const err = await failure(call());
+        expect(err.code, `${label}: ${err.message}`).toBe('INVALID_ARGUMENT');
+        expect(err.field, label).toBeTruthy();
+        expect(err.message).not.toContain('pw-ok');
+      }
+      expect(attempts.length).toBeGreaterThan(200);
+      expect(await snapshot()).toEqual(before);
+      expect(await connectAs('alice', "al'ice-pw")).toBe('ok');
+      // Markers are only compared, never put into CQL.
+      expect((await users.list({ limit: 10, marker: "' OR '1'='1" }, op)).users.map((u) => u.name)).toEqual(['alice']);
+    });
+
+    it('member operations on a lone node: member info, ring view, seeds for the next start', async () => {
+      const op = testOp();
+      const info = await node.manager.cluster.memberInfo(op);
+      expect(info).toMatchObject({ dataCenter: 'dc1', rack: 'rack1', address: node.address });
+      expect(info.hostId).toMatch(/^[0-9a-f-]{36}$/);
+      const ring = await node.manager.cluster.ringView(op);
+      expect(ring.members).toEqual([
+        expect.objectContaining({ address: node.address, hostId: info.hostId, status: 'up', state: 'normal', tokens: 16, dataCenter: 'dc1', rack: 'rack1', owns: '100.0%' }),
+      ]);
+      await expectCode(node.manager.cluster.setSeeds(['127.0.0.1', 'bad seed'], op), 'INVALID_ARGUMENT', 'seeds[1]');
+      await expectCode(node.manager.cluster.setSeeds([], op), 'INVALID_ARGUMENT', 'seeds');
+      await node.manager.cluster.setSeeds([node.address, '127.0.0.99:7000'], op);
+      expect(await readFile(cassandraPaths(node.ctx).yaml, 'utf8')).toContain(`seeds: ${node.address},127.0.0.99:7000`);
+      expect(op.steps.at(-1)?.message).toMatch(/next|restart/);
+      await node.manager.cluster.setSeeds([node.address], op);
+    });
+
+    it('probe follows the server: SHUTDOWN after stop, HEALTHY after start and restart; data survives', async () => {
+      const op = testOp();
+      await node.manager.stop(op);
+      expect(op.steps.map((s) => s.message)).toContain('draining');
+      expect((await node.manager.probe()).status).toBe(DatastoreStatus.SHUTDOWN);
+      expect(serverProcesses(spec)).toEqual([]);
+      await expectCode(node.manager.users.list({ limit: 0, marker: '' }, op), 'UNAVAILABLE');
+
+      await node.manager.start(op);
+      expect((await node.manager.probe()).status).toBe(DatastoreStatus.HEALTHY);
+      const pidBefore = await node.ctx.service.pid(spec);
+      await node.manager.restart(op);
+      const probe = await node.manager.probe();
+      expect(probe.status).toBe(DatastoreStatus.HEALTHY);
+      expect(probe.facts.pid).not.toBe(String(pidBefore));
+      const alice = await login('alice', "al'ice-pw");
+      expect((await alice.execute('SELECT body FROM app.notes WHERE id = 1')).rows[0].body).toBe('hello');
+    });
+
+    it('a new process backend adopts the running node through its pid file', async () => {
+      const op = testOp();
+      const pid = await node.ctx.service.pid(spec);
+      expect(pid).toBeDefined();
+      const again = node.reopen(); // as if the agent had restarted
+      expect(await again.service.state(spec)).toBe('running');
+      await again.manager.start(op); // must adopt, not start a second server
+      expect(await again.service.pid(spec)).toBe(pid);
+      expect(serverProcesses(spec)).toEqual([pid]);
+      expect((await again.manager.probe()).status).toBe(DatastoreStatus.HEALTHY);
+    });
+
+    it('destroy stops the node for good', async () => {
+      await node.manager.destroy(testOp());
+      expect((await node.manager.probe()).status).toBe(DatastoreStatus.SHUTDOWN);
+      await sleep(1_500);
+      expect(serverProcesses(spec)).toEqual([]);
+    });
+  });
+}
