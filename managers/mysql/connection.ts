@@ -5,6 +5,7 @@
 // (MySQL's --initialize-insecure).
 import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
 import { StewardError, unavailable } from '../sdk/errors.js';
+import { knownError } from '../sdk/driver-errors.js';
 import { redactText } from '../sdk/redact.js';
 
 export type Session = Connection;
@@ -21,11 +22,9 @@ const UNREACHABLE = new Set(['ENOENT', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'E
 
 /** A StewardError from a driver error, keeping only its message (the driver attaches the SQL, with its parameters). */
 export function sqlError(err: unknown): StewardError {
-  if (err instanceof StewardError) return err;
-  const e = err as { code?: string; message?: string; name?: string };
-  if (e?.name === 'AbortError' || e?.name === 'TimeoutError') {
-    return new StewardError(e.name === 'TimeoutError' ? 'DEADLINE_EXCEEDED' : 'CANCELLED', e.message ?? 'aborted');
-  }
+  const known = knownError(err);
+  if (known) return known;
+  const e = err as { code?: string; message?: string };
   const message = redactText(e?.message ?? String(err));
   if (e?.code && UNREACHABLE.has(e.code)) return unavailable(`MySQL server is not reachable: ${message}`);
   if (e?.code?.startsWith('ER_ACCESS_DENIED')) return new StewardError('PERMISSION_DENIED', `MySQL: ${message}`);

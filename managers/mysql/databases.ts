@@ -1,14 +1,15 @@
 // Databases (schemas). information_schema compares names case-insensitively,
 // while on Linux `App` and `app` are different databases: name comparisons
 // here are made on the bytes.
+import { databasesCheckedFirst } from '../sdk/checked-first.js';
 import type { DatabaseOps } from '../sdk/contract.js';
 import { alreadyExists, invalidArgument, notFound } from '../sdk/errors.js';
 import { quoteMysqlIdent } from '../sdk/identifiers.js';
+import { pageLimit, pageMarker } from '../sdk/paging.js';
 import type { Database, DatabaseList, Page } from '../sdk/types.js';
 import { exec, select, type Session, type SessionRunner } from './connection.js';
 import { grantees, revokeAll } from './grants.js';
-import { pageLimit } from './paging.js';
-import { RESERVED_DATABASES, checkDatabaseName, checkDatabases } from './validation.js';
+import { RESERVED_DATABASES, checkDatabaseName, checkDatabases, mysqlValidator } from './validation.js';
 
 export async function databaseExists(s: Session, name: string): Promise<boolean> {
   const rows = await select(s, 'SELECT 1 FROM information_schema.SCHEMATA WHERE CAST(SCHEMA_NAME AS BINARY) = CAST(? AS BINARY)', [name]);
@@ -59,8 +60,8 @@ export async function createDatabases(s: Session, dbs: readonly Database[]): Pro
 
 export async function listDatabases(s: Session, page: Page): Promise<DatabaseList> {
   const limit = pageLimit(page);
-  const marker = page?.marker ?? '';
-  if (marker && !/^[\x20-\x7e]{1,64}$/.test(marker)) throw invalidArgument('page.marker', 'is not a marker this service returned');
+  // Markers are database names (at most 64 characters), only ever a query parameter.
+  const marker = pageMarker(page, 64);
   const rows = await select<{ name: string; cs: string; co: string }>(
     s,
     `SELECT SCHEMA_NAME AS name, DEFAULT_CHARACTER_SET_NAME AS cs, DEFAULT_COLLATION_NAME AS co
@@ -88,18 +89,12 @@ export async function deleteDatabase(s: Session, name: string): Promise<void> {
 }
 
 export function databaseOps(session: SessionRunner): DatabaseOps {
-  return {
-    async create(dbs, op) {
-      checkDatabases(dbs);
-      return session((s) => createDatabases(s, dbs), op.signal);
+  return databasesCheckedFirst(
+    { validator: mysqlValidator, databases: checkDatabases, page: pageLimit },
+    {
+      create: (dbs, op) => session((s) => createDatabases(s, dbs), op.signal),
+      list: (page, op) => session((s) => listDatabases(s, page), op.signal),
+      delete: (name, op) => session((s) => deleteDatabase(s, name), op.signal),
     },
-    async list(page, op) {
-      pageLimit(page);
-      return session((s) => listDatabases(s, page), op.signal);
-    },
-    async delete(name, op) {
-      checkDatabaseName(name, 'name');
-      return session((s) => deleteDatabase(s, name), op.signal);
-    },
-  };
+  );
 }

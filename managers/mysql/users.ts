@@ -1,14 +1,15 @@
 // User accounts. Every entry point validates its input again (the controller
 // already did) and checks everything it can before the first change, so a bad
 // request changes nothing.
+import { usersCheckedFirst } from '../sdk/checked-first.js';
 import type { UserOps } from '../sdk/contract.js';
-import { alreadyExists, invalidArgument, notFound } from '../sdk/errors.js';
+import { alreadyExists, notFound } from '../sdk/errors.js';
+import { pageLimit, pageMarker } from '../sdk/paging.js';
 import { registerSecret } from '../sdk/redact.js';
 import type { Access, Page, User, UserList, UserRef } from '../sdk/types.js';
 import { exec, select, type Session, type SessionRunner } from './connection.js';
 import { databaseExists } from './databases.js';
 import { accessOf, grantAll, revokeAll } from './grants.js';
-import { pageLimit } from './paging.js';
 import { RESERVED_USERS, checkDatabaseNames, checkUsers, hostOf, mysqlValidator } from './validation.js';
 
 const label = (name: string, host: string): string => `user '${name}'@'${host}'`;
@@ -54,9 +55,8 @@ export async function createUsers(s: Session, users: readonly User[]): Promise<v
 
 export async function listUsers(s: Session, page: Page): Promise<UserList> {
   const limit = pageLimit(page);
-  const marker = page?.marker ?? '';
-  if (marker && !/^[\x20-\x7e]{1,300}$/.test(marker)) throw invalidArgument('page.marker', 'is not a marker this service returned');
   // Markers are "name@host" (a name may have several hosts); a bare name skips all of its hosts.
+  const marker = pageMarker(page, 300);
   const at = marker.indexOf('@');
   const [mName, mHost] = at >= 0 ? [marker.slice(0, at), marker.slice(at + 1)] : [marker, undefined];
   const after = !marker ? '' : mHost === undefined ? 'AND User > ?' : 'AND (User > ? OR (User = ? AND Host > ?))';
@@ -120,47 +120,22 @@ export async function listAccess(s: Session, ref: UserRef): Promise<Access[]> {
   return (await getUser(s, ref)).access;
 }
 
-/**
- * UserOps over the manager's admin sessions. Input is checked before a
- * connection is opened, so bad input is INVALID_ARGUMENT even when the server is down.
- */
+/** UserOps over the manager's admin sessions. */
 export function userOps(session: SessionRunner): UserOps {
-  const ref = (r: UserRef) => mysqlValidator.userRef(r, 'user');
-  return {
-    async create(users, op) {
-      checkUsers(users);
-      return session((s) => createUsers(s, users), op.signal);
-    },
-    async list(page, op) {
-      pageLimit(page);
-      return session((s) => listUsers(s, page), op.signal);
-    },
-    async get(r, op) {
-      ref(r);
-      return session((s) => getUser(s, r), op.signal);
-    },
-    async delete(r, op) {
-      ref(r);
-      return session((s) => deleteUser(s, r), op.signal);
-    },
-    async changePassword(r, password, op) {
-      ref(r);
-      mysqlValidator.password(password, 'password');
-      return session((s) => changePassword(s, r, password), op.signal);
-    },
-    async grant(r, dbs, op) {
-      ref(r);
-      checkDatabaseNames(dbs, 'databases');
-      return session((s) => grantAccess(s, r, dbs), op.signal);
-    },
-    async revoke(r, dbs, op) {
-      ref(r);
-      checkDatabaseNames(dbs, 'databases');
-      return session((s) => revokeAccess(s, r, dbs), op.signal);
-    },
-    async listAccess(r, op) {
-      ref(r);
-      return session((s) => listAccess(s, r), op.signal);
-    },
+  const rules = {
+    validator: mysqlValidator,
+    users: checkUsers,
+    page: pageLimit,
+    databases: (dbs: readonly string[]) => checkDatabaseNames(dbs, 'databases'),
   };
+  return usersCheckedFirst(rules, {
+    create: (users, op) => session((s) => createUsers(s, users), op.signal),
+    list: (page, op) => session((s) => listUsers(s, page), op.signal),
+    get: (r, op) => session((s) => getUser(s, r), op.signal),
+    delete: (r, op) => session((s) => deleteUser(s, r), op.signal),
+    changePassword: (r, password, op) => session((s) => changePassword(s, r, password), op.signal),
+    grant: (r, dbs, op) => session((s) => grantAccess(s, r, dbs), op.signal),
+    revoke: (r, dbs, op) => session((s) => revokeAccess(s, r, dbs), op.signal),
+    listAccess: (r, op) => session((s) => listAccess(s, r), op.signal),
+  });
 }

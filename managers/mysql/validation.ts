@@ -4,8 +4,9 @@
 // valid on one is valid on the other.
 import { isIP } from 'node:net';
 import { invalidArgument } from '../sdk/errors.js';
-import { checkName, checkPassword, checkString, checkUnique, describeValue } from '../sdk/identifiers.js';
+import { checkName, checkPassword, checkString, describeValue } from '../sdk/identifiers.js';
 import type { Validator } from '../sdk/contract.js';
+import { checkAccessList, checkList } from '../sdk/request-lists.js';
 import type { Database, User, UserRef } from '../sdk/types.js';
 
 /** The account the agent manages the server with. */
@@ -142,32 +143,21 @@ export const mysqlValidator: Validator = {
     checkUserName(user.name, `${field}.name`);
     checkHost(user.host ?? '', `${field}.host`);
     checkPasswordValue(user.password, `${field}.password`);
-    const access = user.access ?? [];
-    if (!Array.isArray(access)) throw invalidArgument(`${field}.access`, 'must be a list');
-    access.forEach((a, i) => checkDatabaseName(a?.database, `${field}.access[${i}].database`));
-    checkUnique(access, `${field}.access`, (a) => a.database, 'database');
+    checkAccessList(user.access, `${field}.access`, checkDatabaseName);
   },
   password(password, field) {
     checkPasswordValue(password, field);
   },
 };
 
-/** Validates a whole list the way a request carries it (`users[2].name`), refusing duplicates. */
 export function checkUsers(users: readonly User[], field = 'users'): void {
-  if (!Array.isArray(users)) throw invalidArgument(field, 'must be a list');
-  users.forEach((u, i) => mysqlValidator.user(u, `${field}[${i}]`));
-  checkUnique(users, field, (u) => `${u.name}@${hostOf(u)}`, 'user');
+  checkList(users, field, { check: mysqlValidator.user, key: (u) => `${u.name}@${hostOf(u)}`, what: 'user' });
 }
 
 export function checkDatabases(dbs: readonly Database[], field = 'databases'): void {
-  if (!Array.isArray(dbs)) throw invalidArgument(field, 'must be a list');
-  dbs.forEach((d, i) => mysqlValidator.database(d, `${field}[${i}]`));
-  checkUnique(dbs, field, (d) => d.name, 'database');
+  checkList(dbs, field, { check: mysqlValidator.database, key: (d) => d.name, what: 'database' });
 }
 
 export function checkDatabaseNames(names: readonly string[], field: string): void {
-  if (!Array.isArray(names)) throw invalidArgument(field, 'must be a list');
-  if (names.length === 0) throw invalidArgument(field, 'must name at least one database');
-  names.forEach((n, i) => checkDatabaseName(n, `${field}[${i}]`));
-  checkUnique(names, field, (n) => n, 'database');
+  checkList<string>(names, field, { check: checkDatabaseName, key: (n) => n, what: 'database', nonEmpty: true });
 }

@@ -4,6 +4,7 @@
 // stopped server never leaves the agent holding dead connections.
 import { Client, DatabaseError, type QueryConfig } from 'pg';
 import { StewardError, unavailable } from '../sdk/errors.js';
+import { knownError } from '../sdk/driver-errors.js';
 import { redactText } from '../sdk/redact.js';
 import { MAINTENANCE_DB } from './paths.js';
 
@@ -48,11 +49,9 @@ const UNREACHABLE = new Set(['ENOENT', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'E
 
 /** A StewardError from a driver error: message and detail only, never the statement. */
 export function sqlError(err: unknown): StewardError {
-  if (err instanceof StewardError) return err;
-  const e = err as { code?: string; message?: string; name?: string; detail?: string };
-  if (e?.name === 'AbortError' || e?.name === 'TimeoutError') {
-    return new StewardError(e.name === 'TimeoutError' ? 'DEADLINE_EXCEEDED' : 'CANCELLED', e.message ?? 'aborted');
-  }
+  const known = knownError(err);
+  if (known) return known;
+  const e = err as { code?: string; message?: string; detail?: string };
   const message = redactText(e?.message ?? String(err));
   if (err instanceof DatabaseError) {
     const detail = err.detail ? ` (${redactText(err.detail)})` : '';

@@ -1,14 +1,15 @@
 // Databases. Every one is created from template0 (clean, and the only
 // template that accepts a different encoding or locale) with nothing granted
 // to PUBLIC: a user reaches it only once access is granted (grants.ts).
+import { databasesCheckedFirst } from '../sdk/checked-first.js';
 import type { DatabaseOps } from '../sdk/contract.js';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../sdk/errors.js';
 import { quotePgIdent } from '../sdk/identifiers.js';
 import type { Database, DatabaseList, Page } from '../sdk/types.js';
 import { escapeLiteral } from 'pg';
 import { exec, select, type OpenSessions, type Session } from './connection.js';
-import { pageLimit, pageMarker } from './paging.js';
-import { RESERVED_DATABASES, RESERVED_PREFIX, checkDatabaseName, checkDatabases } from './validation.js';
+import { checkPage, pageLimit, pageMarker } from './paging.js';
+import { RESERVED_DATABASES, RESERVED_PREFIX, checkDatabaseName, checkDatabases, pgValidator } from './validation.js';
 
 export const RESERVED_PATTERN = `${RESERVED_PREFIX.replace('_', '\\_')}%`;
 
@@ -190,19 +191,12 @@ export async function deleteDatabase(s: Session, name: string, force = false): P
 }
 
 export function databaseOps(open: OpenSessions): DatabaseOps {
-  return {
-    async create(dbs, op) {
-      checkDatabases(dbs);
-      return open(op.signal)((s) => createDatabases(s, dbs));
+  return databasesCheckedFirst(
+    { validator: pgValidator, databases: checkDatabases, page: checkPage },
+    {
+      create: (dbs, op) => open(op.signal)((s) => createDatabases(s, dbs)),
+      list: (page, op) => open(op.signal)((s) => listDatabases(s, page)),
+      delete: (name, op, options) => open(op.signal)((s) => deleteDatabase(s, name, options?.force ?? false)),
     },
-    async list(page, op) {
-      pageLimit(page);
-      pageMarker(page);
-      return open(op.signal)((s) => listDatabases(s, page));
-    },
-    async delete(name, op, options) {
-      checkDatabaseName(name, 'name');
-      return open(op.signal)((s) => deleteDatabase(s, name, options?.force ?? false));
-    },
-  };
+  );
 }

@@ -2,13 +2,15 @@
 // the requested databases and users. Nothing before the final marker counts:
 // a retry after any failure stops whatever the last attempt started, wipes the
 // data directory and starts over (there is no user data before the marker).
-import { chmod, chown, mkdir, readdir, rm } from 'node:fs/promises';
-import { isAbsolute, join, resolve } from 'node:path';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { ManagerContext, OperationScope } from '../sdk/contract.js';
 import { writeFileAtomic } from '../sdk/config-file.js';
+import { ownedBy, prepareInstanceDirs } from '../sdk/data-dir.js';
 import { issueServerCertificate } from '../sdk/tls.js';
-import { failedPrecondition, invalidArgument, internal } from '../sdk/errors.js';
 import { isRoot, lookupOsUser, type OsUser } from '../sdk/os-user.js';
+import { markPrepared, stopIfFailed } from '../sdk/prepared.js';
+import { checkAccessToCreated } from '../sdk/request-lists.js';
 import type { PrepareRequest } from '../sdk/types.js';
 import { renderPostgresqlConf } from './config.js';
 import { sessionsWith, withSession, type SessionOptions } from './connection.js';
@@ -29,40 +31,16 @@ export interface PrepareDeps {
 
 /** Everything wrong with the request is found before anything is touched. */
 export function checkPrepareRequest(req: PrepareRequest): void {
-  const dbs = req.databases ?? [];
-  const users = req.users ?? [];
-  checkDatabases(dbs, 'databases');
-  checkUsers(users, 'users');
-  const names = new Set(dbs.map((d) => d.name));
-  users.forEach((u, i) =>
-    (u.access ?? []).forEach((a, j) => {
-      if (!names.has(a.database)) {
-        throw invalidArgument(`users[${i}].access[${j}].database`, `'${a.database}' is not one of the databases being created`);
-      }
-    }),
-  );
-}
-
-const SYSTEM_DIRS = new Set(['/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/var', '/var/lib']);
-
-async function emptyDir(dir: string): Promise<void> {
-  // The data directory comes from the agent's config: a typo there must not wipe the machine.
-  if (!isAbsolute(dir) || SYSTEM_DIRS.has(resolve(dir))) throw internal(`refusing to wipe ${dir}`);
-  for (const entry of await readdir(dir)) await rm(join(dir, entry), { recursive: true, force: true });
-}
-
-async function ownedBy(path: string, owner: OsUser | undefined, mode: number): Promise<void> {
-  await chmod(path, mode);
-  if (owner) await chown(path, owner.uid, owner.gid);
+  checkDatabases(req.databases ?? [], 'databases');
+  checkUsers(req.users ?? [], 'users');
+  checkAccessToCreated(req);
 }
 
 async function prepareDirectories({ ctx, paths }: PrepareDeps, owner: OsUser | undefined): Promise<void> {
-  for (const dir of [ctx.dataDir, ctx.configDir, ctx.runDir, ctx.logDir, paths.serverLogDir]) await mkdir(dir, { recursive: true });
-  await emptyDir(ctx.dataDir);
   // PostgreSQL refuses a data directory anyone but its owner can read.
-  await ownedBy(ctx.dataDir, owner, 0o700);
-  await ownedBy(ctx.runDir, owner, 0o755); // the socket and its lock file go here
+  await prepareInstanceDirs(ctx, owner, 0o700);
   // The log directory may be the agent's: the server gets a directory of its own inside it.
+  await mkdir(paths.serverLogDir, { recursive: true });
   await ownedBy(paths.serverLogDir, owner, 0o750);
 }
 
@@ -141,7 +119,7 @@ export async function prepare(deps: PrepareDeps, req: PrepareRequest, op: Operat
   const adminPassword = await ctx.secrets.getOrCreate(ADMIN_SECRET);
   await createAdminOffline(ctx, inst, paths, adminPassword, owner, signal);
 
-  try {
+  await stopIfFailed(ctx, spec, async () => {
     op.progress(45, 'starting server');
     await ctx.service.start(spec, signal);
     op.progress(55, 'waiting for the server to accept connections');
@@ -156,13 +134,7 @@ export async function prepare(deps: PrepareDeps, req: PrepareRequest, op: Operat
     op.progress(90, 'creating users');
     await createUsers(sessionsWith(async () => admin, signal), req.users ?? []);
 
-    await writeFileAtomic(paths.preparedMarker, `${JSON.stringify({ major: inst.major, at: new Date().toISOString() })}\n`, { mode: 0o644 });
-  } catch (err) {
-    // Not prepared means nothing to keep: stop rather than leave a half-made server being restarted.
-    await ctx.service.stop(spec).catch((e: Error) => ctx.log.warn({ err: e.message }, 'stop after failed prepare failed'));
-    throw err;
-  }
+    await markPrepared(paths.preparedMarker, { major: inst.major });
+  });
   op.progress(100, 'prepared');
 }
-
-export const alreadyPrepared = () => failedPrecondition('PostgreSQL is already prepared on this instance');

@@ -5,6 +5,7 @@
 // Passwords reach the server only as SCRAM verifiers (scram.ts), inside a
 // quoted literal: CREATE/ALTER ROLE cannot take parameters.
 import { escapeLiteral } from 'pg';
+import { usersCheckedFirst } from '../sdk/checked-first.js';
 import type { UserOps } from '../sdk/contract.js';
 import { alreadyExists, failedPrecondition, notFound } from '../sdk/errors.js';
 import { quotePgIdent } from '../sdk/identifiers.js';
@@ -13,7 +14,7 @@ import type { Access, Page, User, UserList, UserRef } from '../sdk/types.js';
 import { exec, select, transaction, type OpenSessions, type Session, type Sessions } from './connection.js';
 import { RESERVED_PATTERN, databaseExists } from './databases.js';
 import { accessOf, grantDatabase, revokeDatabase, terminateSessions } from './grants.js';
-import { pageLimit, pageMarker } from './paging.js';
+import { checkPage, pageLimit, pageMarker } from './paging.js';
 import { scramVerifier } from './scram.js';
 import { RESERVED_USERS, checkDatabaseNames, checkUsers, pgValidator } from './validation.js';
 
@@ -249,48 +250,22 @@ export async function listAccess(s: Session, ref: UserRef): Promise<Access[]> {
   return (await getUser(s, ref)).access;
 }
 
-/**
- * UserOps over the manager's admin sessions. Input is checked before a
- * connection is opened, so bad input is INVALID_ARGUMENT even when the server is down.
- */
+/** UserOps over the manager's admin sessions. */
 export function userOps(open: OpenSessions): UserOps {
-  const ref = (r: UserRef) => pgValidator.userRef(r, 'user');
-  return {
-    async create(users, op) {
-      checkUsers(users);
-      return createUsers(open(op.signal), users);
-    },
-    async list(page, op) {
-      pageLimit(page);
-      pageMarker(page);
-      return open(op.signal)((s) => listUsers(s, page));
-    },
-    async get(r, op) {
-      ref(r);
-      return open(op.signal)((s) => getUser(s, r));
-    },
-    async delete(r, op) {
-      ref(r);
-      return deleteUser(open(op.signal), r);
-    },
-    async changePassword(r, password, op) {
-      ref(r);
-      pgValidator.password(password, 'password');
-      return open(op.signal)((s) => changePassword(s, r, password));
-    },
-    async grant(r, dbs, op) {
-      ref(r);
-      checkDatabaseNames(dbs, 'databases');
-      return grantAccess(open(op.signal), r, dbs);
-    },
-    async revoke(r, dbs, op) {
-      ref(r);
-      checkDatabaseNames(dbs, 'databases');
-      return revokeAccess(open(op.signal), r, dbs);
-    },
-    async listAccess(r, op) {
-      ref(r);
-      return open(op.signal)((s) => listAccess(s, r));
-    },
+  const rules = {
+    validator: pgValidator,
+    users: checkUsers,
+    page: checkPage,
+    databases: (dbs: readonly string[]) => checkDatabaseNames(dbs, 'databases'),
   };
+  return usersCheckedFirst(rules, {
+    create: (users, op) => createUsers(open(op.signal), users),
+    list: (page, op) => open(op.signal)((s) => listUsers(s, page)),
+    get: (r, op) => open(op.signal)((s) => getUser(s, r)),
+    delete: (r, op) => deleteUser(open(op.signal), r),
+    changePassword: (r, password, op) => open(op.signal)((s) => changePassword(s, r, password)),
+    grant: (r, dbs, op) => grantAccess(open(op.signal), r, dbs),
+    revoke: (r, dbs, op) => revokeAccess(open(op.signal), r, dbs),
+    listAccess: (r, op) => open(op.signal)((s) => listAccess(s, r)),
+  });
 }

@@ -6,8 +6,9 @@
 // other tools' command lines. They are still always quoted (quotePgIdent) and
 // never folded to lower case, so "App" and "app" stay different objects.
 import { invalidArgument } from '../sdk/errors.js';
-import { checkName, checkPassword, checkString, checkUnique, describeValue, type NameRules } from '../sdk/identifiers.js';
+import { checkName, checkPassword, checkString, describeValue, type NameRules } from '../sdk/identifiers.js';
 import type { Validator } from '../sdk/contract.js';
+import { checkAccessList, checkList } from '../sdk/request-lists.js';
 import type { Database, User, UserRef } from '../sdk/types.js';
 
 /** The role the agent manages the server with (superuser, unix socket only). */
@@ -124,32 +125,21 @@ export const pgValidator: Validator = {
     checkHost(user.host, `${field}.host`);
     checkPasswordValue(user.password, `${field}.password`);
     if (user.permissions) throw invalidArgument(`${field}.permissions`, 'permission strings apply to Redis ACL users; PostgreSQL users get access per database');
-    const access = user.access ?? [];
-    if (!Array.isArray(access)) throw invalidArgument(`${field}.access`, 'must be a list');
-    access.forEach((a, i) => checkDatabaseName(a?.database, `${field}.access[${i}].database`));
-    checkUnique(access, `${field}.access`, (a) => a.database, 'database');
+    checkAccessList(user.access, `${field}.access`, checkDatabaseName);
   },
   password(password, field) {
     checkPasswordValue(password, field);
   },
 };
 
-/** Validates a whole list the way a request carries it (`users[2].name`), refusing duplicates. */
 export function checkUsers(users: readonly User[], field = 'users'): void {
-  if (!Array.isArray(users)) throw invalidArgument(field, 'must be a list');
-  users.forEach((u, i) => pgValidator.user(u, `${field}[${i}]`));
-  checkUnique(users, field, (u) => u.name, 'user');
+  checkList(users, field, { check: pgValidator.user, key: (u) => u.name, what: 'user' });
 }
 
 export function checkDatabases(dbs: readonly Database[], field = 'databases'): void {
-  if (!Array.isArray(dbs)) throw invalidArgument(field, 'must be a list');
-  dbs.forEach((d, i) => pgValidator.database(d, `${field}[${i}]`));
-  checkUnique(dbs, field, (d) => d.name, 'database');
+  checkList(dbs, field, { check: pgValidator.database, key: (d) => d.name, what: 'database' });
 }
 
 export function checkDatabaseNames(names: readonly string[], field: string): void {
-  if (!Array.isArray(names)) throw invalidArgument(field, 'must be a list');
-  if (names.length === 0) throw invalidArgument(field, 'must name at least one database');
-  names.forEach((n, i) => checkDatabaseName(n, `${field}[${i}]`));
-  checkUnique(names, field, (n) => n, 'database');
+  checkList<string>(names, field, { check: checkDatabaseName, key: (n) => n, what: 'database', nonEmpty: true });
 }

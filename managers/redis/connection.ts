@@ -12,6 +12,7 @@ import {
   createClient,
 } from 'redis';
 import { StewardError, unavailable } from '../sdk/errors.js';
+import { knownError } from '../sdk/driver-errors.js';
 import { redactText } from '../sdk/redact.js';
 
 export interface SessionOptions {
@@ -47,11 +48,9 @@ export function replyCode(err: unknown): string | undefined {
 
 /** A StewardError from a client or server error. */
 export function redisError(err: unknown): StewardError {
-  if (err instanceof StewardError) return err;
-  const e = err as { code?: string; message?: string; name?: string };
-  if (e?.name === 'AbortError' || e?.name === 'TimeoutError') {
-    return new StewardError(e.name === 'TimeoutError' ? 'DEADLINE_EXCEEDED' : 'CANCELLED', e.message ?? 'aborted');
-  }
+  const known = knownError(err);
+  if (known) return known;
+  const e = err as { code?: string; message?: string };
   const message = redactText(e?.message ?? String(err));
   if ((e?.code && UNREACHABLE_CODES.has(e.code)) || UNREACHABLE_ERRORS.some((type) => err instanceof type)) {
     return unavailable(`Redis server is not reachable: ${message}`);

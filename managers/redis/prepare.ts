@@ -2,12 +2,13 @@
 // the requested users. Nothing before the final marker counts: a retry after
 // any failure stops whatever the last attempt started, wipes the data directory
 // and starts over (there is no user data before the marker).
-import { chmod, chown, mkdir, open, readdir, rm } from 'node:fs/promises';
-import { isAbsolute, join, resolve } from 'node:path';
+import { mkdir } from 'node:fs/promises';
 import type { ManagerContext, OperationScope } from '../sdk/contract.js';
 import { writeFileAtomic } from '../sdk/config-file.js';
+import { emptyDir, handOverFile, ownedBy, prepareInstanceDirs } from '../sdk/data-dir.js';
 import { failedPrecondition, internal, invalidArgument } from '../sdk/errors.js';
 import { isRoot, lookupOsUser, type OsUser } from '../sdk/os-user.js';
+import { markPrepared, stopIfFailed } from '../sdk/prepared.js';
 import type { PrepareRequest } from '../sdk/types.js';
 import { getAclUser, isEnabled, persistAcl, setAclUser } from './acl.js';
 import { renderInitialAcl, renderRedisConf } from './config.js';
@@ -38,30 +39,13 @@ export function checkPrepareRequest(req: PrepareRequest): void {
 /** sun_path holds 108 bytes with its NUL; a longer socket path fails deep inside the server. */
 const MAX_SOCKET_PATH = 107;
 
-const SYSTEM_DIRS = new Set(['/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/var', '/var/lib']);
-
-async function emptyDir(dir: string): Promise<void> {
-  // The data directory comes from the agent's config: a typo there must not wipe the machine.
-  if (!isAbsolute(dir) || SYSTEM_DIRS.has(resolve(dir))) throw internal(`refusing to wipe ${dir}`);
-  for (const entry of await readdir(dir)) await rm(join(dir, entry), { recursive: true, force: true });
-}
-
-async function ownedBy(path: string, owner: OsUser | undefined, mode: number): Promise<void> {
-  await chmod(path, mode);
-  if (owner) await chown(path, owner.uid, owner.gid);
-}
-
 async function prepareDirectories({ ctx, paths }: PrepareDeps, owner: OsUser | undefined): Promise<void> {
-  for (const dir of [ctx.dataDir, ctx.configDir, ctx.runDir, ctx.logDir, paths.aclDir]) await mkdir(dir, { recursive: true });
-  await emptyDir(ctx.dataDir);
-  await emptyDir(paths.aclDir);
-  await ownedBy(ctx.dataDir, owner, 0o750);
-  await ownedBy(ctx.runDir, owner, 0o755); // the server creates its socket here
+  await prepareInstanceDirs(ctx, owner, 0o750);
   // The server rewrites the ACL file (ACL SAVE: temporary file + rename) but must not touch redis.conf.
+  await mkdir(paths.aclDir, { recursive: true });
+  await emptyDir(paths.aclDir);
   await ownedBy(paths.aclDir, owner, 0o700);
-  // The server opens its log itself; the log directory may be the agent's, so only the file is handed over.
-  await (await open(paths.logFile, 'a', 0o640)).close();
-  if (owner) await chown(paths.logFile, owner.uid, owner.gid);
+  await handOverFile(paths.logFile, owner);
 }
 
 export async function prepare(deps: PrepareDeps, req: PrepareRequest, op: OperationScope): Promise<void> {
@@ -94,7 +78,7 @@ export async function prepare(deps: PrepareDeps, req: PrepareRequest, op: Operat
   // The server never runs without its admin account or with an open default user.
   await writeFileAtomic(paths.aclFile, renderInitialAcl(adminPassword), { mode: 0o600, uid: owner?.uid, gid: owner?.gid });
 
-  try {
+  await stopIfFailed(ctx, spec, async () => {
     op.progress(40, 'starting server');
     await ctx.service.start(spec, signal);
     op.progress(55, 'waiting for the server to accept connections');
@@ -113,13 +97,7 @@ export async function prepare(deps: PrepareDeps, req: PrepareRequest, op: Operat
     op.progress(85, 'creating users');
     await withSession(admin, (s) => createUsers(s, req.users ?? []), signal);
 
-    await writeFileAtomic(paths.preparedMarker, `${JSON.stringify({ at: new Date().toISOString() })}\n`, { mode: 0o644 });
-  } catch (err) {
-    // Not prepared means nothing to keep: stop rather than leave a half-made server being restarted.
-    await ctx.service.stop(spec).catch((e: Error) => ctx.log.warn({ err: e.message }, 'stop after failed prepare failed'));
-    throw err;
-  }
+    await markPrepared(paths.preparedMarker);
+  });
   op.progress(100, 'prepared');
 }
-
-export const alreadyPrepared = () => failedPrecondition('Redis is already prepared on this instance');

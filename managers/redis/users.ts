@@ -1,6 +1,7 @@
 // ACL users. Every entry point validates its input again (the controller
 // already did) and checks everything it can before the first change, so a bad
 // request changes nothing.
+import { usersCheckedFirst } from '../sdk/checked-first.js';
 import type { UserOps } from '../sdk/contract.js';
 import { alreadyExists, notFound } from '../sdk/errors.js';
 import { registerSecret } from '../sdk/redact.js';
@@ -8,7 +9,7 @@ import type { Access, Page, User, UserList, UserRef } from '../sdk/types.js';
 import { deleteAclUser, describePermissions, getAclUser, listAclUserNames, persistAcl, setAclUser, type AclUser } from './acl.js';
 import { userAclArgs } from './acl-rules.js';
 import type { Session, SessionRunner } from './connection.js';
-import { pageLimit, pageMarker } from './paging.js';
+import { checkPage, pageLimit, pageMarker } from './paging.js';
 import { RESERVED_USERS, checkPasswordValue, checkUsers, redisValidator, refuseDatabases } from './validation.js';
 
 const label = (name: string): string => `user '${name}'`;
@@ -85,46 +86,23 @@ export async function listAccess(s: Session, ref: UserRef): Promise<Access[]> {
   return [];
 }
 
-/**
- * UserOps over the manager's admin sessions. Input is checked before a
- * connection is opened, so bad input is INVALID_ARGUMENT even when the server is down.
- */
+/** UserOps over the manager's admin sessions. */
 export function userOps(session: SessionRunner): UserOps {
-  const ref = (r: UserRef) => redisValidator.userRef(r, 'user');
-  return {
-    async create(users, op) {
-      checkUsers(users);
-      return session((s) => createUsers(s, users), op.signal);
-    },
-    async list(page, op) {
-      pageLimit(page);
-      pageMarker(page);
-      return session((s) => listUsers(s, page), op.signal);
-    },
-    async get(r, op) {
-      ref(r);
-      return session((s) => getUser(s, r), op.signal);
-    },
-    async delete(r, op) {
-      ref(r);
-      return session((s) => deleteUser(s, r), op.signal);
-    },
-    async changePassword(r, password, op) {
-      ref(r);
-      checkPasswordValue(password, 'password');
-      return session((s) => changePassword(s, r, password), op.signal);
-    },
-    async grant(r, databases) {
-      ref(r);
-      refuseDatabases(databases, 'databases');
-    },
-    async revoke(r, databases) {
-      ref(r);
-      refuseDatabases(databases, 'databases');
-    },
-    async listAccess(r, op) {
-      ref(r);
-      return session((s) => listAccess(s, r), op.signal);
-    },
+  const rules = {
+    validator: redisValidator,
+    users: checkUsers,
+    page: checkPage,
+    databases: (dbs: readonly string[]) => refuseDatabases(dbs, 'databases'),
   };
+  return usersCheckedFirst(rules, {
+    create: (users, op) => session((s) => createUsers(s, users), op.signal),
+    list: (page, op) => session((s) => listUsers(s, page), op.signal),
+    get: (r, op) => session((s) => getUser(s, r), op.signal),
+    delete: (r, op) => session((s) => deleteUser(s, r), op.signal),
+    changePassword: (r, password, op) => session((s) => changePassword(s, r, password), op.signal),
+    // Never reached: Redis has no databases, so the check refuses every list.
+    grant: async () => undefined,
+    revoke: async () => undefined,
+    listAccess: (r, op) => session((s) => listAccess(s, r), op.signal),
+  });
 }

@@ -3,8 +3,9 @@
 // users: a name, a password and a permission rule; they have no host and no
 // databases, so both must be empty rather than silently ignored.
 import { invalidArgument } from '../sdk/errors.js';
-import { checkName, checkPassword, checkString, checkUnique } from '../sdk/identifiers.js';
+import { checkName, checkPassword, checkString } from '../sdk/identifiers.js';
 import type { Validator } from '../sdk/contract.js';
+import { checkList } from '../sdk/request-lists.js';
 import type { User, UserRef } from '../sdk/types.js';
 import { permissionTokens } from './acl-rules.js';
 
@@ -70,11 +71,8 @@ export const redisValidator: Validator = {
   },
 };
 
-/** Validates a whole list the way a request carries it (`users[2].name`), refusing duplicates. */
 export function checkUsers(users: readonly User[], field = 'users'): void {
-  if (!Array.isArray(users)) throw invalidArgument(field, 'must be a list');
-  users.forEach((u, i) => redisValidator.user(u, `${field}[${i}]`));
-  checkUnique(users, field, (u) => u.name, 'user');
+  checkList(users, field, { check: redisValidator.user, key: (u) => u.name, what: 'user' });
 }
 
 /** Grant and revoke name databases, which Redis does not have. */

@@ -1,15 +1,11 @@
 // The mysql manager against a real MariaDB started by the agent's own process
 // backend. One prepared server serves most of the file (start-ups are the slow
 // part on a 2-core machine); tests run in order and build on each other.
-import { readdirSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { StewardError, asStewardError, type ErrorCode } from '../../managers/sdk/errors.js';
 import type { ServiceSpec } from '../../managers/sdk/service-control.js';
-import { cmdlineMatches } from '../../managers/sdk/service-process.js';
 import { DatastoreStatus, type Database, type User } from '../../managers/sdk/types.js';
 import { flavourFromVersion } from '../../managers/mysql/flavour.js';
 import { ADMIN_SECRET, mysqlPaths } from '../../managers/mysql/paths.js';
@@ -18,6 +14,19 @@ import { createUsers, grantAccess, listAccess, listUsers, revokeAccess } from '.
 import { enableRoot, rootStatus } from '../../managers/mysql/root.js';
 import { createMysqlInstance, mysqlUnavailableReason, testOp, type MysqlInstance } from '../fixtures/mysql-instance.js';
 import { dockerUnavailableReason, startMysqlContainer } from '../fixtures/testcontainers-mysql.js';
+import { expectAllInvalid, expectCode, type Attempt } from '../fixtures/datastore-assertions.js';
+import {
+  cancelledAt,
+  expectAdoption,
+  expectCrashRecovery,
+  expectDestroyed,
+  expectNothingLeft,
+  expectPreparedHealthy,
+  expectRestarted,
+  expectStopped,
+  serverProcesses,
+} from '../fixtures/datastore-lifecycle.js';
+import { describeUnavailable, prepareRequest } from '../fixtures/datastore-suite.js';
 
 const db = (name: string, characterSet = '', collation = ''): Database => ({ name, characterSet, collation, ctype: '', replication: {} });
 const user = (name: string, password: string, access: string[] = [], host = '%'): User => ({
@@ -28,49 +37,10 @@ const user = (name: string, password: string, access: string[] = [], host = '%')
   permissions: '',
 });
 
-async function failure(p: Promise<unknown>): Promise<StewardError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err, 'expected the call to fail').toBeDefined();
-  return asStewardError(err);
-}
-
-async function expectCode(p: Promise<unknown>, code: ErrorCode, field?: string): Promise<StewardError> {
-  const err = await failure(p);
-  expect(err.code, err.message).toBe(code);
-  if (field) expect(err.field).toBe(field);
-  return err;
-}
-
-/** Processes running exactly this spec's command line. */
-function serverProcesses(spec: ServiceSpec): number[] {
-  return readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .map(Number)
-    .filter((pid) => cmdlineMatches(pid, spec));
-}
-
-async function until<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(v)})`);
-    await sleep(250);
-  }
-}
-
 const reason = await mysqlUnavailableReason();
 
 if (reason) {
-  describe('mysql manager on MariaDB (process backend)', () => {
-    it('needs a MariaDB or MySQL server installed', (t) => {
-      console.warn(`\n*** SKIPPED: mysql datastore tests cannot run here: ${reason} ***\n`);
-      t.skip(reason);
-    });
-  });
+  describeUnavailable('mysql manager on MariaDB (process backend)', 'needs a MariaDB or MySQL server installed', 'mysql datastore tests', reason);
 } else {
   describe('mysql manager on MariaDB (process backend)', () => {
     let inst: MysqlInstance;
@@ -92,6 +62,14 @@ if (reason) {
       }
     }
 
+    /** The row the first test wrote is still there, whatever the server went through since. */
+    async function expectNotesKept(): Promise<void> {
+      const c = await tcp('alice', 'alice-pw-1', 'app');
+      const [rows] = await c.query<RowDataPacket[]>('SELECT body FROM notes');
+      expect(rows).toEqual([{ body: 'hello' }]);
+      await c.end();
+    }
+
     /** Everything a bad request could have changed, read over the admin socket. */
     async function snapshot(): Promise<unknown> {
       const password = await inst.ctx.secrets.get(ADMIN_SECRET);
@@ -111,14 +89,10 @@ if (reason) {
       spec = await inst.manager.serviceSpec();
       expect((await inst.manager.probe()).status).toBe(DatastoreStatus.NEW);
       await inst.manager.prepare(
-        {
-          memoryMb: 0,
-          port: 0,
-          bindAddress: '',
-          cluster: undefined,
+        prepareRequest({
           databases: [db('app'), db('app_2', 'latin1', 'latin1_swedish_ci'), db('appx2')],
           users: [user('alice', 'alice-pw-1', ['app'])],
-        },
+        }),
         prepareOp,
       );
     });
@@ -129,16 +103,8 @@ if (reason) {
     });
 
     it('prepare reports its steps and leaves a healthy, secured server', async () => {
-      const percents = prepareOp.steps.map((s) => s.percent);
-      expect(percents).toEqual([...percents].sort((a, b) => a - b));
-      expect(percents.at(-1)).toBe(100);
-      expect(await inst.manager.isPrepared()).toBe(true);
-
-      const probe = await inst.manager.probe();
-      expect(probe.status).toBe(DatastoreStatus.HEALTHY);
+      const probe = await expectPreparedHealthy(inst, spec, prepareOp);
       expect(probe.version).toMatch(/MariaDB/);
-      expect(probe.facts.uptime_seconds).toMatch(/^\d+$/);
-      expect(probe.facts.pid).toBe(String(await inst.ctx.service.pid(spec)));
 
       const snap = (await snapshot()) as { users: Array<{ User: string; Host: string }>; dbs: Array<{ Database: string }> };
       expect(snap.users.filter((u) => u.User === '')).toEqual([]);
@@ -150,7 +116,7 @@ if (reason) {
 
       const secretMode = (await stat(join(inst.dir, 'secrets', ADMIN_SECRET))).mode & 0o777;
       expect(secretMode).toBe(0o600);
-      await expectCode(inst.manager.prepare({ memoryMb: 0, port: 0, bindAddress: '', databases: [], users: [], cluster: undefined }, testOp()), 'FAILED_PRECONDITION');
+      await expectCode(inst.manager.prepare(prepareRequest(), testOp()), 'FAILED_PRECONDITION');
     });
 
     it('a prepared user reads and writes its database over TCP, and nothing else', async () => {
@@ -345,7 +311,7 @@ if (reason) {
       const badPasswords = ['', 'p\0w', 'x'.repeat(129), 'pässword', 'tab\there'];
 
       const before = await snapshot();
-      const attempts: Array<[string, () => Promise<unknown>]> = [];
+      const attempts: Attempt[] = [];
       for (const n of [...badNames, ...reservedUsers]) {
         const ref = { name: n, host: '%' };
         attempts.push(
@@ -388,12 +354,7 @@ if (reason) {
         ['empty grant list', () => users.grant({ name: 'alice', host: '%' }, [], op)],
       );
 
-      for (const [label, attempt] of attempts) {
-        const err = await failure(attempt());
-        expect(err.code, `${label}: ${err.message}`).toBe('INVALID_ARGUMENT');
-        expect(err.field, label).toBeTruthy();
-        expect(err.message).not.toContain('pw-ok');
-      }
+      await expectAllInvalid(attempts, ['pw-ok']);
       expect(attempts.length).toBeGreaterThan(200);
       expect(await snapshot()).toEqual(before);
       expect(await connectAs('alice', 'alice-pw-1', 'app')).toBe('ok');
@@ -406,65 +367,24 @@ if (reason) {
     it('probe follows the server: SHUTDOWN after stop, HEALTHY after start and restart', async () => {
       const op = testOp();
       await inst.manager.stop(op);
-      expect((await inst.manager.probe()).status).toBe(DatastoreStatus.SHUTDOWN);
-      expect(serverProcesses(spec)).toEqual([]);
-      await expectCode(inst.manager.users.list({ limit: 0, marker: '' }, op), 'UNAVAILABLE');
-
+      await expectStopped(inst, spec);
       await inst.manager.start(op);
       expect((await inst.manager.probe()).status).toBe(DatastoreStatus.HEALTHY);
-      const pidBefore = await inst.ctx.service.pid(spec);
-      await inst.manager.restart(op);
-      const probe = await inst.manager.probe();
-      expect(probe.status).toBe(DatastoreStatus.HEALTHY);
-      expect(probe.facts.pid).not.toBe(String(pidBefore));
-      const c = await tcp('alice', 'alice-pw-1', 'app');
-      const [rows] = await c.query<RowDataPacket[]>('SELECT body FROM notes');
-      expect(rows).toEqual([{ body: 'hello' }]);
-      await c.end();
+      await expectRestarted(inst, spec);
+      await expectNotesKept();
     });
 
     it('a new process backend adopts the running server through its pid file', async () => {
-      const op = testOp();
-      const pid = await inst.ctx.service.pid(spec);
-      expect(pid).toBeDefined();
-      const again = inst.reopen(); // as if the agent had restarted
-      expect(await again.service.state(spec)).toBe('running');
-      expect(await again.service.pid(spec)).toBe(pid);
-      await again.manager.start(op); // must adopt, not start a second server
-      expect(await again.service.pid(spec)).toBe(pid);
-      expect(serverProcesses(spec)).toEqual([pid]);
-      expect((await again.manager.probe()).status).toBe(DatastoreStatus.HEALTHY);
-
-      await again.manager.stop(op);
-      expect((await again.manager.probe()).status).toBe(DatastoreStatus.SHUTDOWN);
-      // The first backend saw its child exit without being asked; it must see the
-      // stop elsewhere and not bring the server back.
-      await until('the first backend to see the stop', () => inst.manager.probe(), (p) => p.status === DatastoreStatus.SHUTDOWN, 10_000);
-      await sleep(2_500); // longer than the first restart backoff
-      expect(serverProcesses(spec)).toEqual([]);
-
-      await inst.manager.start(op);
-      expect((await inst.manager.probe()).status).toBe(DatastoreStatus.HEALTHY);
+      await expectAdoption(inst, spec);
     });
 
     it('restarts a server that died behind its back, and reports CRASHED meanwhile', async () => {
-      const pid = (await inst.ctx.service.pid(spec))!;
-      process.kill(pid, 'SIGKILL');
-      await until('CRASHED', () => inst.manager.probe(), (p) => p.status === DatastoreStatus.CRASHED, 5_000);
-      const back = await until('HEALTHY again', () => inst.manager.probe(), (p) => p.status === DatastoreStatus.HEALTHY, 90_000);
-      expect(back.facts.pid).not.toBe(String(pid));
-      expect(serverProcesses(spec)).toHaveLength(1);
-      const c = await tcp('alice', 'alice-pw-1', 'app');
-      const [rows] = await c.query<RowDataPacket[]>('SELECT body FROM notes');
-      expect(rows).toEqual([{ body: 'hello' }]);
-      await c.end();
+      await expectCrashRecovery(inst, spec, 90_000);
+      await expectNotesKept();
     });
 
     it('destroy stops the server for good', async () => {
-      await inst.manager.destroy(testOp());
-      expect((await inst.manager.probe()).status).toBe(DatastoreStatus.SHUTDOWN);
-      await sleep(1_500);
-      expect(serverProcesses(spec)).toEqual([]);
+      await expectDestroyed(inst, spec);
     });
   });
 
@@ -478,28 +398,10 @@ if (reason) {
     });
 
     it('is cancelled by its signal, leaves nothing running, and a retry succeeds', async () => {
-      const req = {
-        memoryMb: 0,
-        port: 0,
-        bindAddress: '',
-        cluster: undefined,
-        databases: [db('retry_db')],
-        users: [user('retrier', 'retry-pw', ['retry_db'])],
-      };
-      const abort = new AbortController();
-      const first = testOp(abort.signal);
-      const progress = first.progress;
+      const req = prepareRequest({ databases: [db('retry_db')], users: [user('retrier', 'retry-pw', ['retry_db'])] });
       // Cancel once the server runs, i.e. with an initialised data directory and a live process.
-      first.progress = (p, m) => {
-        progress(p, m);
-        if (m.startsWith('securing')) abort.abort();
-      };
-      await expectCode(inst.manager.prepare(req, first), 'CANCELLED');
-      const spec = await inst.manager.serviceSpec();
-      expect(await inst.manager.isPrepared()).toBe(false);
-      expect((await inst.manager.probe()).status).toBe(DatastoreStatus.NEW);
-      expect(await inst.ctx.service.state(spec)).toBe('stopped');
-      expect(serverProcesses(spec)).toEqual([]);
+      await expectCode(inst.manager.prepare(req, cancelledAt('securing')), 'CANCELLED');
+      await expectNothingLeft(inst);
 
       await inst.manager.prepare(req, testOp());
       expect((await inst.manager.probe()).status).toBe(DatastoreStatus.HEALTHY);

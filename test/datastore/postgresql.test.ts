@@ -5,12 +5,9 @@
 import { readdirSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { StewardError, asStewardError, type ErrorCode } from '../../managers/sdk/errors.js';
 import type { ServiceSpec } from '../../managers/sdk/service-control.js';
-import { cmdlineMatches } from '../../managers/sdk/service-process.js';
 import { DatastoreStatus, type Database, type User } from '../../managers/sdk/types.js';
 import { ADMIN_SECRET } from '../../managers/postgresql/paths.js';
 import { scramVerifier } from '../../managers/postgresql/scram.js';
@@ -20,6 +17,19 @@ import {
   testOp,
   type PostgresqlInstance,
 } from '../fixtures/postgresql-instance.js';
+import { expectAllInvalid, expectCode, type Attempt } from '../fixtures/datastore-assertions.js';
+import {
+  cancelledAt,
+  expectAdoption,
+  expectCrashRecovery,
+  expectDestroyed,
+  expectNothingLeft,
+  expectPreparedHealthy,
+  expectRestarted,
+  expectStopped,
+  serverProcesses,
+} from '../fixtures/datastore-lifecycle.js';
+import { describeUnavailable, prepareRequest } from '../fixtures/datastore-suite.js';
 
 const db = (name: string, characterSet = '', collation = '', ctype = ''): Database => ({ name, characterSet, collation, ctype, replication: {} });
 const user = (name: string, password: string, access: string[] = [], host = ''): User => ({
@@ -31,49 +41,10 @@ const user = (name: string, password: string, access: string[] = [], host = ''):
 });
 const ref = (name: string) => ({ name, host: '' });
 
-async function failure(p: Promise<unknown>): Promise<StewardError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err, 'expected the call to fail').toBeDefined();
-  return asStewardError(err);
-}
-
-async function expectCode(p: Promise<unknown>, code: ErrorCode, field?: string): Promise<StewardError> {
-  const err = await failure(p);
-  expect(err.code, err.message).toBe(code);
-  if (field) expect(err.field).toBe(field);
-  return err;
-}
-
-/** Processes running exactly this spec's command line (the postmaster; its children rename themselves). */
-function serverProcesses(spec: ServiceSpec): number[] {
-  return readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .map(Number)
-    .filter((pid) => cmdlineMatches(pid, spec));
-}
-
-async function until<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(v)})`);
-    await sleep(250);
-  }
-}
-
 const reason = await postgresqlUnavailableReason();
 
 if (reason) {
-  describe('postgresql manager (process backend)', () => {
-    it('needs a PostgreSQL server installed', (t) => {
-      console.warn(`\n*** SKIPPED: postgresql datastore tests cannot run here: ${reason} ***\n`);
-      t.skip(reason);
-    });
-  });
+  describeUnavailable('postgresql manager (process backend)', 'needs a PostgreSQL server installed', 'postgresql datastore tests', reason);
 } else {
   describe('postgresql manager (process backend)', () => {
     let inst: PostgresqlInstance;
@@ -102,6 +73,13 @@ if (reason) {
         const code = (err as { code?: string }).code;
         return ({ '28P01': 'denied', '28000': 'rejected', '42501': 'no-connect' } as Record<string, string>)[code ?? ''] ?? code ?? String(err);
       }
+    }
+
+    /** The row an early test wrote is still there, whatever the server went through since. */
+    async function expectNotesKept(): Promise<void> {
+      const c = await tcp('alice', 'alice-pw-1', 'app');
+      expect((await c.query('SELECT body FROM notes')).rows).toEqual([{ body: 'hello' }]);
+      await c.end();
     }
 
     /** The SQLSTATE a statement run as `name` fails with, or 'ok'. */
@@ -143,14 +121,10 @@ if (reason) {
       spec = await inst.manager.serviceSpec();
       expect((await inst.manager.probe()).status).toBe(DatastoreStatus.NEW);
       await inst.manager.prepare(
-        {
-          memoryMb: 0,
-          port: 0,
-          bindAddress: '',
-          cluster: undefined,
+        prepareRequest({
           databases: [db('app'), db('app_2'), db('lat', 'LATIN1', 'C')],
           users: [user('alice', 'alice-pw-1', ['app'], '%')],
-        },
+        }),
         prepareOp,
       );
     });
@@ -161,16 +135,8 @@ if (reason) {
     });
 
     it('prepare reports its steps and leaves a healthy, secured server', async () => {
-      const percents = prepareOp.steps.map((s) => s.percent);
-      expect(percents).toEqual([...percents].sort((a, b) => a - b));
-      expect(percents.at(-1)).toBe(100);
-      expect(await inst.manager.isPrepared()).toBe(true);
-
-      const probe = await inst.manager.probe();
-      expect(probe.status).toBe(DatastoreStatus.HEALTHY);
+      const probe = await expectPreparedHealthy(inst, spec, prepareOp);
       expect(probe.version).toMatch(/^\d+\.\d+/);
-      expect(probe.facts.uptime_seconds).toMatch(/^\d+$/);
-      expect(probe.facts.pid).toBe(String(await inst.ctx.service.pid(spec)));
       expect(spec.user).toBe('postgres');
 
       // Settings rendered from the context: memory split, port, socket, logs, password hashing.
@@ -217,7 +183,7 @@ if (reason) {
       );
       expect(publicConnect).toEqual([]);
 
-      await expectCode(inst.manager.prepare({ memoryMb: 0, port: 0, bindAddress: '', databases: [], users: [], cluster: undefined }, testOp()), 'FAILED_PRECONDITION');
+      await expectCode(inst.manager.prepare(prepareRequest(), testOp()), 'FAILED_PRECONDITION');
     });
 
     it('computes SCRAM verifiers exactly as the server does', async () => {
@@ -491,7 +457,7 @@ if (reason) {
       const badPasswords = ['', 'p\0w', 'x'.repeat(129), 'pässword', 'tab\there', 'line\nbreak'];
 
       const before = await snapshot();
-      const attempts: Array<[string, () => Promise<unknown>]> = [];
+      const attempts: Attempt[] = [];
       for (const n of [...badNames, ...reserved]) {
         const r = ref(n);
         const s = JSON.stringify(n);
@@ -542,12 +508,7 @@ if (reason) {
         ['replication factors', () => databases.create([{ ...db('eve'), replication: { dc1: 3 } }], op)],
       );
 
-      for (const [label, attempt] of attempts) {
-        const err = await failure(attempt());
-        expect(err.code, `${label}: ${err.message}`).toBe('INVALID_ARGUMENT');
-        expect(err.field, label).toBeTruthy();
-        expect(err.message).not.toContain('pw-ok');
-      }
+      await expectAllInvalid(attempts, ['pw-ok']);
       expect(attempts.length).toBeGreaterThan(450);
       expect(await snapshot()).toEqual(before);
       expect(await connectAs('alice', 'alice-pw-1', 'app')).toBe('ok');
@@ -573,64 +534,26 @@ if (reason) {
       expect((await inst.manager.probe()).status).toBe(DatastoreStatus.HEALTHY);
 
       await inst.manager.stop(op);
-      expect((await inst.manager.probe()).status).toBe(DatastoreStatus.SHUTDOWN);
-      expect(serverProcesses(spec)).toEqual([]);
-      await expectCode(inst.manager.users.list({ limit: 0, marker: '' }, op), 'UNAVAILABLE');
-
+      await expectStopped(inst, spec);
       await inst.manager.start(op);
       expect((await inst.manager.probe()).status).toBe(DatastoreStatus.HEALTHY);
-      const pidBefore = await inst.ctx.service.pid(spec);
-      await inst.manager.restart(op);
-      const probe = await inst.manager.probe();
-      expect(probe.status).toBe(DatastoreStatus.HEALTHY);
-      expect(probe.facts.pid).not.toBe(String(pidBefore));
-      const c = await tcp('alice', 'alice-pw-1', 'app');
-      expect((await c.query('SELECT body FROM notes')).rows).toEqual([{ body: 'hello' }]);
-      await c.end();
+      await expectRestarted(inst, spec);
+      await expectNotesKept();
     });
 
     it('a new process backend adopts the running server through its pid file', async () => {
-      const op = testOp();
-      const pid = await inst.ctx.service.pid(spec);
-      expect(pid).toBeDefined();
-      const again = inst.reopen(); // as if the agent had restarted
-      expect(await again.service.state(spec)).toBe('running');
-      expect(await again.service.pid(spec)).toBe(pid);
-      await again.manager.start(op); // must adopt, not start a second server
-      expect(await again.service.pid(spec)).toBe(pid);
-      expect(serverProcesses(spec)).toEqual([pid]);
-      expect((await again.manager.probe()).status).toBe(DatastoreStatus.HEALTHY);
-      expect((await again.manager.users.get(ref('alice'), op)).access).toEqual([{ database: 'app' }]);
-
-      await again.manager.stop(op);
-      expect((await again.manager.probe()).status).toBe(DatastoreStatus.SHUTDOWN);
-      // The first backend saw its child exit without being asked; it must see the
-      // stop elsewhere and not bring the server back.
-      await until('the first backend to see the stop', () => inst.manager.probe(), (p) => p.status === DatastoreStatus.SHUTDOWN, 10_000);
-      await sleep(2_500); // longer than the first restart backoff
-      expect(serverProcesses(spec)).toEqual([]);
-
-      await inst.manager.start(op);
-      expect((await inst.manager.probe()).status).toBe(DatastoreStatus.HEALTHY);
+      await expectAdoption(inst, spec, async (manager) => {
+        expect((await manager.users!.get(ref('alice'), testOp())).access).toEqual([{ database: 'app' }]);
+      });
     });
 
     it('restarts a server that died behind its back, and reports CRASHED meanwhile', async () => {
-      const pid = (await inst.ctx.service.pid(spec))!;
-      process.kill(pid, 'SIGKILL');
-      await until('CRASHED', () => inst.manager.probe(), (p) => p.status === DatastoreStatus.CRASHED, 5_000);
-      const back = await until('HEALTHY again', () => inst.manager.probe(), (p) => p.status === DatastoreStatus.HEALTHY, 90_000);
-      expect(back.facts.pid).not.toBe(String(pid));
-      expect(serverProcesses(spec)).toHaveLength(1);
-      const c = await tcp('alice', 'alice-pw-1', 'app');
-      expect((await c.query('SELECT body FROM notes')).rows).toEqual([{ body: 'hello' }]);
-      await c.end();
+      await expectCrashRecovery(inst, spec, 90_000);
+      await expectNotesKept();
     });
 
     it('destroy stops the server for good', async () => {
-      await inst.manager.destroy(testOp());
-      expect((await inst.manager.probe()).status).toBe(DatastoreStatus.SHUTDOWN);
-      await sleep(1_500);
-      expect(serverProcesses(spec)).toEqual([]);
+      await expectDestroyed(inst, spec);
     });
   });
 
@@ -643,37 +566,19 @@ if (reason) {
       await inst?.teardown();
     });
 
-    const req = {
-      memoryMb: 0,
-      port: 0,
-      bindAddress: '',
-      cluster: undefined,
-      databases: [db('retry_db')],
-      users: [user('retrier', 'retry-pw', ['retry_db'])],
-    };
+    const req = prepareRequest({ databases: [db('retry_db')], users: [user('retrier', 'retry-pw', ['retry_db'])] });
 
-    /** A prepare cancelled when it reports the step starting with `step`. */
-    async function cancelledAt(step: string): Promise<void> {
-      const abort = new AbortController();
-      const op = testOp(abort.signal);
-      const progress = op.progress;
-      op.progress = (p, m) => {
-        progress(p, m);
-        if (m.startsWith(step)) abort.abort();
-      };
-      await expectCode(inst.manager.prepare(req, op), 'CANCELLED');
-      const spec = await inst.manager.serviceSpec();
-      expect(await inst.manager.isPrepared()).toBe(false);
-      expect((await inst.manager.probe()).status).toBe(DatastoreStatus.NEW);
-      expect(await inst.ctx.service.state(spec)).toBe('stopped');
-      expect(serverProcesses(spec)).toEqual([]);
+    /** A prepare cancelled when it reports the step starting with `step` leaves nothing behind. */
+    async function cancelPrepareAt(step: string): Promise<void> {
+      await expectCode(inst.manager.prepare(req, cancelledAt(step)), 'CANCELLED');
+      await expectNothingLeft(inst);
     }
 
     it('is cancelled by its signal at any step, leaves nothing running, and a retry succeeds', async () => {
       // After initdb has started (a half-made data directory), then with the server running.
-      await cancelledAt('creating the admin role');
+      await cancelPrepareAt('creating the admin role');
       expect(readdirSync(inst.ctx.dataDir)).toContain('PG_VERSION');
-      await cancelledAt('securing');
+      await cancelPrepareAt('securing');
 
       await inst.manager.prepare(req, testOp());
       expect((await inst.manager.probe()).status).toBe(DatastoreStatus.HEALTHY);

@@ -2,22 +2,33 @@
 // process backend. One prepared server serves most of the file; tests run in
 // order and build on each other. Every permission is checked the way a client
 // would meet it: by logging in as the user over TCP and trying.
-import { readdirSync } from 'node:fs';
 import { chmod, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentManager } from '../../managers/sdk/contract.js';
-import { StewardError, asStewardError, type ErrorCode } from '../../managers/sdk/errors.js';
 import type { ServiceSpec } from '../../managers/sdk/service-control.js';
-import { cmdlineMatches } from '../../managers/sdk/service-process.js';
 import { DatastoreStatus, type User } from '../../managers/sdk/types.js';
 import { ClusterMembership } from '../../proto/gen/steward/v1/agent.js';
 import { withSession } from '../../managers/redis/connection.js';
 import { ADMIN_SECRET, OS_USER, redisPaths } from '../../managers/redis/paths.js';
 import { lookupOsUser } from '../../managers/sdk/os-user.js';
 import { createRedisInstance, redisUnavailableReason, testOp, type RedisInstance } from '../fixtures/redis-instance.js';
+import { expectAllInvalid, expectCode, type Attempt } from '../fixtures/datastore-assertions.js';
+import {
+  cancelledAt,
+  expectAdoption,
+  expectCrashRecovery,
+  expectDestroyed,
+  expectNothingLeft,
+  expectPreparedHealthy,
+  expectRestarted,
+  expectStopped,
+  serverProcesses,
+  until,
+} from '../fixtures/datastore-lifecycle.js';
+import { describeUnavailable, prepareRequest } from '../fixtures/datastore-suite.js';
 
 const user = (name: string, password: string, permissions = '', extra: Partial<User> = {}): User => ({
   name,
@@ -27,40 +38,6 @@ const user = (name: string, password: string, permissions = '', extra: Partial<U
   permissions,
   ...extra,
 });
-
-async function failure(p: Promise<unknown>): Promise<StewardError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err, 'expected the call to fail').toBeDefined();
-  return asStewardError(err);
-}
-
-async function expectCode(p: Promise<unknown>, code: ErrorCode, field?: string): Promise<StewardError> {
-  const err = await failure(p);
-  expect(err.code, err.message).toBe(code);
-  if (field) expect(err.field).toBe(field);
-  return err;
-}
-
-/** Processes running exactly this spec's command line. */
-function serverProcesses(spec: ServiceSpec): number[] {
-  return readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .map(Number)
-    .filter((pid) => cmdlineMatches(pid, spec));
-}
-
-async function until<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(v)})`);
-    await sleep(250);
-  }
-}
 
 function newClient(port: number, username?: string, password?: string) {
   const c = createClient({ socket: { host: '127.0.0.1', port, reconnectStrategy: false, connectTimeout: 5_000 }, username, password });
@@ -73,12 +50,7 @@ type Client = ReturnType<typeof newClient>;
 const reason = await redisUnavailableReason();
 
 if (reason) {
-  describe('redis manager (process backend)', () => {
-    it('needs a Redis server installed', (t) => {
-      console.warn(`\n*** SKIPPED: redis datastore tests cannot run here: ${reason} ***\n`);
-      t.skip(reason);
-    });
-  });
+  describeUnavailable('redis manager (process backend)', 'needs a Redis server installed', 'redis datastore tests', reason);
 } else {
   describe('redis manager (process backend)', () => {
     let inst: RedisInstance;
@@ -127,17 +99,7 @@ if (reason) {
       inst = await createRedisInstance({ memoryMb: 128 });
       spec = await inst.manager.serviceSpec();
       expect((await inst.manager.probe()).status).toBe(DatastoreStatus.NEW);
-      await inst.manager.prepare(
-        {
-          memoryMb: 0,
-          port: 0,
-          bindAddress: '',
-          cluster: undefined,
-          databases: [],
-          users: [user('app', 'app-pw-123', 'read-write'), user('reader', 'reader-pw-1', 'read-only')],
-        },
-        prepareOp,
-      );
+      await inst.manager.prepare(prepareRequest({ users: [user('app', 'app-pw-123', 'read-write'), user('reader', 'reader-pw-1', 'read-only')] }), prepareOp);
     });
 
     afterAll(async () => {
@@ -147,17 +109,9 @@ if (reason) {
     });
 
     it('prepare reports its steps and leaves a healthy, secured server', async () => {
-      const percents = prepareOp.steps.map((s) => s.percent);
-      expect(percents).toEqual([...percents].sort((a, b) => a - b));
-      expect(percents.at(-1)).toBe(100);
-      expect(await inst.manager.isPrepared()).toBe(true);
-
-      const probe = await inst.manager.probe();
-      expect(probe.status).toBe(DatastoreStatus.HEALTHY);
+      const probe = await expectPreparedHealthy(inst, spec, prepareOp);
       expect(probe.version).toMatch(/^\d+\.\d+\.\d+/);
       expect(probe.facts).toMatchObject({ role: 'master', aof_enabled: '1', rdb_last_bgsave_status: 'ok', aof_last_write_status: 'ok' });
-      expect(probe.facts.uptime_seconds).toMatch(/^\d+$/);
-      expect(probe.facts.pid).toBe(String(await inst.ctx.service.pid(spec)));
 
       const paths = redisPaths(inst.ctx);
       const conf = await readFile(paths.configFile, 'utf8');
@@ -193,10 +147,7 @@ if (reason) {
 
       expect(await connectAs()).toBe('denied');
       expect(await connectAs('default', 'anything-at-all')).toBe('denied');
-      await expectCode(
-        inst.manager.prepare({ memoryMb: 0, port: 0, bindAddress: '', databases: [], users: [], cluster: undefined }, testOp()),
-        'FAILED_PRECONDITION',
-      );
+      await expectCode(inst.manager.prepare(prepareRequest(), testOp()), 'FAILED_PRECONDITION');
     });
 
     it('read-write users read and write but get no admin or dangerous command', async () => {
@@ -509,7 +460,7 @@ if (reason) {
       const badPasswords = ['', 'short', 'p\0assword', 'x'.repeat(257), 'pässword1', 'tab\there1', 'with space', 'new\nline12'];
 
       const before = await aclList();
-      const attempts: Array<[string, () => Promise<unknown>]> = [];
+      const attempts: Attempt[] = [];
       for (const n of [...badNames, ...reservedUsers]) {
         const ref = { name: n, host: '' };
         attempts.push(
@@ -540,18 +491,7 @@ if (reason) {
         ['page limit', () => users.list({ limit: 5000, marker: '' }, op)],
       );
 
-      for (const [label, run] of attempts) {
-        const outcome = await run().then(
-          () => undefined,
-          (e: unknown) => e,
-        );
-        expect(outcome, `${label} should have been refused`).toBeDefined();
-        const err = asStewardError(outcome);
-        expect(err.code, `${label}: ${err.message}`).toBe('INVALID_ARGUMENT');
-        expect(err.field, label).toBeTruthy();
-        expect(err.message).not.toContain('pw-ok-123');
-        expect(err.message).not.toContain('secret-pw');
-      }
+      await expectAllInvalid(attempts, ['pw-ok-123', 'secret-pw']);
       expect(attempts.length).toBeGreaterThan(200);
       expect(await aclList()).toEqual(before);
       expect(await connectAs('app', 'app-pw-123')).toBe('ok');
@@ -566,12 +506,7 @@ if (reason) {
       const app = await tcp('app', 'app-pw-123');
       await app.set('durable', 'before-restart');
       await inst.manager.users.create([user('later', 'later-pw-1', '~later:* +@read +@write')], op);
-      const pidBefore = await inst.ctx.service.pid(spec);
-
-      await inst.manager.restart(op);
-      const probe = await inst.manager.probe();
-      expect(probe.status).toBe(DatastoreStatus.HEALTHY);
-      expect(probe.facts.pid).not.toBe(String(pidBefore));
+      await expectRestarted(inst, spec);
       let c = await tcp('app', 'app-pw-123');
       expect(await c.get('durable')).toBe('before-restart');
       expect(await c.get('greeting')).toBe('hello');
@@ -580,9 +515,7 @@ if (reason) {
 
       await c.set('durable', 'before-stop');
       await inst.manager.stop(op);
-      expect((await inst.manager.probe()).status).toBe(DatastoreStatus.SHUTDOWN);
-      expect(serverProcesses(spec)).toEqual([]);
-      await expectCode(inst.manager.users.list({ limit: 0, marker: '' }, op), 'UNAVAILABLE');
+      await expectStopped(inst, spec);
       // SIGTERM made the server write a final snapshot on its way out.
       expect((await stat(join(inst.ctx.dataDir, 'dump.rdb'))).size).toBeGreaterThan(0);
 
@@ -595,48 +528,20 @@ if (reason) {
     });
 
     it('a new process backend adopts the running server through its pid file', async () => {
-      const op = testOp();
-      const pid = await inst.ctx.service.pid(spec);
-      expect(pid).toBeDefined();
-      const again = inst.reopen(); // as if the agent had restarted
-      expect(await again.service.state(spec)).toBe('running');
-      expect(await again.service.pid(spec)).toBe(pid);
-      await again.manager.start(op); // must adopt, not start a second server
-      expect(await again.service.pid(spec)).toBe(pid);
-      expect(serverProcesses(spec)).toEqual([pid]);
-      expect((await again.manager.probe()).status).toBe(DatastoreStatus.HEALTHY);
-
-      await again.manager.stop(op);
-      expect((await again.manager.probe()).status).toBe(DatastoreStatus.SHUTDOWN);
-      // The first backend saw its child exit without being asked; it must see the
-      // stop elsewhere and not bring the server back.
-      await until('the first backend to see the stop', () => inst.manager.probe(), (p) => p.status === DatastoreStatus.SHUTDOWN, 10_000);
-      await sleep(2_500); // longer than the first restart backoff
-      expect(serverProcesses(spec)).toEqual([]);
-
-      await inst.manager.start(op);
-      expect((await inst.manager.probe()).status).toBe(DatastoreStatus.HEALTHY);
+      await expectAdoption(inst, spec);
     });
 
     it('restarts a server that died behind its back, reports CRASHED meanwhile, and keeps what the AOF had', async () => {
       const app = await tcp('app', 'app-pw-123');
       await app.set('survivor', 'fsynced');
       await sleep(1_500); // appendfsync everysec: on disk within about a second
-      const pid = (await inst.ctx.service.pid(spec))!;
-      process.kill(pid, 'SIGKILL');
-      await until('CRASHED', () => inst.manager.probe(), (p) => p.status === DatastoreStatus.CRASHED, 5_000);
-      const back = await until('HEALTHY again', () => inst.manager.probe(), (p) => p.status === DatastoreStatus.HEALTHY, 60_000);
-      expect(back.facts.pid).not.toBe(String(pid));
-      expect(serverProcesses(spec)).toHaveLength(1);
+      await expectCrashRecovery(inst, spec, 60_000);
       const c = await tcp('app', 'app-pw-123');
       expect(await c.get('survivor')).toBe('fsynced');
     });
 
     it('destroy stops the server for good', async () => {
-      await inst.manager.destroy(testOp());
-      expect((await inst.manager.probe()).status).toBe(DatastoreStatus.SHUTDOWN);
-      await sleep(1_500);
-      expect(serverProcesses(spec)).toEqual([]);
+      await expectDestroyed(inst, spec);
     });
   });
 
@@ -650,28 +555,10 @@ if (reason) {
     });
 
     it('is cancelled by its signal, leaves nothing running, and a retry succeeds', async () => {
-      const req = {
-        memoryMb: 0,
-        port: 0,
-        bindAddress: '',
-        cluster: undefined,
-        databases: [],
-        users: [user('retrier', 'retry-pw-1', 'read-write')],
-      };
-      const abort = new AbortController();
-      const first = testOp(abort.signal);
-      const progress = first.progress;
+      const req = prepareRequest({ users: [user('retrier', 'retry-pw-1', 'read-write')] });
       // Cancel once the server runs, i.e. with a rendered config and a live process.
-      first.progress = (p, m) => {
-        progress(p, m);
-        if (m.startsWith('securing')) abort.abort();
-      };
-      await expectCode(inst.manager.prepare(req, first), 'CANCELLED');
-      const spec = await inst.manager.serviceSpec();
-      expect(await inst.manager.isPrepared()).toBe(false);
-      expect((await inst.manager.probe()).status).toBe(DatastoreStatus.NEW);
-      expect(await inst.ctx.service.state(spec)).toBe('stopped');
-      expect(serverProcesses(spec)).toEqual([]);
+      await expectCode(inst.manager.prepare(req, cancelledAt('securing')), 'CANCELLED');
+      await expectNothingLeft(inst);
 
       await inst.manager.prepare(req, testOp());
       expect((await inst.manager.probe()).status).toBe(DatastoreStatus.HEALTHY);
@@ -684,14 +571,12 @@ if (reason) {
     it('refuses databases and cluster membership before touching anything', async () => {
       const fresh = await createRedisInstance();
       try {
-        const base = { memoryMb: 0, port: 0, bindAddress: '', cluster: undefined, databases: [], users: [] };
-        await expectCode(fresh.manager.prepare({ ...base, databases: [{ name: 'app', characterSet: '', collation: '', ctype: '', replication: {} }] }, testOp()), 'INVALID_ARGUMENT', 'databases');
-        await expectCode(
-          fresh.manager.prepare({ ...base, cluster: ClusterMembership.fromPartial({ clusterId: 'c', clusterName: 'c' }) }, testOp()),
-          'INVALID_ARGUMENT',
-          'cluster',
-        );
-        await expectCode(fresh.manager.prepare({ ...base, users: [user('ok', 'pw-ok-123', '+@all')] }, testOp()), 'INVALID_ARGUMENT', 'users[0].permissions');
+        const databases = [{ name: 'app', characterSet: '', collation: '', ctype: '', replication: {} }];
+        await expectCode(fresh.manager.prepare(prepareRequest({ databases }), testOp()), 'INVALID_ARGUMENT', 'databases');
+        const cluster = ClusterMembership.fromPartial({ clusterId: 'c', clusterName: 'c' });
+        await expectCode(fresh.manager.prepare(prepareRequest({ cluster }), testOp()), 'INVALID_ARGUMENT', 'cluster');
+        const users = [user('ok', 'pw-ok-123', '+@all')];
+        await expectCode(fresh.manager.prepare(prepareRequest({ users }), testOp()), 'INVALID_ARGUMENT', 'users[0].permissions');
         expect(await fresh.manager.isPrepared()).toBe(false);
         expect(serverProcesses(await fresh.manager.serviceSpec())).toEqual([]);
         await expectCode(fresh.manager.users.list({ limit: 0, marker: '' }, testOp()), 'FAILED_PRECONDITION');

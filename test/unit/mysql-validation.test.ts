@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { StewardError } from '../../managers/sdk/errors.js';
+import { fieldOf } from '../fixtures/datastore-assertions.js';
 import { renderMyCnf, tuning } from '../../managers/mysql/config.js';
 import { flavourFromVersion } from '../../managers/mysql/flavour.js';
 import { checkPrepareRequest } from '../../managers/mysql/prepare.js';
@@ -13,17 +13,6 @@ import {
 import type { User } from '../../managers/sdk/types.js';
 
 const user = (over: Partial<User> = {}): User => ({ name: 'alice', host: '%', password: 'pw', access: [], permissions: '', ...over });
-
-function fieldOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(StewardError);
-    expect((err as StewardError).code).toBe('INVALID_ARGUMENT');
-    return (err as StewardError).field;
-  }
-  throw new Error('expected INVALID_ARGUMENT');
-}
 
 describe('mysql user names', () => {
   it.each(['alice', 'a', '_svc', '9lives', 'app.reader', 'app-writer', 'x'.repeat(32)])('accepts %j', (name) => {

@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
 import { DatabaseError } from 'pg';
 import { describe, expect, it } from 'vitest';
-import { StewardError } from '../../managers/sdk/errors.js';
+import { fieldOf } from '../fixtures/datastore-assertions.js';
 import { loadAgentManager, loadOrchestration } from '../../managers/sdk/registry.js';
 import postgresqlAgent from '../../managers/postgresql/agent.js';
 import postgresqlOrchestration from '../../managers/postgresql/orchestration.js';
@@ -18,17 +18,6 @@ import type { Database, User } from '../../managers/sdk/types.js';
 
 const user = (over: Partial<User> = {}): User => ({ name: 'alice', host: '', password: 'pw', access: [], permissions: '', ...over });
 const db = (over: Partial<Database> = {}): Database => ({ name: 'app', characterSet: '', collation: '', ctype: '', replication: {}, ...over });
-
-function fieldOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(StewardError);
-    expect((err as StewardError).code).toBe('INVALID_ARGUMENT');
-    return (err as StewardError).field;
-  }
-  throw new Error('expected INVALID_ARGUMENT');
-}
 
 describe('postgresql identity', () => {
   it('declares the same name, capabilities and port on both sides', () => {

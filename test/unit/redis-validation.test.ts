@@ -2,7 +2,7 @@
 // The datastore test checks the same rules against a live server; these pin
 // down every branch of the grammar and the exact arguments sent to ACL SETUSER.
 import { describe, expect, it } from 'vitest';
-import { StewardError } from '../../managers/sdk/errors.js';
+import { refusal } from '../fixtures/datastore-assertions.js';
 import type { User } from '../../managers/sdk/types.js';
 import {
   ACL_CATEGORIES,
@@ -23,17 +23,6 @@ import { checkUsers, redisValidator } from '../../managers/redis/validation.js';
 import { REDIS_CAPABILITIES, redisIdentity } from '../../managers/redis/identity.js';
 import redisAgent from '../../managers/redis/agent.js';
 import redisOrchestration from '../../managers/redis/orchestration.js';
-
-function refusal(fn: () => unknown): StewardError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(StewardError);
-    expect((err as StewardError).code).toBe('INVALID_ARGUMENT');
-    return err as StewardError;
-  }
-  throw new Error('expected INVALID_ARGUMENT, nothing was thrown');
-}
 
 const user = (over: Partial<User> = {}): User => ({
   name: 'alice',

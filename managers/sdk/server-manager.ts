@@ -1,0 +1,124 @@
+// The lifecycle every manager of one server process shares. The server is
+// always started and stopped through ctx.service, never directly, so the same
+// code works under the process and the systemd backends and a restarted agent
+// adopts the running server instead of starting a second one. What differs per
+// datastore (its service spec, what "ready" means, what a live server reports)
+// is left to the subclass.
+import type { ManagerContext, OperationScope, Probe } from './contract.js';
+import { failedPrecondition } from './errors.js';
+import { isPrepared } from './prepared.js';
+import type { ServiceSpec } from './service-control.js';
+import { DatastoreStatus, type PrepareRequest } from './types.js';
+
+/** Probes run every few seconds: one that waits longer would only pile up behind a wedged server. */
+export const PROBE_TIMEOUT_MS = 5_000;
+
+export interface ServerDescription {
+  /** How messages name the datastore ("MySQL"). */
+  name: string;
+  preparedMarker: string;
+}
+
+export abstract class ServerManager {
+  protected constructor(
+    protected readonly ctx: ManagerContext,
+    private readonly server: ServerDescription,
+  ) {}
+
+  /** The spec the service backend knows this server by (also used by tests to find it). */
+  abstract serviceSpec(): Promise<ServiceSpec>;
+
+  /** From an empty instance to a secured, running server with what the request asks for. */
+  protected abstract prepareServer(req: PrepareRequest, op: OperationScope): Promise<void>;
+
+  /** Resolves once a (re)started server accepts the agent's requests; rejects, saying why, when it never will. */
+  protected abstract waitUntilReady(spec: ServiceSpec, signal: AbortSignal): Promise<void>;
+
+  /** Asks the running server how it is, adding to `facts`; rejecting means it does not answer. */
+  protected abstract probeServer(facts: Record<string, string>): Promise<Probe>;
+
+  /** What a probe looks up without asking the server: the spec to ask the backend about, and facts of its own. */
+  protected async probeTarget(): Promise<{ spec: ServiceSpec; facts: Record<string, string> }> {
+    return { spec: await this.serviceSpec(), facts: {} };
+  }
+
+  /** What the "preparing" log line says about the request. */
+  protected prepareSummary(req: PrepareRequest): Record<string, unknown> {
+    return { databases: req.databases?.length ?? 0, users: req.users?.length ?? 0 };
+  }
+
+  async isPrepared(): Promise<boolean> {
+    return isPrepared(this.server.preparedMarker);
+  }
+
+  protected async requirePrepared(): Promise<void> {
+    if (!(await this.isPrepared())) throw failedPrecondition(`${this.server.name} has not been prepared on this instance`);
+  }
+
+  /** The password prepare stored for the agent's admin account: without it the instance cannot be managed. */
+  protected async adminPassword(secret: string): Promise<string> {
+    const password = await this.ctx.secrets.get(secret);
+    if (!password) throw failedPrecondition(`the ${this.server.name} admin password is missing from the secret store`);
+    return password;
+  }
+
+  async prepare(req: PrepareRequest, op: OperationScope): Promise<void> {
+    if (await this.isPrepared()) throw failedPrecondition(`${this.server.name} is already prepared on this instance`);
+    this.ctx.log.info(this.prepareSummary(req), `preparing ${this.server.name}`);
+    await this.prepareServer(req, op);
+    this.ctx.log.info(`${this.server.name} prepared`);
+  }
+
+  /** Starts the server, or adopts the one already running (after an agent restart) through the service backend. */
+  async start(op: OperationScope): Promise<void> {
+    await this.bringUp(op, 'starting server', (spec) => this.ctx.service.start(spec, op.signal));
+  }
+
+  async restart(op: OperationScope): Promise<void> {
+    await this.bringUp(op, 'restarting server', (spec) => this.ctx.service.restart(spec, op.signal));
+  }
+
+  /** The spec's stop signal is the datastore's clean shutdown; the backend escalates to SIGKILL only after its timeout. */
+  async stop(op: OperationScope): Promise<void> {
+    op.progress(10, 'stopping server');
+    await this.ctx.service.stop(await this.serviceSpec(), op.signal);
+    op.progress(100, 'stopped');
+  }
+
+  /** The instance is about to be deleted: stop for good; the data goes with the machine. */
+  async destroy(op: OperationScope): Promise<void> {
+    await this.stop(op);
+  }
+
+  /** Only a prepared server is started: before that there is nothing to run, or a half-made attempt. */
+  private async bringUp(op: OperationScope, step: string, action: (spec: ServiceSpec) => Promise<void>): Promise<void> {
+    await this.requirePrepared();
+    const spec = await this.serviceSpec();
+    op.progress(10, step);
+    await action(spec);
+    op.progress(50, 'waiting for the server to accept connections');
+    await this.waitUntilReady(spec, op.signal);
+    op.progress(100, 'running');
+  }
+
+  async probe(): Promise<Probe> {
+    if (!(await this.isPrepared())) return { status: DatastoreStatus.NEW, version: '', facts: {} };
+    const { spec, facts } = await this.probeTarget();
+    const state = await this.ctx.service.state(spec);
+    const pid = await this.ctx.service.pid(spec).catch(() => undefined);
+    if (pid) facts.pid = String(pid);
+    if (state === 'crashed') return { status: DatastoreStatus.CRASHED, version: '', facts };
+    if (state === 'stopped') return { status: DatastoreStatus.SHUTDOWN, version: '', facts };
+    try {
+      return await this.probeServer(facts);
+    } catch (err) {
+      // The process is there but does not answer: starting, recovering (loading its data), or wedged.
+      facts.error = (err as Error).message;
+      return { status: DatastoreStatus.RUNNING, version: '', facts };
+    }
+  }
+
+  async close(): Promise<void> {
+    // Sessions are opened per operation and closed by it: nothing is pooled.
+  }
+}
