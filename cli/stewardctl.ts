@@ -8,6 +8,7 @@ import { operationCommand } from './commands/operation.js';
 import { rootCommand } from './commands/root.js';
 import { userCommand } from './commands/user.js';
 import { clusterCommand } from './commands/cluster.js';
+import { eventsCommand } from './commands/events.js';
 import { positiveSeconds } from './commands/common.js';
 import { DEFAULT_CONTROLLER } from './client.js';
 import { asCliError, EXIT_OK, EXIT_USAGE, formatError, UsageError } from './errors.js';
@@ -84,6 +85,7 @@ Examples:
   rootCommand(program);
   operationCommand(program);
   clusterCommand(program);
+  eventsCommand(program);
   return program;
 }
 

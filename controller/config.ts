@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { describeIssues } from '../agent/config.js';
+import { notificationsConfigSchema } from './notifications/config.js';
 
 export const controllerConfigSchema = z
   .object({
@@ -39,6 +40,8 @@ export const controllerConfigSchema = z
       })
       .strict()
       .default({ kind: 'local', heartbeatIntervalMs: 10_000, restartAgents: true }),
+    /** Usage/lifecycle events: sinks, publisher id (docs/notifications.md). */
+    notifications: notificationsConfigSchema,
   })
   .strict();
 

@@ -1,10 +1,13 @@
 // Instance lifecycle as the controller sees it: the task (BUILDING, REBOOTING,
 // DELETING and their *_ERROR forms) and the workflows that move it. Every step
-// is in the store, so a restarted controller picks up where it stopped.
+// is in the store, so a restarted controller picks up where it stopped. Task
+// changes that an event reports share its transaction: through the operation
+// (create, reboot) or the notifier (deletion).
 import { randomUUID } from 'node:crypto';
 import { OperationState } from '../proto/gen/steward/v1/common.js';
 import { InstanceTask, type CreateInstanceRequest, type Instance } from '../proto/gen/steward/v1/api.js';
 import { failedPrecondition, invalidArgument, notFound } from '../managers/sdk/errors.js';
+import type { ClusterMembership } from '../proto/gen/steward/v1/agent.js';
 import type { Logger } from '../managers/sdk/logger.js';
 import { isLost, type AgentRegistry } from './agent-registry.js';
 import type { DatastoreCatalog } from './catalog.js';
@@ -14,6 +17,7 @@ import type { Store } from './store/open.js';
 import type { Security } from './security.js';
 import type { AgentsTable, InstancesTable, OperationsTable } from './store/schema.js';
 import { nowIso } from './clock.js';
+import type { Notifier } from './notifications/notifier.js';
 
 type TaskName = keyof typeof InstanceTask;
 
@@ -28,17 +32,22 @@ export interface InstanceDeps {
   provisioner: Provisioner;
   missedHeartbeats: number;
   security: Security;
+  notifier: Notifier;
   log: Logger;
 }
 
 export class InstanceService {
+  private readonly startedAt = Date.now();
+
   constructor(private readonly d: InstanceDeps) {
-    d.operations.onFinished((op) => this.onOperationFinished(op));
+    d.operations.onFinishing((trx, op) => this.onOperationFinishing(trx, op));
   }
 
+  /** `member`: the instance joins a cluster (the cluster workflow creates it). */
   async create(
     tenantId: string,
     req: CreateInstanceRequest,
+    member?: { clusterId: string; membership: ClusterMembership },
   ): Promise<{ instance: InstancesTable; prepare: OperationsTable; enrollmentToken: string }> {
     const name = req.name.trim();
     if (!name) throw invalidArgument('name', 'is required');
@@ -83,6 +92,7 @@ export class InstanceService {
         instanceId: id,
         datastore: this.d.catalog.specifierOf(module.name),
         memoryMb,
+        defaultPort: module.defaultPort,
         enrollmentToken,
       });
       row.host = placement.host;
@@ -95,7 +105,7 @@ export class InstanceService {
     const prepare = await this.d.operations.start(
       id,
       'prepare',
-      { prepare: { memoryMb, databases: req.databases, users: req.users, bindAddress: row.host, port: row.port, cluster: undefined } },
+      { prepare: { memoryMb, databases: req.databases, users: req.users, bindAddress: row.host, port: row.port, cluster: member?.membership } },
       { requireConnected: false },
     );
     this.d.log.info({ instanceId: id, datastore: module.name }, 'instance creation started');
@@ -130,15 +140,17 @@ export class InstanceService {
   async restart(tenantId: string, id: string): Promise<OperationsTable> {
     const row = await this.get(tenantId, id);
     if (row.task !== 'NONE' && row.task !== 'REBOOTING_ERROR') throw failedPrecondition(`instance ${id} is ${row.task}`);
-    const op = await this.d.operations.start(id, 'restart', { restart: {} });
-    await this.setTask(id, 'REBOOTING', '');
-    return op;
+    return this.d.operations.start(id, 'restart', { restart: {} }, { inTransaction: (trx) => this.setTask(id, 'REBOOTING', '', trx) });
   }
 
   async delete(tenantId: string, id: string): Promise<InstancesTable> {
     const row = await this.get(tenantId, id);
     if (row.task !== 'DELETING') {
-      await this.setTask(id, 'DELETING', '');
+      // A deletion already under way (a repeated request) has had its `.start`.
+      await this.d.notifier.transaction(this.d.store, async (trx) => {
+        await this.setTask(id, 'DELETING', '', trx);
+        await this.d.notifier.instance(trx, 'delete', 'start', id);
+      });
       row.task = 'DELETING';
     }
     void this.runDelete(id);
@@ -162,8 +174,11 @@ export class InstanceService {
       .groupBy(['operations.instance_id', 'agents.last_heartbeat_at', 'agents.heartbeat_interval_ms'])
       .execute();
     for (const r of rows) {
-      if (!isLost(r.last_heartbeat_at, r.heartbeat_interval_ms, this.d.missedHeartbeats, now)) continue;
-      const silentS = Math.round((now - Date.parse(r.last_heartbeat_at!)) / 1000);
+      // Heartbeats sent while this controller was down went nowhere: the clock
+      // for "lost" starts again when it starts.
+      const since = new Date(Math.max(Date.parse(r.last_heartbeat_at ?? '') || 0, this.startedAt)).toISOString();
+      if (!isLost(since, r.heartbeat_interval_ms, this.d.missedHeartbeats, now)) continue;
+      const silentS = Math.round((now - Date.parse(since)) / 1000);
       this.d.log.warn({ instanceId: r.instance_id, silentS }, 'agent lost: failing its unfinished operations');
       await this.d.operations.failUnfinished(r.instance_id, 'UNAVAILABLE', `agent lost during the operation (no heartbeat for ${silentS} s)`);
     }
@@ -184,26 +199,35 @@ export class InstanceService {
       this.d.agents.disconnect(id, 'instance deleted');
       await this.d.provisioner.destroy(id);
       await this.d.operations.failUnfinished(id, 'CANCELLED', 'instance deleted', OperationState.CANCELLED);
-      await this.d.store.updateTable('instances').set({ deleted_at: nowIso(), updated_at: nowIso() }).where('id', '=', id).execute();
-      await this.d.store.deleteFrom('agents').where('instance_id', '=', id).execute();
+      await this.d.notifier.transaction(this.d.store, async (trx) => {
+        const now = nowIso();
+        // Guarded: a second runDelete (resume racing a repeated request) must not report the end twice.
+        const res = await trx.updateTable('instances').set({ deleted_at: now, updated_at: now }).where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
+        if (Number(res.numUpdatedRows) === 0) return;
+        await this.d.notifier.instance(trx, 'delete', 'end', id);
+        await trx.deleteFrom('agents').where('instance_id', '=', id).execute();
+      });
       this.d.log.info({ instanceId: id }, 'instance deleted');
     } catch (err) {
       this.d.log.error({ instanceId: id, err: (err as Error).message }, 'instance deletion failed');
-      await this.setTask(id, 'DELETING_ERROR', (err as Error).message);
+      await this.d.notifier.transaction(this.d.store, async (trx) => {
+        await this.setTask(id, 'DELETING_ERROR', (err as Error).message, trx);
+        await this.d.notifier.instance(trx, 'delete', 'error', id, (err as Error).message);
+      });
     }
   }
 
-  private async onOperationFinished(op: OperationsTable): Promise<void> {
+  private async onOperationFinishing(trx: Store, op: OperationsTable): Promise<void> {
     const errorTask = ERROR_OF[op.kind];
     if (!errorTask) return;
-    const inst = await this.d.store.selectFrom('instances').select('task').where('id', '=', op.instance_id).executeTakeFirst();
+    const inst = await trx.selectFrom('instances').select('task').where('id', '=', op.instance_id).executeTakeFirst();
     if (!inst || inst.task === 'DELETING') return;
-    if (op.state === OperationState.SUCCEEDED) await this.setTask(op.instance_id, 'NONE', '');
-    else await this.setTask(op.instance_id, errorTask, op.error_message ?? op.message);
+    if (op.state === OperationState.SUCCEEDED) await this.setTask(op.instance_id, 'NONE', '', trx);
+    else await this.setTask(op.instance_id, errorTask, op.error_message ?? op.message, trx);
   }
 
-  private async setTask(id: string, task: TaskName, message: string): Promise<void> {
-    await this.d.store.updateTable('instances').set({ task, task_message: message, updated_at: nowIso() }).where('id', '=', id).execute();
+  private async setTask(id: string, task: TaskName, message: string, db: Store = this.d.store): Promise<void> {
+    await db.updateTable('instances').set({ task, task_message: message, updated_at: nowIso() }).where('id', '=', id).execute();
   }
 }
 

@@ -19,7 +19,10 @@ async function main(): Promise<void> {
 Config keys: listen, agentListen, insecure, serverNames, enrollmentTokenTtlMs,
 agentCertificateLifetimeMs, dataDir, storePath, missedHeartbeats, logLevel, extraManagers,
 provisioner.kind (local), provisioner.heartbeatIntervalMs, provisioner.controllerAddress,
-provisioner.enrollAddress, provisioner.restartAgents. Flags override the file.
+provisioner.enrollAddress, provisioner.restartAgents, notifications.publisherId,
+notifications.file.{enabled,path}, notifications.amqp.{enabled,url,exchange},
+notifications.watch.enabled, notifications.dispatch.enabled, notifications.retentionHours
+(docs/notifications.md). Flags override the file.
 
 On first start the controller creates its CA (<dataDir>/pki, 0600) and an admin API token
 (<dataDir>/admin.token, 0600). Give stewardctl the token (STEWARD_TOKEN) and the CA

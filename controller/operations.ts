@@ -2,6 +2,9 @@
 // same id, moved along by the agent's OperationUpdates. Non-terminal operations
 // are re-sent whenever their agent reconnects (the agent's journal makes that
 // safe), and swept to FAILED when their deadline passes or their agent is lost.
+// The two moments that matter to notifications happen here and nowhere else:
+// an operation accepted (`.start`) and its outcome recorded (`.end`/`.error`),
+// each written to the outbox in the same transaction as the row.
 import { randomUUID } from 'node:crypto';
 import { Command, type OperationUpdate } from '../proto/gen/steward/v1/agent.js';
 import { OperationResult, OperationState, type Operation } from '../proto/gen/steward/v1/common.js';
@@ -11,10 +14,13 @@ import type { AgentRegistry } from './agent-registry.js';
 import type { Store } from './store/open.js';
 import type { OperationsTable } from './store/schema.js';
 import { nowIso } from './clock.js';
+import type { Notifier } from './notifications/notifier.js';
 
 export type CommandPayload = Omit<Command, 'operationId' | 'deadlineUnixMs'>;
 export const TERMINAL = new Set([OperationState.SUCCEEDED, OperationState.FAILED, OperationState.CANCELLED]);
 export type FinishedListener = (op: OperationsTable) => Promise<void>;
+/** Runs inside the transaction that records an outcome, before its event is written (so the event sees its effects). */
+export type FinishingHook = (trx: Store, op: OperationsTable) => Promise<void>;
 
 export const DEFAULT_TIMEOUTS: Record<string, number> = {
   prepare: 15 * 60_000,
@@ -27,6 +33,7 @@ export const DEFAULT_TIMEOUTS: Record<string, number> = {
 export class OperationService {
   private readonly waiters = new Map<string, Set<() => void>>();
   private readonly listeners: FinishedListener[] = [];
+  private readonly finishing: FinishingHook[] = [];
   /** Results that carry a secret (a root password) live here only, until the caller reads them once. */
   private readonly secretResults = new Map<string, OperationResult>();
 
@@ -34,22 +41,31 @@ export class OperationService {
     private readonly store: Store,
     private readonly agents: AgentRegistry,
     private readonly log: Logger,
+    private readonly notifier: Notifier,
   ) {}
 
+  /** Called after an outcome is committed. */
   onFinished(listener: FinishedListener): void {
     this.listeners.push(listener);
+  }
+
+  /** Called inside the outcome's transaction: state that must change together with it (an instance's task). */
+  onFinishing(hook: FinishingHook): void {
+    this.finishing.push(hook);
   }
 
   /**
    * Records an operation and sends it. With `requireConnected`, refuses with
    * UNAVAILABLE (and records nothing) when the agent is not connected; without
    * it the operation waits PENDING for the agent's next connection.
+   * `inTransaction` changes other state in the same transaction, before the
+   * `.start` event is written (so the event reports it).
    */
   async start(
     instanceId: string,
     kind: string,
     payload: CommandPayload,
-    opts: { timeoutMs?: number; requireConnected?: boolean } = {},
+    opts: { timeoutMs?: number; requireConnected?: boolean; inTransaction?: (trx: Store) => Promise<void> } = {},
   ): Promise<OperationsTable> {
     if ((opts.requireConnected ?? true) && !this.agents.isConnected(instanceId)) {
       throw unavailable(`the agent of instance ${instanceId} is not connected`);
@@ -73,7 +89,11 @@ export class OperationService {
       created_at: now,
       updated_at: now,
     };
-    await this.store.insertInto('operations').values(row).execute();
+    await this.notifier.transaction(this.store, async (trx) => {
+      await trx.insertInto('operations').values(row).execute();
+      await opts.inTransaction?.(trx);
+      await this.notifier.operation(trx, row, 'accepted');
+    });
     this.agents.send(instanceId, { command });
     return row;
   }
@@ -216,17 +236,26 @@ export class OperationService {
 
   private async finishOrProgress(row: OperationsTable, patch: Partial<OperationsTable>): Promise<void> {
     const updated_at = nowIso();
-    // Guarded update: only an unfinished row moves, so two writers cannot both finish it.
-    const res = await this.store
-      .updateTable('operations')
-      .set({ ...patch, updated_at })
-      .where('id', '=', row.id)
-      .where('state', 'in', [OperationState.PENDING, OperationState.RUNNING])
-      .executeTakeFirst();
-    if (Number(res.numUpdatedRows) === 0) return;
     const next = { ...row, ...patch, updated_at };
+    const finished = TERMINAL.has(next.state);
+    const moved = await this.notifier.transaction(this.store, async (trx) => {
+      // Guarded update: only an unfinished row moves, so two writers cannot both finish it (nor raise its event twice).
+      const res = await trx
+        .updateTable('operations')
+        .set({ ...patch, updated_at })
+        .where('id', '=', row.id)
+        .where('state', 'in', [OperationState.PENDING, OperationState.RUNNING])
+        .executeTakeFirst();
+      if (Number(res.numUpdatedRows) === 0) return false;
+      if (finished) {
+        for (const hook of this.finishing) await hook(trx, next);
+        await this.notifier.operation(trx, next, 'finished');
+      }
+      return true;
+    });
+    if (!moved) return;
     this.waiters.get(row.id)?.forEach((w) => w());
-    if (TERMINAL.has(next.state)) {
+    if (finished) {
       for (const l of this.listeners) {
         await l(next).catch((err) => this.log.error({ operationId: row.id, err: (err as Error).message }, 'operation listener failed'));
       }

@@ -8,6 +8,7 @@ import { loadSync } from '@grpc/proto-loader';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { AgentGatewayService, EnrollmentService } from '../proto/gen/steward/v1/agent.js';
+import { EventsService } from '../proto/gen/steward/v1/events.js';
 import {
   AgentsService,
   DatabasesService,
@@ -36,10 +37,15 @@ import { operationsApi } from './api/operations.js';
 import { agentsApi } from './api/agents.js';
 import { enrollmentApi, tokensApi } from './api/security.js';
 import { Security } from './security.js';
+import { SecretBox } from './secret-box.js';
+import { ClusterService } from './clusters/service.js';
+import { clustersApi } from './api/clusters.js';
+import { ClustersService } from '../proto/gen/steward/v1/clusters.js';
 import type { Caller } from './tokens.js';
+import { createNotifications, type Notifications } from './notifications/index.js';
 
 const PROTO_ROOT = fileURLToPath(new URL('../proto', import.meta.url));
-const SERVICES = ['Instances', 'Databases', 'Users', 'Root', 'Operations', 'Agents', 'Tokens', 'Enrollment'].map((s) => `steward.v1.${s}`);
+const SERVICES = ['Instances', 'Databases', 'Users', 'Root', 'Operations', 'Agents', 'Tokens', 'Enrollment', 'Events', 'Clusters'].map((s) => `steward.v1.${s}`);
 
 export interface RunningController {
   /** Public API + enrollment. */
@@ -54,8 +60,10 @@ export interface RunningController {
   agents: AgentRegistry;
   operations: OperationService;
   instances: InstanceService;
+  clusters: ClusterService;
   provisioner: LocalProvisioner;
   security: Security;
+  notifications: Notifications;
   log: Logger;
   /** Stops serving. Agents and their datastores keep running (as after a crash). */
   stop(): Promise<void>;
@@ -90,7 +98,10 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
   );
   const adminToken = await security.apiTokens.bootstrapAdmin(join(config.dataDir, 'admin.token'));
   const agents = new AgentRegistry();
-  const operations = new OperationService(store, agents, log);
+  const caller = async (md: Metadata): Promise<Caller> =>
+    config.insecure ? { tenantId: 'default', admin: true, scope: '*' } : security.apiTokens.authenticate(md);
+  const notifications = createNotifications(config.notifications, { store, dataDir: config.dataDir, caller, log });
+  const operations = new OperationService(store, agents, log, notifications.notifier);
   const catalog = await DatastoreCatalog.load([...BUILT_IN_MANAGERS, ...config.extraManagers]);
 
   const hostOf = (a: string) => a.slice(0, a.lastIndexOf(':'));
@@ -121,11 +132,18 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
     catalog,
     provisioner,
     security,
+    notifier: notifications.notifier,
     missedHeartbeats: config.missedHeartbeats,
     log,
   });
-  const caller = async (md: Metadata): Promise<Caller> =>
-    config.insecure ? { tenantId: 'default', admin: true, scope: '*' } : security.apiTokens.authenticate(md);
+  const clusters = new ClusterService({
+    store,
+    instances,
+    operations,
+    catalog,
+    box: SecretBox.loadOrCreate(join(config.dataDir, 'pki', 'secrets.key')),
+    log,
+  });
   const ctx: ApiContext = {
     store,
     instances,
@@ -148,13 +166,18 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
   apiServer.addService(OperationsService, operationsApi(ctx));
   apiServer.addService(AgentsService, agentsApi(ctx));
   apiServer.addService(TokensService, tokensApi(ctx, security));
-  const health = new HealthImplementation({ '': 'SERVING', ...Object.fromEntries(SERVICES.map((s) => [s, 'SERVING'])) });
+  apiServer.addService(ClustersService, clustersApi(ctx, clusters));
+  if (notifications.watch) apiServer.addService(EventsService, notifications.watch.handlers());
+  const served = notifications.watch ? SERVICES : SERVICES.filter((s) => s !== 'steward.v1.Events');
+  const health = new HealthImplementation({ '': 'SERVING', ...Object.fromEntries(served.map((s) => [s, 'SERVING'])) });
   health.addToServer(apiServer);
-  const definitions = loadSync(['steward/v1/api.proto', 'steward/v1/agent.proto'], { includeDirs: [PROTO_ROOT] });
+  const definitions = loadSync(['steward/v1/api.proto', 'steward/v1/agent.proto', 'steward/v1/events.proto', 'steward/v1/clusters.proto'], { includeDirs: [PROTO_ROOT] });
   new ReflectionService(definitions).addToServer(apiServer);
 
+  await notifications.start();
   await provisioner.start();
   await instances.resume();
+  await clusters.resume();
   const sweeper = setInterval(() => {
     void operations.sweepDeadlines().catch((err) => log.error({ err: err.message }, 'deadline sweep failed'));
     void instances.sweepLostAgents().catch((err) => log.error({ err: err.message }, 'lost-agent sweep failed'));
@@ -171,14 +194,19 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
     agents,
     operations,
     instances,
+    clusters,
     provisioner,
     security,
+    notifications,
     log,
     async stop() {
       clearInterval(sweeper);
+      clusters.runner.stop();
       provisioner.stop();
       health.setStatus('', 'NOT_SERVING');
       agents.closeAll('controller stopping');
+      // Ends Watch streams (the server's graceful shutdown waits for open calls) and lets in-flight deliveries be marked.
+      await notifications.stop();
       await Promise.all([apiServer, agentServer].map((srv) => new Promise<void>((resolve) => srv.tryShutdown(() => resolve()))));
       apiServer.forceShutdown();
       agentServer.forceShutdown();

@@ -51,7 +51,9 @@ export class LocalProvisioner implements Provisioner {
     // Each instance gets its own loopback address, like a VM gets its own IP:
     // clustered datastores need the same ports on every member.
     const host = await this.allocateHost();
-    const port = await freeLoopbackPort(host);
+    // The datastore's usual port when it is free on this address: members of a
+    // cluster then share it, as drivers that discover peers expect.
+    const port = await freeLoopbackPort(host, req.defaultPort);
     const config = {
       instanceId: req.instanceId,
       datastore: req.datastore,

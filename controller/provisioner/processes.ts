@@ -48,14 +48,24 @@ export async function terminate(pids: number[], graceMs: number): Promise<void> 
   while (Date.now() < killEnd && pids.some(isAlive)) await new Promise((r) => setTimeout(r, 50));
 }
 
-export async function freeLoopbackPort(host = '127.0.0.1'): Promise<number> {
+/** `preferred` when it is free on `host`, else any free port the OS picks. */
+export async function freeLoopbackPort(host = '127.0.0.1', preferred = 0): Promise<number> {
   const { createServer } = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
+  const tryPort = (port: number) =>
+    new Promise<number>((resolve, reject) => {
+      const srv = createServer();
+      srv.once('error', reject);
+      srv.listen(port, host, () => {
+        const bound = (srv.address() as { port: number }).port;
+        srv.close(() => resolve(bound));
+      });
     });
-  });
+  if (preferred) {
+    try {
+      return await tryPort(preferred);
+    } catch {
+      // taken (for instance by a server listening on every address): any port will do
+    }
+  }
+  return tryPort(0);
 }

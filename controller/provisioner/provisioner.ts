@@ -5,6 +5,8 @@ export interface ProvisionRequest {
   instanceId: string;
   datastore: string;
   memoryMb: number;
+  /** The datastore's usual client port, used when free. */
+  defaultPort: number;
   /** One-time token the agent enrolls with. */
   enrollmentToken: string;
 }

@@ -1,6 +1,6 @@
 // Schema migrations, applied in order at start-up by Kysely's migrator. Append
 // new ones; never edit one that has shipped.
-import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
+import { type Kysely, type Migration, type MigrationProvider, PostgresAdapter, sql } from 'kysely';
 
 const migrations: Record<string, Migration> = {
   '0001_initial': {
@@ -91,6 +91,89 @@ const migrations: Record<string, Migration> = {
         .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
         .addColumn('revoked_at', 'varchar(32)')
         .execute();
+    },
+  },
+  '0003_notifications': {
+    async up(db: Kysely<unknown>) {
+      // The sequence is the Watch cursor and the delivery order: it must be
+      // assigned by the database, in commit order.
+      const pg = db.getExecutor().adapter instanceof PostgresAdapter;
+      await db.schema
+        .createTable('notification_outbox')
+        .addColumn('seq', pg ? 'bigserial' : 'integer', (c) => (pg ? c.primaryKey() : c.primaryKey().autoIncrement()))
+        .addColumn('message_id', 'varchar(64)', (c) => c.notNull().unique())
+        .addColumn('event_type', 'varchar(128)', (c) => c.notNull())
+        .addColumn('priority', 'varchar(8)', (c) => c.notNull())
+        .addColumn('publisher_id', 'varchar(255)', (c) => c.notNull())
+        .addColumn('resource_kind', 'varchar(32)', (c) => c.notNull())
+        .addColumn('resource_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('order_key', 'varchar(128)', (c) => c.notNull())
+        .addColumn('tenant_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('payload', 'text', (c) => c.notNull())
+        .addColumn('timestamp', 'varchar(32)', (c) => c.notNull())
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('notification_outbox_resource').on('notification_outbox').columns(['resource_id', 'seq']).execute();
+      await db.schema
+        .createTable('notification_deliveries')
+        .addColumn('sink', 'varchar(32)', (c) => c.notNull())
+        .addColumn('seq', 'bigint', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull())
+        .addColumn('next_attempt_at', 'bigint', (c) => c.notNull())
+        .addColumn('last_error', 'text')
+        .addColumn('delivered_at', 'varchar(32)')
+        .addPrimaryKeyConstraint('notification_deliveries_pk', ['sink', 'seq'])
+        .execute();
+      await db.schema
+        .createTable('notification_cursors')
+        .addColumn('name', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('seq', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  },
+  '0004_clusters': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('clusters')
+        .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('name', 'varchar(64)', (c) => c.notNull())
+        .addColumn('datastore', 'varchar(64)', (c) => c.notNull())
+        .addColumn('task', 'varchar(32)', (c) => c.notNull())
+        .addColumn('task_message', 'text', (c) => c.notNull())
+        .addColumn('admin_secret', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('deleted_at', 'varchar(32)')
+        .execute();
+      await db.schema
+        .createTable('cluster_members')
+        .addColumn('instance_id', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('cluster_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('name', 'varchar(255)', (c) => c.notNull())
+        .addColumn('data_center', 'varchar(64)', (c) => c.notNull())
+        .addColumn('rack', 'varchar(64)', (c) => c.notNull())
+        .addColumn('seed', 'integer', (c) => c.notNull())
+        .addColumn('state', 'varchar(16)', (c) => c.notNull())
+        .addColumn('host', 'varchar(255)', (c) => c.notNull())
+        .addColumn('port', 'integer', (c) => c.notNull())
+        .addColumn('ordinal', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('cluster_members_cluster').on('cluster_members').column('cluster_id').execute();
+      await db.schema
+        .createTable('workflows')
+        .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('cluster_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('kind', 'varchar(16)', (c) => c.notNull())
+        .addColumn('state', 'varchar(16)', (c) => c.notNull())
+        .addColumn('step_index', 'integer', (c) => c.notNull())
+        .addColumn('step_name', 'text', (c) => c.notNull())
+        .addColumn('data', 'text', (c) => c.notNull())
+        .addColumn('error', 'text')
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('workflows_state').on('workflows').columns(['state', 'cluster_id']).execute();
     },
   },
 };

@@ -1,6 +1,7 @@
 // Table shapes of the controller's store. One query layer (Kysely) over two
 // dialects: SQLite (embedded default) and PostgreSQL (production, several
 // controller replicas). Only portable column types are used.
+import type { Generated } from 'kysely';
 
 export interface InstancesTable {
   id: string;
@@ -84,6 +85,83 @@ export interface ApiTokensTable {
   revoked_at: string | null;
 }
 
+/**
+ * Notifications waiting for (or kept after) delivery, written in the same
+ * transaction as the state change they report. `seq` orders delivery and is
+ * the Watch cursor; `order_key` is the resource whose events must stay in order.
+ */
+export interface NotificationOutboxTable {
+  seq: Generated<number>;
+  message_id: string;
+  event_type: string; // e.g. "instance.create.end"
+  priority: string; // "INFO" | "ERROR"
+  publisher_id: string;
+  resource_kind: string; // "instance" | "user" | "database" | "root" | "backup" | "cluster"
+  resource_id: string;
+  order_key: string;
+  tenant_id: string;
+  payload: string; // JSON object
+  timestamp: string; // UTC, oslo.messaging's "YYYY-MM-DD HH:MM:SS.ffffff"
+  created_at: string; // ISO 8601, for retention
+}
+
+/** Per-sink state of the events above a sink's cursor that were tried or delivered. */
+export interface NotificationDeliveriesTable {
+  sink: string;
+  seq: number;
+  attempts: number;
+  next_attempt_at: number; // unix ms
+  last_error: string | null;
+  delivered_at: string | null;
+}
+
+/** Named positions in the outbox: each sink's "delivered through" and the pruning mark. */
+export interface NotificationCursorsTable {
+  name: string;
+  seq: number;
+}
+
+/** A cluster; its shared admin password is sealed with the secret box (never plain). */
+export interface ClustersTable {
+  id: string;
+  tenant_id: string;
+  name: string;
+  datastore: string;
+  task: string; // ClusterTask name, e.g. "GROWING", "GROWING_ERROR"
+  task_message: string;
+  admin_secret: string;
+  created_at: string;
+  updated_at: string;
+  deleted_at: string | null;
+}
+
+export interface ClusterMembersTable {
+  cluster_id: string;
+  instance_id: string;
+  name: string;
+  data_center: string;
+  rack: string;
+  seed: number; // 0 | 1
+  state: string;
+  host: string;
+  port: number;
+  ordinal: number;
+}
+
+/** A cluster workflow, persisted step by step so that a restart resumes it. */
+export interface WorkflowsTable {
+  id: string;
+  cluster_id: string;
+  kind: string; // "create" | "grow" | "shrink"
+  state: string; // "RUNNING" | "SUCCEEDED" | "FAILED"
+  step_index: number;
+  step_name: string;
+  data: string; // JSON: input, keys of what the steps started
+  error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface DB {
   instances: InstancesTable;
   operations: OperationsTable;
@@ -92,4 +170,10 @@ export interface DB {
   certificates: CertificatesTable;
   enrollment_tokens: EnrollmentTokensTable;
   api_tokens: ApiTokensTable;
+  notification_outbox: NotificationOutboxTable;
+  notification_deliveries: NotificationDeliveriesTable;
+  notification_cursors: NotificationCursorsTable;
+  clusters: ClustersTable;
+  cluster_members: ClusterMembersTable;
+  workflows: WorkflowsTable;
 }

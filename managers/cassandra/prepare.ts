@@ -13,7 +13,7 @@ import type { PrepareRequest } from '../sdk/types.js';
 import { DEFAULT_DATA_CENTER, DEFAULT_RACK, writeConfig, type NodeSettings } from './config.js';
 import type { Endpoint } from './connection.js';
 import { DEFAULT_CREDENTIALS, type AdminAccess } from './credentials.js';
-import type { CassandraOptions, Installation } from './install.js';
+import { DEFAULT_JMX_PORT, type CassandraOptions, type Installation } from './install.js';
 import { serviceSpec } from './jvm.js';
 import { createKeyspaces } from './keyspaces.js';
 import { OS_USER, type CassandraPaths } from './paths.js';
@@ -100,6 +100,18 @@ async function prepareDirectories({ ctx, paths }: PrepareDeps, owner: OsUser | u
   for (const marker of [paths.decommissionedMarker, paths.securedMarker]) await rm(marker, { force: true });
 }
 
+/**
+ * JMX (for nodetool) listens on 127.0.0.1 whatever the node's address, so
+ * several nodes on one host, each on its own loopback address as the local
+ * provisioner places them, need distinct JMX ports: derived from the address
+ * unless one was configured. Saved with the node's settings, so it never moves.
+ */
+export function jmxPortFor(address: string, configured: number): number {
+  const m = /^127\.(\d+)\.(\d+)\.(\d+)$/.exec(address);
+  if (configured !== DEFAULT_JMX_PORT || !m || address === '127.0.0.1') return configured;
+  return 20_000 + ((Number(m[2]) * 256 + Number(m[3])) % 20_000);
+}
+
 function nodeSettings({ ctx, options }: PrepareDeps, req: PrepareRequest): NodeSettings {
   const c = req.cluster;
   const address = req.bindAddress || ctx.bindAddress;
@@ -113,7 +125,7 @@ function nodeSettings({ ctx, options }: PrepareDeps, req: PrepareRequest): NodeS
     address,
     nativePort: req.port || ctx.port,
     storagePort: options.storagePort,
-    jmxPort: options.jmxPort,
+    jmxPort: jmxPortFor(address, options.jmxPort),
     memoryMb: req.memoryMb || ctx.memoryMb,
   };
 }

@@ -251,7 +251,7 @@ describe('stewardctl', () => {
       expect(id).toMatch(UUID);
 
       const list = await stewardctl(['instance', 'list']);
-      expect(list.stdout).toMatch(new RegExp(`^${id}\\s+cli-noop\\s+noop-fixture\\s+\\S+\\s+NONE\\s+127\\.0\\.0\\.1:\\d+\\s+connected$`, 'm'));
+      expect(list.stdout).toMatch(new RegExp(`^${id}\\s+cli-noop\\s+noop-fixture\\s+\\S+\\s+NONE\\s+127\\.\\d+\\.\\d+\\.\\d+:\\d+\\s+connected$`, 'm'));
       const shown = json(await stewardctl(['instance', 'show', id, '--json']));
       expect(shown).toMatchObject({ id, name: 'cli-noop', task: 'INSTANCE_TASK_NONE', memoryMb: 256, agentConnected: true, agentLost: false });
       expect(shown.status).toMatch(/^DATASTORE_STATUS_/);
@@ -317,9 +317,10 @@ describe('stewardctl', () => {
   describe.skipIf(!!noMysql)('full flow on MySQL/MariaDB', () => {
     let id: string;
     let port: number;
+    let host: string;
 
     const connect = (user: string, password: string) =>
-      mysql.createConnection({ host: '127.0.0.1', port, user, password, connectTimeout: 10_000 });
+      mysql.createConnection({ host, port, user, password, connectTimeout: 10_000 });
 
     it('creates an instance with a database and a user, and waits until it is ready', async () => {
       const r = await stewardctl(['instance', 'create', 'cli-shop', '--datastore', 'mysql', '--memory-mb', '256', '--database', 'shop', '--user', 'app:App-pw-1234']);
@@ -327,7 +328,9 @@ describe('stewardctl', () => {
       expect(r.stderr).toMatch(/^prepare: succeeded$/m);
       expect(r.stdout).toMatch(/^task:\s+NONE$/m);
       id = r.stdout.match(/^id:\s+(\S+)$/m)![1]!;
-      port = Number(r.stdout.match(/^address:\s+127\.0\.0\.1:(\d+)$/m)![1]);
+      const [, h, p] = r.stdout.match(/^address:\s+(127\.\d+\.\d+\.\d+):(\d+)$/m)!;
+      host = h!;
+      port = Number(p);
       const conn = await connect('app', 'App-pw-1234');
       const [rows] = await conn.query('SELECT DATABASE() AS db, 1 AS one');
       expect(rows).toEqual([{ db: null, one: 1 }]);

@@ -1,0 +1,356 @@
+// Clusters as the controller keeps them: a row per cluster (task, sealed admin
+// credentials), a row per member, and a persisted workflow per change, run by
+// the datastore's strategy through a ClusterStepContext.
+import { randomUUID } from 'node:crypto';
+import { CreateInstanceRequest } from '../../proto/gen/steward/v1/api.js';
+import { ClusterTask, type Cluster, type CreateClusterRequest, type MemberSpec as MemberSpecProto } from '../../proto/gen/steward/v1/clusters.js';
+import { OperationState, type RingView } from '../../proto/gen/steward/v1/common.js';
+import type { ClusterStepContext, ClusterStrategy, MemberCommand, MemberRecord, MemberSpec } from '../../managers/sdk/cluster.js';
+import { failedPrecondition, invalidArgument, notFound, StewardError } from '../../managers/sdk/errors.js';
+import type { Logger } from '../../managers/sdk/logger.js';
+import { generatePassword } from '../../managers/sdk/secrets.js';
+import type { DatastoreCatalog } from '../catalog.js';
+import type { InstanceService } from '../instances.js';
+import { TERMINAL, type OperationService } from '../operations.js';
+import type { SecretBox } from '../secret-box.js';
+import type { Store } from '../store/open.js';
+import type { ClusterMembersTable, ClustersTable, OperationsTable } from '../store/schema.js';
+import { nowIso } from '../clock.js';
+import { WorkflowRunner, type WorkflowInput, type WorkflowKind } from './workflows.js';
+
+type TaskName = keyof typeof ClusterTask;
+const BUSY: Record<WorkflowKind, TaskName> = { create: 'BUILDING', grow: 'GROWING', shrink: 'SHRINKING' };
+const MAX_MEMBERS = 64;
+const ADMIN_USER = 'steward_cluster_admin';
+
+export interface ClusterDeps {
+  store: Store;
+  instances: InstanceService;
+  operations: OperationService;
+  catalog: DatastoreCatalog;
+  box: SecretBox;
+  log: Logger;
+}
+
+export class ClusterService {
+  readonly runner: WorkflowRunner;
+
+  constructor(private readonly d: ClusterDeps) {
+    this.runner = new WorkflowRunner(
+      d.store,
+      {
+        steps: (id, kind, input) => this.steps(id, kind, input),
+        context: (id, data, persist) => this.context(id, data, persist),
+        finished: (id, kind, error) => this.finished(id, kind, error),
+      },
+      d.log.child({ component: 'clusters' }),
+    );
+  }
+
+  async create(tenantId: string, req: CreateClusterRequest): Promise<ClustersTable> {
+    const name = req.name.trim();
+    if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$/.test(name)) {
+      throw invalidArgument('name', 'must be 1-48 letters, digits, "_" or "-", starting with a letter or digit');
+    }
+    const strategy = this.strategyOf(req.datastore);
+    if (req.members.length === 0) throw invalidArgument('members', 'name at least one member');
+    const specs = req.members.map((m, i) => normalizeSpec(m, `members[${i}]`));
+    strategy.validateCreate(specs);
+    const id = randomUUID();
+    const now = nowIso();
+    const row: ClustersTable = {
+      id,
+      tenant_id: tenantId,
+      name,
+      datastore: req.datastore,
+      task: 'BUILDING',
+      task_message: '',
+      admin_secret: this.d.box.seal(generatePassword(), id),
+      created_at: now,
+      updated_at: now,
+      deleted_at: null,
+    };
+    await this.d.store.insertInto('clusters').values(row).execute();
+    await this.runner.start(id, 'create', { specs });
+    return row;
+  }
+
+  async grow(tenantId: string, id: string, members: MemberSpecProto[]): Promise<ClustersTable> {
+    const row = await this.idle(tenantId, id);
+    if (members.length === 0) throw invalidArgument('members', 'name at least one member');
+    const specs = members.map((m, i) => normalizeSpec(m, `members[${i}]`));
+    const current = await this.memberRows(id);
+    if (current.length + specs.length > MAX_MEMBERS) throw invalidArgument('members', `a cluster has at most ${MAX_MEMBERS} members`);
+    await this.setTask(id, 'GROWING', '');
+    await this.runner.start(id, 'grow', { specs });
+    return { ...row, task: 'GROWING' };
+  }
+
+  async shrink(tenantId: string, id: string, instanceIds: string[]): Promise<ClustersTable> {
+    const row = await this.idle(tenantId, id);
+    if (instanceIds.length === 0) throw invalidArgument('instance_ids', 'name at least one member');
+    const members = (await this.memberRows(id)).map(toRecord);
+    instanceIds.forEach((iid, i) => {
+      if (!members.some((m) => m.instanceId === iid)) throw invalidArgument(`instance_ids[${i}]`, `${iid.slice(0, 64)} is not a member of cluster ${id}`);
+    });
+    if (new Set(instanceIds).size !== instanceIds.length) throw invalidArgument('instance_ids', 'names a member twice');
+    this.strategyOf(row.datastore).validateShrink(members, instanceIds);
+    await this.setTask(id, 'SHRINKING', '');
+    await this.runner.start(id, 'shrink', { instanceIds });
+    return { ...row, task: 'SHRINKING' };
+  }
+
+  async delete(tenantId: string, id: string): Promise<ClustersTable> {
+    const row = await this.get(tenantId, id);
+    if (row.task === 'BUILDING' || row.task === 'GROWING' || row.task === 'SHRINKING') {
+      throw failedPrecondition(`cluster ${id} is ${row.task}; wait for it to finish`);
+    }
+    await this.setTask(id, 'DELETING', '');
+    void this.runDelete(id);
+    return { ...row, task: 'DELETING' };
+  }
+
+  async get(tenantId: string, id: string): Promise<ClustersTable> {
+    const row = await this.d.store.selectFrom('clusters').selectAll().where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
+    if (!row || (tenantId !== '*' && row.tenant_id !== tenantId)) throw notFound(`cluster ${id} not found`);
+    return row;
+  }
+
+  async list(tenantId: string): Promise<ClustersTable[]> {
+    let q = this.d.store.selectFrom('clusters').selectAll().where('deleted_at', 'is', null);
+    if (tenantId !== '*') q = q.where('tenant_id', '=', tenantId);
+    return q.orderBy('created_at').execute();
+  }
+
+  async ring(tenantId: string, id: string): Promise<RingView> {
+    const row = await this.get(tenantId, id);
+    const members = (await this.memberRows(id)).map(toRecord);
+    const ctx = await this.context(id, {}, async () => undefined);
+    return this.strategyOf(row.datastore).ring({ members: () => members, run: (_key, instanceId, cmd, t) => ctx.run(`ring-${randomUUID()}`, instanceId, cmd, t) });
+  }
+
+  async resume(): Promise<void> {
+    await this.runner.resume();
+    const deleting = await this.d.store.selectFrom('clusters').select('id').where('task', '=', 'DELETING').where('deleted_at', 'is', null).execute();
+    for (const c of deleting) void this.runDelete(c.id);
+  }
+
+  async toProto(row: ClustersTable): Promise<Cluster> {
+    const members = await this.memberRows(row.id);
+    const wf = await this.d.store
+      .selectFrom('workflows')
+      .select(['step_name', 'state'])
+      .where('cluster_id', '=', row.id)
+      .orderBy('created_at', 'desc')
+      .executeTakeFirst();
+    return {
+      id: row.id,
+      name: row.name,
+      datastore: row.datastore,
+      task: ClusterTask[row.task as TaskName] ?? ClusterTask.UNSPECIFIED,
+      taskMessage: row.task_message,
+      members: members.map((m) => ({ instanceId: m.instance_id, name: m.name, dataCenter: m.data_center, rack: m.rack, seed: m.seed === 1, state: m.state, host: m.host, port: m.port })),
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+      workflowStep: wf?.state === 'RUNNING' ? wf.step_name : '',
+    };
+  }
+
+  // ---- workflow plumbing ---------------------------------------------------
+
+  private strategyOf(datastore: string): ClusterStrategy {
+    const m = this.d.catalog.get(datastore);
+    if (!m.capabilities.includes('cluster') || !m.clusterStrategy) {
+      throw failedPrecondition(`datastore ${m.displayName} (${m.name}) does not support clusters`);
+    }
+    return m.clusterStrategy;
+  }
+
+  private async idle(tenantId: string, id: string): Promise<ClustersTable> {
+    const row = await this.get(tenantId, id);
+    if (row.task !== 'NONE') throw failedPrecondition(`cluster ${id} is ${row.task}${row.task_message ? `: ${row.task_message}` : ''}`);
+    return row;
+  }
+
+  private async steps(id: string, kind: WorkflowKind, input: WorkflowInput) {
+    const row = await this.d.store.selectFrom('clusters').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+    const s = this.strategyOf(row.datastore);
+    if (kind === 'create') return s.create(input.specs ?? []);
+    if (kind === 'grow') return s.grow(input.specs ?? []);
+    return s.shrink(input.instanceIds ?? []);
+  }
+
+  private async finished(id: string, kind: WorkflowKind, error?: Error): Promise<void> {
+    if (error) await this.setTask(id, `${BUSY[kind]}_ERROR` as TaskName, error.message);
+    else await this.setTask(id, 'NONE', '');
+  }
+
+  private async context(clusterId: string, data: Record<string, unknown>, persist: () => Promise<void>): Promise<ClusterStepContext> {
+    const cluster = await this.d.store.selectFrom('clusters').selectAll().where('id', '=', clusterId).executeTakeFirstOrThrow();
+    const admin = { user: ADMIN_USER, password: this.d.box.open(cluster.admin_secret, clusterId) };
+    let members = (await this.memberRows(clusterId)).map(toRecord);
+    const refresh = async () => {
+      members = (await this.memberRows(clusterId)).map(toRecord);
+    };
+    const keyed = (name: string) => ((data[name] ??= {}) as Record<string, string>);
+
+    const ctx: ClusterStepContext = {
+      clusterId,
+      clusterName: cluster.name,
+      admin,
+      data,
+      members: () => members,
+      addMember: async (key, spec, membership) => {
+        const created = keyed('members');
+        let instanceId = created[key];
+        if (!instanceId) {
+          const ordinal = Object.keys(created).length + 1;
+          const { instance } = await this.d.instances.create(
+            cluster.tenant_id,
+            CreateInstanceRequest.fromPartial({ name: `${cluster.name}-${ordinal}`, datastore: cluster.datastore, memoryMb: spec.memoryMb }),
+            { clusterId, membership: { ...membership, clusterId, clusterName: cluster.name, adminUser: admin.user, adminPassword: admin.password } },
+          );
+          instanceId = instance.id;
+          created[key] = instanceId;
+          await persist();
+          await this.d.store
+            .insertInto('cluster_members')
+            .values({
+              cluster_id: clusterId,
+              instance_id: instanceId,
+              name: instance.name,
+              data_center: spec.dataCenter,
+              rack: spec.rack,
+              seed: 0,
+              state: 'building',
+              host: instance.host,
+              port: instance.port,
+              ordinal,
+            })
+            .execute();
+          await refresh();
+        }
+        const prepare = await this.latestOp(instanceId, 'prepare');
+        const done = await this.finish(prepare);
+        if (done.state !== OperationState.SUCCEEDED) {
+          await this.updateMember(instanceId, { state: 'error' });
+          throw new StewardError('INTERNAL', `member ${instanceId} failed to prepare: ${done.error_message ?? done.message}`);
+        }
+        await this.updateMember(instanceId, { state: 'active' });
+        await refresh();
+        return members.find((m) => m.instanceId === instanceId)!;
+      },
+      run: async (key, instanceId, command, timeoutMs) => {
+        const ops = keyed('ops');
+        let opId = ops[key];
+        if (!opId) {
+          const row = await this.d.operations.start(instanceId, commandKind(command), command, { timeoutMs, requireConnected: false });
+          opId = row.id;
+          ops[key] = opId;
+          await persist();
+        }
+        const done = await this.finish(await this.d.operations.get(opId));
+        if (done.state !== OperationState.SUCCEEDED) {
+          throw new StewardError((done.error_code ?? 'INTERNAL') as never, `${done.kind} on member ${instanceId} failed: ${done.error_message ?? done.message}`);
+        }
+        return this.d.operations.takeResult(done);
+      },
+      updateMember: async (instanceId, patch) => {
+        await this.updateMember(instanceId, patch);
+        await refresh();
+      },
+      removeMember: async (instanceId) => {
+        await this.d.instances.delete('*', instanceId).catch((err) => {
+          if ((err as StewardError).code !== 'NOT_FOUND') throw err;
+        });
+        await this.waitGone(instanceId);
+        await this.d.store.deleteFrom('cluster_members').where('instance_id', '=', instanceId).execute();
+        await refresh();
+      },
+      say: async (message) => {
+        await this.d.store.updateTable('workflows').set({ step_name: message, updated_at: nowIso() }).where('cluster_id', '=', clusterId).where('state', '=', 'RUNNING').execute();
+      },
+    };
+    return ctx;
+  }
+
+  private async updateMember(instanceId: string, patch: Partial<Pick<MemberRecord, 'seed' | 'state'>>): Promise<void> {
+    const set: Partial<ClusterMembersTable> = {};
+    if (patch.state !== undefined) set.state = patch.state;
+    if (patch.seed !== undefined) set.seed = patch.seed ? 1 : 0;
+    await this.d.store.updateTable('cluster_members').set(set).where('instance_id', '=', instanceId).execute();
+  }
+
+  private async latestOp(instanceId: string, kind: string): Promise<OperationsTable> {
+    const row = await this.d.store
+      .selectFrom('operations')
+      .selectAll()
+      .where('instance_id', '=', instanceId)
+      .where('kind', '=', kind)
+      .orderBy('created_at', 'desc')
+      .executeTakeFirst();
+    if (!row) throw new StewardError('INTERNAL', `no ${kind} operation for member ${instanceId}`);
+    return row;
+  }
+
+  /** Waits for an operation to end, however long its own deadline allows. */
+  private async finish(op: OperationsTable): Promise<OperationsTable> {
+    let row = op;
+    while (!TERMINAL.has(row.state)) row = await this.d.operations.wait(row.id, 60_000);
+    return row;
+  }
+
+  private async waitGone(instanceId: string): Promise<void> {
+    for (;;) {
+      const row = await this.d.store.selectFrom('instances').select(['deleted_at', 'task', 'task_message']).where('id', '=', instanceId).executeTakeFirst();
+      if (!row || row.deleted_at) return;
+      if (row.task === 'DELETING_ERROR') throw new StewardError('INTERNAL', `member ${instanceId} could not be deleted: ${row.task_message}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  private async runDelete(id: string): Promise<void> {
+    try {
+      for (const m of await this.memberRows(id)) {
+        await this.d.instances.delete('*', m.instance_id).catch((err) => {
+          if ((err as StewardError).code !== 'NOT_FOUND') throw err;
+        });
+      }
+      for (const m of await this.memberRows(id)) await this.waitGone(m.instance_id);
+      await this.d.store.deleteFrom('cluster_members').where('cluster_id', '=', id).execute();
+      await this.d.store.updateTable('clusters').set({ deleted_at: nowIso(), updated_at: nowIso() }).where('id', '=', id).execute();
+      this.d.log.info({ clusterId: id }, 'cluster deleted');
+    } catch (err) {
+      await this.setTask(id, 'DELETING_ERROR', (err as Error).message);
+    }
+  }
+
+  private memberRows(clusterId: string): Promise<ClusterMembersTable[]> {
+    return this.d.store.selectFrom('cluster_members').selectAll().where('cluster_id', '=', clusterId).orderBy('ordinal').execute();
+  }
+
+  private async setTask(id: string, task: TaskName, message: string): Promise<void> {
+    await this.d.store.updateTable('clusters').set({ task, task_message: message, updated_at: nowIso() }).where('id', '=', id).execute();
+  }
+}
+
+function normalizeSpec(m: MemberSpecProto, field: string): MemberSpec {
+  const dc = m.dataCenter || 'dc1';
+  const rack = m.rack || 'rack1';
+  const name = /^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/;
+  if (!name.test(dc)) throw invalidArgument(`${field}.data_center`, 'must be 1-32 letters, digits, "_" or "-"');
+  if (!name.test(rack)) throw invalidArgument(`${field}.rack`, 'must be 1-32 letters, digits, "_" or "-"');
+  const memoryMb = m.memoryMb || 1024;
+  if (memoryMb < 256 || memoryMb > 1_048_576) throw invalidArgument(`${field}.memory_mb`, 'must be between 256 and 1048576');
+  return { memoryMb, dataCenter: dc, rack };
+}
+
+function toRecord(m: ClusterMembersTable): MemberRecord {
+  return { instanceId: m.instance_id, name: m.name, dataCenter: m.data_center, rack: m.rack, seed: m.seed === 1, state: m.state, host: m.host, port: m.port };
+}
+
+/** The operation kind of a member command, from its payload field (e.g. setSeeds -> set_seeds). */
+function commandKind(command: MemberCommand): string {
+  const field = Object.entries(command).find(([, v]) => v !== undefined)?.[0] ?? 'unknown';
+  return field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}

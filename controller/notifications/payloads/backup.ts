@@ -1,0 +1,36 @@
+// The backup payload exactly as the Trove page gives it (`locationRef` keeps
+// its camel case). No backup table exists yet: the backup workflows pass this
+// snapshot when they raise events; size, status, locationRef and parent_id
+// vary with the event, as the page says.
+import { troveDate } from '../message.js';
+import type { Payload } from '../types.js';
+
+export interface BackupSnapshot {
+  id: string;
+  name: string;
+  description: string | null;
+  instanceId: string;
+  tenantId: string;
+  created: string;
+  updated: string;
+  status: string;
+  size: number | null;
+  parentId: string | null;
+  locationRef: string | null;
+}
+
+export function backupPayload(b: BackupSnapshot): Payload {
+  return {
+    id: b.id,
+    name: b.name,
+    description: b.description,
+    instance_id: b.instanceId,
+    tenant_id: b.tenantId,
+    created: troveDate(b.created),
+    updated: troveDate(b.updated),
+    status: b.status,
+    size: b.size,
+    parent_id: b.parentId,
+    locationRef: b.locationRef,
+  };
+}

@@ -1,0 +1,124 @@
+// A real Cassandra ring through the controller: create 3 members, write at
+// QUORUM with RF 3, grow to 4 with the controller restarted in the middle of the
+// grow, check every member's peers and the data, shrink back to 3 by
+// decommission, delete, and check nothing is left.
+import { existsSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import cassandra from 'cassandra-driver';
+import { call, startTestController, waitFor, type TestController } from '../fixtures/controller.js';
+import { cassandraHome, cassandraUnavailableReason, TEST_JVM_OPTIONS } from '../fixtures/cassandra-instance.js';
+import { ClusterTask, CreateClusterRequest, GrowClusterRequest, type Cluster } from '../../proto/gen/steward/v1/clusters.js';
+import { OperationState, type Operation, type RingView, type RootResult } from '../../proto/gen/steward/v1/common.js';
+import { pidsMentioning } from '../../controller/provisioner/processes.js';
+
+const missing = await cassandraUnavailableReason();
+if (missing) console.warn(`SKIPPING Cassandra cluster end-to-end test: ${missing}`);
+
+// Agents inherit these through the local provisioner, as an operator's environment would carry them.
+process.env.STEWARD_CASSANDRA_HOME = cassandraHome();
+process.env.STEWARD_CASSANDRA_JVM_OPTS = TEST_JVM_OPTIONS.join(' ');
+
+describe.skipIf(!!missing)('Cassandra cluster end to end', () => {
+  let t: TestController;
+  let cluster: Cluster;
+  let root: RootResult;
+
+  const get = () => call<object, Cluster>(t.clients.clusters, 'get', { id: cluster.id });
+  const settled = (what: string, timeoutMs = 15 * 60_000) =>
+    waitFor(what, async () => {
+      const c = await get();
+      if (c.task !== ClusterTask.NONE && ClusterTask[c.task].endsWith('_ERROR')) throw new Error(`cluster failed: ${ClusterTask[c.task]}: ${c.taskMessage}`);
+      return c.task === ClusterTask.NONE && c;
+    }, timeoutMs, 1_000);
+  const session = (host: string, port: number) =>
+    new cassandra.Client({
+      contactPoints: [`${host}:${port}`],
+      localDataCenter: 'dc1',
+      credentials: { username: root.user, password: root.password },
+      policies: { loadBalancing: new cassandra.policies.loadBalancing.AllowListPolicy(new cassandra.policies.loadBalancing.DCAwareRoundRobinPolicy('dc1'), [`${host}:${port}`]) },
+    });
+  /** Every member's view of its peers: the addresses system.peers lists on that member. */
+  const peersEverywhere = async (c: Cluster) => {
+    const views: Record<string, string[]> = {};
+    for (const m of c.members) {
+      const s = session(m.host, m.port);
+      const rs = await s.execute('SELECT peer FROM system.peers');
+      views[m.host] = rs.rows.map((r) => String(r.peer)).sort();
+      await s.shutdown();
+    }
+    return views;
+  };
+
+  beforeAll(async () => {
+    t = await startTestController({ provisioner: { heartbeatIntervalMs: 1_000 } });
+  });
+  afterAll(async () => t?.close());
+
+  it('creates a 3-member ring, secured once, and data written at QUORUM with RF 3 reads back', async () => {
+    cluster = await call<object, Cluster>(
+      t.clients.clusters,
+      'create',
+      CreateClusterRequest.fromPartial({ name: 'ring', datastore: 'cassandra', members: [{ memoryMb: 1024 }, { memoryMb: 1024 }, { memoryMb: 1024 }] }),
+    );
+    expect(cluster.task).toBe(ClusterTask.BUILDING);
+    cluster = await settled('cluster built');
+    expect(cluster.members).toHaveLength(3);
+    expect(cluster.members.filter((m) => m.seed)).toHaveLength(1);
+    const first = cluster.members[0];
+    root = await call<object, RootResult>(t.clients.root, 'enable', { id: first.instanceId });
+    const ks = await call<object, Operation>(t.clients.databases, 'create', {
+      instanceId: first.instanceId,
+      databases: [{ name: 'shop', characterSet: '', collation: '', ctype: '', replication: { dc1: 3 } }],
+    });
+    expect((await call<object, Operation>(t.clients.operations, 'wait', { id: ks.id, timeoutMs: 120_000 })).state).toBe(OperationState.SUCCEEDED);
+    const s = session(first.host, first.port);
+    await s.execute('CREATE TABLE shop.orders (id int PRIMARY KEY, item text)');
+    for (let i = 0; i < 50; i++) {
+      await s.execute('INSERT INTO shop.orders (id, item) VALUES (?, ?)', [i, `item-${i}`], { prepare: true, consistency: cassandra.types.consistencies.quorum });
+    }
+    await s.shutdown();
+    const ring = await call<object, RingView>(t.clients.clusters, 'ring', { id: cluster.id });
+    expect(ring.members.filter((m) => m.status === 'up' && m.state === 'normal')).toHaveLength(3);
+  });
+
+  it('grows to 4 even when the controller restarts in the middle of the grow', async () => {
+    await call(t.clients.clusters, 'grow', GrowClusterRequest.fromPartial({ id: cluster.id, members: [{ memoryMb: 1024 }] }));
+    await waitFor('the new member exists', async () => (await get()).members.length === 4, 5 * 60_000, 500);
+    await t.restart();
+    cluster = await settled('cluster grown');
+    expect(cluster.members).toHaveLength(4);
+    const views = await peersEverywhere(cluster);
+    for (const m of cluster.members) {
+      expect(views[m.host]).toEqual(cluster.members.filter((o) => o.host !== m.host).map((o) => o.host).sort());
+    }
+    const s = session(cluster.members[3].host, cluster.members[3].port);
+    const rs = await s.execute('SELECT count(*) AS n FROM shop.orders', [], { consistency: cassandra.types.consistencies.quorum });
+    expect(Number(rs.first().n)).toBe(50);
+    await s.shutdown();
+  });
+
+  it('shrinks back to 3 by decommission: the member is gone from every peer list and stopped', async () => {
+    const leaving = cluster.members[3];
+    const dir = t.controller.provisioner.stateDirOf(leaving.instanceId);
+    await call(t.clients.clusters, 'shrink', { id: cluster.id, instanceIds: [leaving.instanceId] });
+    cluster = await settled('cluster shrunk');
+    expect(cluster.members.map((m) => m.instanceId)).not.toContain(leaving.instanceId);
+    const views = await peersEverywhere(cluster);
+    for (const m of cluster.members) expect(views[m.host]).not.toContain(leaving.host);
+    expect(pidsMentioning(dir)).toEqual([]);
+    const s = session(cluster.members[0].host, cluster.members[0].port);
+    const rs = await s.execute('SELECT count(*) AS n FROM shop.orders', [], { consistency: cassandra.types.consistencies.quorum });
+    expect(Number(rs.first().n)).toBe(50);
+    await s.shutdown();
+  });
+
+  it('deletes the cluster: no member, process or directory left', async () => {
+    const dirs = cluster.members.map((m) => t.controller.provisioner.stateDirOf(m.instanceId));
+    await call(t.clients.clusters, 'delete', { id: cluster.id });
+    await waitFor('cluster gone', () => get().then(() => false, (e) => e.code === 5), 5 * 60_000, 1_000);
+    for (const d of dirs) {
+      expect(pidsMentioning(d)).toEqual([]);
+      expect(existsSync(d)).toBe(false);
+    }
+  });
+});
