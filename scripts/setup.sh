@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(mariadb-server mariadb-client mariadb-backup postgresql redis-server rabbitmq-server)
+PACKAGES=(mariadb-server mariadb-client mariadb-backup postgresql redis-server rabbitmq-server zstd)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -29,3 +29,9 @@ node scripts/gen-proto.mjs
 
 # Cassandra 5.0 from its Maven Central artifact (jars cached once).
 bash scripts/fetch-cassandra.sh
+
+# The S3-compatible server the backup tests use, built once from the Go module proxy.
+if ! command -v go >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends golang-go >/dev/null
+fi
+bash scripts/s3-server.sh >/dev/null

@@ -1,0 +1,87 @@
+// The `backups` table and its migration. Kept here until the store's schema
+// (store/schema.ts, store/migrations.ts) takes it in: the migration below is
+// appended there unchanged, and `BackupsDB` merged into `DB`.
+import { type Kysely, type Migration, sql } from 'kysely';
+import type { Store } from '../store/open.js';
+
+export const BACKUP_STATUSES = ['NEW', 'BUILDING', 'SAVING', 'COMPLETED', 'FAILED', 'DELETE_FAILED'] as const;
+export type BackupStatusName = (typeof BACKUP_STATUSES)[number];
+/** A backup in one of these may still change; it can be neither deleted nor built upon. */
+export const RUNNING_STATUSES: readonly BackupStatusName[] = ['NEW', 'BUILDING', 'SAVING'];
+
+export type BackupsTable = {
+  id: string;
+  tenant_id: string;
+  instance_id: string;
+  name: string;
+  description: string;
+  datastore: string;
+  datastore_version: string; // filled from the agent's artifact
+  type: string; // "FULL" | "INCREMENTAL"
+  parent_id: string | null;
+  status: string; // BackupStatusName
+  message: string;
+  operation_id: string | null;
+  size: number | null; // bytes stored
+  raw_size: number | null;
+  checksum: string | null; // "sha256:<hex>"
+  location: string | null;
+  compression: string;
+  encryption: string | null;
+  wrapped_key: Buffer | null;
+  key_ref: string | null;
+  facts: string; // JSON object (strategy facts, e.g. LSNs)
+  storage: string; // JSON: the storage it was written to, without credentials
+  created_at: string;
+  updated_at: string;
+  finished_at: string | null;
+  deleted_at: string | null;
+};
+
+// Type aliases, not interfaces: Kysely's withTables() wants an index-signature-compatible shape.
+export type BackupsDB = {
+  backups: BackupsTable;
+};
+
+export type BackupStore = Kysely<BackupsDB>;
+
+/** The controller's store seen with the backups table (until DB includes it). */
+export const backupStore = (store: Store): BackupStore => (store as unknown as Kysely<unknown>).withTables<BackupsDB>() as unknown as BackupStore;
+
+export const backupsMigration: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable('backups')
+      .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('tenant_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('instance_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('name', 'varchar(255)', (c) => c.notNull())
+      .addColumn('description', 'text', (c) => c.notNull())
+      .addColumn('datastore', 'varchar(64)', (c) => c.notNull())
+      .addColumn('datastore_version', 'varchar(64)', (c) => c.notNull())
+      .addColumn('type', 'varchar(16)', (c) => c.notNull())
+      .addColumn('parent_id', 'varchar(64)')
+      .addColumn('status', 'varchar(16)', (c) => c.notNull())
+      .addColumn('message', 'text', (c) => c.notNull())
+      .addColumn('operation_id', 'varchar(64)')
+      .addColumn('size', 'bigint')
+      .addColumn('raw_size', 'bigint')
+      .addColumn('checksum', 'varchar(80)')
+      .addColumn('location', 'text')
+      .addColumn('compression', 'varchar(16)', (c) => c.notNull())
+      .addColumn('encryption', 'varchar(80)')
+      .addColumn('wrapped_key', sql`blob`)
+      .addColumn('key_ref', 'varchar(80)')
+      .addColumn('facts', 'text', (c) => c.notNull())
+      .addColumn('storage', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+      .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
+      .addColumn('finished_at', 'varchar(32)')
+      .addColumn('deleted_at', 'varchar(32)')
+      .execute();
+    await db.schema.createIndex('backups_tenant').on('backups').columns(['tenant_id', 'deleted_at']).execute();
+    await db.schema.createIndex('backups_instance').on('backups').columns(['instance_id', 'created_at']).execute();
+    await db.schema.createIndex('backups_parent').on('backups').column('parent_id').execute();
+    await db.schema.createIndex('backups_operation').on('backups').column('operation_id').execute();
+  },
+};

@@ -1,0 +1,88 @@
+// Restores a MariaDB backup chain into the instance's empty data directory:
+//   1. fetch every backup of the chain to staging and verify size + sha256
+//      (and unwrap its key) before anything else happens;
+//   2. decrypt/decompress each into `mbstream -x` in its own staging directory;
+//   3. mariadb-backup --prepare the full one, then apply each incremental in
+//      order (--incremental-dir); MariaDB's tool has no --apply-log-only: its
+//      prepare never rolls back, so an incremental can always follow;
+//   4. --move-back into the data directory (same file system: renames), chown.
+// The data directory is touched only in step 4, from a prepared, verified copy.
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { ManagerContext, OperationScope } from '../sdk/contract.js';
+import { failedPrecondition } from '../sdk/errors.js';
+import { isRoot, lookupOsUser } from '../sdk/os-user.js';
+import { spawnStage } from '../sdk/backup/child-stream.js';
+import { forget } from '../sdk/backup/keys.js';
+import { dataKeyOf, fetchVerified, openVerified } from '../sdk/backup/pipeline.js';
+import { byteProgress } from '../sdk/backup/progress.js';
+import { openStorage } from '../sdk/backup/storage/open.js';
+import { checkChain } from '../sdk/backup/strategy.js';
+import type { RestoreBackupCommand } from '../sdk/backup/types.js';
+import { MARIADB_BACKUP, MBSTREAM } from './backup-tool.js';
+import { OS_USER, type MysqlPaths } from './paths.js';
+
+const TOOL_TIMEOUT_MS = 6 * 3600_000;
+
+export async function restoreChain(
+  { ctx, paths }: { ctx: ManagerContext; paths: MysqlPaths },
+  req: RestoreBackupCommand,
+  op: OperationScope,
+): Promise<void> {
+  checkChain(req, 'mysql');
+  const { signal } = op;
+  const chain = req.chain;
+  const existing = await readdir(ctx.dataDir).catch(() => [] as string[]);
+  if (existing.length) throw failedPrecondition(`the data directory ${ctx.dataDir} is not empty: a restore only fills a new instance`);
+  const storage = openStorage(req.storage);
+  const staging = join(ctx.stateDir, 'restore-staging');
+  await rm(staging, { recursive: true, force: true });
+  await mkdir(staging, { recursive: true, mode: 0o700 });
+  const keys: Buffer[] = [];
+  try {
+    const total = chain.reduce((n, i) => n + (i.artifact?.size ?? 0), 0);
+    let before = 0;
+    for (const [i, item] of chain.entries()) {
+      const a = item.artifact!;
+      keys.push(dataKeyOf(a, item.key));
+      const report = byteProgress(op, `fetching and verifying ${chain.length > 1 ? `${i + 1}/${chain.length} ` : ''}${a.backupId}`, [2, 40], total);
+      const base = before;
+      await fetchVerified({ storage, artifact: a, stagingFile: join(staging, `${i}.stored`), signal, onBytes: (b) => report(base + b) });
+      before += a.size;
+    }
+    for (const [i, item] of chain.entries()) {
+      op.progress(40 + (20 * i) / chain.length, `unpacking ${item.artifact!.backupId}`);
+      const dir = join(staging, String(i));
+      await mkdir(dir, { mode: 0o700 });
+      const x = spawnStage({ command: MBSTREAM, args: ['-x', '-C', dir] }, signal, { stdin: true });
+      await Promise.all([pipeline(openVerified(join(staging, `${i}.stored`), item.artifact!, keys[i], signal), x.input, { signal }), x.exited]);
+      await rm(join(staging, `${i}.stored`));
+    }
+    const base = join(staging, '0');
+    op.progress(62, `preparing ${chain[0].artifact!.backupId}`);
+    await ctx.runner(MARIADB_BACKUP, ['--prepare', `--target-dir=${base}`], { signal, timeoutMs: TOOL_TIMEOUT_MS });
+    for (let i = 1; i < chain.length; i++) {
+      op.progress(62 + (25 * i) / chain.length, `applying incremental ${chain[i].artifact!.backupId}`);
+      await ctx.runner(MARIADB_BACKUP, ['--prepare', `--target-dir=${base}`, `--incremental-dir=${join(staging, String(i))}`], {
+        signal,
+        timeoutMs: TOOL_TIMEOUT_MS,
+      });
+    }
+    op.progress(90, 'moving the prepared files into the data directory');
+    await mkdir(ctx.dataDir, { recursive: true });
+    await ctx.runner(MARIADB_BACKUP, [`--defaults-file=${paths.configFile}`, '--move-back', `--target-dir=${base}`], {
+      signal,
+      timeoutMs: TOOL_TIMEOUT_MS,
+    });
+    if (isRoot()) {
+      const owner = await lookupOsUser(OS_USER, ctx.runner);
+      await ctx.runner('chown', ['-R', `${owner.uid}:${owner.gid}`, ctx.dataDir], { signal, timeoutMs: TOOL_TIMEOUT_MS });
+    }
+    op.progress(100, `restored ${chain.map((c) => c.artifact!.backupId).join(' + ')}`);
+  } finally {
+    keys.forEach(forget);
+    storage.close();
+    await rm(staging, { recursive: true, force: true });
+  }
+}

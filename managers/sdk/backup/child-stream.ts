@@ -1,0 +1,98 @@
+// A child process as a pipeline stage: the native backup tool (a source), or
+// a filter such as zstd (stdin -> stdout). Pipes give backpressure for free: a
+// slow storage write stalls the tool instead of growing a buffer. A non-zero
+// exit fails the stage with the tail of the tool's stderr.
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { Duplex, Writable, type Readable } from 'node:stream';
+import { StewardError } from '../errors.js';
+import { redactText } from '../redact.js';
+
+export interface ToolCommand {
+  command: string;
+  args: string[];
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  uid?: number;
+  gid?: number;
+}
+
+export interface ChildStage {
+  /** stdout of the process. */
+  readonly output: Readable;
+  /** stdin (spawned with `stdin: true`), for filters and extractors. */
+  readonly input: Writable;
+  /** Settles when the process has exited: rejects on a non-zero exit or a signal. */
+  readonly exited: Promise<void>;
+  kill(): void;
+}
+
+const STDERR_TAIL = 8 * 1024;
+
+export function spawnStage(cmd: ToolCommand, signal?: AbortSignal, opts: { stdin?: boolean } = {}): ChildStage {
+  const child = spawn(cmd.command, cmd.args, {
+    cwd: cmd.cwd ?? '/',
+    env: cmd.env ?? process.env,
+    uid: cmd.uid,
+    gid: cmd.gid,
+    stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+  }) as ChildProcessByStdio<Writable, Readable, Readable>;
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-STDERR_TAIL);
+  });
+  const kill = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  signal?.addEventListener('abort', kill, { once: true });
+  const name = cmd.command.split('/').pop();
+  const exited = new Promise<void>((resolve, reject) => {
+    child.once('error', (err) => reject(new StewardError('INTERNAL', `${name}: ${err.message}`)));
+    child.once('close', (code, sig) => {
+      signal?.removeEventListener('abort', kill);
+      if (code === 0) return resolve();
+      const tail = redactText(stderr.trim().split('\n').slice(-6).join('\n'));
+      reject(new StewardError('INTERNAL', `${name} exited with ${code ?? `signal ${sig}`}${tail ? `: ${tail}` : ''}`));
+    });
+  });
+  exited.catch(() => undefined); // observed by whoever awaits it; never an unhandled rejection
+  // Without `stdin: true` there is no stdin; writing to this one then fails loudly.
+  const input = child.stdin ?? new Writable({ write: (_c, _e, cb) => cb(new Error(`${name} was started without stdin`)) });
+  return { output: child.stdout, input, exited, kill };
+}
+
+/**
+ * A filter process as one Duplex stage. Its end is held until the exit status
+ * is known, so a filter that dies mid-way fails the pipeline instead of
+ * passing on a short, well-formed-looking stream.
+ */
+export function filterStage(cmd: ToolCommand, signal?: AbortSignal): Duplex {
+  const stage = spawnStage(cmd, signal, { stdin: true });
+  const { input, output } = stage;
+  input.on('error', () => undefined); // EPIPE once the filter died: reported through `exited`
+  const duplex: Duplex = new Duplex({
+    write(chunk: Buffer, _enc, cb) {
+      input.write(chunk, (err) => cb(err ?? undefined));
+    },
+    final(cb) {
+      input.end(cb);
+    },
+    read() {
+      output.resume();
+    },
+    destroy(err, cb) {
+      stage.kill();
+      cb(err);
+    },
+  });
+  output.on('data', (chunk: Buffer) => {
+    if (!duplex.push(chunk)) output.pause();
+  });
+  output.once('end', () => {
+    stage.exited.then(
+      () => duplex.push(null),
+      (err: Error) => duplex.destroy(err),
+    );
+  });
+  stage.exited.catch((err: Error) => duplex.destroy(err));
+  return duplex;
+}

@@ -1,0 +1,209 @@
+// The controller's backup records with a real SQLite store, the real
+// operation service and notifier, and a fake agent stream that captures the
+// commands: refusals leave nothing behind, an agent's failure ends the backup
+// FAILED with its objects removed, delete follows the chain rules, and a
+// restore names the whole chain with each backup's key.
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ControllerMessage } from '../../proto/gen/steward/v1/agent.js';
+import { BackupType, CreateBackupApiRequest } from '../../proto/gen/steward/v1/backups.js';
+import { OperationState } from '../../proto/gen/steward/v1/common.js';
+import { asStewardError } from '../../managers/sdk/errors.js';
+import { createLogger } from '../../managers/sdk/logger.js';
+import { newDataKey, unwrapDataKey, wrapDataKey } from '../../managers/sdk/backup/keys.js';
+import { AgentRegistry } from '../../controller/agent-registry.js';
+import { OperationService } from '../../controller/operations.js';
+import { Notifier } from '../../controller/notifications/notifier.js';
+import { openSqliteStore, type Store } from '../../controller/store/open.js';
+import type { InstanceService } from '../../controller/instances.js';
+import type { DatastoreCatalog } from '../../controller/catalog.js';
+import type { InstancesTable } from '../../controller/store/schema.js';
+import { backupsMigration, backupStore, type BackupsTable } from '../../controller/backups/schema.js';
+import { BackupKeyring } from '../../controller/backups/keyring.js';
+import { BackupService, verifyArtifact } from '../../controller/backups/service.js';
+import { chainTo, checkRestorable, descendantsDeepestFirst } from '../../controller/backups/chain.js';
+import { storageOf } from '../../controller/backups/config.js';
+import { artifactOf } from '../../controller/backups/records.js';
+
+const log = createLogger('test', { level: 'silent' });
+const codeOf = (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => asStewardError(e).code);
+
+const INSTANCE: InstancesTable = {
+  id: 'inst-1', tenant_id: 't1', name: 'db', datastore: 'mysql', datastore_version: '', memory_mb: 256, task: 'NONE', task_message: '',
+  host: '127.0.0.1', port: 3306, created_at: '2026-01-01T00:00:00.000Z', updated_at: '2026-01-01T00:00:00.000Z', deleted_at: null,
+};
+
+function row(id: string, parent: string | null, over: Partial<BackupsTable> = {}): BackupsTable {
+  return {
+    id, tenant_id: 't1', instance_id: 'inst-1', name: id, description: '', datastore: 'mysql', datastore_version: '10.11.19-MariaDB',
+    type: parent ? 'INCREMENTAL' : 'FULL', parent_id: parent, status: 'COMPLETED', message: '', operation_id: null, size: 10, raw_size: 20,
+    checksum: `sha256:${'a'.repeat(64)}`, location: `file:///x/inst-1/${id}/data`, compression: 'zstd', encryption: 'e', wrapped_key: Buffer.alloc(65),
+    key_ref: 'controller-master-v1/hkdf-sha256', facts: '{"to_lsn":"1"}', storage: '{"kind":"filesystem","path":"/x"}',
+    created_at: `2026-01-01T00:00:0${id.length % 10}.000Z`, updated_at: '2026-01-01T00:00:00.000Z', finished_at: null, deleted_at: null, ...over,
+  };
+}
+
+describe('backup chain rules', () => {
+  it('lists descendants deepest first and walks a chain root first', () => {
+    const all = [row('f', null), row('i1', 'f'), row('i2', 'i1'), row('j1', 'f'), row('gone', 'f', { deleted_at: 'x' }), row('other', null)];
+    expect(descendantsDeepestFirst('f', all)).toEqual(['i2', 'i1', 'j1']);
+    expect(descendantsDeepestFirst('i2', all)).toEqual([]);
+    const byId = new Map(all.map((b) => [b.id, b]));
+    expect(chainTo('i2', byId).map((b) => b.id)).toEqual(['f', 'i1', 'i2']);
+    byId.set('i1', row('i1', 'f', { status: 'FAILED' }));
+    expect(() => chainTo('i2', byId)).toThrow(/i1 in the chain of i2 is FAILED/);
+  });
+
+  it('refuses restores into another datastore or version series', () => {
+    const b = row('f', null);
+    expect(() => checkRestorable(b, 'postgresql', '')).toThrow(/mysql backup and cannot be restored into postgresql/);
+    expect(() => checkRestorable(b, 'mysql', '11.4.2')).toThrow(/taken from mysql 10.11; it cannot be restored into 11.4/);
+    expect(() => checkRestorable(b, 'mysql', '10.11.6-MariaDB')).not.toThrow();
+    expect(() => checkRestorable(b, 'mysql', '')).not.toThrow();
+  });
+
+  it('believes an agent only for the backup it was asked for', () => {
+    const b = row('f', null);
+    const a = artifactOf(b);
+    expect(verifyArtifact(b, a)).toBeUndefined();
+    expect(verifyArtifact(b, undefined)).toMatch(/without describing/);
+    expect(verifyArtifact(b, { ...a, backupId: 'x' })).toMatch(/not f/);
+    expect(verifyArtifact(b, { ...a, checksum: '' })).toMatch(/no checksum/);
+    expect(verifyArtifact(b, { ...a, parentId: 'p' })).toMatch(/built on p/);
+  });
+
+  it('derives one wrapping key per backup from the master key, which opens what an agent wrapped', () => {
+    const ring = BackupKeyring.fromKey(randomBytes(32));
+    const g1 = ring.grant('b1');
+    expect(g1.wrappingKey.length).toBe(32);
+    expect(Buffer.from(ring.grant('b1').wrappingKey).equals(g1.wrappingKey)).toBe(true);
+    expect(Buffer.from(ring.grant('b2').wrappingKey).equals(g1.wrappingKey)).toBe(false);
+    const dk = newDataKey();
+    expect(unwrapDataKey(wrapDataKey(dk, g1.wrappingKey, 'b1'), ring.grant('b1').wrappingKey, 'b1').equals(dk)).toBe(true);
+    expect(() => ring.grant('b1', 'some-other-key')).toThrow(/not known/);
+  });
+});
+
+describe('BackupService (SQLite, real operation service, fake agent stream)', () => {
+  let store: Store;
+  let dir: string;
+  let sent: ControllerMessage[];
+  let agents: AgentRegistry;
+  let svc: BackupService;
+  let capabilities: string[];
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'steward-bkctl-'));
+    store = await openSqliteStore(':memory:');
+    await backupsMigration.up(store as never);
+    await store.insertInto('instances').values(INSTANCE).execute();
+    const notifier = new Notifier({ publisherId: 'steward.test', payload: { region: 'r', availabilityZone: null, serviceIds: {} } });
+    agents = new AgentRegistry();
+    sent = [];
+    agents.attach('inst-1', { send: (m) => void sent.push(m), close: () => undefined });
+    const operations = new OperationService(store, agents, log, notifier);
+    capabilities = ['backup', 'backup_incremental'];
+    const instances = { ready: async (t: string, id: string) => {
+      if (id !== 'inst-1' || (t !== '*' && t !== 't1')) throw Object.assign(new Error('nf'), { code: 'NOT_FOUND' });
+      return INSTANCE;
+    } } as unknown as InstanceService;
+    const catalog = {
+      require: () => ({ name: 'mysql', displayName: 'MySQL / MariaDB', capabilities }),
+    } as unknown as DatastoreCatalog;
+    svc = new BackupService({
+      store, operations, instances, catalog, keyring: BackupKeyring.fromKey(randomBytes(32)),
+      storage: storageOf({ storage: { kind: 'filesystem', path: join(dir, 'store') }, compression: 'zstd' }, dir), compression: 'zstd', notifier, log,
+    });
+  });
+  afterEach(async () => {
+    await store.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const outbox = async () => (await store.selectFrom('notification_outbox').select('event_type').orderBy('seq').execute()).map((r) => r.event_type);
+  const rows = () => backupStore(store).selectFrom('backups').selectAll().execute();
+  const req = (over: Partial<CreateBackupApiRequest> = {}) => CreateBackupApiRequest.fromPartial({ instanceId: 'inst-1', name: 'nightly', ...over });
+
+  it('sends a full backup command with its own key and records BUILDING with a backup.create.start', async () => {
+    const b = await svc.create('t1', req());
+    expect(b.status).toBe('BUILDING');
+    const cmd = sent[0].command as unknown as { createBackup: { backupId: string; type: BackupType; key: { wrappingKey: Uint8Array }; storage: { kind: string } } };
+    expect(cmd.createBackup.backupId).toBe(b.id);
+    expect(cmd.createBackup.type).toBe(BackupType.FULL);
+    expect(cmd.createBackup.key.wrappingKey.length).toBe(32);
+    expect(cmd.createBackup.storage.kind).toBe('filesystem');
+    expect(await outbox()).toEqual(['backup.create.start']);
+    expect(await codeOf(svc.create('t1', req()))).toBe('FAILED_PRECONDITION'); // one at a time per instance
+  });
+
+  it('refuses, and records nothing, an incremental the datastore cannot make, one without a parent, and an unreachable agent', async () => {
+    capabilities = ['backup'];
+    expect(await codeOf(svc.create('t1', req({ incremental: true })))).toBe('FAILED_PRECONDITION');
+    capabilities = ['backup', 'backup_incremental'];
+    expect(await codeOf(svc.create('t1', req({ incremental: true })))).toBe('FAILED_PRECONDITION'); // no completed backup yet
+    expect(await codeOf(svc.create('t1', req({ parentId: 'x' })))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(svc.create('t1', req({ name: '' })))).toBe('INVALID_ARGUMENT');
+    agents.disconnect('inst-1', 'gone');
+    expect(await codeOf(svc.create('t1', req()))).toBe('UNAVAILABLE');
+    expect(await rows()).toEqual([]);
+    expect(sent).toEqual([]);
+    expect(await outbox()).toEqual([]);
+  });
+
+  it('an agent failure (e.g. "agent restarted" after kill -9) ends the backup FAILED and removes its partial objects', async () => {
+    const b = await svc.create('t1', req());
+    const partial = join(dir, 'store', 'inst-1', b.id);
+    mkdirSync(partial, { recursive: true });
+    writeFileSync(join(partial, '.data.partial-1-abc'), 'half a backup');
+    const ops = (svc as unknown as { d: { operations: OperationService } }).d.operations;
+    await ops.applyUpdate('inst-1', {
+      operationId: b.operation_id!, state: OperationState.FAILED, progress: 40, message: 'agent restarted',
+      result: undefined, error: { code: 'ABORTED', message: 'agent restarted while create_backup was running' },
+    });
+    const [after] = await rows();
+    expect(after.status).toBe('FAILED');
+    expect(after.message).toMatch(/agent restarted/);
+    expect(existsSync(partial)).toBe(false);
+    expect(await outbox()).toEqual(['backup.create.start', 'backup.create.error']);
+    // A SUCCEEDED without an artifact is not believed either.
+    const c = await svc.create('t1', req());
+    await ops.applyUpdate('inst-1', { operationId: c.operation_id!, state: OperationState.SUCCEEDED, progress: 100, message: 'done', result: {}, error: undefined });
+    expect((await svc.get('t1', c.id)).status).toBe('FAILED');
+  });
+
+  it('incrementals hang from the latest completed backup; delete refuses a parent unless asked for the chain', async () => {
+    const db = backupStore(store);
+    await db.insertInto('backups').values([row('f', null), row('i1', 'f'), row('i2', 'i1')]).execute();
+    for (const id of ['f', 'i1', 'i2']) {
+      mkdirSync(join(dir, 'store', 'inst-1', id), { recursive: true });
+      writeFileSync(join(dir, 'store', 'inst-1', id, 'data'), id);
+    }
+    await db.updateTable('backups').set({ storage: JSON.stringify({ kind: 'filesystem', path: join(dir, 'store') }) }).execute();
+    const inc = await svc.create('t1', req({ incremental: true }));
+    const cmd = sent[0].command as unknown as { createBackup: { parent: { backupId: string; facts: Record<string, string> } } };
+    expect(inc.parent_id).toBe('i2');
+    expect(cmd.createBackup.parent.backupId).toBe('i2');
+    expect(cmd.createBackup.parent.facts.to_lsn).toBe('1');
+    await db.deleteFrom('backups').where('id', '=', inc.id).execute();
+
+    const restore = await svc.restoreCommand('t1', 'i2', 'mysql', '10.11.6');
+    expect(restore.chain.map((c) => c.artifact!.backupId)).toEqual(['f', 'i1', 'i2']);
+    expect(restore.chain.every((c) => c.key!.wrappingKey.length === 32)).toBe(true);
+    expect(await codeOf(svc.restoreCommand('t1', 'i2', 'postgresql', ''))).toBe('FAILED_PRECONDITION');
+
+    expect(await codeOf(svc.delete('t1', 'f', false))).toBe('FAILED_PRECONDITION');
+    expect((await rows()).filter((r) => r.deleted_at).length).toBe(0);
+    expect(existsSync(join(dir, 'store', 'inst-1', 'f', 'data'))).toBe(true);
+    expect(await svc.delete('t1', 'i2', false)).toEqual(['i2']);
+    expect(await svc.delete('t1', 'f', true)).toEqual(['i1', 'f']);
+    expect(existsSync(join(dir, 'store', 'inst-1', 'f'))).toBe(false);
+    expect(await svc.list('t1')).toEqual([]);
+    expect(await codeOf(svc.get('t2', 'f'))).toBe('NOT_FOUND');
+    expect((await outbox()).filter((e) => e.startsWith('backup.delete'))).toEqual([
+      'backup.delete.start', 'backup.delete.end', 'backup.delete.start', 'backup.delete.end', 'backup.delete.start', 'backup.delete.end',
+    ]);
+  });
+});
