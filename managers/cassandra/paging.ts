@@ -1,24 +1,12 @@
-import { invalidArgument } from '../sdk/errors.js';
+// Cassandra pages: the shared rules (managers/sdk/paging.ts), with markers up to
+// 300 characters, and the sorting the system tables do not do.
+import { pageLimit, pageMarker as sdkPageMarker } from '../sdk/paging.js';
 import type { Page } from '../sdk/types.js';
 
-export const DEFAULT_PAGE = 100;
-export const MAX_PAGE = 1000;
-
-/** The page size a request asks for: 0 means the default; above the maximum is refused rather than silently cut. */
-export function pageLimit(page: Page | undefined): number {
-  const limit = page?.limit ?? 0;
-  if (!Number.isInteger(limit) || limit < 0 || limit > MAX_PAGE) {
-    throw invalidArgument('page.limit', `must be between 0 and ${MAX_PAGE}`);
-  }
-  return limit || DEFAULT_PAGE;
-}
+export { pageLimit };
 
 /** Markers are names this service returned: only compared, never put into CQL. */
-export function pageMarker(page: Page | undefined): string {
-  const marker = page?.marker ?? '';
-  if (marker && !/^[\x20-\x7e]{1,300}$/.test(marker)) throw invalidArgument('page.marker', 'is not a marker this service returned');
-  return marker;
-}
+export const pageMarker = (page: Page | undefined): string => sdkPageMarker(page, 300);
 
 /**
  * One page of names sorted by code unit (the system tables hand rows out in

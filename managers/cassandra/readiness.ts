@@ -2,10 +2,9 @@
 // quick to give up when the JVM has already died. A JVM start takes tens of
 // seconds; a node that bootstraps streams its share of the ring before it
 // opens the native port, which can take much longer.
-import { open } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StewardError } from '../sdk/errors.js';
-import { redactText } from '../sdk/redact.js';
+import { logTails } from '../sdk/log-tail.js';
 import type { ServiceControl, ServiceSpec } from '../sdk/service-control.js';
 import { withSession, type Credentials, type Endpoint } from './connection.js';
 
@@ -14,23 +13,6 @@ export const READY_TIMEOUT_MS = 10 * 60_000;
 export const BOOTSTRAP_READY_TIMEOUT_MS = 24 * 60 * 60_000;
 const RETRY_MS = 1_000;
 
-/** The last lines of a log file: the reason a start failed is almost always there. */
-export async function logTail(path: string, lines = 10): Promise<string> {
-  try {
-    const fh = await open(path, 'r');
-    try {
-      const { size } = await fh.stat();
-      const length = Math.min(size, 16384);
-      const buf = Buffer.alloc(length);
-      await fh.read(buf, 0, length, size - length);
-      return redactText(buf.toString('utf8').trim().split('\n').slice(-lines).join('\n'));
-    } finally {
-      await fh.close();
-    }
-  } catch {
-    return '';
-  }
-}
 
 export interface ReadyDeps {
   service: ServiceControl;
@@ -72,7 +54,7 @@ export async function waitForCql(
     }
     const state = await deps.service.state(deps.spec);
     if (state !== 'running') {
-      const tails = (await Promise.all(deps.logs.map((l) => logTail(l)))).filter(Boolean).join('\n');
+      const tails = await logTails(deps.logs);
       throw new StewardError('INTERNAL', `Cassandra ${state === 'crashed' ? 'exited' : 'is not running'} while starting${tails ? `:\n${tails}` : ''}`);
     }
     if (Date.now() >= deadline) {
