@@ -5,7 +5,7 @@
 //   postgresql  initdb, then postgres until it accepts a connection
 //   redis       redis-server until it answers PING
 //   npx tsx bench/create-to-healthy.ts [mysql|postgresql|redis] [rounds]
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { chownSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
@@ -25,89 +25,89 @@ const uidOf = (user: string) => ({
   gid: Number(execFileSync('id', ['-g', user]).toString()),
 });
 
-async function barePostgres(): Promise<number> {
-  const dir = tempDir('bench-bare-pg-');
-  const data = join(dir, 'data');
-  const { uid, gid } = uidOf('postgres');
-  mkdirSync(data, { mode: 0o700 });
-  chownSync(data, uid, gid);
-  chownSync(dir, uid, gid);
+interface BareRun {
+  /** Initialise (timed) and start the server; `port` is free on 127.0.0.1. */
+  start(dir: string, port: number): ChildProcess;
+  /** Resolves once a client is served. */
+  ready(dir: string, port: number): Promise<void>;
+  stopSignal: NodeJS.Signals;
+  /** The OS user that owns the directory, if the server drops to one. */
+  owner?: string;
+}
+
+/** Time from nothing to a served client with the bare tools, then clean up. */
+async function timeBare(name: string, run: BareRun): Promise<number> {
+  const dir = tempDir(`bench-bare-${name}-`);
+  if (run.owner) {
+    const { uid, gid } = uidOf(run.owner);
+    mkdirSync(join(dir, 'data'), { mode: 0o700 });
+    chownSync(join(dir, 'data'), uid, gid);
+    chownSync(dir, uid, gid);
+  }
   const port = await freeLoopbackPort();
-  const bin = '/usr/lib/postgresql/15/bin';
   const t0 = performance.now();
-  execFileSync(`${bin}/initdb`, ['-D', data, '-U', 'postgres', '--auth=trust'], { stdio: 'ignore', uid, gid });
-  const server = spawn(`${bin}/postgres`, ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1'], { stdio: 'ignore', uid, gid });
-  await waitFor('bare postgres', async () => {
-    const c = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres' });
-    await c.connect();
-    await c.end();
-    return true;
-  }, 60_000, 20);
+  const server = run.start(dir, port);
+  await waitFor(`bare ${name}`, async () => (await run.ready(dir, port), true), 60_000, 20);
   const elapsed = performance.now() - t0;
-  server.kill('SIGINT');
+  server.kill(run.stopSignal);
   await new Promise((r) => server.once('exit', r));
   rmSync(dir, { recursive: true, force: true });
   return elapsed;
 }
 
-async function bareRedis(): Promise<number> {
-  const dir = tempDir('bench-bare-redis-');
-  const port = await freeLoopbackPort();
-  const t0 = performance.now();
-  const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', ''], { stdio: 'ignore' });
-  await waitFor('bare redis', async () => {
-    const c = createClient({ socket: { host: '127.0.0.1', port } });
-    await c.connect();
-    await c.ping();
-    await c.quit();
-    return true;
-  }, 60_000, 20);
-  const elapsed = performance.now() - t0;
-  server.kill('SIGTERM');
-  await new Promise((r) => server.once('exit', r));
-  rmSync(dir, { recursive: true, force: true });
-  return elapsed;
-}
+const PG_BIN = '/usr/lib/postgresql/15/bin';
+const BARE_RUNS: Record<string, BareRun> = {
+  mysql: {
+    owner: 'mysql',
+    stopSignal: 'SIGTERM',
+    start(dir, port) {
+      const data = join(dir, 'data');
+      execFileSync('mariadb-install-db', ['--no-defaults', `--datadir=${data}`, '--user=mysql', '--skip-test-db', '--auth-root-authentication-method=socket'], { stdio: 'ignore' });
+      return spawn('mariadbd', ['--no-defaults', `--datadir=${data}`, '--user=mysql', `--port=${port}`, '--bind-address=127.0.0.1', `--socket=${join(dir, 'mysqld.sock')}`, '--innodb-buffer-pool-size=128M', '--skip-name-resolve'], { stdio: 'ignore' });
+    },
+    async ready(dir) {
+      await (await mysql.createConnection({ socketPath: join(dir, 'mysqld.sock'), user: 'root' })).end();
+    },
+  },
+  postgresql: {
+    owner: 'postgres',
+    stopSignal: 'SIGINT',
+    start(dir, port) {
+      const ids = uidOf('postgres');
+      execFileSync(`${PG_BIN}/initdb`, ['-D', join(dir, 'data'), '-U', 'postgres', '--auth=trust'], { stdio: 'ignore', ...ids });
+      return spawn(`${PG_BIN}/postgres`, ['-D', join(dir, 'data'), '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1'], { stdio: 'ignore', ...ids });
+    },
+    async ready(_dir, port) {
+      const c = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres' });
+      await c.connect();
+      await c.end();
+    },
+  },
+  redis: {
+    stopSignal: 'SIGTERM',
+    start: (dir, port) => spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', ''], { stdio: 'ignore' }),
+    async ready(_dir, port) {
+      const c = createClient({ socket: { host: '127.0.0.1', port } });
+      await c.connect();
+      await c.ping();
+      await c.quit();
+    },
+  },
+};
 
-async function bareMariadb(): Promise<number> {
-  const dir = tempDir('bench-bare-');
-  const data = join(dir, 'data');
-  mkdirSync(data);
-  const uid = Number(execFileSync('id', ['-u', 'mysql']).toString());
-  const gid = Number(execFileSync('id', ['-g', 'mysql']).toString());
-  chownSync(data, uid, gid);
-  chownSync(dir, uid, gid);
-  const port = await freeLoopbackPort();
-  const sock = join(dir, 'mysqld.sock');
-  const t0 = performance.now();
-  execFileSync('mariadb-install-db', ['--no-defaults', `--datadir=${data}`, '--user=mysql', '--skip-test-db', '--auth-root-authentication-method=socket'], { stdio: 'ignore' });
-  const server = spawn('mariadbd', ['--no-defaults', `--datadir=${data}`, '--user=mysql', `--port=${port}`, '--bind-address=127.0.0.1', `--socket=${sock}`, '--innodb-buffer-pool-size=128M', '--skip-name-resolve'], { stdio: 'ignore' });
-  await waitFor('bare mariadbd', async () => {
-    const c = await mysql.createConnection({ socketPath: sock, user: 'root' });
-    await c.end();
-    return true;
-  }, 60_000, 20);
-  const elapsed = performance.now() - t0;
-  server.kill('SIGTERM');
-  await new Promise((r) => server.once('exit', r));
-  rmSync(dir, { recursive: true, force: true });
-  return elapsed;
-}
-
-const BARE: Record<string, () => Promise<number>> = { mysql: bareMariadb, postgresql: barePostgres, redis: bareRedis };
 const BARE_WHAT: Record<string, string> = {
   mysql: 'mariadb-install-db + mariadbd start',
   postgresql: 'initdb + postgres start',
   redis: 'redis-server start',
 };
-if (!BARE[DATASTORE]) throw new Error(`no baseline for ${DATASTORE}; use mysql, postgresql or redis`);
+if (!BARE_RUNS[DATASTORE]) throw new Error(`no baseline for ${DATASTORE}; use mysql, postgresql or redis`);
 
 const t = await startTestController({ provisioner: { heartbeatIntervalMs: 200 } });
 try {
   const steward: number[] = [];
   const bare: number[] = [];
   for (let i = 0; i < ROUNDS; i++) {
-    bare.push(await BARE[DATASTORE]());
+    bare.push(await timeBare(DATASTORE, BARE_RUNS[DATASTORE]));
     const t0 = performance.now();
     const res = await call<object, CreateInstanceResponse>(
       t.clients.instances,
