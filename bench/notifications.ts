@@ -24,6 +24,8 @@ import { createInterface } from 'node:readline';
 import { connect } from 'amqplib';
 import { AgentRegistry } from '../controller/agent-registry.js';
 import { OperationService } from '../controller/operations.js';
+import { CommandCodec } from '../controller/command-codec.js';
+import { SecretBox } from '../controller/secret-box.js';
 import { createNotifications, type Notifications } from '../controller/notifications/index.js';
 import { notificationsConfigSchema } from '../controller/notifications/config.js';
 import { osloEnvelope, osloTimestamp } from '../controller/notifications/message.js';
@@ -71,7 +73,7 @@ async function setUp(sinks: Sinks, agentMs = 0, dispatch = true): Promise<Setup>
   const store = await openSqliteStore(join(dir, 'steward.db'));
   const notifications = notificationsFor(store, dir, sinks, dispatch);
   const agents = new AgentRegistry();
-  const operations = new OperationService(store, agents, log, notifications.notifier);
+  const operations = new OperationService(store, agents, log, notifications.notifier, new CommandCodec(SecretBox.loadOrCreate(join(dir, 'secrets.key'))));
   const now = new Date().toISOString();
   const instanceIds = Array.from({ length: CONCURRENCY }, () => randomUUID());
   for (const [i, id] of instanceIds.entries()) {

@@ -15,6 +15,7 @@ import type { Store } from './store/open.js';
 import type { OperationsTable } from './store/schema.js';
 import { nowIso } from './clock.js';
 import type { Notifier } from './notifications/notifier.js';
+import type { CommandCodec } from './command-codec.js';
 
 export type CommandPayload = Omit<Command, 'operationId' | 'deadlineUnixMs'>;
 export const TERMINAL = new Set([OperationState.SUCCEEDED, OperationState.FAILED, OperationState.CANCELLED]);
@@ -42,7 +43,19 @@ export class OperationService {
     private readonly agents: AgentRegistry,
     private readonly log: Logger,
     private readonly notifier: Notifier,
+    private readonly commands: CommandCodec,
   ) {}
+
+  /** The command of an operation as sent (its stored copy is sealed). */
+  commandOf(row: OperationsTable): Command | undefined {
+    return row.command ? this.commands.open(row.command, row.id) : undefined;
+  }
+
+  /** The row with its command in clear, for code in this process that reads it (event payloads). */
+  private inClear(row: OperationsTable): OperationsTable {
+    const command = this.commandOf(row);
+    return command ? { ...row, command: Buffer.from(Command.encode(command).finish()) } : row;
+  }
 
   /** Called after an outcome is committed. */
   onFinished(listener: FinishedListener): void {
@@ -81,7 +94,7 @@ export class OperationService {
       state: OperationState.PENDING,
       progress: 0,
       message: 'queued',
-      command: Buffer.from(Command.encode(command).finish()),
+      command: this.commands.seal(command),
       result: null,
       error_code: null,
       error_message: null,
@@ -92,7 +105,7 @@ export class OperationService {
     await this.notifier.transaction(this.store, async (trx) => {
       await trx.insertInto('operations').values(row).execute();
       await opts.inTransaction?.(trx);
-      await this.notifier.operation(trx, row, 'accepted');
+      await this.notifier.operation(trx, this.inClear(row), 'accepted');
     });
     this.agents.send(instanceId, { command });
     return row;
@@ -107,7 +120,10 @@ export class OperationService {
       .where('state', 'in', [OperationState.PENDING, OperationState.RUNNING])
       .orderBy('created_at')
       .execute();
-    for (const r of rows) if (r.command) this.agents.send(instanceId, { command: Command.decode(r.command) });
+    for (const r of rows) {
+      const command = this.commandOf(r);
+      if (command) this.agents.send(instanceId, { command });
+    }
     return rows.length;
   }
 
@@ -249,7 +265,7 @@ export class OperationService {
       if (Number(res.numUpdatedRows) === 0) return false;
       if (finished) {
         for (const hook of this.finishing) await hook(trx, next);
-        await this.notifier.operation(trx, next, 'finished');
+        await this.notifier.operation(trx, this.inClear(next), 'finished');
       }
       return true;
     });

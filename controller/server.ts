@@ -38,6 +38,7 @@ import { agentsApi } from './api/agents.js';
 import { enrollmentApi, tokensApi } from './api/security.js';
 import { Security } from './security.js';
 import { SecretBox } from './secret-box.js';
+import { CommandCodec } from './command-codec.js';
 import { ClusterService } from './clusters/service.js';
 import { clustersApi } from './api/clusters.js';
 import { ClustersService } from '../proto/gen/steward/v1/clusters.js';
@@ -101,7 +102,8 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
   const caller = async (md: Metadata): Promise<Caller> =>
     config.insecure ? { tenantId: 'default', admin: true, scope: '*' } : security.apiTokens.authenticate(md);
   const notifications = createNotifications(config.notifications, { store, dataDir: config.dataDir, caller, log });
-  const operations = new OperationService(store, agents, log, notifications.notifier);
+  const box = SecretBox.loadOrCreate(join(config.dataDir, 'pki', 'secrets.key'));
+  const operations = new OperationService(store, agents, log, notifications.notifier, new CommandCodec(box));
   const catalog = await DatastoreCatalog.load([...BUILT_IN_MANAGERS, ...config.extraManagers]);
 
   const hostOf = (a: string) => a.slice(0, a.lastIndexOf(':'));
@@ -141,7 +143,7 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
     instances,
     operations,
     catalog,
-    box: SecretBox.loadOrCreate(join(config.dataDir, 'pki', 'secrets.key')),
+    box,
     log,
   });
   const ctx: ApiContext = {

@@ -164,6 +164,16 @@ describe.skipIf(!!unavailable)('MariaDB instance end to end (controller + agent 
     expect(existsSync(dir)).toBe(false);
   });
 
+  it('keeps no secret in clear in the controller store (commands are sealed)', async () => {
+    const rows = await t.controller.store.selectFrom('operations').select(['id', 'command', 'result']).execute();
+    const stored = rows.map((r) => `${r.command?.toString('latin1') ?? ''}${r.result?.toString('latin1') ?? ''}`).join('');
+    expect(rows.length).toBeGreaterThan(3);
+    for (const s of secrets) expect(stored).not.toContain(s);
+    // ...while the controller itself can still read what it sent (for re-delivery).
+    const prepare = rows.find((r) => r.id === created.operation!.id)!;
+    expect(t.controller.operations.commandOf(prepare as never)?.prepare?.users[0].password).toBe(USER_PASSWORD);
+  });
+
   it('never wrote a secret generated in this run to any log', () => {
     const logs = [...capturedLogs, ...agentLogs].join('\n');
     expect(capturedLogs.length).toBeGreaterThan(10);

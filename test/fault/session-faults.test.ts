@@ -39,7 +39,7 @@ describe('session faults (no-op manager)', () => {
     const { instance, operation } = await create('redeliver');
     await call(t.clients.operations, 'wait', { id: operation!.id, timeoutMs: 30_000 });
     const row = await t.controller.operations.get(operation!.id);
-    const command = Command.decode(row.command!);
+    const command = t.controller.operations.commandOf(row)!;
     for (let i = 0; i < 3; i++) t.controller.agents.send(instance!.id, { command });
     await new Promise((r) => setTimeout(r, 500));
     expect(runs(instance!.id)).toBe(1);

@@ -16,6 +16,8 @@ import { createLogger } from '../../managers/sdk/logger.js';
 import { newDataKey, unwrapDataKey, wrapDataKey } from '../../managers/sdk/backup/keys.js';
 import { AgentRegistry } from '../../controller/agent-registry.js';
 import { OperationService } from '../../controller/operations.js';
+import { CommandCodec } from '../../controller/command-codec.js';
+import { SecretBox } from '../../controller/secret-box.js';
 import { Notifier } from '../../controller/notifications/notifier.js';
 import { openSqliteStore, type Store } from '../../controller/store/open.js';
 import type { InstanceService } from '../../controller/instances.js';
@@ -104,7 +106,7 @@ describe('BackupService (SQLite, real operation service, fake agent stream)', ()
     agents = new AgentRegistry();
     sent = [];
     agents.attach('inst-1', { send: (m) => void sent.push(m), close: () => undefined });
-    const operations = new OperationService(store, agents, log, notifier);
+    const operations = new OperationService(store, agents, log, notifier, new CommandCodec(SecretBox.loadOrCreate(join(dir, 'secrets.key'))));
     capabilities = ['backup', 'backup_incremental'];
     const instances = { ready: async (t: string, id: string) => {
       if (id !== 'inst-1' || (t !== '*' && t !== 't1')) throw Object.assign(new Error('nf'), { code: 'NOT_FOUND' });
