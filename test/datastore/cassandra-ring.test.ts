@@ -3,27 +3,18 @@
 // once through one member, data at RF 3 and QUORUM, a fourth node that
 // bootstraps in and is decommissioned again. Sequencing here stands in for
 // the orchestration; every call is one the agent makes on its own node.
-import { readdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, policies, types } from 'cassandra-driver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asStewardError } from '../../managers/sdk/errors.js';
 import { generatePassword } from '../../managers/sdk/secrets.js';
-import type { ServiceSpec } from '../../managers/sdk/service-control.js';
-import { cmdlineMatches } from '../../managers/sdk/service-process.js';
 import { DatastoreStatus, type PrepareRequest } from '../../managers/sdk/types.js';
 import { cassandraUnavailableReason, createCassandraNode, freePort, testOp, type CassandraNode } from '../fixtures/cassandra-instance.js';
+import { serverProcesses } from '../fixtures/datastore-lifecycle.js';
 
 const ADDRESSES = ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4'];
 const SEED = ADDRESSES[0];
 const ROWS = 200;
-
-function serverProcesses(spec: ServiceSpec): number[] {
-  return readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .map(Number)
-    .filter((pid) => cmdlineMatches(pid, spec));
-}
 
 async function until<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;

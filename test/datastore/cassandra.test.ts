@@ -3,7 +3,7 @@
 // process backend. One prepared node serves the file (JVM start-ups are the
 // slow part on a 2-core machine); tests run in order and build on each other.
 // What a role may do is checked by logging in as it with cassandra-driver.
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,10 +11,10 @@ import { Client, errors as cqlErrors } from 'cassandra-driver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StewardError, asStewardError, type ErrorCode } from '../../managers/sdk/errors.js';
 import type { ServiceSpec } from '../../managers/sdk/service-control.js';
-import { cmdlineMatches } from '../../managers/sdk/service-process.js';
 import { DatastoreStatus, type Database, type User } from '../../managers/sdk/types.js';
 import { ADMIN_PASSWORD_SECRET, cassandraPaths } from '../../managers/cassandra/paths.js';
 import { cassandraUnavailableReason, createCassandraNode, testOp, type CassandraNode } from '../fixtures/cassandra-instance.js';
+import { serverProcesses, until } from '../fixtures/datastore-lifecycle.js';
 
 const ks = (name: string, replication: Record<string, number> = {}): Database => ({ name, characterSet: '', collation: '', ctype: '', replication });
 const role = (name: string, password: string, access: string[] = []): User => ({
@@ -39,24 +39,6 @@ async function expectCode(p: Promise<unknown>, code: ErrorCode, field?: string):
   expect(err.code, err.message).toBe(code);
   if (field) expect(err.field).toBe(field);
   return err;
-}
-
-/** Processes running exactly this spec's command line. */
-function serverProcesses(spec: ServiceSpec): number[] {
-  return readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .map(Number)
-    .filter((pid) => cmdlineMatches(pid, spec));
-}
-
-async function until<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(v)})`);
-    await sleep(250);
-  }
 }
 
 /** Cassandra 5 allows one password change per role every 5 s: retry once past that. */
