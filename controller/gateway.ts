@@ -45,6 +45,9 @@ export function agentGateway(deps: GatewayDeps): AgentGatewayServer {
   return {
     connect(call) {
       let instanceId: string | undefined;
+      // The highest sequence applied for this agent: read once at Hello, then
+      // kept here (this stream is the agent's only writer) instead of re-read per message.
+      const applied = { seq: 0 };
       let chain = Promise.resolve();
       const handle = {
         send: (msg: ControllerMessage) => {
@@ -65,13 +68,13 @@ export function agentGateway(deps: GatewayDeps): AgentGatewayServer {
             if (!instanceId) {
               if (!msg.hello) return fail(status.FAILED_PRECONDITION, 'the first message must be Hello');
               instanceId = await identify(deps, call, msg.hello);
-              const acked = await onHello(deps, instanceId, msg.hello);
+              applied.seq = await onHello(deps, instanceId, msg.hello);
               deps.agents.attach(instanceId, handle);
-              handle.send({ welcome: { ackedSeq: acked } });
+              handle.send({ welcome: { ackedSeq: applied.seq } });
               await deps.operations.redeliver(instanceId);
               return;
             }
-            await onMessage(deps, instanceId, msg, handle);
+            await onMessage(deps, instanceId, msg, handle, applied);
           })
           .catch((err) => fail(err instanceof StewardError ? grpcCode(err.code) : status.INTERNAL, (err as Error).message));
       });
@@ -120,7 +123,13 @@ async function onHello(deps: GatewayDeps, instanceId: string, hello: Hello): Pro
   return Number(existing?.acked_seq ?? 0);
 }
 
-async function onMessage(deps: GatewayDeps, instanceId: string, msg: AgentMessage, handle: { send(m: ControllerMessage): void }): Promise<void> {
+async function onMessage(
+  deps: GatewayDeps,
+  instanceId: string,
+  msg: AgentMessage,
+  handle: { send(m: ControllerMessage): void },
+  applied: { seq: number },
+): Promise<void> {
   if (msg.heartbeat) {
     const hb = msg.heartbeat;
     await deps.store
@@ -136,13 +145,19 @@ async function onMessage(deps: GatewayDeps, instanceId: string, msg: AgentMessag
     return;
   }
   if (msg.seq <= 0) return;
-  const row = await deps.store.selectFrom('agents').select('acked_seq').where('instance_id', '=', instanceId).executeTakeFirst();
-  if (row && msg.seq <= Number(row.acked_seq)) {
-    handle.send({ ack: { seq: Number(row.acked_seq) } }); // a replay we already applied
+  if (msg.seq <= applied.seq) {
+    handle.send({ ack: { seq: applied.seq } }); // a replay we already applied
     return;
   }
   if (msg.update) await deps.operations.applyUpdate(instanceId, msg.update);
   if (msg.event) deps.log.info({ instanceId, eventType: msg.event.eventType }, 'agent event');
-  await deps.store.updateTable('agents').set({ acked_seq: msg.seq }).where('instance_id', '=', instanceId).execute();
+  // Guarded: a stream replaced by a newer one can never move the mark backwards.
+  await deps.store
+    .updateTable('agents')
+    .set({ acked_seq: msg.seq })
+    .where('instance_id', '=', instanceId)
+    .where('acked_seq', '<', msg.seq)
+    .execute();
+  applied.seq = msg.seq;
   handle.send({ ack: { seq: msg.seq } });
 }
