@@ -23,8 +23,16 @@ async function disableDefaultRole(s: Session): Promise<void> {
   await s.exec(`ALTER ROLE ${quoteCqlIdent(DEFAULT_ROLE)} WITH SUPERUSER = false AND LOGIN = false`);
 }
 
-/** NetworkTopologyStrategy with up to three replicas per data center, unless it already is exactly that. */
-async function replicateAuth(s: Session): Promise<void> {
+/** How long a member that just joined may take to reach NORMAL before the replication change is given up. */
+const RANGES_SETTLE_MS = 120_000;
+
+/**
+ * NetworkTopologyStrategy with up to three replicas per data center, unless it
+ * already is exactly that. Cassandra refuses to change replication while a
+ * member is still joining (its ranges are moving), which is the case for a few
+ * seconds after the last initial member started: wait that out.
+ */
+async function replicateAuth(s: Session, signal: AbortSignal): Promise<void> {
   const target = defaultReplication(await readTopology(s));
   const [row] = await s.rows("SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = 'system_auth'");
   const current = (row?.replication ?? {}) as Record<string, string>;
@@ -32,7 +40,17 @@ async function replicateAuth(s: Session): Promise<void> {
     current.class === 'org.apache.cassandra.locator.NetworkTopologyStrategy' &&
     Object.keys(current).length === Object.keys(target).length + 1 &&
     Object.entries(target).every(([dc, rf]) => current[dc] === String(rf));
-  if (!same) await s.exec(`ALTER KEYSPACE system_auth WITH replication = ${replicationLiteral(target)}`);
+  if (same) return;
+  const deadline = Date.now() + RANGES_SETTLE_MS;
+  for (;;) {
+    try {
+      await s.exec(`ALTER KEYSPACE system_auth WITH replication = ${replicationLiteral(target)}`);
+      return;
+    } catch (err) {
+      if (!/not in normal state/i.test((err as Error).message) || Date.now() > deadline) throw err;
+      await sleep(1_000, undefined, { signal });
+    }
+  }
 }
 
 async function createAdminRole(s: Session, admin: Credentials): Promise<void> {
@@ -66,7 +84,7 @@ async function createAdminAsDefault(endpoint: Endpoint, admin: Credentials, sign
         { ...endpoint, credentials: DEFAULT_CREDENTIALS },
         async (s) => {
           loggedIn = true;
-          await replicateAuth(s);
+          await replicateAuth(s, signal);
           await createAdminRole(s, admin);
         },
         signal,
