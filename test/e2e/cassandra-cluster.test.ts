@@ -50,7 +50,8 @@ describe.skipIf(!!missing)('Cassandra cluster end to end', () => {
   };
 
   beforeAll(async () => {
-    t = await startTestController({ provisioner: { heartbeatIntervalMs: 1_000 } });
+    // JVMs starting next door can starve agents of CPU on 2 cores: losing an agent is not what this test is about.
+    t = await startTestController({ provisioner: { heartbeatIntervalMs: 1_000 }, missedHeartbeats: 60 });
   });
   afterAll(async () => t?.close());
 
