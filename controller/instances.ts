@@ -105,7 +105,7 @@ export class InstanceService {
     const prepare = await this.d.operations.start(
       id,
       'prepare',
-      { prepare: { memoryMb, databases: req.databases, users: req.users, bindAddress: row.host, port: row.port, cluster: member?.membership } },
+      { prepare: { memoryMb, databases: req.databases, users: req.users, bindAddress: row.host, port: row.port, cluster: member?.membership, restore: undefined } },
       { requireConnected: false },
     );
     this.d.log.info({ instanceId: id, datastore: module.name }, 'instance creation started');

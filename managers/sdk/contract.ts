@@ -4,6 +4,7 @@
 //   orchestration.ts  default export `OrchestrationModule`: loaded by the controller
 // Both declare the same capabilities; the controller refuses an operation the
 // datastore lacks before anything is sent to an agent.
+import type { BackupOps } from './backup/types.js';
 import type { Logger } from './logger.js';
 import type { ClusterStrategy } from './cluster.js';
 import type { Runner } from './runner.js';
@@ -138,6 +139,8 @@ export interface AgentManager {
   readonly databases?: DatabaseOps;
   readonly root?: RootOps;
   readonly cluster?: ClusterOps;
+  /** Backups (capability "backup"; "backup_incremental" when `backup.incremental`). */
+  readonly backup?: BackupOps;
   /** Release connections; the datastore keeps running. */
   close(): Promise<void>;
 }

@@ -22,7 +22,7 @@ import { s3ServerBinary, startS3Server, type S3Server } from '../fixtures/s3-ser
 const reason = await mysqlUnavailableReason();
 if (reason) console.warn(`\n*** SKIPPED: mysql backup tests cannot run here: ${reason} ***\n`);
 
-const EMPTY_PREPARE = { memoryMb: 0, port: 0, bindAddress: '', databases: [], users: [], cluster: undefined };
+const EMPTY_PREPARE = { memoryMb: 0, port: 0, bindAddress: '', databases: [], users: [], cluster: undefined, restore: undefined };
 
 type Snapshot = Record<string, { rows: number; content: string }>;
 

@@ -61,6 +61,7 @@ if (reason) {
       databases: [],
       users: [],
       cluster: membership(autoBootstrap),
+      restore: undefined,
     });
 
     async function addNode(i: number, autoBootstrap: boolean): Promise<CassandraNode> {

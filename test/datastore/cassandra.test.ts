@@ -142,7 +142,7 @@ if (reason) {
         memoryMb: 0,
         port: 0,
         bindAddress: '',
-        cluster: undefined,
+        cluster: undefined, restore: undefined,
         databases: [ks('app'), ks('App'), ks('other', { dc1: 1 })],
         users: [role('alice', "al'ice-pw", ['app'])],
       };
@@ -190,7 +190,7 @@ if (reason) {
       expect(yaml).toContain('endpoint_snitch: GossipingPropertyFileSnitch');
       expect(yaml).toContain(`listen_address: ${node.address}`);
       expect(yaml).toContain(`native_transport_port: ${node.port}`);
-      await expectCode(node.manager.prepare({ memoryMb: 0, port: 0, bindAddress: '', databases: [], users: [], cluster: undefined }, testOp()), 'FAILED_PRECONDITION');
+      await expectCode(node.manager.prepare({ memoryMb: 0, port: 0, bindAddress: '', databases: [], users: [], cluster: undefined, restore: undefined }, testOp()), 'FAILED_PRECONDITION');
     });
 
     it('a prepared role reads and writes its keyspace, and nothing else', async () => {

@@ -141,7 +141,7 @@ describe('CQL quoting', () => {
 });
 
 describe('cassandra prepare requests', () => {
-  const req = (over: Partial<PrepareRequest> = {}): PrepareRequest => ({ memoryMb: 0, port: 0, bindAddress: '', databases: [], users: [], cluster: undefined, ...over });
+  const req = (over: Partial<PrepareRequest> = {}): PrepareRequest => ({ memoryMb: 0, port: 0, bindAddress: '', databases: [], users: [], cluster: undefined, restore: undefined, ...over });
   const member = (over: Partial<NonNullable<PrepareRequest['cluster']>> = {}): NonNullable<PrepareRequest['cluster']> => ({
     clusterId: 'c1',
     clusterName: 'ring',

@@ -81,7 +81,7 @@ describe('executor', () => {
 
   it('runs mutating operations one at a time and reads alongside them', async () => {
     const s = setup();
-    s.ex.submit(s.cmd('p', { prepare: { memoryMb: 256, databases: [], users: [], bindAddress: '', port: 0, cluster: undefined } }));
+    s.ex.submit(s.cmd('p', { prepare: { memoryMb: 256, databases: [], users: [], bindAddress: '', port: 0, cluster: undefined, restore: undefined } }));
     s.ex.submit(s.cmd('r', { restart: {} }));
     s.ex.submit(s.cmd('read', { listUsers: { page: { limit: 10, marker: '' } } }));
     expect((await s.answered('read')).state).toBe(OperationState.SUCCEEDED);

@@ -140,7 +140,7 @@ describe('mysql users in a request', () => {
     expect(() => checkUsers([user(), user({ host: 'localhost' })])).not.toThrow();
   });
   it('prepare refuses access to a database it does not create, before touching anything', () => {
-    const req = { memoryMb: 0, port: 0, bindAddress: '', cluster: undefined, databases: [{ name: 'app', characterSet: '', collation: '', ctype: '', replication: {} }], users: [user({ access: [{ database: 'other' }] })] };
+    const req = { memoryMb: 0, port: 0, bindAddress: '', cluster: undefined, restore: undefined, databases: [{ name: 'app', characterSet: '', collation: '', ctype: '', replication: {} }], users: [user({ access: [{ database: 'other' }] })] };
     expect(fieldOf(() => checkPrepareRequest(req))).toBe('users[0].access[0].database');
   });
 });

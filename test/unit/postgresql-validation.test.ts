@@ -190,7 +190,7 @@ describe('postgresql requests', () => {
   });
 
   it('prepare refuses access to a database it does not create, before touching anything', () => {
-    const req = { memoryMb: 0, port: 0, bindAddress: '', cluster: undefined, databases: [db()], users: [user({ access: [{ database: 'other' }] })] };
+    const req = { memoryMb: 0, port: 0, bindAddress: '', cluster: undefined, restore: undefined, databases: [db()], users: [user({ access: [{ database: 'other' }] })] };
     expect(fieldOf(() => checkPrepareRequest(req))).toBe('users[0].access[0].database');
   });
 

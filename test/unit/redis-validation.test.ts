@@ -285,7 +285,7 @@ describe('describing a user', () => {
 });
 
 describe('prepare requests', () => {
-  const base = { memoryMb: 0, port: 0, bindAddress: '', cluster: undefined, databases: [], users: [] };
+  const base = { memoryMb: 0, port: 0, bindAddress: '', cluster: undefined, restore: undefined, databases: [], users: [] };
   it('accepts users and refuses databases, cluster membership and bad users', () => {
     expect(() => checkPrepareRequest({ ...base, users: [user()] })).not.toThrow();
     expect(refusal(() => checkPrepareRequest({ ...base, databases: [{ name: 'a', characterSet: '', collation: '', ctype: '', replication: {} }] })).field).toBe('databases');
