@@ -61,12 +61,14 @@ export function resolveCommand(cmd: Command): CommandSpec {
   if (cmd.prepare) {
     const req = cmd.prepare;
     registerSecret(req.cluster?.adminPassword);
+    registerSecret(req.restore?.storage?.secretAccessKey);
     return {
       kind: 'prepare',
       mutating: true,
       run: async (m, op, v) => {
         req.databases.forEach((d, i) => v.database(d, `databases[${i}]`));
         req.users.forEach((u, i) => v.user(u, `users[${i}]`));
+        if (req.restore) need(m.backup, 'restoring from a backup');
         await m.prepare(req, op);
         return done;
       },
@@ -223,6 +225,16 @@ export function resolveCommand(cmd: Command): CommandSpec {
         const s = await need(m.root, 'root').status(op);
         return { root: { enabled: s.enabled, user: s.user, password: '' } };
       },
+    };
+  }
+  if (cmd.createBackup) {
+    const req = cmd.createBackup;
+    registerSecret(req.storage?.secretAccessKey);
+    return {
+      kind: 'create_backup',
+      mutating: true,
+      needs: 'backup',
+      run: async (m, op) => ({ backup: await need(m.backup, 'backups').create(req, op) }),
     };
   }
   const cluster = clusterCommand(cmd);

@@ -6,6 +6,8 @@ import type { ServiceSpec } from '../sdk/service-control.js';
 import { PROBE_TIMEOUT_MS, ServerManager } from '../sdk/server-manager.js';
 import { DatastoreStatus, type PrepareRequest } from '../sdk/types.js';
 import { select, withSession, type Session, type SessionOptions, type SessionRunner } from './connection.js';
+import type { BackupOps } from '../sdk/backup/types.js';
+import { mysqlBackupOps } from './backup.js';
 import { databaseOps } from './databases.js';
 import { detectFlavour, type Flavour } from './flavour.js';
 import { ADMIN_SECRET, mysqlPaths, serviceSpec, type MysqlPaths } from './paths.js';
@@ -19,6 +21,7 @@ export class MysqlManager extends ServerManager implements AgentManager {
   readonly users: UserOps;
   readonly databases: DatabaseOps;
   readonly root: RootOps;
+  readonly backup: BackupOps;
   private readonly paths: MysqlPaths;
 
   constructor(ctx: ManagerContext) {
@@ -29,6 +32,7 @@ export class MysqlManager extends ServerManager implements AgentManager {
     this.users = userOps(session);
     this.databases = databaseOps(session);
     this.root = rootOps(session);
+    this.backup = mysqlBackupOps({ ctx, paths });
   }
 
   private flavour(): Promise<Flavour> {

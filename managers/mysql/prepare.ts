@@ -8,11 +8,13 @@ import { writeFileAtomic } from '../sdk/config-file.js';
 import { handOverFile, prepareInstanceDirs } from '../sdk/data-dir.js';
 import { isRoot, lookupOsUser } from '../sdk/os-user.js';
 import { markPrepared, stopIfFailed } from '../sdk/prepared.js';
-import { checkAccessToCreated } from '../sdk/request-lists.js';
+import { checkAccessToCreated, checkRestoreAlone } from '../sdk/request-lists.js';
+import { subScope } from '../sdk/backup/progress.js';
 import type { PrepareRequest } from '../sdk/types.js';
 import { renderMyCnf } from './config.js';
 import { withSession, type SessionOptions } from './connection.js';
 import { createDatabases } from './databases.js';
+import { restoreChain } from './restore.js';
 import type { Flavour } from './flavour.js';
 import { ADMIN_SECRET, OS_USER, serviceSpec, type MysqlPaths } from './paths.js';
 import { waitUntilReady } from './readiness.js';
@@ -31,6 +33,7 @@ export function checkPrepareRequest(req: PrepareRequest): void {
   checkDatabases(req.databases ?? [], 'databases');
   checkUsers(req.users ?? [], 'users');
   checkAccessToCreated(req);
+  checkRestoreAlone(req);
 }
 
 export async function prepare(deps: PrepareDeps, req: PrepareRequest, op: OperationScope): Promise<void> {
@@ -60,9 +63,14 @@ export async function prepare(deps: PrepareDeps, req: PrepareRequest, op: Operat
   const tls = await issueServerCertificate(ctx, owner);
   await writeFileAtomic(paths.configFile, renderMyCnf({ ...settings, tls }), { mode: 0o644 });
 
-  op.progress(25, `initialising data directory (${flavour.name})`);
-  const init = flavour.initCommand(paths.configFile, owner?.name);
-  await ctx.runner(init.command, init.args, { signal, timeoutMs: 10 * 60_000, cwd: '/' });
+  if (req.restore) {
+    // The restored system tables bring the source's accounts; securing below re-creates ours.
+    await restoreChain({ ctx, paths }, req.restore, subScope(op, 20, 45));
+  } else {
+    op.progress(25, `initialising data directory (${flavour.name})`);
+    const init = flavour.initCommand(paths.configFile, owner?.name);
+    await ctx.runner(init.command, init.args, { signal, timeoutMs: 10 * 60_000, cwd: '/' });
+  }
 
   await stopIfFailed(ctx, spec, async () => {
     op.progress(45, 'starting server');

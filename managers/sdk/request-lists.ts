@@ -42,3 +42,13 @@ export function checkAccessToCreated(req: PrepareRequest): void {
     }),
   );
 }
+
+/**
+ * A restore brings its databases and users with it: creating more in the same
+ * prepare would mix requested objects into restored data, so it is refused.
+ */
+export function checkRestoreAlone(req: PrepareRequest): void {
+  if (!req.restore) return;
+  if ((req.databases ?? []).length) throw invalidArgument('databases', 'cannot be created together with a restore from a backup; create them afterwards');
+  if ((req.users ?? []).length) throw invalidArgument('users', 'cannot be created together with a restore from a backup; create them afterwards');
+}
