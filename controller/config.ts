@@ -6,6 +6,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { describeIssues } from '../agent/config.js';
 import { notificationsConfigSchema } from './notifications/config.js';
+import { backupsConfigSchema } from './backups/config.js';
 
 export const controllerConfigSchema = z
   .object({
@@ -42,6 +43,8 @@ export const controllerConfigSchema = z
       .default({ kind: 'local', heartbeatIntervalMs: 10_000, restartAgents: true }),
     /** Usage/lifecycle events: sinks, publisher id (docs/notifications.md). */
     notifications: notificationsConfigSchema,
+    /** Where and how backups are stored (docs/backups.md). */
+    backups: backupsConfigSchema,
   })
   .strict();
 

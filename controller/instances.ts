@@ -8,6 +8,7 @@ import { OperationState } from '../proto/gen/steward/v1/common.js';
 import { InstanceTask, type CreateInstanceRequest, type Instance } from '../proto/gen/steward/v1/api.js';
 import { failedPrecondition, invalidArgument, notFound } from '../managers/sdk/errors.js';
 import type { ClusterMembership } from '../proto/gen/steward/v1/agent.js';
+import type { RestoreBackupCommand } from '../proto/gen/steward/v1/backups.js';
 import type { Logger } from '../managers/sdk/logger.js';
 import { isLost, type AgentRegistry } from './agent-registry.js';
 import type { DatastoreCatalog } from './catalog.js';
@@ -36,18 +37,31 @@ export interface InstanceDeps {
   log: Logger;
 }
 
+/** Resolves "create from backup" into the chain prepare restores (BackupService.restoreCommand). */
+export type RestoreSource = (scope: string, backupId: string, datastore: string, version: string) => Promise<RestoreBackupCommand>;
+
 export class InstanceService {
   private readonly startedAt = Date.now();
+  private restoreSource?: RestoreSource;
 
   constructor(private readonly d: InstanceDeps) {
     d.operations.onFinishing((trx, op) => this.onOperationFinishing(trx, op));
   }
 
-  /** `member`: the instance joins a cluster (the cluster workflow creates it). */
+  /** Set once backups are wired (they need this service, so they cannot be a constructor dependency). */
+  setRestoreSource(source: RestoreSource): void {
+    this.restoreSource = source;
+  }
+
+  /**
+   * `member`: the instance joins a cluster (the cluster workflow creates it).
+   * `backupScope`: the tenant scope a `backup_id` is looked up in ("*" for admins).
+   */
   async create(
     tenantId: string,
     req: CreateInstanceRequest,
     member?: { clusterId: string; membership: ClusterMembership },
+    backupScope: string = tenantId,
   ): Promise<{ instance: InstancesTable; prepare: OperationsTable; enrollmentToken: string }> {
     const name = req.name.trim();
     if (!name) throw invalidArgument('name', 'is required');
@@ -67,6 +81,7 @@ export class InstanceService {
       module.validator.user(u, `users[${i}]`);
       u.access.forEach((a, j) => module.validator.databaseName(a.database, `users[${i}].access[${j}].database`));
     });
+    const restore = req.backupId ? await this.restoreFor(req, module.name, backupScope, !!member) : undefined;
 
     const id = randomUUID();
     const now = nowIso();
@@ -105,11 +120,22 @@ export class InstanceService {
     const prepare = await this.d.operations.start(
       id,
       'prepare',
-      { prepare: { memoryMb, databases: req.databases, users: req.users, bindAddress: row.host, port: row.port, cluster: member?.membership, restore: undefined } },
+      { prepare: { memoryMb, databases: req.databases, users: req.users, bindAddress: row.host, port: row.port, cluster: member?.membership, restore } },
       { requireConnected: false },
     );
     this.d.log.info({ instanceId: id, datastore: module.name }, 'instance creation started');
     return { instance: row, prepare, enrollmentToken };
+  }
+
+  /** Everything about a restore is checked before the instance exists: a refused one leaves nothing. */
+  private async restoreFor(req: CreateInstanceRequest, datastore: string, scope: string, clustered: boolean): Promise<RestoreBackupCommand> {
+    const module = this.d.catalog.get(datastore);
+    if (!module.capabilities.includes('backup')) throw failedPrecondition(`datastore ${module.displayName} does not support backups`);
+    if (clustered) throw failedPrecondition('a cluster member cannot be created from a backup');
+    if (req.databases.length) throw invalidArgument('databases', 'cannot be created together with a restore from a backup; create them afterwards');
+    if (req.users.length) throw invalidArgument('users', 'cannot be created together with a restore from a backup; create them afterwards');
+    if (!this.restoreSource) throw failedPrecondition('backups are not enabled on this controller');
+    return this.restoreSource(scope, req.backupId, datastore, req.datastoreVersion);
   }
 
   /** The caller's instance, or NOT_FOUND (also for another tenant's: existence is not revealed). */

@@ -44,9 +44,14 @@ import { clustersApi } from './api/clusters.js';
 import { ClustersService } from '../proto/gen/steward/v1/clusters.js';
 import type { Caller } from './tokens.js';
 import { createNotifications, type Notifications } from './notifications/index.js';
+import { BackupsService } from '../proto/gen/steward/v1/backups.js';
+import { BackupService } from './backups/service.js';
+import { backupsApi } from './backups/api.js';
+import { BackupKeyring } from './backups/keyring.js';
+import { storageOf } from './backups/config.js';
 
 const PROTO_ROOT = fileURLToPath(new URL('../proto', import.meta.url));
-const SERVICES = ['Instances', 'Databases', 'Users', 'Root', 'Operations', 'Agents', 'Tokens', 'Enrollment', 'Events', 'Clusters'].map((s) => `steward.v1.${s}`);
+const SERVICES = ['Instances', 'Databases', 'Users', 'Root', 'Operations', 'Agents', 'Tokens', 'Enrollment', 'Events', 'Clusters', 'Backups'].map((s) => `steward.v1.${s}`);
 
 export interface RunningController {
   /** Public API + enrollment. */
@@ -62,6 +67,7 @@ export interface RunningController {
   operations: OperationService;
   instances: InstanceService;
   clusters: ClusterService;
+  backups: BackupService;
   provisioner: LocalProvisioner;
   security: Security;
   notifications: Notifications;
@@ -146,6 +152,18 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
     box,
     log,
   });
+  const backups = new BackupService({
+    store,
+    operations,
+    instances,
+    catalog,
+    keyring: BackupKeyring.loadOrCreate(config.backups.masterKeyFile ?? join(config.dataDir, 'pki', 'backup-master.key')),
+    storage: storageOf(config.backups, config.dataDir),
+    compression: config.backups.compression,
+    notifier: notifications.notifier,
+    log: log.child({ component: 'backups' }),
+  });
+  instances.setRestoreSource((scope, backupId, datastore, version) => backups.restoreCommand(scope, backupId, datastore, version));
   const ctx: ApiContext = {
     store,
     instances,
@@ -169,11 +187,12 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
   apiServer.addService(AgentsService, agentsApi(ctx));
   apiServer.addService(TokensService, tokensApi(ctx, security));
   apiServer.addService(ClustersService, clustersApi(ctx, clusters));
+  apiServer.addService(BackupsService, backupsApi(ctx, backups));
   if (notifications.watch) apiServer.addService(EventsService, notifications.watch.handlers());
   const served = notifications.watch ? SERVICES : SERVICES.filter((s) => s !== 'steward.v1.Events');
   const health = new HealthImplementation({ '': 'SERVING', ...Object.fromEntries(served.map((s) => [s, 'SERVING'])) });
   health.addToServer(apiServer);
-  const definitions = loadSync(['steward/v1/api.proto', 'steward/v1/agent.proto', 'steward/v1/events.proto', 'steward/v1/clusters.proto'], { includeDirs: [PROTO_ROOT] });
+  const definitions = loadSync(['steward/v1/api.proto', 'steward/v1/agent.proto', 'steward/v1/events.proto', 'steward/v1/clusters.proto', 'steward/v1/backups.proto'], { includeDirs: [PROTO_ROOT] });
   new ReflectionService(definitions).addToServer(apiServer);
 
   await notifications.start();
@@ -197,6 +216,7 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
     operations,
     instances,
     clusters,
+    backups,
     provisioner,
     security,
     notifications,

@@ -6,7 +6,7 @@ export function instancesApi(c: ApiContext): InstancesServer {
   return {
     create: unary(c.log, 'Instances.Create', async (req, call) => {
       const caller = await c.caller(call.metadata);
-      const { instance, prepare, enrollmentToken } = await c.instances.create(caller.tenantId, req);
+      const { instance, prepare, enrollmentToken } = await c.instances.create(caller.tenantId, req, undefined, caller.scope);
       return { instance: await c.instances.toProto(instance), operation: c.operations.toProto(prepare), enrollmentToken };
     }),
     get: unary(c.log, 'Instances.Get', async (req, call) => {

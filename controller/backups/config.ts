@@ -4,6 +4,7 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { BackupStorage } from '../../proto/gen/steward/v1/backups.js';
+import { registerSecret } from '../../managers/sdk/redact.js';
 
 export const backupsConfigSchema = z
   .object({
@@ -38,6 +39,7 @@ export function storageOf(c: BackupsConfig, dataDir: string): BackupStorage {
   const s = c.storage;
   const blank: BackupStorage = { kind: s.kind, path: '', endpoint: '', region: '', bucket: '', prefix: '', accessKeyId: '', secretAccessKey: '', forcePathStyle: false };
   if (s.kind === 'filesystem') return { ...blank, path: s.path ?? join(dataDir, 'backups') };
+  registerSecret(s.secretAccessKey);
   return {
     ...blank,
     endpoint: s.endpoint ?? '',

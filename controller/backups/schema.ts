@@ -1,8 +1,6 @@
-// The `backups` table and its migration. Kept here until the store's schema
-// (store/schema.ts, store/migrations.ts) takes it in: the migration below is
-// appended there unchanged, and `BackupsDB` merged into `DB`.
+// The `backups` table: its row type (part of the store's DB) and its
+// migration (0005_backups in store/migrations.ts).
 import { type Kysely, type Migration, sql } from 'kysely';
-import type { Store } from '../store/open.js';
 
 export const BACKUP_STATUSES = ['NEW', 'BUILDING', 'SAVING', 'COMPLETED', 'FAILED', 'DELETE_FAILED'] as const;
 export type BackupStatusName = (typeof BACKUP_STATUSES)[number];
@@ -37,16 +35,6 @@ export type BackupsTable = {
   finished_at: string | null;
   deleted_at: string | null;
 };
-
-// Type aliases, not interfaces: Kysely's withTables() wants an index-signature-compatible shape.
-export type BackupsDB = {
-  backups: BackupsTable;
-};
-
-export type BackupStore = Kysely<BackupsDB>;
-
-/** The controller's store seen with the backups table (until DB includes it). */
-export const backupStore = (store: Store): BackupStore => (store as unknown as Kysely<unknown>).withTables<BackupsDB>() as unknown as BackupStore;
 
 export const backupsMigration: Migration = {
   async up(db: Kysely<unknown>) {

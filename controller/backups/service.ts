@@ -25,7 +25,7 @@ import { storageFromRecord, storageRecord } from './config.js';
 import { emitBackupEvent } from './events.js';
 import type { BackupKeyring } from './keyring.js';
 import { artifactOf, bytesFromProgress, completion } from './records.js';
-import { RUNNING_STATUSES, backupStore, type BackupStatusName, type BackupsTable } from './schema.js';
+import { RUNNING_STATUSES, type BackupStatusName, type BackupsTable } from './schema.js';
 
 export const CREATE_BACKUP = 'create_backup';
 /** Backups stream for as long as the data takes; the deadline only catches an agent that went silent. */
@@ -49,10 +49,6 @@ export class BackupService {
     d.operations.onFinished((op) => this.onOperationFinished(op));
   }
 
-  private db(s: Store = this.d.store) {
-    return backupStore(s);
-  }
-
   async create(tenantId: string, req: CreateBackupApiRequest): Promise<BackupsTable> {
     const name = req.name.trim();
     if (!name) throw invalidArgument('name', 'is required');
@@ -66,7 +62,7 @@ export class BackupService {
     }
     if (!req.incremental && req.parentId) throw invalidArgument('parent_id', 'is only for incremental backups');
     const parent = req.incremental ? await this.parentFor(inst.id, req.parentId) : undefined;
-    const running = await this.db()
+    const running = await this.d.store
       .selectFrom('backups')
       .select('id')
       .where('instance_id', '=', inst.id)
@@ -118,25 +114,25 @@ export class BackupService {
           key: this.d.keyring.grant(id),
           compression: this.d.compression,
         },
-      } as never, // the `createBackup` Command field arrives with the agent.proto wiring
+      },
       {
         timeoutMs: BACKUP_TIMEOUT_MS,
         inTransaction: async (trx) => {
           row.status = 'BUILDING';
-          await this.db(trx).insertInto('backups').values(row).execute();
+          await trx.insertInto('backups').values(row).execute();
           await emitBackupEvent(this.d.notifier, trx, 'create', 'start', row);
         },
       },
     );
     row.operation_id = op.id;
-    await this.db().updateTable('backups').set({ operation_id: op.id }).where('id', '=', id).execute();
+    await this.d.store.updateTable('backups').set({ operation_id: op.id }).where('id', '=', id).execute();
     this.d.log.info({ backupId: id, instanceId: inst.id, type: row.type }, 'backup started');
     return row;
   }
 
   /** The parent named, or the instance's latest COMPLETED backup. */
   private async parentFor(instanceId: string, parentId: string): Promise<BackupsTable> {
-    let q = this.db()
+    let q = this.d.store
       .selectFrom('backups')
       .selectAll()
       .where('instance_id', '=', instanceId)
@@ -149,13 +145,13 @@ export class BackupService {
   }
 
   async get(tenantId: string, id: string): Promise<BackupsTable> {
-    const row = await this.db().selectFrom('backups').selectAll().where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
+    const row = await this.d.store.selectFrom('backups').selectAll().where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
     if (!row || (tenantId !== '*' && row.tenant_id !== tenantId)) throw notFound(`backup ${id} not found`);
     return row;
   }
 
   async list(tenantId: string, instanceId = ''): Promise<BackupsTable[]> {
-    let q = this.db().selectFrom('backups').selectAll().where('deleted_at', 'is', null);
+    let q = this.d.store.selectFrom('backups').selectAll().where('deleted_at', 'is', null);
     if (tenantId !== '*') q = q.where('tenant_id', '=', tenantId);
     if (instanceId) q = q.where('instance_id', '=', instanceId);
     return q.orderBy('created_at').execute();
@@ -177,7 +173,7 @@ export class BackupService {
   async delete(tenantId: string, id: string, chain: boolean): Promise<string[]> {
     const b = await this.get(tenantId, id);
     if (RUNNING_STATUSES.includes(b.status as BackupStatusName)) throw failedPrecondition(`backup ${id} is ${b.status}: wait for it to finish`);
-    const family = await this.db().selectFrom('backups').select(['id', 'parent_id', 'status', 'deleted_at']).where('instance_id', '=', b.instance_id).execute();
+    const family = await this.d.store.selectFrom('backups').select(['id', 'parent_id', 'status', 'deleted_at']).where('instance_id', '=', b.instance_id).execute();
     const children = descendantsDeepestFirst(id, family);
     if (children.length && !chain) {
       throw failedPrecondition(`backup ${id} has ${children.length} incremental backup(s) built on it (${children.join(', ')}); delete those first or delete the chain`);
@@ -193,7 +189,7 @@ export class BackupService {
   }
 
   private async deleteOne(id: string): Promise<void> {
-    const b = await this.db().selectFrom('backups').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+    const b = await this.d.store.selectFrom('backups').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
     await this.d.notifier.transaction(this.d.store, (trx) => emitBackupEvent(this.d.notifier, trx, 'delete', 'start', b));
     const storage = openStorage(storageFromRecord(b.storage, this.d.storage));
     try {
@@ -202,7 +198,7 @@ export class BackupService {
       const message = `its objects could not be removed: ${(err as Error).message}`;
       await this.d.notifier.transaction(this.d.store, async (trx) => {
         const now = nowIso();
-        await this.db(trx).updateTable('backups').set({ status: 'DELETE_FAILED', message, updated_at: now }).where('id', '=', id).execute();
+        await trx.updateTable('backups').set({ status: 'DELETE_FAILED', message, updated_at: now }).where('id', '=', id).execute();
         await emitBackupEvent(this.d.notifier, trx, 'delete', 'error', { ...b, status: 'DELETE_FAILED', message, updated_at: now }, message);
       });
       throw failedPrecondition(`backup ${id}: ${message}`);
@@ -211,7 +207,7 @@ export class BackupService {
     }
     await this.d.notifier.transaction(this.d.store, async (trx) => {
       const now = nowIso();
-      await this.db(trx).updateTable('backups').set({ deleted_at: now, updated_at: now }).where('id', '=', id).execute();
+      await trx.updateTable('backups').set({ deleted_at: now, updated_at: now }).where('id', '=', id).execute();
       await emitBackupEvent(this.d.notifier, trx, 'delete', 'end', { ...b, updated_at: now });
     });
   }
@@ -223,7 +219,7 @@ export class BackupService {
   async restoreCommand(tenantId: string, backupId: string, datastore: string, version: string): Promise<RestoreBackupCommand> {
     const b = await this.get(tenantId, backupId);
     checkRestorable(b, datastore, version);
-    const family = await this.db().selectFrom('backups').selectAll().where('instance_id', '=', b.instance_id).execute();
+    const family = await this.d.store.selectFrom('backups').selectAll().where('instance_id', '=', b.instance_id).execute();
     const chain = chainTo(backupId, new Map(family.map((f) => [f.id, f])));
     return {
       storage: storageFromRecord(b.storage, this.d.storage),
@@ -233,7 +229,7 @@ export class BackupService {
 
   private async onOperationFinishing(trx: Store, op: OperationsTable): Promise<void> {
     if (op.kind !== CREATE_BACKUP) return;
-    const b = await this.db(trx).selectFrom('backups').selectAll().where('operation_id', '=', op.id).executeTakeFirst();
+    const b = await trx.selectFrom('backups').selectAll().where('operation_id', '=', op.id).executeTakeFirst();
     if (!b || !RUNNING_STATUSES.includes(b.status as BackupStatusName)) return;
     const now = nowIso();
     let patch: Partial<BackupsTable>;
@@ -246,14 +242,14 @@ export class BackupService {
       patch = { status: 'FAILED', message: op.state === OperationState.CANCELLED ? `cancelled: ${why}` : why };
     }
     const next = { ...b, ...patch, updated_at: now };
-    await this.db(trx).updateTable('backups').set({ ...patch, updated_at: now }).where('id', '=', b.id).execute();
+    await trx.updateTable('backups').set({ ...patch, updated_at: now }).where('id', '=', b.id).execute();
     await emitBackupEvent(this.d.notifier, trx, 'create', next.status === 'COMPLETED' ? 'end' : 'error', next, next.message);
   }
 
   /** After a failure has committed: remove whatever the attempt left in storage (the agent may be dead). */
   private async onOperationFinished(op: OperationsTable): Promise<void> {
     if (op.kind !== CREATE_BACKUP || op.state === OperationState.SUCCEEDED) return;
-    const b = await this.db().selectFrom('backups').selectAll().where('operation_id', '=', op.id).executeTakeFirst();
+    const b = await this.d.store.selectFrom('backups').selectAll().where('operation_id', '=', op.id).executeTakeFirst();
     if (!b || b.status !== 'FAILED') return;
     const storage = openStorage(storageFromRecord(b.storage, this.d.storage));
     try {

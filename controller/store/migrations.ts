@@ -1,6 +1,7 @@
 // Schema migrations, applied in order at start-up by Kysely's migrator. Append
 // new ones; never edit one that has shipped.
 import { type Kysely, type Migration, type MigrationProvider, PostgresAdapter, sql } from 'kysely';
+import { backupsMigration } from '../backups/schema.js';
 
 const migrations: Record<string, Migration> = {
   '0001_initial': {
@@ -176,6 +177,7 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('workflows_state').on('workflows').columns(['state', 'cluster_id']).execute();
     },
   },
+  '0005_backups': backupsMigration,
 };
 
 export const migrationProvider: MigrationProvider = {

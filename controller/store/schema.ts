@@ -2,6 +2,7 @@
 // dialects: SQLite (embedded default) and PostgreSQL (production, several
 // controller replicas). Only portable column types are used.
 import type { Generated } from 'kysely';
+import type { BackupsTable } from '../backups/schema.js';
 
 export interface InstancesTable {
   id: string;
@@ -176,4 +177,5 @@ export interface DB {
   clusters: ClustersTable;
   cluster_members: ClusterMembersTable;
   workflows: WorkflowsTable;
+  backups: BackupsTable;
 }

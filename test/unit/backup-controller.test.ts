@@ -23,7 +23,7 @@ import { openSqliteStore, type Store } from '../../controller/store/open.js';
 import type { InstanceService } from '../../controller/instances.js';
 import type { DatastoreCatalog } from '../../controller/catalog.js';
 import type { InstancesTable } from '../../controller/store/schema.js';
-import { backupsMigration, backupStore, type BackupsTable } from '../../controller/backups/schema.js';
+import { type BackupsTable } from '../../controller/backups/schema.js';
 import { BackupKeyring } from '../../controller/backups/keyring.js';
 import { BackupService, verifyArtifact } from '../../controller/backups/service.js';
 import { chainTo, checkRestorable, descendantsDeepestFirst } from '../../controller/backups/chain.js';
@@ -100,7 +100,6 @@ describe('BackupService (SQLite, real operation service, fake agent stream)', ()
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'steward-bkctl-'));
     store = await openSqliteStore(':memory:');
-    await backupsMigration.up(store as never);
     await store.insertInto('instances').values(INSTANCE).execute();
     const notifier = new Notifier({ publisherId: 'steward.test', payload: { region: 'r', availabilityZone: null, serviceIds: {} } });
     agents = new AgentRegistry();
@@ -126,7 +125,7 @@ describe('BackupService (SQLite, real operation service, fake agent stream)', ()
   });
 
   const outbox = async () => (await store.selectFrom('notification_outbox').select('event_type').orderBy('seq').execute()).map((r) => r.event_type);
-  const rows = () => backupStore(store).selectFrom('backups').selectAll().execute();
+  const rows = () => store.selectFrom('backups').selectAll().execute();
   const req = (over: Partial<CreateBackupApiRequest> = {}) => CreateBackupApiRequest.fromPartial({ instanceId: 'inst-1', name: 'nightly', ...over });
 
   it('sends a full backup command with its own key and records BUILDING with a backup.create.start', async () => {
@@ -177,7 +176,7 @@ describe('BackupService (SQLite, real operation service, fake agent stream)', ()
   });
 
   it('incrementals hang from the latest completed backup; delete refuses a parent unless asked for the chain', async () => {
-    const db = backupStore(store);
+    const db = store;
     await db.insertInto('backups').values([row('f', null), row('i1', 'f'), row('i2', 'i1')]).execute();
     for (const id of ['f', 'i1', 'i2']) {
       mkdirSync(join(dir, 'store', 'inst-1', id), { recursive: true });
