@@ -129,13 +129,15 @@ export class InstanceService {
 
   /** Everything about a restore is checked before the instance exists: a refused one leaves nothing. */
   private async restoreFor(req: CreateInstanceRequest, datastore: string, scope: string, clustered: boolean): Promise<RestoreBackupCommand> {
-    const module = this.d.catalog.get(datastore);
-    if (!module.capabilities.includes('backup')) throw failedPrecondition(`datastore ${module.displayName} does not support backups`);
     if (clustered) throw failedPrecondition('a cluster member cannot be created from a backup');
     if (req.databases.length) throw invalidArgument('databases', 'cannot be created together with a restore from a backup; create them afterwards');
     if (req.users.length) throw invalidArgument('users', 'cannot be created together with a restore from a backup; create them afterwards');
     if (!this.restoreSource) throw failedPrecondition('backups are not enabled on this controller');
-    return this.restoreSource(scope, req.backupId, datastore, req.datastoreVersion);
+    // The backup first: "a mysql backup cannot be restored into postgresql" says more than a missing capability.
+    const restore = await this.restoreSource(scope, req.backupId, datastore, req.datastoreVersion);
+    const module = this.d.catalog.get(datastore);
+    if (!module.capabilities.includes('backup')) throw failedPrecondition(`datastore ${module.displayName} does not support restoring backups`);
+    return restore;
   }
 
   /** The caller's instance, or NOT_FOUND (also for another tenant's: existence is not revealed). */
