@@ -4,6 +4,15 @@
 import { createHash } from 'node:crypto';
 import { ADMIN_USER, DEFAULT_USER } from './validation.js';
 
+/**
+ * Where the multi-part AOF lives (directory under the data directory, and the
+ * prefix of its files). Rendered explicitly rather than left to the defaults:
+ * a restore writes a backup into this layout (restore-aof.ts), so the names it
+ * writes and the names the server reads must be the same ones.
+ */
+export const AOF_DIR = 'appendonlydir';
+export const AOF_FILE = 'appendonly.aof';
+
 export interface ServerSettings {
   bindAddress: string;
   port: number;
@@ -64,6 +73,8 @@ export function renderRedisConf(s: ServerSettings): string {
     ['shutdown-on-sigterm', 'force'],
     ['dbfilename', 'dump.rdb'],
     ['appendonly', 'yes'],
+    ['appenddirname', AOF_DIR],
+    ['appendfilename', AOF_FILE],
     ['appendfsync', 'everysec'],
     ['aof-use-rdb-preamble', 'yes'],
     // Closed even to the default user once root is enabled: each would let a client
