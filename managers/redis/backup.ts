@@ -1,0 +1,103 @@
+// Redis backups: a fresh RDB snapshot from the running server (rdb-sync.ts),
+// streamed into the shared pipeline (compression, encryption, checksum,
+// storage). Full only: an RDB is always the whole dataset, and Redis keeps no
+// change log a later backup could start from (rewrites compact the AOF), so
+// `incremental` is false and checkBackupCommand refuses an incremental request
+// before anything is written.
+import { access } from 'node:fs/promises';
+import type { ManagerContext, OperationScope } from '../sdk/contract.js';
+import { failedPrecondition } from '../sdk/errors.js';
+import { forget, newDataKey, wrapDataKey } from '../sdk/backup/keys.js';
+import { dataKey as dataObject, writeMeta } from '../sdk/backup/layout.js';
+import { discardBackup, saveStream } from '../sdk/backup/pipeline.js';
+import { byteProgress } from '../sdk/backup/progress.js';
+import { ENCRYPTION } from '../sdk/backup/secretstream.js';
+import { openStorage } from '../sdk/backup/storage/open.js';
+import { checkBackupCommand } from '../sdk/backup/strategy.js';
+import { BackupType, type BackupArtifact, type BackupOps, type CreateBackupCommand } from '../sdk/backup/types.js';
+import { info, withSession, type SessionOptions } from './connection.js';
+import { ADMIN_SECRET, type RedisPaths } from './paths.js';
+import { syncRdb } from './rdb-sync.js';
+import { DATASTORE, restoreSnapshot } from './restore.js';
+import { ADMIN_USER } from './validation.js';
+
+export interface RedisBackupDeps {
+  ctx: ManagerContext;
+  paths: RedisPaths;
+}
+
+/** The manager's `backup` (capability "backup"; not "backup_incremental"). */
+export function redisBackupOps(deps: RedisBackupDeps): BackupOps {
+  return {
+    incremental: false,
+    create: (req, op) => createBackup(deps, req, op),
+    // Prepare calls restoreSnapshot itself: it also needs the key count to confirm the load.
+    restore: async (req, op) => {
+      await restoreSnapshot(deps.ctx, req, op);
+    },
+  };
+}
+
+export async function createBackup({ ctx, paths }: RedisBackupDeps, req: CreateBackupCommand, op: OperationScope): Promise<BackupArtifact> {
+  const checked = checkBackupCommand(req, { datastore: DATASTORE, instanceId: ctx.instanceId, incrementalSupported: false });
+  await access(paths.preparedMarker).catch(() => {
+    throw failedPrecondition('Redis has not been prepared on this instance');
+  });
+  const password = await ctx.secrets.get(ADMIN_SECRET);
+  if (!password) throw failedPrecondition('the Redis admin password is missing from the secret store');
+  const admin: SessionOptions = { socket: paths.socket, user: ADMIN_USER, password };
+  // Asked first: a server that does not answer fails the backup before storage is touched.
+  const server = await withSession(admin, (s) => info(s, 'server'), op.signal);
+
+  const storage = openStorage(req.storage);
+  const dataKey = newDataKey();
+  const createdAt = new Date().toISOString();
+  try {
+    op.progress(2, 'full backup: Redis is writing a fresh RDB snapshot');
+    let report: ((bytes: number) => void) | undefined;
+    const rdb = syncRdb({
+      ...admin,
+      signal: op.signal,
+      // The server announces the snapshot's size before sending it: progress is exact.
+      onLength: (bytes) => (report = byteProgress(op, 'streaming the snapshot', [5, 95], bytes)),
+    });
+    const saved = await saveStream({
+      source: rdb.output,
+      storage,
+      key: dataObject(ctx.instanceId, req.backupId),
+      dataKey,
+      compression: checked.compression,
+      signal: op.signal,
+      onRawBytes: (bytes) => report?.(bytes),
+    });
+    const artifact: BackupArtifact = {
+      backupId: req.backupId,
+      instanceId: ctx.instanceId,
+      datastore: DATASTORE,
+      datastoreVersion: server.redis_version ?? '',
+      type: BackupType.FULL,
+      parentId: '',
+      ...saved,
+      compression: checked.compression,
+      encryption: ENCRYPTION,
+      wrappedKey: wrapDataKey(dataKey, checked.wrappingKey, req.backupId),
+      keyRef: checked.keyRef,
+      facts: { format: 'rdb', rdb_version: rdb.rdbVersion(), redis_version: server.redis_version ?? '' },
+      createdAt,
+      finishedAt: new Date().toISOString(),
+    };
+    op.progress(97, 'recording metadata');
+    await writeMeta(storage, artifact);
+    op.progress(100, `stored ${saved.size} bytes (${saved.rawSize} bytes of RDB)`);
+    return artifact;
+  } catch (err) {
+    // A failed backup leaves nothing: the controller records FAILED, storage holds no trace.
+    await discardBackup(storage, ctx.instanceId, req.backupId).catch((e: Error) =>
+      ctx.log.warn({ backupId: req.backupId, err: e.message }, 'could not remove the objects of a failed backup'),
+    );
+    throw err;
+  } finally {
+    forget(dataKey);
+    storage.close();
+  }
+}
