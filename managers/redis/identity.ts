@@ -2,8 +2,11 @@
 import type { Capability, ManagerIdentity } from '../sdk/contract.js';
 import { redisValidator } from './validation.js';
 
-/** Redis has no schemas to manage: numbered databases are not access boundaries, key patterns are. */
-export const REDIS_CAPABILITIES: readonly Capability[] = ['users', 'root'];
+/**
+ * Redis has no schemas to manage: numbered databases are not access boundaries, key patterns are.
+ * Backups are full RDB snapshots only: no "backup_incremental".
+ */
+export const REDIS_CAPABILITIES: readonly Capability[] = ['users', 'root', 'backup'];
 
 export const redisIdentity: ManagerIdentity = {
   name: 'redis',

@@ -1,11 +1,13 @@
 // The agent side of Redis for one instance: what its probe asks the server
-// here, the shared lifecycle in ServerManager, users and root in their own
-// files. Stopping is SIGTERM through service control: Redis fsyncs the AOF and
-// saves a snapshot before it exits.
+// here, the shared lifecycle in ServerManager, users, root and backups in
+// their own files. Stopping is SIGTERM through service control: Redis fsyncs
+// the AOF and saves a snapshot before it exits.
 import type { AgentManager, ManagerContext, OperationScope, Probe, RootOps, UserOps } from '../sdk/contract.js';
+import type { BackupOps } from '../sdk/backup/types.js';
 import type { ServiceSpec } from '../sdk/service-control.js';
 import { PROBE_TIMEOUT_MS, ServerManager } from '../sdk/server-manager.js';
 import { DatastoreStatus, type PrepareRequest } from '../sdk/types.js';
+import { redisBackupOps } from './backup.js';
 import { info, pingError, withSession, type Session, type SessionOptions, type SessionRunner } from './connection.js';
 import { ADMIN_SECRET, findRedisServer, redisPaths, serviceSpec, type RedisPaths } from './paths.js';
 import { prepare } from './prepare.js';
@@ -17,6 +19,7 @@ import { ADMIN_USER } from './validation.js';
 export class RedisManager extends ServerManager implements AgentManager {
   readonly users: UserOps;
   readonly root: RootOps;
+  readonly backup: BackupOps;
   private readonly paths: RedisPaths;
 
   constructor(ctx: ManagerContext) {
@@ -26,6 +29,7 @@ export class RedisManager extends ServerManager implements AgentManager {
     const session: SessionRunner = (fn, signal) => this.adminSession(fn, signal);
     this.users = userOps(session);
     this.root = rootOps(session);
+    this.backup = redisBackupOps({ ctx, paths });
   }
 
   async serviceSpec(): Promise<ServiceSpec> {
@@ -43,7 +47,7 @@ export class RedisManager extends ServerManager implements AgentManager {
 
   /** Redis has no databases to count. */
   protected override prepareSummary(req: PrepareRequest): Record<string, unknown> {
-    return { users: req.users?.length ?? 0 };
+    return { users: req.users?.length ?? 0, restore: req.restore?.chain?.[0]?.artifact?.backupId };
   }
 
   protected async prepareServer(req: PrepareRequest, op: OperationScope): Promise<void> {

@@ -1,7 +1,8 @@
 // prepare: from an empty instance directory to a secured, running server with
-// the requested users. Nothing before the final marker counts: a retry after
-// any failure stops whatever the last attempt started, wipes the data directory
-// and starts over (there is no user data before the marker).
+// the requested users, or with the data of a backup (`restore`). Nothing
+// before the final marker counts: a retry after any failure stops whatever the
+// last attempt started, wipes the data directory and starts over (there is no
+// user data before the marker, restored data included: it comes from the backup again).
 import { mkdir } from 'node:fs/promises';
 import type { ManagerContext, OperationScope } from '../sdk/contract.js';
 import { writeFileAtomic } from '../sdk/config-file.js';
@@ -10,11 +11,14 @@ import { failedPrecondition, internal, invalidArgument } from '../sdk/errors.js'
 import { isRoot, lookupOsUser, type OsUser } from '../sdk/os-user.js';
 import { markPrepared, stopIfFailed } from '../sdk/prepared.js';
 import type { PrepareRequest } from '../sdk/types.js';
+import { subScope } from '../sdk/backup/progress.js';
 import { getAclUser, isEnabled, persistAcl, setAclUser } from './acl.js';
 import { renderInitialAcl, renderRedisConf } from './config.js';
 import { withSession, type SessionOptions } from './connection.js';
 import { ADMIN_SECRET, OS_USER, serviceSpec, type RedisPaths } from './paths.js';
 import { waitUntilReady } from './readiness.js';
+import { checkRestore, restoreSnapshot } from './restore.js';
+import { confirmRestoreLoaded } from './restore-check.js';
 import { ROOT_OFF_RULES, ROOT_USER } from './root.js';
 import { createUsers } from './users.js';
 import { ADMIN_USER, checkUsers } from './validation.js';
@@ -34,6 +38,14 @@ export function checkPrepareRequest(req: PrepareRequest): void {
   // A standalone server must not be made where a cluster member was asked for.
   if (req.cluster) throw invalidArgument('cluster', 'Redis Cluster membership is not supported by this manager yet');
   checkUsers(req.users ?? [], 'users');
+  if (req.restore) {
+    // A restored instance is made from the backup alone; users are added afterwards through the
+    // user API, so a refused user can never leave a restored instance unprepared (or look like a failed restore).
+    if ((req.users ?? []).length > 0) {
+      throw invalidArgument('users', 'cannot be created together with a restore; create them once the restored instance is prepared');
+    }
+    checkRestore(req.restore);
+  }
 }
 
 /** sun_path holds 108 bytes with its NUL; a longer socket path fails deep inside the server. */
@@ -78,12 +90,20 @@ export async function prepare(deps: PrepareDeps, req: PrepareRequest, op: Operat
   // The server never runs without its admin account or with an open default user.
   await writeFileAtomic(paths.aclFile, renderInitialAcl(adminPassword), { mode: 0o600, uid: owner?.uid, gid: owner?.gid });
 
+  // Before the first start: the server then loads the backup with its normal configuration (restore-aof.ts).
+  // The ACL file above stays the instance's own; an RDB holds no users.
+  const restored = req.restore ? await restoreSnapshot(ctx, req.restore, subScope(op, 16, 39)) : undefined;
+
   await stopIfFailed(ctx, spec, async () => {
     op.progress(40, 'starting server');
     await ctx.service.start(spec, signal);
     op.progress(55, 'waiting for the server to accept connections');
     const admin: SessionOptions = { socket: paths.socket, user: ADMIN_USER, password: adminPassword };
     await waitUntilReady(admin, { service: ctx.service, spec, logs: [paths.logFile, paths.consoleLog] }, signal);
+    if (restored) {
+      op.progress(65, `confirming the server loaded backup ${restored.backupId}`);
+      await withSession(admin, (s) => confirmRestoreLoaded(s, restored), signal);
+    }
 
     op.progress(70, 'securing the installation');
     await withSession(admin, async (s) => {
@@ -97,7 +117,7 @@ export async function prepare(deps: PrepareDeps, req: PrepareRequest, op: Operat
     op.progress(85, 'creating users');
     await withSession(admin, (s) => createUsers(s, req.users ?? []), signal);
 
-    await markPrepared(paths.preparedMarker);
+    await markPrepared(paths.preparedMarker, restored ? { restoredFrom: restored.backupId } : {});
   });
   op.progress(100, 'prepared');
 }

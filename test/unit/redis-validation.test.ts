@@ -34,10 +34,10 @@ const user = (over: Partial<User> = {}): User => ({
 });
 
 describe('identity', () => {
-  it('declares users and root, not databases, on both sides', () => {
-    expect(REDIS_CAPABILITIES).toEqual(['users', 'root']);
+  it('declares users, root and full backups, not databases, on both sides', () => {
+    expect(REDIS_CAPABILITIES).toEqual(['users', 'root', 'backup']);
     for (const m of [redisAgent, redisOrchestration]) {
-      expect(m).toMatchObject({ name: 'redis', displayName: 'Redis', defaultPort: 6379, capabilities: ['users', 'root'] });
+      expect(m).toMatchObject({ name: 'redis', displayName: 'Redis', defaultPort: 6379, capabilities: ['users', 'root', 'backup'] });
       expect(m.validator).toBe(redisIdentity.validator);
     }
     expect(typeof redisAgent.create).toBe('function');
