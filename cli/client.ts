@@ -37,6 +37,7 @@ import {
 } from '../proto/gen/steward/v1/api.js';
 import type { Database, Operation, RingView, RootResult, User, UserRef } from '../proto/gen/steward/v1/common.js';
 import { ClustersClient, CreateClusterRequest, GrowClusterRequest, type Cluster, type MemberSpec } from '../proto/gen/steward/v1/clusters.js';
+import { BackupsClient, CreateBackupApiRequest, type Backup } from '../proto/gen/steward/v1/backups.js';
 
 /** Requests are built with fromPartial: ts-proto encodes a missing string field as "undefined", and the API keeps growing fields. */
 export type NewDatabase = Partial<Omit<Database, 'name'>> & { name: string };
@@ -150,6 +151,7 @@ export class Api {
   private readonly root: RootClient;
   private readonly operations: OperationsClient;
   private readonly clusters: ClustersClient;
+  private readonly backups: BackupsClient;
   private readonly metadata = new Metadata();
 
   constructor(readonly settings: Settings) {
@@ -162,6 +164,7 @@ export class Api {
     this.root = new RootClient(settings.address, creds, { channelOverride });
     this.operations = new OperationsClient(settings.address, creds, { channelOverride });
     this.clusters = new ClustersClient(settings.address, creds, { channelOverride });
+    this.backups = new BackupsClient(settings.address, creds, { channelOverride });
     // Never over plain text: anyone on the path could replay it against a real controller.
     if (settings.token && !settings.insecure) this.metadata.set('authorization', `Bearer ${settings.token}`);
   }
@@ -181,7 +184,15 @@ export class Api {
     });
   }
 
-  createInstance(req: { name: string; datastore: string; datastoreVersion?: string; memoryMb?: number; databases: NewDatabase[]; users: NewUser[] }): Promise<CreateInstanceResponse> {
+  createInstance(req: {
+    name: string;
+    datastore: string;
+    datastoreVersion?: string;
+    memoryMb?: number;
+    databases: NewDatabase[];
+    users: NewUser[];
+    backupId?: string;
+  }): Promise<CreateInstanceResponse> {
     return this.rpc(this.instances, this.instances.create, CreateInstanceRequest.fromPartial(req));
   }
   getInstance(id: string): Promise<Instance> {
@@ -289,5 +300,18 @@ export class Api {
   }
   clusterRing(id: string): Promise<RingView> {
     return this.rpc(this.clusters, this.clusters.ring, { id });
+  }
+
+  createBackup(req: Partial<CreateBackupApiRequest> & { instanceId: string; name: string }): Promise<Backup> {
+    return this.rpc(this.backups, this.backups.create, CreateBackupApiRequest.fromPartial(req));
+  }
+  getBackup(id: string): Promise<Backup> {
+    return this.rpc(this.backups, this.backups.get, { id });
+  }
+  async listBackups(instanceId = ''): Promise<Backup[]> {
+    return (await this.rpc(this.backups, this.backups.list, { instanceId })).backups;
+  }
+  async deleteBackup(id: string, chain: boolean): Promise<string[]> {
+    return (await this.rpc(this.backups, this.backups.delete, { id, chain })).deletedIds;
   }
 }

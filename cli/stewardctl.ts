@@ -9,6 +9,7 @@ import { rootCommand } from './commands/root.js';
 import { userCommand } from './commands/user.js';
 import { clusterCommand } from './commands/cluster.js';
 import { eventsCommand } from './commands/events.js';
+import { backupCommand } from './commands/backup.js';
 import { positiveSeconds } from './commands/common.js';
 import { DEFAULT_CONTROLLER } from './client.js';
 import { asCliError, EXIT_OK, EXIT_USAGE, formatError, UsageError } from './errors.js';
@@ -24,7 +25,7 @@ const VALUED_GLOBALS = new Set(['--controller', '--config', '--ca-file', '--time
 
 export function buildProgram(): Command {
   const program = new Command('stewardctl')
-    .description('Operate a Steward controller: database instances, their databases, users and root account, and the operations that change them.')
+    .description('Operate a Steward controller: database instances, their databases, users, root account and backups, and the operations that change them.')
     .version(VERSION, '-V, --version', 'print the stewardctl version')
     .helpOption('-h, --help', 'show help for a command')
     .option('--controller <host:port>', `controller address (env STEWARD_CONTROLLER, config "controller", default ${DEFAULT_CONTROLLER})`)
@@ -76,7 +77,9 @@ Examples:
   stewardctl instance create shop --datastore mysql --database shop --user app:S3cret-pw
   stewardctl instance list
   stewardctl user list $ID --json | jq -r '.[].name'
-  stewardctl root enable $ID`,
+  stewardctl root enable $ID
+  stewardctl backup create $ID --incremental
+  stewardctl instance create restored --datastore mysql --backup $BACKUP_ID`,
     );
 
   instanceCommand(program);
@@ -84,6 +87,7 @@ Examples:
   userCommand(program);
   rootCommand(program);
   operationCommand(program);
+  backupCommand(program);
   clusterCommand(program);
   eventsCommand(program);
   return program;

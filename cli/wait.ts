@@ -56,8 +56,16 @@ export class Progress {
   }
 }
 
+const BAR_WIDTH = 20;
+
+/** "[########------------]": long work (backups, restores) is easier to judge at a glance. */
+export function progressBar(percent: number): string {
+  const filled = Math.round((Math.max(0, Math.min(100, percent)) / 100) * BAR_WIDTH);
+  return `[${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}]`;
+}
+
 function progressText(op: Operation): string {
-  const head = `${op.kind}: ${op.progress}%`;
+  const head = `${op.kind}: ${op.progress}% ${progressBar(op.progress)}`;
   return op.message ? `${head} ${op.message}` : `${head} ${stateName(op.state).toLowerCase()}`;
 }
 

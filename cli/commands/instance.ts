@@ -42,6 +42,7 @@ interface CreateOpts extends NoWaitOption {
   database?: string[];
   user?: string[];
   passwordStdin?: boolean;
+  backup?: string;
 }
 
 async function usersFor(opts: CreateOpts): Promise<NewUser[]> {
@@ -82,6 +83,10 @@ export function instanceCommand(parent: Command): Command {
       collect,
     )
     .option('--password-stdin', 'read the password of the one --user given as NAME[@HOST] from stdin (prompted at a terminal)')
+    .option(
+      '--backup <BACKUP_ID>',
+      'fill the new instance from this completed backup (and the chain it builds on); same datastore and version series, not with --database/--user',
+    )
     .option('--no-wait', NO_WAIT_HELP)
     .addHelpText(
       'after',
@@ -92,6 +97,7 @@ needs an explicit host: --user 'alice:p@ss@%'.
 Examples:
   stewardctl instance create shop --datastore mysql --memory-mb 1024 \\
       --database shop --user app:S3cret-pw
+  stewardctl instance create shop-copy --datastore mysql --backup $BACKUP_ID
   pass show shop/app | stewardctl instance create shop --datastore mysql \\
       --database shop --user app@10.0.0.% --password-stdin
   ID=$(stewardctl instance create ci --datastore mysql --json --no-wait | jq -r .instance.id)`,
@@ -107,6 +113,7 @@ Examples:
           memoryMb: opts.memoryMb,
           databases,
           users,
+          backupId: opts.backup,
         });
         const inst = res.instance!;
         const op = res.operation!;

@@ -88,7 +88,7 @@ describe('stewardctl', () => {
       const r = await stewardctl(['--help']);
       expect(r.code).toBe(0);
       expect(r.stderr).toBe('');
-      for (const group of ['instance', 'database', 'user', 'root', 'operation']) expect(r.stdout).toMatch(new RegExp(`^  ${group}\\b`, 'm'));
+      for (const group of ['instance', 'database', 'user', 'root', 'operation', 'backup']) expect(r.stdout).toMatch(new RegExp(`^  ${group}\\b`, 'm'));
       for (const s of ['STEWARD_CONTROLLER', 'STEWARD_TOKEN', 'STEWARD_CA_FILE', 'cli.yaml', 'Exit status', '--json']) expect(r.stdout).toContain(s);
     });
 
@@ -99,6 +99,7 @@ describe('stewardctl', () => {
         'user', 'user create', 'user list', 'user show', 'user delete', 'user grant', 'user revoke', 'user password',
         'root', 'root enable', 'root show', 'root disable',
         'operation', 'operation show', 'operation wait', 'operation list', 'operation cancel',
+        'backup', 'backup create', 'backup list', 'backup show', 'backup delete',
       ];
       await all(commands, async (c) => {
         const r = await stewardctl([...c.split(' '), '--help']);
@@ -108,7 +109,7 @@ describe('stewardctl', () => {
         expect(r.stdout, c).toContain('--controller'); // global options are shown everywhere
       });
       const create = await stewardctl(['instance', 'create', '--help']);
-      for (const o of ['--datastore', '--memory-mb', '--database', '--user', '--password-stdin', '--no-wait']) expect(create.stdout).toContain(o);
+      for (const o of ['--datastore', '--memory-mb', '--database', '--user', '--password-stdin', '--backup', '--no-wait']) expect(create.stdout).toContain(o);
     });
 
     it('shows a group\'s help on stderr and exits 2 when its subcommand is missing', async () => {
@@ -379,6 +380,51 @@ describe('stewardctl', () => {
       const show = await stewardctl(['root', 'show', id]);
       expect(show.stdout).toMatch(/^enabled:\s+yes$/m);
       expect(show.stdout).not.toContain(password);
+    });
+
+    it('backs the instance up with a progress bar, lists and shows it, restores it into a new instance, refuses and deletes', async () => {
+      const c = await connect('app', 'App-pw-1234');
+      await c.query('CREATE TABLE shop.notes (id INT PRIMARY KEY, body VARCHAR(64))');
+      await c.query("INSERT INTO shop.notes VALUES (1, 'kept by the backup'), (2, 'ünïcödé')");
+      await c.end();
+      const full = await stewardctl(['backup', 'create', id, '--name', 'cli-full', '--description', 'from the CLI test']);
+      expect(full.code, full.stderr).toBe(0);
+      expect(full.stdout).toMatch(/^status:\s+COMPLETED$/m);
+      expect(full.stdout).toMatch(/^type:\s+FULL$/m);
+      expect(full.stdout).toMatch(/^checksum:\s+sha256:[0-9a-f]{64}$/m);
+      const fullId = full.stdout.match(/^id:\s+(\S+)$/m)![1]!;
+
+      const incr = json(await stewardctl(['--json', 'backup', 'create', id, '--incremental']));
+      expect(incr).toMatchObject({ status: 'BACKUP_STATUS_COMPLETED', type: 'BACKUP_TYPE_INCREMENTAL', parentId: fullId });
+      const list = await stewardctl(['backup', 'list', '--instance', id]);
+      expect(list.stdout).toMatch(/^ID\s+NAME\s+INSTANCE\s+TYPE\s+PARENT\s+STATUS\s+SIZE\s+CREATED$/m);
+      expect(list.stdout).toMatch(new RegExp(`^${fullId}\\s+cli-full\\s+${id}\\s+FULL\\s+-\\s+COMPLETED\\s+[\\d.]+ (KiB|MiB)`, 'm'));
+      expect(json<any[]>(await stewardctl(['--json', 'backup', 'list'])).map((b) => b.id)).toEqual([fullId, incr.id]);
+      const shown = await stewardctl(['backup', 'show', fullId]);
+      expect(shown.stdout).toMatch(/^description:\s+from the CLI test$/m);
+
+      const refused = await stewardctl(['backup', 'delete', fullId]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(oneLine('FAILED_PRECONDITION'));
+      expect(refused.stderr).toContain(incr.id);
+      const bad = await stewardctl(['instance', 'create', 'cli-bad', '--datastore', 'mysql', '--backup', fullId, '--database', 'x']);
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toMatch(oneLine('INVALID_ARGUMENT'));
+      expect(bad.stderr).toContain('databases');
+
+      const restored = await stewardctl(['instance', 'create', 'cli-restored', '--datastore', 'mysql', '--memory-mb', '256', '--backup', incr.id]);
+      expect(restored.code, restored.stderr).toBe(0);
+      const [, rh, rp] = restored.stdout.match(/^address:\s+(127\.\d+\.\d+\.\d+):(\d+)$/m)!;
+      const rc = await mysql.createConnection({ host: rh, port: Number(rp), user: 'app', password: 'App-pw-1234' });
+      const [rows] = await rc.query('SELECT id, body FROM shop.notes ORDER BY id');
+      expect(rows).toEqual([{ id: 1, body: 'kept by the backup' }, { id: 2, body: 'ünïcödé' }]);
+      await rc.end();
+      const restoredId = restored.stdout.match(/^id:\s+(\S+)$/m)![1]!;
+      expect((await stewardctl(['instance', 'delete', restoredId, '--wait'])).code).toBe(0);
+
+      const deleted = await stewardctl(['backup', 'delete', fullId, '--chain']);
+      expect(deleted.code, deleted.stderr).toBe(0);
+      expect(deleted.stdout).toBe(`backup ${incr.id} deleted\nbackup ${fullId} deleted\n`);
     });
 
     it('deletes the instance and waits until it is gone', async () => {
