@@ -282,4 +282,23 @@ describe.skipIf(!!unavailable)('MariaDB backups end to end (controller + agents 
     expect(backupDirs(src.id)).toEqual([]);
     await expect(getBackup(full.id)).rejects.toMatchObject({ code: status.NOT_FOUND });
   });
+
+  it('raised backup.create and backup.delete start/end/error, each backup in order, through the one notification module', async () => {
+    const path = t.controller.notifications.filePath!;
+    const events = await waitFor('backup events in the file sink', async () => {
+      const all = existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
+      const mine = all.filter((e) => e.event_type.startsWith('backup.'));
+      return mine.some((e) => e.event_type === 'backup.delete.end' && e.payload.id === full.id) && mine;
+    }, 30_000);
+    const of = (id: string) => events.filter((e: any) => e.payload.id === id).map((e: any) => e.event_type);
+    expect(of(full.id)).toEqual(['backup.create.start', 'backup.create.end', 'backup.delete.start', 'backup.delete.end']);
+    expect(of(incr.id)).toEqual(['backup.create.start', 'backup.create.end', 'backup.delete.start', 'backup.delete.end']);
+    const killed = events.find((e: any) => e.payload.name === 'killed');
+    expect(of(killed.payload.id)).toEqual(['backup.create.start', 'backup.create.error']);
+    const error = events.find((e: any) => e.payload.id === killed.payload.id && e.event_type === 'backup.create.error');
+    expect(error).toMatchObject({ priority: 'ERROR', payload: { status: 'FAILED', exception: expect.stringMatching(/agent restarted|agent lost/) } });
+    const end = events.find((e: any) => e.payload.id === full.id && e.event_type === 'backup.create.end');
+    expect(end.payload).toMatchObject({ status: 'COMPLETED', instance_id: src.id, parent_id: null, locationRef: full.location });
+    expect(end.payload.size).toBe(full.size);
+  });
 });

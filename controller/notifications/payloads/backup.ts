@@ -1,7 +1,7 @@
 // The backup payload exactly as the Trove page gives it (`locationRef` keeps
-// its camel case). No backup table exists yet: the backup workflows pass this
-// snapshot when they raise events; size, status, locationRef and parent_id
-// vary with the event, as the page says.
+// its camel case). controller/backups/events.ts passes the row as it is in the
+// raising transaction; size, status, locationRef and parent_id vary with the
+// event, as the page says.
 import { troveDate } from '../message.js';
 import type { Payload } from '../types.js';
 
