@@ -40,6 +40,8 @@ export interface CassandraPaths {
   servicePidFile: string;
   /** nodetool's home (it keeps a command history there). */
   toolHome: string;
+  /** A restore's unpacked snapshot, beside the data files: `nodetool import` moves files, which needs one file system. */
+  restoreFiles: string;
 }
 
 export function cassandraPaths(
@@ -67,5 +69,6 @@ export function cassandraPaths(
     consoleLog: join(ctx.logDir, 'cassandra.console.log'),
     servicePidFile: join(ctx.runDir, 'cassandra.service.pid'),
     toolHome: join(ctx.runDir, 'nodetool'),
+    restoreFiles: join(ctx.dataDir, 'restore'),
   };
 }

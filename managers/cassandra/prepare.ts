@@ -1,6 +1,7 @@
 // prepare: from an empty instance directory to a running node, secured unless
 // it is a cluster member told to leave that to another member, with the
-// requested keyspaces and roles. Nothing before the final marker counts: a
+// requested keyspaces and roles, or with the keyspaces of a backup (a lone
+// node only; see restore.ts). Nothing before the final marker counts: a
 // retry after any failure stops whatever the last attempt started, wipes the
 // data directory and starts over (there is no user data before the marker).
 import { access, chmod, chown, mkdir, readdir, rm } from 'node:fs/promises';
@@ -9,15 +10,18 @@ import type { ManagerContext, OperationScope } from '../sdk/contract.js';
 import { writeFileAtomic } from '../sdk/config-file.js';
 import { failedPrecondition, internal, invalidArgument } from '../sdk/errors.js';
 import { isRoot, lookupOsUser, type OsUser } from '../sdk/os-user.js';
+import { subScope } from '../sdk/backup/progress.js';
 import type { PrepareRequest } from '../sdk/types.js';
 import { DEFAULT_DATA_CENTER, DEFAULT_RACK, writeConfig, type NodeSettings } from './config.js';
-import type { Endpoint } from './connection.js';
+import type { Endpoint, Session } from './connection.js';
 import { DEFAULT_CREDENTIALS, type AdminAccess } from './credentials.js';
 import { DEFAULT_JMX_PORT, type CassandraOptions, type Installation } from './install.js';
 import { serviceSpec } from './jvm.js';
 import { createKeyspaces } from './keyspaces.js';
+import { nodetool } from './nodetool.js';
 import { OS_USER, type CassandraPaths } from './paths.js';
 import { BOOTSTRAP_READY_TIMEOUT_MS, waitForCql } from './readiness.js';
+import { checkRestoreRequest, discardFetched, fetchBackup, loadBackup, unpackBackup, type FetchedBackup } from './restore.js';
 import { secureNode } from './secure.js';
 import { createRoles } from './users.js';
 import {
@@ -48,6 +52,7 @@ export function checkPrepareRequest(req: PrepareRequest): void {
   const users = req.users ?? [];
   checkDatabases(dbs, 'databases');
   checkUsers(users, 'users');
+  checkRestoreRequest(req);
   const names = new Set(dbs.map((d) => d.name));
   users.forEach((u, i) =>
     (u.access ?? []).forEach((a, j) => {
@@ -131,10 +136,22 @@ function nodeSettings({ ctx, options }: PrepareDeps, req: PrepareRequest): NodeS
 }
 
 export async function prepare(deps: PrepareDeps, req: PrepareRequest, op: OperationScope): Promise<void> {
-  const { ctx, paths, inst, access: admin } = deps;
-  const { signal } = op;
   op.progress(1, 'validating request');
   checkPrepareRequest(req);
+  if (!req.restore) return prepareNode(deps, req, op);
+  // The backup is fetched and verified before anything else: a corrupt one stops prepare with the instance untouched.
+  const fetched = await fetchBackup(deps.ctx, req.restore, subScope(op, 2, 30));
+  try {
+    await prepareNode(deps, req, subScope(op, 30, 100), fetched);
+  } finally {
+    await discardFetched(fetched);
+    await rm(deps.paths.restoreFiles, { recursive: true, force: true });
+  }
+}
+
+async function prepareNode(deps: PrepareDeps, req: PrepareRequest, op: OperationScope, restore?: FetchedBackup): Promise<void> {
+  const { ctx, paths, inst, access: admin } = deps;
+  const { signal } = op;
   const cluster = req.cluster;
   const owner = isRoot() ? await lookupOsUser(OS_USER, ctx.runner) : undefined;
 
@@ -144,6 +161,8 @@ export async function prepare(deps: PrepareDeps, req: PrepareRequest, op: Operat
     await ctx.service.stop(serviceSpec({ inst, paths, settings: deps.previous, extraJvmOptions: deps.options.extraJvmOptions }), signal);
   }
   await prepareDirectories(deps, owner);
+  // Unpacked before the server starts: data that does not decrypt stops prepare before there is a node.
+  const unpacked = restore && (await unpackBackup(ctx, restore, paths.restoreFiles, owner, subScope(op, 5, 10)));
 
   op.progress(10, 'rendering configuration');
   const settings = nodeSettings(deps, req);
@@ -171,6 +190,11 @@ export async function prepare(deps: PrepareDeps, req: PrepareRequest, op: Operat
       await waitForCql(ready, endpoint, (await admin.stored()) ?? DEFAULT_CREDENTIALS, signal, { requireLogin: false, timeoutMs });
     }
 
+    if (unpacked) {
+      const tool = (args: string[], sig: AbortSignal, timeoutMs?: number) => nodetool({ runner: ctx.runner, inst, paths, settings }, args, sig, timeoutMs);
+      const session = <T>(fn: (s: Session) => Promise<T>, sig: AbortSignal) => admin.session(endpoint, fn, sig);
+      await loadBackup({ session, nodetool: tool, systemLog: paths.systemLog }, unpacked, subScope(op, 70, 98));
+    }
     if (req.databases?.length) {
       op.progress(80, 'creating keyspaces');
       await admin.session(endpoint, (s) => createKeyspaces(s, req.databases), signal);
@@ -180,7 +204,7 @@ export async function prepare(deps: PrepareDeps, req: PrepareRequest, op: Operat
       await admin.session(endpoint, (s) => createRoles(s, req.users, () => admin.adminName()), signal);
     }
 
-    await writeFileAtomic(paths.preparedMarker, `${JSON.stringify({ at: new Date().toISOString(), cluster: !!cluster })}\n`, { mode: 0o644 });
+    await writeFileAtomic(paths.preparedMarker, `${JSON.stringify({ at: new Date().toISOString(), cluster: !!cluster, restored: restore?.artifact.backupId })}\n`, { mode: 0o644 });
   } catch (err) {
     // Not prepared means nothing to keep: stop rather than leave a half-made node being restarted.
     await ctx.service.stop(spec).catch((e: Error) => ctx.log.warn({ err: e.message }, 'stop after failed prepare failed'));
