@@ -1,11 +1,13 @@
 // The agent side of Cassandra for one node: lifecycle and probe here; roles,
-// keyspaces, root and cluster member operations in their own files. The
+// keyspaces, root, backups and cluster member operations in their own files. The
 // server is always started and stopped through ctx.service, never directly.
 import { access } from 'node:fs/promises';
 import type { AgentManager, DatabaseOps, ManagerContext, OperationScope, Probe, RootOps, UserOps } from '../sdk/contract.js';
 import { failedPrecondition } from '../sdk/errors.js';
+import type { BackupOps } from '../sdk/backup/types.js';
 import type { ServiceSpec } from '../sdk/service-control.js';
 import { DatastoreStatus, type PrepareRequest } from '../sdk/types.js';
+import { cassandraBackupOps } from './backup.js';
 import { clusterOps, type ClusterOps } from './cluster.js';
 import { loadSettings } from './config.js';
 import type { Endpoint, Session, SessionRunner } from './connection.js';
@@ -34,6 +36,7 @@ export class CassandraManager implements AgentManager {
   readonly databases: DatabaseOps;
   readonly root: RootOps;
   readonly cluster: ClusterOps;
+  readonly backup: BackupOps;
   readonly paths: CassandraPaths;
   readonly access: AdminAccess;
   private installation?: Promise<Installation>;
@@ -59,6 +62,14 @@ export class CassandraManager implements AgentManager {
       nodetool: (args, signal, timeoutMs) => this.nodetool(args, signal, timeoutMs),
       stopServer: (op) => this.stop(op),
       isDecommissioned: () => this.isDecommissioned(),
+    });
+    this.backup = cassandraBackupOps({
+      ctx,
+      paths: this.paths,
+      session,
+      nodetool: (args, signal, timeoutMs) => this.nodetool(args, signal, timeoutMs),
+      requireRunning: () => this.requireRunning(),
+      prepareFrom: (restore, op) => this.prepare({ memoryMb: 0, port: 0, bindAddress: '', databases: [], users: [], cluster: undefined, restore }, op),
     });
   }
 
@@ -98,6 +109,14 @@ export class CassandraManager implements AgentManager {
     if (await this.isDecommissioned()) throw failedPrecondition('this node was decommissioned: it has left the ring and is not started again');
   }
 
+  /** A snapshot needs the server up: nodetool talks to it, and it writes the snapshot itself. */
+  private async requireRunning(): Promise<void> {
+    await this.requireInRing();
+    if ((await this.ctx.service.state(await this.serviceSpec())) !== 'running') {
+      throw failedPrecondition('the Cassandra node is not running: start it first');
+    }
+  }
+
   private async adminSession<T>(fn: (s: Session) => Promise<T>, signal: AbortSignal): Promise<T> {
     await this.requireInRing();
     return this.access.session(await this.endpoint(), fn, signal);
@@ -111,7 +130,12 @@ export class CassandraManager implements AgentManager {
   async prepare(req: PrepareRequest, op: OperationScope): Promise<void> {
     if (await this.isPrepared()) throw alreadyPrepared();
     this.ctx.log.info(
-      { keyspaces: req.databases?.length ?? 0, roles: req.users?.length ?? 0, cluster: req.cluster?.clusterName || undefined },
+      {
+        keyspaces: req.databases?.length ?? 0,
+        roles: req.users?.length ?? 0,
+        cluster: req.cluster?.clusterName || undefined,
+        restore: req.restore?.chain?.[0]?.artifact?.backupId,
+      },
       'preparing Cassandra',
     );
     const previous = await loadSettings(this.paths).catch(() => undefined);
