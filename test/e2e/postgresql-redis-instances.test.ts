@@ -2,6 +2,7 @@
 // real servers): create, user, connect as that user, restart, delete with
 // nothing left; the capability matrix refuses before anything is sent.
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { status } from '@grpc/grpc-js';
 import pg from 'pg';
@@ -10,6 +11,7 @@ import { call, startTestController, waitFor, type TestController } from '../fixt
 import { CreateInstanceRequest, InstanceTask, type CreateInstanceResponse, type DeepPartial, type Instance } from '../../proto/gen/steward/v1/api.js';
 import { DatastoreStatus, OperationState, type Operation, type RootResult, type UserList } from '../../proto/gen/steward/v1/common.js';
 import { pidsMentioning } from '../../controller/provisioner/processes.js';
+import { BackupStatus, CreateBackupApiRequest, type Backup, type ListBackupsResponse } from '../../proto/gen/steward/v1/backups.js';
 import { postgresqlUnavailableReason } from '../fixtures/postgresql-instance.js';
 import { redisUnavailableReason } from '../fixtures/redis-instance.js';
 
@@ -126,6 +128,31 @@ describe.skipIf(!!redisMissing)('Redis instance end to end', () => {
     ).rejects.toMatchObject({ code: status.INVALID_ARGUMENT, details: expect.stringContaining('permissions') });
     const after = (await call<object, { operations: Operation[] }>(t.clients.operations, 'list', { instanceId: inst.id })).operations.length;
     expect(after).toBe(before);
+  });
+
+  it('refuses an incremental backup before anything is recorded; a full one restores into a new instance', async () => {
+    const before = (await call<object, { operations: Operation[] }>(t.clients.operations, 'list', { instanceId: inst.id })).operations.length;
+    await expect(
+      call(t.clients.backups, 'create', CreateBackupApiRequest.fromPartial({ instanceId: inst.id, name: 'incr', incremental: true })),
+    ).rejects.toMatchObject({ code: status.FAILED_PRECONDITION, details: expect.stringContaining('incremental') });
+    expect((await call<object, ListBackupsResponse>(t.clients.backups, 'list', { instanceId: inst.id })).backups).toEqual([]);
+    expect((await call<object, { operations: Operation[] }>(t.clients.operations, 'list', { instanceId: inst.id })).operations.length).toBe(before);
+    expect(existsSync(join(t.dataDir, 'backups', inst.id))).toBe(false);
+
+    const started = await call<object, Backup>(t.clients.backups, 'create', CreateBackupApiRequest.fromPartial({ instanceId: inst.id, name: 'full' }));
+    const done = await waitFor('backup COMPLETED', async () => {
+      const b = await call<object, Backup>(t.clients.backups, 'get', { id: started.id });
+      if (b.status === BackupStatus.FAILED) throw new Error(b.message);
+      return b.status === BackupStatus.COMPLETED && b;
+    });
+    expect(done.checksum).toMatch(/^sha256:/);
+    const restored = await createHealthy({ name: 'redis-restored', datastore: 'redis', memoryMb: 256, backupId: done.id });
+    const root = await call<object, RootResult>(t.clients.root, 'enable', { id: restored.id });
+    const client = createClient({ socket: { host: restored.host, port: restored.port }, username: 'default', password: root.password });
+    await client.connect();
+    expect(await client.get('k')).toBe('v');
+    await client.quit();
+    await deleteAndCheckGone(restored.id);
   });
 
   it('restarts with the data kept, enables root for the default user, deletes cleanly', async () => {
