@@ -2,6 +2,7 @@
 // needs, and in which order a chain is deleted (children before parents, so a
 // failure part way never leaves an incremental without its base).
 import { failedPrecondition } from '../../managers/sdk/errors.js';
+import { seriesOf } from '../../managers/sdk/backup/strategy.js';
 import type { BackupsTable } from './schema.js';
 
 type Node = Pick<BackupsTable, 'id' | 'parent_id' | 'status' | 'deleted_at'>;
@@ -50,10 +51,6 @@ export function chainTo<T extends Node>(id: string, byId: ReadonlyMap<string, T>
   throw failedPrecondition(`backup ${id} not found`);
 }
 
-/** "10.11.6-MariaDB-0+deb12u1" -> "10.11": a physical backup restores only into the same major.minor. */
-export function seriesOf(version: string): string {
-  return /^(\d+)\.(\d+)/.exec(version)?.slice(1, 3).join('.') ?? '';
-}
 
 export function checkRestorable(backup: Pick<BackupsTable, 'id' | 'datastore' | 'datastore_version'>, datastore: string, version: string): void {
   if (backup.datastore !== datastore) {

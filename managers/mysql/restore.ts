@@ -18,7 +18,8 @@ import { forget } from '../sdk/backup/keys.js';
 import { dataKeyOf, fetchVerified, openVerified } from '../sdk/backup/pipeline.js';
 import { byteProgress } from '../sdk/backup/progress.js';
 import { openStorage } from '../sdk/backup/storage/open.js';
-import { checkChain } from '../sdk/backup/strategy.js';
+import { checkChain, checkSeries } from '../sdk/backup/strategy.js';
+import { detectFlavour } from './flavour.js';
 import type { RestoreBackupCommand } from '../sdk/backup/types.js';
 import { MARIADB_BACKUP, MBSTREAM } from './backup-tool.js';
 import { OS_USER, type MysqlPaths } from './paths.js';
@@ -32,6 +33,9 @@ export async function restoreChain(
 ): Promise<void> {
   checkChain(req, 'mysql');
   const { signal } = op;
+  const flavour = await detectFlavour(ctx.runner);
+  const { stdout: installed } = await ctx.runner(flavour.server, ['--version'], { signal, timeoutMs: 30_000 });
+  checkSeries(req, installed);
   const chain = req.chain;
   const existing = await readdir(ctx.dataDir).catch(() => [] as string[]);
   if (existing.length) throw failedPrecondition(`the data directory ${ctx.dataDir} is not empty: a restore only fills a new instance`);

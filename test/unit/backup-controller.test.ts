@@ -29,6 +29,7 @@ import { BackupService, verifyArtifact } from '../../controller/backups/service.
 import { chainTo, checkRestorable, descendantsDeepestFirst } from '../../controller/backups/chain.js';
 import { storageOf } from '../../controller/backups/config.js';
 import { artifactOf } from '../../controller/backups/records.js';
+import { checkSeries, seriesOf } from '../../managers/sdk/backup/strategy.js';
 
 const log = createLogger('test', { level: 'silent' });
 const codeOf = (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => asStewardError(e).code);
@@ -206,5 +207,25 @@ describe('BackupService (SQLite, real operation service, fake agent stream)', ()
     expect((await outbox()).filter((e) => e.startsWith('backup.delete'))).toEqual([
       'backup.delete.start', 'backup.delete.end', 'backup.delete.start', 'backup.delete.end', 'backup.delete.start', 'backup.delete.end',
     ]);
+  });
+});
+
+describe('version series of a restore', () => {
+  const chainOf = (...versions: string[]) => ({
+    storage: undefined,
+    chain: versions.map((v, i) => ({ artifact: { backupId: `b${i}`, datastoreVersion: v } as never, key: undefined })),
+  });
+
+  it('reads major.minor from what servers and tools print', () => {
+    expect(seriesOf('10.11.6-MariaDB-0+deb12u1')).toBe('10.11');
+    expect(seriesOf('mariadbd  Ver 10.11.19-MariaDB-0+deb12u1 for debian-linux-gnu')).toBe('10.11');
+    expect(seriesOf('PostgreSQL 15.14 (Debian 15.14-0+deb12u1)')).toBe('15.14');
+    expect(seriesOf('')).toBe('');
+  });
+
+  it('refuses a chain from another series before anything is fetched, and accepts the same one', () => {
+    expect(() => checkSeries(chainOf('10.11.6-MariaDB', '10.11.6-MariaDB'), 'mariadbd Ver 10.11.19-MariaDB')).not.toThrow();
+    expect(() => checkSeries(chainOf('10.6.18-MariaDB'), 'mariadbd Ver 10.11.19-MariaDB')).toThrow(/10\.6.*10\.11/);
+    expect(() => checkSeries(chainOf(''), 'mariadbd Ver 10.11.19-MariaDB')).not.toThrow();
   });
 });

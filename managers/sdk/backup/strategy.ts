@@ -53,3 +53,19 @@ export function checkChain(req: RestoreBackupCommand, datastore: string): void {
     }
   });
 }
+
+/** "10.11.6-MariaDB-0+deb12u1" -> "10.11": a physical backup restores only into the same major.minor. */
+export function seriesOf(version: string): string {
+  return /(\d+)\.(\d+)/.exec(version)?.slice(1, 3).join('.') ?? '';
+}
+
+/** Refuses, before anything is fetched, a chain taken from another major.minor than the server installed here. */
+export function checkSeries(req: RestoreBackupCommand, installedVersion: string): void {
+  const have = seriesOf(installedVersion);
+  for (const item of req.chain ?? []) {
+    const from = seriesOf(item.artifact?.datastoreVersion ?? '');
+    if (have && from && from !== have) {
+      throw failedPrecondition(`backup ${item.artifact!.backupId} was taken from version ${from}; this server is ${have} and cannot restore it`);
+    }
+  }
+}
