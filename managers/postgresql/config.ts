@@ -14,6 +14,8 @@ export interface ServerSettings {
   memoryMb: number;
   /** Server certificate for client TLS, when the agent has one to give. */
   tls?: TlsFiles;
+  /** The archive_command that copies each finished WAL segment into the instance's archive (wal-archive.ts). */
+  archiveCommand?: string;
 }
 
 export type ConfValue = string | number | boolean;
@@ -73,6 +75,9 @@ export function renderPostgresqlConf(s: ServerSettings): string {
       // to require it; pg_hba's "host" lines accept both).
       ...(s.tls ? { ssl: true, ssl_cert_file: s.tls.certFile, ssl_key_file: s.tls.keyFile, ssl_ca_file: s.tls.caFile, ssl_min_protocol_version: 'TLSv1.2' } : {}),
       ...tuning(s.memoryMb),
+      // Every finished WAL segment goes to the instance's archive: incremental
+      // backups are the archived WAL since their parent.
+      ...(s.archiveCommand ? { wal_level: 'replica', archive_mode: true, archive_command: s.archiveCommand } : {}),
       // The collector writes and rotates its own files (a week of daily files);
       // start-up errors before it runs go to the service's console log.
       logging_collector: true,

@@ -1,7 +1,8 @@
 // pg_hba.conf: who may connect how. First match wins, so the specific lines
 // come before the catch-all. There is no trust line anywhere:
 //   - the agent's admin role only through the unix socket (which only the
-//     postgres OS user and root can open), with its password;
+//     postgres OS user and root can open), with its password; also for
+//     replication connections (pg_basebackup), which "all" does not cover;
 //   - the postgres superuser ("root") refused over TCP unless root is enabled;
 //   - every other role over TCP with a SCRAM password. Which databases a role
 //     reaches is decided by the CONNECT privilege, not here.
@@ -15,11 +16,15 @@ import { ADMIN_USER, ROOT_USER } from './validation.js';
 export const ROOT_TCP_LINE = `host    all   ${ROOT_USER}        all   scram-sha-256`;
 const ROOT_REJECT_LINE = `host    all   ${ROOT_USER}        all   reject`;
 
-export function renderHba(opts: { rootOverTcp: boolean }): string {
+export const ADMIN_REPLICATION_LINE = `local   replication   ${ADMIN_USER}        scram-sha-256`;
+
+/** `adminReplication`: the admin may also open replication connections (full backups); the agent's own files always say so. */
+export function renderHba(opts: { rootOverTcp: boolean; adminReplication?: boolean }): string {
   return [
     '# Rendered by the Steward agent; local edits are overwritten.',
     '# TYPE  DB    USER            ADDRESS  METHOD',
     `local   all   ${ADMIN_USER}                scram-sha-256`,
+    ...(opts.adminReplication ? [ADMIN_REPLICATION_LINE] : []),
     `host    all   ${ADMIN_USER}   all   reject`,
     opts.rootOverTcp ? ROOT_TCP_LINE : ROOT_REJECT_LINE,
     'host    all   all             all   scram-sha-256',
@@ -28,6 +33,7 @@ export function renderHba(opts: { rootOverTcp: boolean }): string {
 }
 
 export const hbaAllowsRoot = (text: string): boolean => text.split('\n').includes(ROOT_TCP_LINE);
+export const hbaAllowsAdminReplication = (text: string): boolean => text.split('\n').includes(ADMIN_REPLICATION_LINE);
 
 export async function readHba(path: string): Promise<string> {
   return readFile(path, 'utf8').catch(() => '');

@@ -1,7 +1,8 @@
 // prepare: from an empty instance directory to a secured, running server with
 // the requested databases and users. Nothing before the final marker counts:
 // a retry after any failure stops whatever the last attempt started, wipes the
-// data directory and starts over (there is no user data before the marker).
+// data directory and the WAL archive and starts over (there is no user data
+// before the marker).
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ManagerContext, OperationScope } from '../sdk/contract.js';
@@ -23,6 +24,7 @@ import { createAdminOffline, secureInstallation, toolEnv } from './secure.js';
 import { readSettings, writeSettings, type InstanceSettings } from './settings.js';
 import { createUsers } from './users.js';
 import { ADMIN_USER, ROOT_USER, checkDatabases, checkUsers } from './validation.js';
+import { archiveCommand, resetWalArchive, walArchiveDir } from './wal-archive.js';
 
 export interface PrepareDeps {
   ctx: ManagerContext;
@@ -42,6 +44,7 @@ async function prepareDirectories({ ctx, paths }: PrepareDeps, owner: OsUser | u
   // The log directory may be the agent's: the server gets a directory of its own inside it.
   await mkdir(paths.serverLogDir, { recursive: true });
   await ownedBy(paths.serverLogDir, owner, 0o750);
+  await resetWalArchive(walArchiveDir(ctx), owner);
 }
 
 async function renderConfig({ ctx, paths }: PrepareDeps, settings: InstanceSettings, owner: OsUser | undefined): Promise<void> {
@@ -55,10 +58,11 @@ async function renderConfig({ ctx, paths }: PrepareDeps, settings: InstanceSetti
     logDir: paths.serverLogDir,
     memoryMb: settings.memoryMb,
     tls: await issueServerCertificate(ctx, owner),
+    archiveCommand: archiveCommand(walArchiveDir(ctx)),
   });
   await writeFileAtomic(paths.configFile, conf, { mode: 0o644 });
   const fileOwner = owner ? { uid: process.getuid?.(), gid: owner.gid } : {};
-  await writeHba(paths.hbaFile, renderHba({ rootOverTcp: false }), fileOwner);
+  await writeHba(paths.hbaFile, renderHba({ rootOverTcp: false, adminReplication: true }), fileOwner);
   await writeFileAtomic(paths.identFile, '# Rendered by the Steward agent: no user name maps.\n', { mode: 0o640, ...fileOwner });
 }
 

@@ -21,13 +21,13 @@ export interface RootDeps {
 export async function enableRoot(sessions: Sessions, deps: RootDeps, signal: AbortSignal): Promise<{ user: string; password: string }> {
   const password = generatePassword();
   await sessions((s) => exec(s, `ALTER ROLE ${quotePgIdent(ROOT_USER)} WITH LOGIN PASSWORD ${escapeLiteral(scramVerifier(password))}`));
-  await applyHba(sessions, deps.hbaFile, renderHba({ rootOverTcp: true }), await deps.owner(), signal);
+  await applyHba(sessions, deps.hbaFile, renderHba({ rootOverTcp: true, adminReplication: true }), await deps.owner(), signal);
   return { user: ROOT_USER, password };
 }
 
 export async function disableRoot(sessions: Sessions, deps: RootDeps, signal: AbortSignal): Promise<void> {
   await sessions((s) => exec(s, `ALTER ROLE ${quotePgIdent(ROOT_USER)} PASSWORD NULL`));
-  await applyHba(sessions, deps.hbaFile, renderHba({ rootOverTcp: false }), await deps.owner(), signal);
+  await applyHba(sessions, deps.hbaFile, renderHba({ rootOverTcp: false, adminReplication: true }), await deps.owner(), signal);
   // Sessions root opened while enabled would otherwise outlive the disable.
   await sessions((s) =>
     select(s, 'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND client_addr IS NOT NULL', [ROOT_USER]),
