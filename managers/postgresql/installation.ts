@@ -52,4 +52,7 @@ export async function findInstallation(major?: number): Promise<Installation> {
   );
 }
 
-export const bin = (inst: Installation, tool: 'postgres' | 'initdb'): string => join(inst.binDir, tool);
+/** The server's tools; Debian links the client ones (pg_basebackup) into the same directory. */
+export type Tool = 'postgres' | 'initdb' | 'pg_basebackup' | 'pg_controldata';
+
+export const bin = (inst: Installation, tool: Tool): string => join(inst.binDir, tool);

@@ -15,10 +15,27 @@ import { ADMIN_USER, ROOT_USER } from './validation.js';
 export const toolEnv = (): NodeJS.ProcessEnv => ({ PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', LANG: 'C' });
 
 /**
+ * The statement that makes the admin role, on one line (single-user mode ends
+ * a statement at a newline). A restored cluster already has one, with the
+ * source instance's password: `replace` gives it this instance's instead.
+ */
+export function adminRoleSql(password: string, replace: boolean): string {
+  const role = quotePgIdent(ADMIN_USER);
+  const verifier = escapeLiteral(scramVerifier(password));
+  const create = `CREATE ROLE ${role} SUPERUSER LOGIN PASSWORD ${verifier}`;
+  if (!replace) return `${create};\n`;
+  // The role owns whatever it created in the source (databases): altered, not dropped and made again.
+  // The dollar-quote tag cannot occur in a verifier (base64 and "$", ":" only).
+  return `DO $steward_admin$ BEGIN IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = ${escapeLiteral(ADMIN_USER)}) THEN ALTER ROLE ${role} SUPERUSER LOGIN PASSWORD ${verifier}; ELSE ${create}; END IF; END $steward_admin$;\n`;
+}
+
+/**
  * Creates the admin role in single-user mode, before the server first
  * listens: no moment exists in which some role could log in without a
  * password (initdb's bootstrap superuser has none, and pg_hba.conf has no
- * trust line to let it in), and no temporary credential is needed.
+ * trust line to let it in), and no temporary credential is needed. After a
+ * restore (`replace`) the same holds: recovery ran without a TCP listener
+ * and without hot standby sessions (recovery.ts).
  */
 export async function createAdminOffline(
   ctx: Pick<ManagerContext, 'runner'>,
@@ -27,8 +44,9 @@ export async function createAdminOffline(
   password: string,
   owner: OsUser | undefined,
   signal: AbortSignal,
+  opts: { replace?: boolean } = {},
 ): Promise<void> {
-  const sql = `CREATE ROLE ${quotePgIdent(ADMIN_USER)} SUPERUSER LOGIN PASSWORD ${escapeLiteral(scramVerifier(password))};\n`;
+  const sql = adminRoleSql(password, opts.replace ?? false);
   const { stderr } = await ctx.runner(bin(inst, 'postgres'), ['--single', '-c', `config_file=${paths.configFile}`, MAINTENANCE_DB], {
     input: sql,
     uid: owner?.uid,

@@ -1,0 +1,145 @@
+// Physical backups of PostgreSQL through the shared pipeline (compression,
+// encryption, checksum, storage). Full: pg_basebackup's tar with the WAL that
+// makes it consistent (backup-full.ts). Incremental: the WAL archived since
+// the parent (backup-incremental.ts); the parent's recorded facts say where
+// that starts, so no parent files need to be on this machine. Restore:
+// restore.ts.
+import { mkdir, rm, rmdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { ManagerContext, OperationScope } from '../sdk/contract.js';
+import { failedPrecondition } from '../sdk/errors.js';
+import { isPrepared } from '../sdk/prepared.js';
+import { forget, newDataKey, wrapDataKey } from '../sdk/backup/keys.js';
+import { dataKey as dataObject, writeMeta } from '../sdk/backup/layout.js';
+import { discardBackup, saveStream, type Saved } from '../sdk/backup/pipeline.js';
+import { byteProgress } from '../sdk/backup/progress.js';
+import { ENCRYPTION } from '../sdk/backup/secretstream.js';
+import { openStorage } from '../sdk/backup/storage/open.js';
+import { checkBackupCommand } from '../sdk/backup/strategy.js';
+import { BackupType, type BackupArtifact, type BackupOps, type CreateBackupCommand } from '../sdk/backup/types.js';
+import { FULL_FORMAT, WAL_FORMAT, readFacts, toFacts, type PgBackupFacts } from './backup-facts.js';
+import { fullBackup } from './backup-full.js';
+import { incrementalBackup } from './backup-incremental.js';
+import { select, withSession, type SessionOptions } from './connection.js';
+import { ADMIN_SECRET, type PgPaths } from './paths.js';
+import { restoreChain } from './restore.js';
+import { effective } from './settings.js';
+import { ADMIN_USER } from './validation.js';
+
+export const DATASTORE = 'postgresql';
+
+export interface PgBackupDeps {
+  ctx: ManagerContext;
+  paths: PgPaths;
+}
+
+/** The manager's `backup` (capabilities "backup" and "backup_incremental"). */
+export function postgresqlBackupOps(deps: PgBackupDeps): BackupOps {
+  return {
+    incremental: true,
+    create: (req, op) => createBackup(deps, req, op),
+    restore: (req, op) => restoreChain(deps, req, op),
+  };
+}
+
+interface ServerFacts {
+  version: string;
+  versionNum: number;
+  systemIdentifier: string;
+  segmentSize: number;
+}
+
+async function serverFacts(admin: SessionOptions, signal: AbortSignal): Promise<ServerFacts> {
+  const [r] = await withSession(
+    admin,
+    (s) =>
+      select<{ version: string; num: string; sysid: string; seg: string }>(
+        s,
+        `SELECT current_setting('server_version') AS version, current_setting('server_version_num') AS num,
+                (SELECT system_identifier::text FROM pg_control_system()) AS sysid,
+                (SELECT setting FROM pg_settings WHERE name = 'wal_segment_size') AS seg`,
+      ),
+    signal,
+  );
+  return { version: r.version, versionNum: Number(r.num), systemIdentifier: r.sysid, segmentSize: Number(r.seg) };
+}
+
+export async function createBackup({ ctx, paths }: PgBackupDeps, req: CreateBackupCommand, op: OperationScope): Promise<BackupArtifact> {
+  const checked = checkBackupCommand(req, { datastore: DATASTORE, instanceId: ctx.instanceId, incrementalSupported: true });
+  // A parent without usable facts is refused before anything runs: it can never be continued.
+  const parent = checked.parent ? readFacts(checked.parent) : undefined;
+  if (!(await isPrepared(paths.preparedMarker))) throw failedPrecondition('PostgreSQL has not been prepared on this instance');
+  const password = await ctx.secrets.get(ADMIN_SECRET);
+  if (!password) throw failedPrecondition('the PostgreSQL admin password is missing from the secret store');
+  const { port, installation: inst } = await effective(ctx, paths);
+  const admin: SessionOptions = { host: paths.socketDir, port, user: ADMIN_USER, password };
+
+  const storage = openStorage(req.storage);
+  // Mutating operations run one at a time: anything here is from an attempt a kill -9 cut short,
+  // including its password file.
+  await rm(join(ctx.stateDir, 'backup-work'), { recursive: true, force: true });
+  const work = join(ctx.stateDir, 'backup-work', req.backupId);
+  await mkdir(work, { recursive: true, mode: 0o700 });
+  const dataKey = newDataKey();
+  const createdAt = new Date().toISOString();
+  const { signal } = op;
+  try {
+    const server = await serverFacts(admin, signal);
+    const save = (source: Readable, expectedBytes: number) =>
+      saveStream({
+        source,
+        storage,
+        key: dataObject(ctx.instanceId, req.backupId),
+        dataKey,
+        compression: checked.compression,
+        signal,
+        onRawBytes: byteProgress(op, 'streaming', [5, 95], expectedBytes),
+      });
+    const common = { segmentSize: server.segmentSize, systemIdentifier: server.systemIdentifier, versionNum: server.versionNum };
+    let facts: PgBackupFacts;
+    let saved: Saved;
+    if (parent) {
+      op.progress(2, `incremental backup from ${checked.parent!.backupId}: switching and archiving WAL`);
+      const r = await incrementalBackup({ ctx, admin, work, backupId: req.backupId, parentId: checked.parent!.backupId, parent, server, signal, save });
+      ({ saved } = r);
+      facts = { ...r.facts, ...common, format: WAL_FORMAT };
+    } else {
+      op.progress(2, 'full backup: starting pg_basebackup');
+      const r = await fullBackup({ ctx, paths, inst, admin, work, backupId: req.backupId, segmentSize: server.segmentSize, signal, save });
+      ({ saved } = r);
+      facts = { ...r.facts, ...common, format: FULL_FORMAT };
+    }
+    const artifact: BackupArtifact = {
+      backupId: req.backupId,
+      instanceId: ctx.instanceId,
+      datastore: DATASTORE,
+      datastoreVersion: server.version,
+      type: parent ? BackupType.INCREMENTAL : BackupType.FULL,
+      parentId: checked.parent?.backupId ?? '',
+      ...saved,
+      compression: checked.compression,
+      encryption: ENCRYPTION,
+      wrappedKey: wrapDataKey(dataKey, checked.wrappingKey, req.backupId),
+      keyRef: checked.keyRef,
+      facts: toFacts(facts),
+      createdAt,
+      finishedAt: new Date().toISOString(),
+    };
+    op.progress(97, 'recording metadata');
+    await writeMeta(storage, artifact);
+    op.progress(100, `stored ${saved.size} bytes (${saved.rawSize} native)`);
+    return artifact;
+  } catch (err) {
+    // A failed backup leaves nothing: the controller records FAILED, storage holds no trace.
+    await discardBackup(storage, ctx.instanceId, req.backupId).catch((e: Error) =>
+      ctx.log.warn({ backupId: req.backupId, err: e.message }, 'could not remove the objects of a failed backup'),
+    );
+    throw err;
+  } finally {
+    forget(dataKey);
+    await rm(work, { recursive: true, force: true });
+    await rmdir(dirname(work)).catch(() => undefined);
+    storage.close();
+  }
+}
