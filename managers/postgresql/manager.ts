@@ -1,12 +1,14 @@
 // The agent side of PostgreSQL for one instance: what its probe asks the
-// server here, the shared lifecycle in ServerManager, users/databases/root in
-// their own files.
+// server here, the shared lifecycle in ServerManager, users/databases/root and
+// backups in their own files.
+import type { BackupOps } from '../sdk/backup/types.js';
 import type { AgentManager, DatabaseOps, ManagerContext, OperationScope, Probe, RootOps, UserOps } from '../sdk/contract.js';
 import { isRoot, lookupOsUser } from '../sdk/os-user.js';
 import type { ServiceSpec } from '../sdk/service-control.js';
 import { PROBE_TIMEOUT_MS, ServerManager } from '../sdk/server-manager.js';
 import { DatastoreStatus, type PrepareRequest } from '../sdk/types.js';
 import { select, sessionsWith, withSession, type OpenSessions, type SessionOptions } from './connection.js';
+import { postgresqlBackupOps } from './backup.js';
 import { databaseOps } from './databases.js';
 import type { FileOwner } from './hba.js';
 import { ADMIN_SECRET, OS_USER, pgPaths, serviceSpec, type PgPaths } from './paths.js';
@@ -21,6 +23,7 @@ export class PostgresqlManager extends ServerManager implements AgentManager {
   readonly users: UserOps;
   readonly databases: DatabaseOps;
   readonly root: RootOps;
+  readonly backup: BackupOps;
   readonly paths: PgPaths;
 
   constructor(ctx: ManagerContext) {
@@ -35,6 +38,7 @@ export class PostgresqlManager extends ServerManager implements AgentManager {
     this.users = userOps(open);
     this.databases = databaseOps(open);
     this.root = rootOps(open, { hbaFile: this.paths.hbaFile, owner: () => this.configOwner() });
+    this.backup = postgresqlBackupOps({ ctx, paths });
   }
 
   async serviceSpec(): Promise<ServiceSpec> {

@@ -1,6 +1,7 @@
 // prepare: from an empty instance directory to a secured, running server with
-// the requested databases and users. Nothing before the final marker counts:
-// a retry after any failure stops whatever the last attempt started, wipes the
+// the requested databases and users, or with the data of a backup chain
+// (`restore`, in place of initdb). Nothing before the final marker counts: a
+// retry after any failure stops whatever the last attempt started, wipes the
 // data directory and the WAL archive and starts over (there is no user data
 // before the marker).
 import { mkdir, rm } from 'node:fs/promises';
@@ -8,6 +9,8 @@ import { join } from 'node:path';
 import type { ManagerContext, OperationScope } from '../sdk/contract.js';
 import { writeFileAtomic } from '../sdk/config-file.js';
 import { ownedBy, prepareInstanceDirs } from '../sdk/data-dir.js';
+import { invalidArgument } from '../sdk/errors.js';
+import { subScope } from '../sdk/backup/progress.js';
 import { issueServerCertificate } from '../sdk/tls.js';
 import { isRoot, lookupOsUser, type OsUser } from '../sdk/os-user.js';
 import { markPrepared, stopIfFailed } from '../sdk/prepared.js';
@@ -21,6 +24,7 @@ import { bin, findInstallation, type Installation } from './installation.js';
 import { ADMIN_SECRET, OS_USER, serviceSpec, type PgPaths } from './paths.js';
 import { waitUntilReady } from './readiness.js';
 import { createAdminOffline, secureInstallation, toolEnv } from './secure.js';
+import { checkRestoreChain, restoreChain } from './restore.js';
 import { readSettings, writeSettings, type InstanceSettings } from './settings.js';
 import { createUsers } from './users.js';
 import { ADMIN_USER, ROOT_USER, checkDatabases, checkUsers } from './validation.js';
@@ -36,6 +40,12 @@ export function checkPrepareRequest(req: PrepareRequest): void {
   checkDatabases(req.databases ?? [], 'databases');
   checkUsers(req.users ?? [], 'users');
   checkAccessToCreated(req);
+  // A restored cluster brings its own databases and roles: creating more in the same step would mix two sources.
+  if (req.restore) {
+    if (req.databases?.length) throw invalidArgument('databases', 'cannot be given together with a restore: the databases come from the backup');
+    if (req.users?.length) throw invalidArgument('users', 'cannot be given together with a restore: the users come from the backup');
+    checkRestoreChain(req.restore);
+  }
 }
 
 async function prepareDirectories({ ctx, paths }: PrepareDeps, owner: OsUser | undefined): Promise<void> {
@@ -117,11 +127,19 @@ export async function prepare(deps: PrepareDeps, req: PrepareRequest, op: Operat
   await renderConfig(deps, settings, owner);
   await writeSettings(paths, settings);
 
-  op.progress(20, `initialising data directory (PostgreSQL ${inst.major})`);
-  await initdb(deps, inst, owner, signal);
-  op.progress(35, 'creating the admin role');
   const adminPassword = await ctx.secrets.getOrCreate(ADMIN_SECRET);
-  await createAdminOffline(ctx, inst, paths, adminPassword, owner, signal);
+  if (req.restore) {
+    op.progress(12, 'restoring from backup');
+    await restoreChain(deps, req.restore, subScope(op, 12, 40));
+    // The restored admin role has the source instance's password; this instance's replaces it.
+    op.progress(42, "setting this instance's admin password");
+    await createAdminOffline(ctx, inst, paths, adminPassword, owner, signal, { replace: true });
+  } else {
+    op.progress(20, `initialising data directory (PostgreSQL ${inst.major})`);
+    await initdb(deps, inst, owner, signal);
+    op.progress(35, 'creating the admin role');
+    await createAdminOffline(ctx, inst, paths, adminPassword, owner, signal);
+  }
 
   await stopIfFailed(ctx, spec, async () => {
     op.progress(45, 'starting server');
