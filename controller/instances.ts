@@ -219,6 +219,8 @@ export class InstanceService {
 
   private async runDelete(id: string): Promise<void> {
     try {
+      // First end what is running (a long backup would otherwise hold the agent's one mutation slot ahead of destroy).
+      await this.d.operations.failUnfinished(id, 'CANCELLED', 'instance deleted', OperationState.CANCELLED);
       if (this.d.agents.isConnected(id)) {
         const op = await this.d.operations.start(id, 'destroy', { destroy: {} }).catch(() => undefined);
         if (op) await this.d.operations.wait(op.id, 60_000);

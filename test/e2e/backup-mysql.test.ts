@@ -91,7 +91,8 @@ describe.skipIf(!!unavailable)('MariaDB backups end to end (controller + agents 
   const backupDirs = (instanceId: string) => (existsSync(join(store(), instanceId)) ? readdirSync(join(store(), instanceId)) : []);
 
   beforeAll(async () => {
-    t = await startTestController();
+    // Restores and backups keep both cores busy; 20 s of silence, not 5, before an agent counts as lost.
+    t = await startTestController({ missedHeartbeats: 40 });
     const created = await createInstance({
       name: 'shop-source',
       databases: [{ name: 'shop' }],
@@ -246,14 +247,17 @@ describe.skipIf(!!unavailable)('MariaDB backups end to end (controller + agents 
       });
     signalAll('SIGSTOP');
     const dir = join(store(), src.id, started.id);
-    const partialBytes = () =>
-      (existsSync(dir) ? readdirSync(dir) : []).filter((f) => f.includes('partial')).reduce((n, f) => n + statSync(join(dir, f)).size, 0);
-    await waitFor('stored bytes of the running backup', async () => {
+    const partials = () => (existsSync(dir) ? readdirSync(dir) : []).filter((f) => f.includes('partial'));
+    const partialBytes = () => partials().reduce((n, f) => n + statSync(join(dir, f)).size, 0);
+    let slice = 20;
+    await waitFor('bytes of the running backup on their way to storage', async () => {
       signalAll('SIGCONT');
-      await new Promise((r) => setTimeout(r, 30));
+      await new Promise((r) => setTimeout(r, slice));
       signalAll('SIGSTOP');
-      await new Promise((r) => setTimeout(r, 100)); // let the pipeline drain what was read
-      return partialBytes() > 0;
+      slice = Math.min(slice * 2, 400); // a slow start (the tool's own set-up) gets longer slices
+      await new Promise((r) => setTimeout(r, 150)); // let the pipeline drain what was read
+      const saving = (await getBackup(started.id)).status === BackupStatus.SAVING;
+      return partials().length > 0 && (partialBytes() > 0 || saving);
     }, 60_000, 0);
     expect((await getBackup(started.id)).status).not.toBe(BackupStatus.COMPLETED);
     const agentPid = await t.controller.provisioner.agentPid(src.id);
@@ -271,6 +275,28 @@ describe.skipIf(!!unavailable)('MariaDB backups end to end (controller + agents 
     expect(next.parentId).toBe(incr.id); // the failed one is never a parent
     const done = await finished(next.id);
     expect(done.backup.status).toBe(BackupStatus.COMPLETED);
+  });
+
+  it('ends a running backup FAILED when its instance is deleted, and removes what it had stored', async () => {
+    const created = await createInstance({ name: 'doomed', databases: [{ name: 'shop' }], users: [{ name: 'app', password: PASSWORD, host: '%', access: [{ database: 'shop' }] }] });
+    await call(t.clients.operations, 'wait', { id: created.operation!.id, timeoutMs: 180_000 });
+    const doomed = await healthy(created.instance!.id);
+    const started = await startBackup({ instanceId: doomed.id, name: 'doomed-backup' });
+    const stateDir = t.controller.provisioner.stateDirOf(doomed.id);
+    const tool = await waitFor('mariadb-backup running', async () => {
+      const pids = pidsMentioning('--stream=xbstream').filter((p) => pidsMentioning(stateDir).includes(p));
+      return pids.length > 0 && pids;
+    }, 120_000, 10);
+    tool.forEach((p) => process.kill(p, 'SIGSTOP')); // still running when the deletion arrives
+    const deletedAt = Date.now();
+    await call(t.clients.instances, 'delete', { id: doomed.id });
+    const { backup } = await finished(started.id);
+    expect(backup.status).toBe(BackupStatus.FAILED);
+    expect(backup.message).toMatch(/instance deleted/);
+    await waitFor('instance gone', () => call(t.clients.instances, 'get', { id: doomed.id }).then(() => false, (e) => e.code === status.NOT_FOUND), 120_000);
+    expect(Date.now() - deletedAt).toBeLessThan(60_000); // the backup did not hold the deletion up
+    await waitFor('objects removed', async () => !existsSync(join(store(), doomed.id, started.id)), 30_000);
+    expect(tool.filter((p) => pidsMentioning(stateDir).includes(p))).toEqual([]);
   });
 
   it('deletes a whole chain when asked, children first, and removes its objects', async () => {
