@@ -56,8 +56,8 @@ export function checkRestorable(backup: Pick<BackupsTable, 'id' | 'datastore' | 
   if (backup.datastore !== datastore) {
     throw failedPrecondition(`backup ${backup.id} is a ${backup.datastore} backup and cannot be restored into ${datastore}`);
   }
-  const want = seriesOf(version);
-  const have = seriesOf(backup.datastore_version);
+  const want = seriesOf(version, datastore);
+  const have = seriesOf(backup.datastore_version, datastore);
   if (want && have && want !== have) {
     throw failedPrecondition(`backup ${backup.id} was taken from ${backup.datastore} ${have}; it cannot be restored into ${want}`);
   }

@@ -220,6 +220,9 @@ describe('version series of a restore', () => {
     expect(seriesOf('10.11.6-MariaDB-0+deb12u1')).toBe('10.11');
     expect(seriesOf('mariadbd  Ver 10.11.19-MariaDB-0+deb12u1 for debian-linux-gnu')).toBe('10.11');
     expect(seriesOf('PostgreSQL 15.14 (Debian 15.14-0+deb12u1)')).toBe('15.14');
+    expect(seriesOf('15.14 (Debian 15.14-0+deb12u1)', 'postgresql')).toBe('15'); // one on-disk format per major
+    expect(() => checkRestorable({ id: 'p', datastore: 'postgresql', datastore_version: '15.14' }, 'postgresql', '15.18')).not.toThrow();
+    expect(() => checkRestorable({ id: 'p', datastore: 'postgresql', datastore_version: '15.14' }, 'postgresql', '16.2')).toThrow(/15.*16/);
     expect(seriesOf('')).toBe('');
   });
 

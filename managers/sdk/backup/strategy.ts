@@ -54,8 +54,13 @@ export function checkChain(req: RestoreBackupCommand, datastore: string): void {
   });
 }
 
-/** "10.11.6-MariaDB-0+deb12u1" -> "10.11": a physical backup restores only into the same major.minor. */
-export function seriesOf(version: string): string {
+/**
+ * The release series a physical backup restores into: major.minor
+ * ("10.11.6-MariaDB-0+deb12u1" -> "10.11"), except PostgreSQL, whose on-disk
+ * format is fixed for a major version since 10 ("15.14" -> "15").
+ */
+export function seriesOf(version: string, datastore = ''): string {
+  if (datastore === 'postgresql') return /(\d+)/.exec(version)?.[1] ?? '';
   return /(\d+)\.(\d+)/.exec(version)?.slice(1, 3).join('.') ?? '';
 }
 
