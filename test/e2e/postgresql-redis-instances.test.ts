@@ -46,6 +46,18 @@ async function restartHealthy(id: string): Promise<void> {
   });
 }
 
+async function backupCompleted(instanceId: string, incremental: boolean): Promise<Backup> {
+  const name = incremental ? 'incremental' : 'full';
+  const started = await call<object, Backup>(t.clients.backups, 'create', CreateBackupApiRequest.fromPartial({ instanceId, name, incremental }));
+  const done = await waitFor(`${name} backup COMPLETED`, async () => {
+    const b = await call<object, Backup>(t.clients.backups, 'get', { id: started.id });
+    if (b.status === BackupStatus.FAILED) throw new Error(b.message);
+    return b.status === BackupStatus.COMPLETED && b;
+  }, 120_000);
+  expect(done.checksum).toMatch(/^sha256:[0-9a-f]{64}$/);
+  return done;
+}
+
 async function deleteAndCheckGone(id: string): Promise<void> {
   const dir = t.controller.provisioner.stateDirOf(id);
   await call(t.clients.instances, 'delete', { id });
@@ -57,10 +69,10 @@ async function deleteAndCheckGone(id: string): Promise<void> {
 describe.skipIf(!!pgMissing)('PostgreSQL instance end to end', () => {
   let inst: Instance;
   const PW = 'Pg-app-pass-93kd';
-  const connect = (user: string, password: string, database: string) => {
+  const connect = (user: string, password: string, database: string, target: Instance = inst) => {
     const c = new pg.Client({
-      host: inst.host,
-      port: inst.port,
+      host: target.host,
+      port: target.port,
       user,
       password,
       database,
@@ -85,6 +97,27 @@ describe.skipIf(!!pgMissing)('PostgreSQL instance end to end', () => {
     await c.end();
     const users = await call<object, UserList>(t.clients.users, 'list', { instanceId: inst.id });
     expect(users.users.map((u) => u.name)).toEqual(['app']);
+  });
+
+  it('backs up (full, then incremental from archived WAL) and restores the chain into a new instance to its point', async () => {
+    const c = await connect('app', PW, 'appdb');
+    await c.query('CREATE TABLE events (id int primary key, body text)');
+    await c.query('INSERT INTO events VALUES ($1, $2)', [1, 'in the full']);
+    const full = await backupCompleted(inst.id, false);
+    await c.query('INSERT INTO events VALUES ($1, $2)', [2, 'in the incremental']);
+    const incr = await backupCompleted(inst.id, true);
+    expect(incr.parentId).toBe(full.id);
+    await c.query('INSERT INTO events VALUES ($1, $2)', [3, 'after the backups']);
+    await c.end();
+    const restored = await createHealthy({ name: 'pg-restored', datastore: 'postgresql', memoryMb: 256, backupId: incr.id });
+    const r = await connect('app', PW, 'appdb', restored); // roles come with the data
+    expect((await r.query('SELECT id, body FROM events ORDER BY id')).rows).toEqual([
+      { id: 1, body: 'in the full' },
+      { id: 2, body: 'in the incremental' },
+    ]);
+    expect((await r.query('SELECT body FROM notes')).rows).toEqual([{ body: 'kept' }]);
+    await r.end();
+    await deleteAndCheckGone(restored.id);
   });
 
   it('enables root (the postgres superuser over TCP), restarts, keeps the data, deletes cleanly', async () => {
@@ -139,13 +172,7 @@ describe.skipIf(!!redisMissing)('Redis instance end to end', () => {
     expect((await call<object, { operations: Operation[] }>(t.clients.operations, 'list', { instanceId: inst.id })).operations.length).toBe(before);
     expect(existsSync(join(t.dataDir, 'backups', inst.id))).toBe(false);
 
-    const started = await call<object, Backup>(t.clients.backups, 'create', CreateBackupApiRequest.fromPartial({ instanceId: inst.id, name: 'full' }));
-    const done = await waitFor('backup COMPLETED', async () => {
-      const b = await call<object, Backup>(t.clients.backups, 'get', { id: started.id });
-      if (b.status === BackupStatus.FAILED) throw new Error(b.message);
-      return b.status === BackupStatus.COMPLETED && b;
-    });
-    expect(done.checksum).toMatch(/^sha256:/);
+    const done = await backupCompleted(inst.id, false);
     const restored = await createHealthy({ name: 'redis-restored', datastore: 'redis', memoryMb: 256, backupId: done.id });
     const root = await call<object, RootResult>(t.clients.root, 'enable', { id: restored.id });
     const client = createClient({ socket: { host: restored.host, port: restored.port }, username: 'default', password: root.password });
