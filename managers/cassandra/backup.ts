@@ -4,18 +4,15 @@
 // storage). Full only: a snapshot is a whole copy, and incremental sstable
 // backups would need the agent to track which files each backup already holds.
 // The snapshot is always cleared afterwards, whatever happened.
-import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { ManagerContext, OperationScope } from '../sdk/contract.js';
 import { spawnStage } from '../sdk/backup/child-stream.js';
-import { forget, newDataKey, wrapDataKey } from '../sdk/backup/keys.js';
-import { dataKey as dataObject, writeMeta } from '../sdk/backup/layout.js';
-import { discardBackup, gatedByExit, saveStream } from '../sdk/backup/pipeline.js';
+import { gatedByExit } from '../sdk/backup/pipeline.js';
 import { byteProgress } from '../sdk/backup/progress.js';
-import { ENCRYPTION } from '../sdk/backup/secretstream.js';
-import { openStorage } from '../sdk/backup/storage/open.js';
+import { runBackup } from '../sdk/backup/run.js';
 import { checkBackupCommand } from '../sdk/backup/strategy.js';
-import { BackupType, type BackupArtifact, type BackupOps, type CreateBackupCommand, type RestoreBackupCommand } from '../sdk/backup/types.js';
+import type { BackupArtifact, BackupOps, CreateBackupCommand, RestoreBackupCommand } from '../sdk/backup/types.js';
 import { packCommand } from './archive.js';
 import { MANIFEST_FILE, MANIFEST_FORMAT, manifestFacts, snapshotDir, snapshotTag, type BackupManifest } from './backup-manifest.js';
 import type { SessionRunner } from './connection.js';
@@ -61,80 +58,38 @@ export async function createBackup(deps: CassandraBackupDeps, req: CreateBackupC
   const { ctx, paths } = deps;
   const checked = checkBackupCommand(req, { datastore: DATASTORE, instanceId: ctx.instanceId, incrementalSupported: false });
   await deps.requireRunning();
-  const storage = openStorage(req.storage);
   const tag = snapshotTag(req.backupId);
-  // Mutating operations run one at a time: anything here is from an attempt a kill -9 cut short.
-  await rm(join(ctx.stateDir, 'backup-work'), { recursive: true, force: true });
-  const work = join(ctx.stateDir, 'backup-work', req.backupId);
-  await mkdir(work, { recursive: true, mode: 0o700 });
-  const dataKey = newDataKey();
-  const createdAt = new Date().toISOString();
-  let snapshotTaken = false;
-  try {
-    for (const old of await leftoverTags(paths.dataFiles)) {
-      op.progress(1, `clearing the leftover snapshot ${old}`);
-      await clearSnapshot(deps, old);
+  return runBackup({ ctx, req, checked, datastore: DATASTORE, op }, async ({ workDir, save }) => {
+    let snapshotTaken = false;
+    try {
+      for (const old of await leftoverTags(paths.dataFiles)) {
+        op.progress(1, `clearing the leftover snapshot ${old}`);
+        await clearSnapshot(deps, old);
+      }
+      const schema = await deps.session(readUserSchema, op.signal);
+      const names = schema.keyspaces.map((k) => k.name);
+      op.progress(2, names.length ? `snapshot of ${names.join(', ')}` : 'no user keyspaces: the backup holds none');
+      if (names.length) {
+        // Without keyspaces nodetool would snapshot every keyspace, system ones included.
+        snapshotTaken = true;
+        await deps.nodetool(['snapshot', '-t', tag, '--', ...names], op.signal, SNAPSHOT_TIMEOUT_MS);
+      }
+      const manifest: BackupManifest = {
+        format: MANIFEST_FORMAT,
+        backupId: req.backupId,
+        snapshotTag: tag,
+        cassandraVersion: schema.cassandraVersion,
+        dataCenter: schema.dataCenter,
+        keyspaces: await snapshotted(paths.dataFiles, schema.keyspaces, tag),
+      };
+      await writeFile(join(workDir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
+      const dirs = manifest.keyspaces.flatMap((k) => k.tables.map((t) => snapshotDir(k.name, t, tag)));
+      const report = byteProgress(op, 'streaming', [5, 95], await snapshotBytes(paths.dataFiles, manifest.keyspaces, tag));
+      const tar = spawnStage(packCommand(workDir, paths.dataFiles, dirs), op.signal);
+      const saved = await save(gatedByExit(tar.output, tar.exited), report);
+      return { saved, datastoreVersion: schema.cassandraVersion, facts: manifestFacts(manifest), nativeWhat: "in the snapshot's tar" };
+    } finally {
+      if (snapshotTaken) await clearSnapshot(deps, tag);
     }
-    const schema = await deps.session(readUserSchema, op.signal);
-    const names = schema.keyspaces.map((k) => k.name);
-    op.progress(2, names.length ? `snapshot of ${names.join(', ')}` : 'no user keyspaces: the backup holds none');
-    if (names.length) {
-      // Without keyspaces nodetool would snapshot every keyspace, system ones included.
-      snapshotTaken = true;
-      await deps.nodetool(['snapshot', '-t', tag, '--', ...names], op.signal, SNAPSHOT_TIMEOUT_MS);
-    }
-    const manifest: BackupManifest = {
-      format: MANIFEST_FORMAT,
-      backupId: req.backupId,
-      snapshotTag: tag,
-      cassandraVersion: schema.cassandraVersion,
-      dataCenter: schema.dataCenter,
-      keyspaces: await snapshotted(paths.dataFiles, schema.keyspaces, tag),
-    };
-    await writeFile(join(work, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
-    const dirs = manifest.keyspaces.flatMap((k) => k.tables.map((t) => snapshotDir(k.name, t, tag)));
-    const report = byteProgress(op, 'streaming', [5, 95], await snapshotBytes(paths.dataFiles, manifest.keyspaces, tag));
-    const tar = spawnStage(packCommand(work, paths.dataFiles, dirs), op.signal);
-    const saved = await saveStream({
-      source: gatedByExit(tar.output, tar.exited),
-      storage,
-      key: dataObject(ctx.instanceId, req.backupId),
-      dataKey,
-      compression: checked.compression,
-      signal: op.signal,
-      onRawBytes: report,
-    });
-    const artifact: BackupArtifact = {
-      backupId: req.backupId,
-      instanceId: ctx.instanceId,
-      datastore: DATASTORE,
-      datastoreVersion: schema.cassandraVersion,
-      type: BackupType.FULL,
-      parentId: '',
-      ...saved,
-      compression: checked.compression,
-      encryption: ENCRYPTION,
-      wrappedKey: wrapDataKey(dataKey, checked.wrappingKey, req.backupId),
-      keyRef: checked.keyRef,
-      facts: manifestFacts(manifest),
-      createdAt,
-      finishedAt: new Date().toISOString(),
-    };
-    op.progress(97, 'recording metadata');
-    await writeMeta(storage, artifact);
-    op.progress(100, `stored ${saved.size} bytes (${saved.rawSize} in the snapshot's tar)`);
-    return artifact;
-  } catch (err) {
-    // A failed backup leaves nothing: the controller records FAILED, storage holds no trace.
-    await discardBackup(storage, ctx.instanceId, req.backupId).catch((e: Error) =>
-      ctx.log.warn({ backupId: req.backupId, err: e.message }, 'could not remove the objects of a failed backup'),
-    );
-    throw err;
-  } finally {
-    if (snapshotTaken) await clearSnapshot(deps, tag);
-    forget(dataKey);
-    await rm(work, { recursive: true, force: true });
-    await rmdir(dirname(work)).catch(() => undefined);
-    storage.close();
-  }
+  });
 }

@@ -2,19 +2,16 @@
 // the shared pipeline (compression, encryption, checksum, storage). Full, or
 // incremental from the LSN its parent ended at: the parent's to_lsn is part of
 // its recorded metadata, so no parent files need to be on this machine.
-import { access, mkdir, readdir, rm, rmdir, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { access, mkdir, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { ManagerContext, OperationScope } from '../sdk/contract.js';
 import { failedPrecondition } from '../sdk/errors.js';
 import { spawnStage } from '../sdk/backup/child-stream.js';
-import { forget, newDataKey, wrapDataKey } from '../sdk/backup/keys.js';
-import { dataKey as dataObject, writeMeta } from '../sdk/backup/layout.js';
-import { discardBackup, gatedByExit, saveStream } from '../sdk/backup/pipeline.js';
+import { gatedByExit } from '../sdk/backup/pipeline.js';
 import { byteProgress } from '../sdk/backup/progress.js';
-import { ENCRYPTION } from '../sdk/backup/secretstream.js';
-import { openStorage } from '../sdk/backup/storage/open.js';
+import { runBackup } from '../sdk/backup/run.js';
 import { checkBackupCommand } from '../sdk/backup/strategy.js';
-import { BackupType, type BackupArtifact, type BackupOps, type CreateBackupCommand } from '../sdk/backup/types.js';
+import type { BackupArtifact, BackupOps, CreateBackupCommand } from '../sdk/backup/types.js';
 import { detectFlavour } from './flavour.js';
 import { ADMIN_SECRET, type MysqlPaths } from './paths.js';
 import { backupCommand, readCheckpoints, removeToolOptions, writeToolOptions } from './backup-tool.js';
@@ -59,62 +56,20 @@ export async function createBackup({ ctx, paths }: MysqlBackupDeps, req: CreateB
   const password = await ctx.secrets.get(ADMIN_SECRET);
   if (!password) throw failedPrecondition('the MySQL admin password is missing from the secret store');
 
-  const storage = openStorage(req.storage);
-  // Mutating operations run one at a time: anything here is from an attempt a kill -9 cut short,
-  // including its options file with the admin password.
-  await rm(join(ctx.stateDir, 'backup-work'), { recursive: true, force: true });
-  const work = join(ctx.stateDir, 'backup-work', req.backupId);
-  await mkdir(join(work, 'lsn'), { recursive: true, mode: 0o700 });
-  await mkdir(join(work, 'tmp'), { recursive: true, mode: 0o700 });
-  const optionsFile = await writeToolOptions(work, paths, password);
-  const dataKey = newDataKey();
-  const createdAt = new Date().toISOString();
-  try {
-    op.progress(2, `${checked.incremental ? `incremental from ${checked.parent!.backupId}` : 'full'} backup: starting mariadb-backup`);
-    const expected = checked.incremental ? 0 : await treeSize(ctx.dataDir).catch(() => 0);
-    const report = byteProgress(op, 'streaming', [5, 95], expected);
-    const tool = spawnStage(backupCommand({ optionsFile, workDir: join(work, 'tmp'), lsnDir: join(work, 'lsn'), fromLsn }), op.signal);
-    const saved = await saveStream({
-      source: gatedByExit(tool.output, tool.exited),
-      storage,
-      key: dataObject(ctx.instanceId, req.backupId),
-      dataKey,
-      compression: checked.compression,
-      signal: op.signal,
-      onRawBytes: report,
-    });
-    const { facts, serverVersion } = await readCheckpoints(join(work, 'lsn'));
-    const artifact: BackupArtifact = {
-      backupId: req.backupId,
-      instanceId: ctx.instanceId,
-      datastore: DATASTORE,
-      datastoreVersion: serverVersion,
-      type: checked.incremental ? BackupType.INCREMENTAL : BackupType.FULL,
-      parentId: checked.parent?.backupId ?? '',
-      ...saved,
-      compression: checked.compression,
-      encryption: ENCRYPTION,
-      wrappedKey: wrapDataKey(dataKey, checked.wrappingKey, req.backupId),
-      keyRef: checked.keyRef,
-      facts: { ...facts, flavour: flavour.name },
-      createdAt,
-      finishedAt: new Date().toISOString(),
-    };
-    op.progress(97, 'recording metadata');
-    await writeMeta(storage, artifact);
-    op.progress(100, `stored ${saved.size} bytes (${saved.rawSize} native)`);
-    return artifact;
-  } catch (err) {
-    // A failed backup leaves nothing: the controller records FAILED, storage holds no trace.
-    await discardBackup(storage, ctx.instanceId, req.backupId).catch((e: Error) =>
-      ctx.log.warn({ backupId: req.backupId, err: e.message }, 'could not remove the objects of a failed backup'),
-    );
-    throw err;
-  } finally {
-    forget(dataKey);
-    await removeToolOptions(optionsFile);
-    await rm(work, { recursive: true, force: true });
-    await rmdir(dirname(work)).catch(() => undefined); // only when no other backup is using it
-    storage.close();
-  }
+  return runBackup({ ctx, req, checked, datastore: DATASTORE, op }, async ({ workDir, save }) => {
+    await mkdir(join(workDir, 'lsn'), { mode: 0o700 });
+    await mkdir(join(workDir, 'tmp'), { mode: 0o700 });
+    const optionsFile = await writeToolOptions(workDir, paths, password);
+    try {
+      op.progress(2, `${checked.incremental ? `incremental from ${checked.parent!.backupId}` : 'full'} backup: starting mariadb-backup`);
+      const expected = checked.incremental ? 0 : await treeSize(ctx.dataDir).catch(() => 0);
+      const report = byteProgress(op, 'streaming', [5, 95], expected);
+      const tool = spawnStage(backupCommand({ optionsFile, workDir: join(workDir, 'tmp'), lsnDir: join(workDir, 'lsn'), fromLsn }), op.signal);
+      const saved = await save(gatedByExit(tool.output, tool.exited), report);
+      const { facts, serverVersion } = await readCheckpoints(join(workDir, 'lsn'));
+      return { saved, datastoreVersion: serverVersion, facts: { ...facts, flavour: flavour.name } };
+    } finally {
+      await removeToolOptions(optionsFile);
+    }
+  });
 }

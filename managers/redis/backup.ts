@@ -7,14 +7,10 @@
 import { access } from 'node:fs/promises';
 import type { ManagerContext, OperationScope } from '../sdk/contract.js';
 import { failedPrecondition } from '../sdk/errors.js';
-import { forget, newDataKey, wrapDataKey } from '../sdk/backup/keys.js';
-import { dataKey as dataObject, writeMeta } from '../sdk/backup/layout.js';
-import { discardBackup, saveStream } from '../sdk/backup/pipeline.js';
 import { byteProgress } from '../sdk/backup/progress.js';
-import { ENCRYPTION } from '../sdk/backup/secretstream.js';
-import { openStorage } from '../sdk/backup/storage/open.js';
+import { runBackup } from '../sdk/backup/run.js';
 import { checkBackupCommand } from '../sdk/backup/strategy.js';
-import { BackupType, type BackupArtifact, type BackupOps, type CreateBackupCommand } from '../sdk/backup/types.js';
+import type { BackupArtifact, BackupOps, CreateBackupCommand } from '../sdk/backup/types.js';
 import { info, withSession, type SessionOptions } from './connection.js';
 import { ADMIN_SECRET, type RedisPaths } from './paths.js';
 import { syncRdb } from './rdb-sync.js';
@@ -49,10 +45,7 @@ export async function createBackup({ ctx, paths }: RedisBackupDeps, req: CreateB
   // Asked first: a server that does not answer fails the backup before storage is touched.
   const server = await withSession(admin, (s) => info(s, 'server'), op.signal);
 
-  const storage = openStorage(req.storage);
-  const dataKey = newDataKey();
-  const createdAt = new Date().toISOString();
-  try {
+  return runBackup({ ctx, req, checked, datastore: DATASTORE, op }, async ({ save }) => {
     op.progress(2, 'full backup: Redis is writing a fresh RDB snapshot');
     let report: ((bytes: number) => void) | undefined;
     const rdb = syncRdb({
@@ -61,43 +54,8 @@ export async function createBackup({ ctx, paths }: RedisBackupDeps, req: CreateB
       // The server announces the snapshot's size before sending it: progress is exact.
       onLength: (bytes) => (report = byteProgress(op, 'streaming the snapshot', [5, 95], bytes)),
     });
-    const saved = await saveStream({
-      source: rdb.output,
-      storage,
-      key: dataObject(ctx.instanceId, req.backupId),
-      dataKey,
-      compression: checked.compression,
-      signal: op.signal,
-      onRawBytes: (bytes) => report?.(bytes),
-    });
-    const artifact: BackupArtifact = {
-      backupId: req.backupId,
-      instanceId: ctx.instanceId,
-      datastore: DATASTORE,
-      datastoreVersion: server.redis_version ?? '',
-      type: BackupType.FULL,
-      parentId: '',
-      ...saved,
-      compression: checked.compression,
-      encryption: ENCRYPTION,
-      wrappedKey: wrapDataKey(dataKey, checked.wrappingKey, req.backupId),
-      keyRef: checked.keyRef,
-      facts: { format: 'rdb', rdb_version: rdb.rdbVersion(), redis_version: server.redis_version ?? '' },
-      createdAt,
-      finishedAt: new Date().toISOString(),
-    };
-    op.progress(97, 'recording metadata');
-    await writeMeta(storage, artifact);
-    op.progress(100, `stored ${saved.size} bytes (${saved.rawSize} bytes of RDB)`);
-    return artifact;
-  } catch (err) {
-    // A failed backup leaves nothing: the controller records FAILED, storage holds no trace.
-    await discardBackup(storage, ctx.instanceId, req.backupId).catch((e: Error) =>
-      ctx.log.warn({ backupId: req.backupId, err: e.message }, 'could not remove the objects of a failed backup'),
-    );
-    throw err;
-  } finally {
-    forget(dataKey);
-    storage.close();
-  }
+    const saved = await save(rdb.output, (bytes) => report?.(bytes));
+    const version = server.redis_version ?? '';
+    return { saved, datastoreVersion: version, facts: { format: 'rdb', rdb_version: rdb.rdbVersion(), redis_version: version }, nativeWhat: 'bytes of RDB' };
+  });
 }
