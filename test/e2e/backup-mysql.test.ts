@@ -277,6 +277,22 @@ describe.skipIf(!!unavailable)('MariaDB backups end to end (controller + agents 
     expect(done.backup.status).toBe(BackupStatus.COMPLETED);
   });
 
+  it('finishes a backup that was running while the controller restarted', async () => {
+    const started = await startBackup({ name: 'across-restart', incremental: true });
+    const stateDir = t.controller.provisioner.stateDirOf(src.id);
+    const tool = await waitFor('mariadb-backup running', async () => {
+      const pids = pidsMentioning('--stream=xbstream').filter((p) => pidsMentioning(stateDir).includes(p));
+      return pids.length > 0 && pids;
+    }, 120_000, 10);
+    tool.forEach((p) => process.kill(p, 'SIGSTOP'));
+    await t.restart();
+    tool.forEach((p) => process.kill(p, 'SIGCONT'));
+    const { backup } = await finished(started.id);
+    expect(backup.message).toBe('');
+    expect(backup.status).toBe(BackupStatus.COMPLETED);
+    expect(existsSync(join(store(), src.id, started.id, 'meta.json'))).toBe(true);
+  });
+
   it('ends a running backup FAILED when its instance is deleted, and removes what it had stored', async () => {
     const created = await createInstance({ name: 'doomed', databases: [{ name: 'shop' }], users: [{ name: 'app', password: PASSWORD, host: '%', access: [{ database: 'shop' }] }] });
     await call(t.clients.operations, 'wait', { id: created.operation!.id, timeoutMs: 180_000 });
