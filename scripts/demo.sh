@@ -72,6 +72,7 @@ esac
 cat <<INFO
   stewardctl: export STEWARD_CONTROLLER=$API STEWARD_CA_FILE=$STEWARD_CA_FILE STEWARD_TOKEN=\$(cat $DATA_DIR/admin.token)
               node --import tsx cli/stewardctl.ts user list $INSTANCE
+              node --import tsx cli/stewardctl.ts backup create $INSTANCE    # then: instance create copy --datastore $DATASTORE --backup <id>
 
 Press Ctrl-C to delete the instance and stop.
 INFO
