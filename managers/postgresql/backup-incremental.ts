@@ -8,7 +8,10 @@
 //
 // Nothing here falls back to a full backup: an archive that lacks any of
 // those segments (pruned, never archived, another cluster) is refused with
-// FAILED_PRECONDITION before anything is stored.
+// FAILED_PRECONDITION before anything is stored. The agent prunes the archive
+// after every backup up to that backup's end_wal (wal-retention.ts), so only
+// the latest backup of the instance can be a parent: an older one is refused
+// with a message naming the backup that pruned its WAL.
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -24,6 +27,7 @@ import { select, withSession, type Session, type SessionOptions } from './connec
 import { TAR } from './tar.js';
 import { archiveCommand, isArchived, requireArchived, walArchiveDir } from './wal-archive.js';
 import { historyFileName, isWalSegmentName, timelineOf, walRange } from './wal.js';
+import { explainMissing, readRetention } from './wal-retention.js';
 
 /** How long a switched segment may take to reach the archive before the backup gives up. */
 export const ARCHIVE_WAIT_MS = 5 * 60_000;
@@ -48,6 +52,9 @@ export interface IncrementalFacts extends WalSpan {
 /** 63 bytes at most (the server's limit), unique per attempt so a recovery can never stop at another one. */
 export const restorePointName = (backupId: string): string => `steward-${backupId.slice(0, 40)}-${randomBytes(4).toString('hex')}`;
 
+/** Why `name` is gone: pruned after a later backup (wal-retention.ts), or not known. */
+const whyMissing = async (dir: string, name: string, parentId: string): Promise<string> => explainMissing(name, parentId, await readRetention(dir));
+
 /**
  * Refuses at once, before the server writes anything, when this server does
  * not archive into the agent's archive, or when the parent's last segment is
@@ -65,7 +72,7 @@ async function precheck(s: Session, i: IncrementalInput, archiveDir: string): Pr
   const first = i.parent.endWal;
   const passed = !!row.last && isWalSegmentName(row.last) && timelineOf(row.last) === timelineOf(first) && row.last >= first;
   if (passed && !(await isArchived(archiveDir, first))) {
-    throw failedPrecondition(`the WAL since parent backup ${i.parentId} is no longer complete in the WAL archive: ${first} is missing`);
+    throw failedPrecondition(`the WAL since parent backup ${i.parentId} is no longer complete in the WAL archive: ${first} is missing${await whyMissing(archiveDir, first, i.parentId)}`);
   }
 }
 
@@ -109,7 +116,7 @@ export async function incrementalBackup(i: IncrementalInput): Promise<{ saved: S
   }
   await waitArchived(i, dir, endWal);
   const names = walRange(parent.endWal, endWal, parent.segmentSize);
-  await requireArchived(dir, names, parent.segmentSize, what);
+  await requireArchived(dir, names, parent.segmentSize, what, (name) => whyMissing(dir, name, parentId));
   // A timeline's history file is part of its WAL: a restore reads it when the chain is past timeline 1.
   if (parent.timeline > 1 && (await isArchived(dir, historyFileName(parent.timeline)))) names.push(historyFileName(parent.timeline));
 

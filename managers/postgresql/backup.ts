@@ -2,8 +2,9 @@
 // encryption, checksum, storage). Full: pg_basebackup's tar with the WAL that
 // makes it consistent (backup-full.ts). Incremental: the WAL archived since
 // the parent (backup-incremental.ts); the parent's recorded facts say where
-// that starts, so no parent files need to be on this machine. Restore:
-// restore.ts.
+// that starts, so no parent files need to be on this machine. Once a backup
+// is recorded, the WAL archive is pruned up to its end (wal-retention.ts).
+// Restore: restore.ts.
 import { mkdir, rm, rmdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -25,6 +26,7 @@ import { select, withSession, type SessionOptions } from './connection.js';
 import { ADMIN_SECRET, type PgPaths } from './paths.js';
 import { restoreChain } from './restore.js';
 import { effective } from './settings.js';
+import { pruneAfterBackup } from './wal-retention.js';
 import { ADMIN_USER } from './validation.js';
 
 export const DATASTORE = 'postgresql';
@@ -128,7 +130,10 @@ export async function createBackup({ ctx, paths }: PgBackupDeps, req: CreateBack
     };
     op.progress(97, 'recording metadata');
     await writeMeta(storage, artifact);
-    op.progress(100, `stored ${saved.size} bytes (${saved.rawSize} native)`);
+    // The backup is complete: WAL before its end is no longer needed by any incremental on it (wal-retention.ts).
+    const pruned = await pruneAfterBackup(ctx, artifact);
+    const archive = pruned ? `; WAL archive: ${pruned.segments} segments (${pruned.bytes} bytes) before ${facts.endWal} removed` : '';
+    op.progress(100, `stored ${saved.size} bytes (${saved.rawSize} native)${archive}`);
     return artifact;
   } catch (err) {
     // A failed backup leaves nothing: the controller records FAILED, storage holds no trace.

@@ -18,6 +18,8 @@ import { rootOps } from './root.js';
 import { effective } from './settings.js';
 import { userOps } from './users.js';
 import { ADMIN_USER } from './validation.js';
+import { walArchiveDir } from './wal-archive.js';
+import { walArchiveUsage } from './wal-retention.js';
 
 export class PostgresqlManager extends ServerManager implements AgentManager {
   readonly users: UserOps;
@@ -67,7 +69,14 @@ export class PostgresqlManager extends ServerManager implements AgentManager {
 
   protected override async probeTarget(): Promise<{ spec: ServiceSpec; facts: Record<string, string> }> {
     const { installation } = await effective(this.ctx, this.paths);
-    return { spec: serviceSpec(installation, this.paths), facts: { major_version: String(installation.major) } };
+    const facts: Record<string, string> = { major_version: String(installation.major) };
+    // What the WAL archive holds (pruned after each backup): readdir and stat, the server is not asked.
+    const archive = await walArchiveUsage(walArchiveDir(this.ctx)).catch(() => undefined);
+    if (archive) {
+      facts.wal_archive_bytes = String(archive.bytes);
+      facts.wal_archive_segments = String(archive.segments);
+    }
+    return { spec: serviceSpec(installation, this.paths), facts };
   }
 
   protected async probeServer(facts: Record<string, string>): Promise<Probe> {

@@ -54,10 +54,17 @@ export async function resetWalArchive(dir: string, owner: OsUser | undefined): P
  * FAILED_PRECONDITION unless every one of `names` is in the archive as a whole
  * segment: an incremental made from a gap would restore to a wrong state, or not at all.
  */
-export async function requireArchived(dir: string, names: string[], segmentSize: number, what: string): Promise<void> {
+export async function requireArchived(
+  dir: string,
+  names: string[],
+  segmentSize: number,
+  what: string,
+  /** The end of the message when a segment is missing: why, and what to do instead. */
+  whyMissing: (name: string) => string | Promise<string> = () => '',
+): Promise<void> {
   for (const name of names) {
     const st = await stat(join(dir, name)).catch(() => undefined);
-    if (!st) throw failedPrecondition(`${what} is no longer complete in the WAL archive: ${name} is missing`);
+    if (!st) throw failedPrecondition(`${what} is no longer complete in the WAL archive: ${name} is missing${await whyMissing(name)}`);
     if (st.size !== segmentSize) throw failedPrecondition(`${what} is damaged in the WAL archive: ${name} has ${st.size} bytes, not ${segmentSize}`);
   }
 }
