@@ -22,11 +22,15 @@ provisioner.kind (local), provisioner.heartbeatIntervalMs, provisioner.controlle
 provisioner.enrollAddress, provisioner.restartAgents, notifications.publisherId,
 notifications.file.{enabled,path}, notifications.amqp.{enabled,url,exchange},
 notifications.watch.enabled, notifications.dispatch.enabled, notifications.retentionHours
-(docs/notifications.md). Flags override the file.
+(docs/notifications.md), backups.compression (zstd|gzip|none), backups.masterKeyFile,
+backups.storage.kind (filesystem|s3), backups.storage.path,
+backups.storage.{bucket,endpoint,region,prefix,accessKeyId,secretAccessKey,forcePathStyle}
+(docs/backups.md). Flags override the file.
 
-On first start the controller creates its CA (<dataDir>/pki, 0600) and an admin API token
-(<dataDir>/admin.token, 0600). Give stewardctl the token (STEWARD_TOKEN) and the CA
-(STEWARD_CA_FILE=<dataDir>/pki/ca.pem).`,
+On first start the controller creates its CA (<dataDir>/pki, 0600), an admin API token
+(<dataDir>/admin.token, 0600) and the backup master key (<dataDir>/pki/backup-master.key,
+0600: keep a copy away from the backup storage; without it no backup can be restored).
+Give stewardctl the token (STEWARD_TOKEN) and the CA (STEWARD_CA_FILE=<dataDir>/pki/ca.pem).`,
     )
     .parse();
   const o = cli.opts<{ config?: string; listen?: string; agentListen?: string; insecureDev?: boolean; dataDir?: string; heartbeatIntervalMs?: number }>();
