@@ -17,6 +17,8 @@ import { sessionsWith } from '../../managers/postgresql/connection.js';
 import { ADMIN_REPLICATION_LINE, applyHba, renderHba } from '../../managers/postgresql/hba.js';
 import { ADMIN_SECRET } from '../../managers/postgresql/paths.js';
 import { walArchiveDir } from '../../managers/postgresql/wal-archive.js';
+import { RETENTION_FILE, segmentOfArchiveFile } from '../../managers/postgresql/wal-retention.js';
+import { parseWalFileName } from '../../managers/postgresql/wal.js';
 import { serverProcesses } from '../fixtures/datastore-lifecycle.js';
 import { describeUnavailable, prepareRequest } from '../fixtures/datastore-suite.js';
 import { createPostgresqlInstance, postgresqlUnavailableReason, testOp, type PostgresqlInstance } from '../fixtures/postgresql-instance.js';
@@ -95,6 +97,24 @@ if (reason) {
     const backup = (backupId: string, type: BackupType, parent?: BackupArtifact, compression = 'zstd', op = testOp()) =>
       src.manager.backup.create({ backupId, type, parent, storage, key: grant, compression }, op);
 
+    /** What the source's WAL archive holds (the retention record aside). */
+    const archived = () => readdirSync(walArchiveDir(src.ctx)).filter((n) => n !== RETENTION_FILE);
+
+    /** Nothing of the backup's timeline before its end_wal is left; its end_wal is still there; history files stay. */
+    function expectPrunedTo(b: BackupArtifact): void {
+      const size = Number(b.facts.wal_segment_size);
+      const keep = parseWalFileName(b.facts.end_wal, size);
+      const names = archived();
+      expect(names).toContain(b.facts.end_wal);
+      for (const name of names) {
+        if (/^[0-9A-F]{8}\.history$/.test(name)) continue;
+        const of = segmentOfArchiveFile(name);
+        expect(of, `unexpected file ${name} in the WAL archive`).toBeDefined();
+        const seg = parseWalFileName(of!.segment, size);
+        if (seg.timeline === keep.timeline) expect(seg.segno >= keep.segno, `${name} is older than ${b.facts.end_wal}`).toBe(true);
+      }
+    }
+
     const restoreRequest = (chain: BackupArtifact[], over: Partial<PrepareRequest> = {}): PrepareRequest =>
       prepareRequest({ restore: { storage, chain: chain.map((artifact) => ({ artifact, key: grant })) }, ...over });
 
@@ -144,6 +164,19 @@ if (reason) {
       if (root) rmSync(root, { recursive: true, force: true });
     });
 
+    // First: its full backup prunes the WAL archive up to its own end, so full-1 (next) is the latest when incr-1 continues it.
+    it("gives an instance prepared before backups existed the admin's replication line", async () => {
+      const sessions = sessionsWith(async () => ({ host: src.ctx.runDir, port: src.port, user: 'steward_admin', password: (await src.ctx.secrets.get(ADMIN_SECRET))! }), AbortSignal.timeout(30_000));
+      const hbaFile = join(src.ctx.configDir, 'pg_hba.conf');
+      const owner = { uid: process.getuid?.(), gid: statSync(hbaFile).gid };
+      await applyHba(sessions, hbaFile, renderHba({ rootOverTcp: false }), owner, AbortSignal.timeout(30_000));
+      const a = await backup('full-old-hba', BackupType.FULL, undefined, 'none');
+      // Uncompressed: the stored size is the tar plus the secretstream header and one tag per 64 KiB record.
+      expect(a.size).toBe(24 + a.rawSize + 17 * (Math.floor(a.rawSize / 65536) + 1));
+      expect(readFileSync(hbaFile, 'utf8')).toContain(ADMIN_REPLICATION_LINE);
+      rmSync(join(root, src.ctx.instanceId, 'full-old-hba'), { recursive: true });
+    });
+
     it('makes a full backup: pg_basebackup stored, checksummed, with its WAL span recorded', async () => {
       afterFull = await snapshot(src);
       expect(afterFull['shop.items'].rows).toBe(20_000);
@@ -167,20 +200,15 @@ if (reason) {
       // Nothing of the run (the password file) is left, and no replication slot outlives it.
       expect(readdirSync(src.ctx.stateDir)).not.toContain('backup-work');
       expect(await admin(src, async (c) => (await c.query('SELECT count(*)::int AS n FROM pg_replication_slots')).rows[0].n)).toBe(0);
-      // The server archives its WAL into the instance's archive.
+      // The server archives its WAL into the instance's archive, which keeps nothing from before this backup's end.
       expect(readdirSync(walArchiveDir(src.ctx))).toContain(full.facts.end_wal);
-    });
-
-    it("gives an instance prepared before backups existed the admin's replication line", async () => {
-      const sessions = sessionsWith(async () => ({ host: src.ctx.runDir, port: src.port, user: 'steward_admin', password: (await src.ctx.secrets.get(ADMIN_SECRET))! }), AbortSignal.timeout(30_000));
-      const hbaFile = join(src.ctx.configDir, 'pg_hba.conf');
-      const owner = { uid: process.getuid?.(), gid: statSync(hbaFile).gid };
-      await applyHba(sessions, hbaFile, renderHba({ rootOverTcp: false }), owner, AbortSignal.timeout(30_000));
-      const a = await backup('full-old-hba', BackupType.FULL, undefined, 'none');
-      // Uncompressed: the stored size is the tar plus the secretstream header and one tag per 64 KiB record.
-      expect(a.size).toBe(24 + a.rawSize + 17 * (Math.floor(a.rawSize / 65536) + 1));
-      expect(readFileSync(hbaFile, 'utf8')).toContain(ADMIN_REPLICATION_LINE);
-      rmSync(join(root, src.ctx.instanceId, 'full-old-hba'), { recursive: true });
+      expectPrunedTo(full);
+      expect(op.steps.at(-1)?.message).toMatch(/; WAL archive: \d+ segments \(\d+ bytes\) before [0-9A-F]{24} removed$/);
+      // Operators see the archive's size in the probe.
+      const { facts } = await src.manager.probe();
+      const segments = archived().filter((n) => /^[0-9A-F]{24}$/.test(n));
+      expect(Number(facts.wal_archive_segments)).toBe(segments.length);
+      expect(Number(facts.wal_archive_bytes)).toBeGreaterThanOrEqual(segments.length * 16 * 1024 * 1024);
     });
 
     it('makes an incremental backup: the archived WAL since the full one', async () => {
@@ -201,6 +229,7 @@ if (reason) {
       expect(incr1.facts.end_wal > full.facts.end_wal).toBe(true);
       expect(incr1.facts.restore_point).toMatch(/^steward-incr-1-[0-9a-f]{8}$/);
       expect(readdirSync(src.ctx.stateDir)).not.toContain('backup-work');
+      expectPrunedTo(incr1);
     });
 
     it('makes a second incremental on top of the first', async () => {
@@ -209,6 +238,25 @@ if (reason) {
       afterIncr2 = await snapshot(src);
       incr2 = await backup('incr-2', BackupType.INCREMENTAL, incr1, 'gzip');
       expect(incr2.facts).toMatchObject({ start_wal: incr1.facts.end_wal, start_lsn: incr1.facts.end_lsn, system_identifier: full.facts.system_identifier });
+      expectPrunedTo(incr2);
+    });
+
+    it('refuses an incremental on an older parent once a later backup pruned its WAL, and stores nothing', async () => {
+      for (const older of [full, incr1]) {
+        const err = await backup('incr-old', BackupType.INCREMENTAL, older).then(
+          () => undefined,
+          (e: unknown) => asStewardError(e),
+        );
+        expect(err?.code).toBe('FAILED_PRECONDITION');
+        expect(err?.message).toContain(`the WAL since parent backup ${older.backupId} is no longer complete in the WAL archive: ${older.facts.end_wal} is missing`);
+        expect(err?.message).toContain('pruned after the later backup incr-2');
+        expect(err?.message).toContain('take a full backup, or an incremental with incr-2 as its parent');
+        expect(readdirSync(join(root, src.ctx.instanceId)).sort()).toEqual(['full-1', 'incr-1', 'incr-2']);
+        expect(readdirSync(src.ctx.stateDir)).not.toContain('backup-work');
+      }
+      // The failed attempts pruned nothing more: incr-2 can still be continued.
+      expectPrunedTo(incr2);
+      expect(archived()).toContain(incr2.facts.end_wal);
     });
 
     it('refuses a chain with a flipped byte in a stored backup, leaving the data directory empty and nothing served', async () => {
@@ -297,16 +345,26 @@ if (reason) {
 
     it('refuses an incremental whose parent WAL is no longer complete in the archive, and stores nothing', async () => {
       const archive = walArchiveDir(src.ctx);
-      // A segment in the middle of the range, then the parent's own last one.
-      for (const gone of [incr1.facts.end_wal, full.facts.end_wal]) {
+      // A segment after incr-2's end (archived once it is switched out), in the middle of the next range.
+      await sql('audit', "INSERT INTO log (msg) VALUES ('after incr-2')");
+      const next = await admin(src, async (c) => (await c.query('SELECT pg_walfile_name(pg_switch_wal()) AS w')).rows[0].w as string);
+      expect(next > incr2.facts.end_wal).toBe(true);
+      for (let i = 0; !existsSync(join(archive, next)); i++) {
+        expect(i).toBeLessThan(300);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      // That segment, then the parent's own last one.
+      for (const gone of [next, incr2.facts.end_wal]) {
         renameSync(join(archive, gone), join(src.dir, gone));
         try {
-          const err = await backup('incr-gap', BackupType.INCREMENTAL, full).then(
+          const err = await backup('incr-gap', BackupType.INCREMENTAL, incr2).then(
             () => undefined,
             (e: unknown) => asStewardError(e),
           );
           expect(err?.code).toBe('FAILED_PRECONDITION');
-          expect(err?.message).toContain(`the WAL since parent backup full-1 is no longer complete in the WAL archive: ${gone} is missing`);
+          // Not pruned by the agent (it is not before the latest backup's end): no other parent is suggested.
+          expect(err?.message).toContain(`the WAL since parent backup incr-2 is no longer complete in the WAL archive: ${gone} is missing; take a full backup`);
+          expect(err?.message).not.toMatch(/pruned/);
         } finally {
           renameSync(join(src.dir, gone), join(archive, gone));
         }
