@@ -5,20 +5,15 @@
 // that starts, so no parent files need to be on this machine. Once a backup
 // is recorded, the WAL archive is pruned up to its end (wal-retention.ts).
 // Restore: restore.ts.
-import { mkdir, rm, rmdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ManagerContext, OperationScope } from '../sdk/contract.js';
 import { failedPrecondition } from '../sdk/errors.js';
 import { isPrepared } from '../sdk/prepared.js';
-import { forget, newDataKey, wrapDataKey } from '../sdk/backup/keys.js';
-import { dataKey as dataObject, writeMeta } from '../sdk/backup/layout.js';
-import { discardBackup, saveStream, type Saved } from '../sdk/backup/pipeline.js';
+import type { Saved } from '../sdk/backup/pipeline.js';
 import { byteProgress } from '../sdk/backup/progress.js';
-import { ENCRYPTION } from '../sdk/backup/secretstream.js';
-import { openStorage } from '../sdk/backup/storage/open.js';
+import { runBackup } from '../sdk/backup/run.js';
 import { checkBackupCommand } from '../sdk/backup/strategy.js';
-import { BackupType, type BackupArtifact, type BackupOps, type CreateBackupCommand } from '../sdk/backup/types.js';
+import type { BackupArtifact, BackupOps, CreateBackupCommand } from '../sdk/backup/types.js';
 import { FULL_FORMAT, WAL_FORMAT, readFacts, toFacts, type PgBackupFacts } from './backup-facts.js';
 import { fullBackup } from './backup-full.js';
 import { incrementalBackup } from './backup-incremental.js';
@@ -77,27 +72,10 @@ export async function createBackup({ ctx, paths }: PgBackupDeps, req: CreateBack
   const { port, installation: inst } = await effective(ctx, paths);
   const admin: SessionOptions = { host: paths.socketDir, port, user: ADMIN_USER, password };
 
-  const storage = openStorage(req.storage);
-  // Mutating operations run one at a time: anything here is from an attempt a kill -9 cut short,
-  // including its password file.
-  await rm(join(ctx.stateDir, 'backup-work'), { recursive: true, force: true });
-  const work = join(ctx.stateDir, 'backup-work', req.backupId);
-  await mkdir(work, { recursive: true, mode: 0o700 });
-  const dataKey = newDataKey();
-  const createdAt = new Date().toISOString();
   const { signal } = op;
-  try {
+  return runBackup({ ctx, req, checked, datastore: DATASTORE, op }, async ({ workDir: work, save: store }) => {
     const server = await serverFacts(admin, signal);
-    const save = (source: Readable, expectedBytes: number) =>
-      saveStream({
-        source,
-        storage,
-        key: dataObject(ctx.instanceId, req.backupId),
-        dataKey,
-        compression: checked.compression,
-        signal,
-        onRawBytes: byteProgress(op, 'streaming', [5, 95], expectedBytes),
-      });
+    const save = (source: Readable, expectedBytes: number) => store(source, byteProgress(op, 'streaming', [5, 95], expectedBytes));
     const common = { segmentSize: server.segmentSize, systemIdentifier: server.systemIdentifier, versionNum: server.versionNum };
     let facts: PgBackupFacts;
     let saved: Saved;
@@ -112,39 +90,15 @@ export async function createBackup({ ctx, paths }: PgBackupDeps, req: CreateBack
       ({ saved } = r);
       facts = { ...r.facts, ...common, format: FULL_FORMAT };
     }
-    const artifact: BackupArtifact = {
-      backupId: req.backupId,
-      instanceId: ctx.instanceId,
-      datastore: DATASTORE,
+    return {
+      saved,
       datastoreVersion: server.version,
-      type: parent ? BackupType.INCREMENTAL : BackupType.FULL,
-      parentId: checked.parent?.backupId ?? '',
-      ...saved,
-      compression: checked.compression,
-      encryption: ENCRYPTION,
-      wrappedKey: wrapDataKey(dataKey, checked.wrappingKey, req.backupId),
-      keyRef: checked.keyRef,
       facts: toFacts(facts),
-      createdAt,
-      finishedAt: new Date().toISOString(),
+      // The backup is complete: WAL before its end is no longer needed by any incremental on it (wal-retention.ts).
+      afterStored: async (artifact) => {
+        const pruned = await pruneAfterBackup(ctx, artifact);
+        return pruned ? `; WAL archive: ${pruned.segments} segments (${pruned.bytes} bytes) before ${facts.endWal} removed` : '';
+      },
     };
-    op.progress(97, 'recording metadata');
-    await writeMeta(storage, artifact);
-    // The backup is complete: WAL before its end is no longer needed by any incremental on it (wal-retention.ts).
-    const pruned = await pruneAfterBackup(ctx, artifact);
-    const archive = pruned ? `; WAL archive: ${pruned.segments} segments (${pruned.bytes} bytes) before ${facts.endWal} removed` : '';
-    op.progress(100, `stored ${saved.size} bytes (${saved.rawSize} native)${archive}`);
-    return artifact;
-  } catch (err) {
-    // A failed backup leaves nothing: the controller records FAILED, storage holds no trace.
-    await discardBackup(storage, ctx.instanceId, req.backupId).catch((e: Error) =>
-      ctx.log.warn({ backupId: req.backupId, err: e.message }, 'could not remove the objects of a failed backup'),
-    );
-    throw err;
-  } finally {
-    forget(dataKey);
-    await rm(work, { recursive: true, force: true });
-    await rmdir(dirname(work)).catch(() => undefined);
-    storage.close();
-  }
+  });
 }

@@ -28,6 +28,8 @@ export interface BackupOutcome {
   facts: Record<string, string>;
   /** What the native bytes are, for the last progress line ("bytes of RDB"). */
   nativeWhat?: string;
+  /** Runs once the backup is recorded in storage (housekeeping such as WAL pruning); its text ends the last progress line. */
+  afterStored?: (artifact: BackupArtifact) => Promise<string>;
 }
 
 export async function runBackup(
@@ -57,7 +59,7 @@ export async function runBackup(
           onRawBytes,
         }),
     };
-    const { saved, datastoreVersion, facts, nativeWhat } = await body(run);
+    const { saved, datastoreVersion, facts, nativeWhat, afterStored } = await body(run);
     const artifact: BackupArtifact = {
       backupId: req.backupId,
       instanceId: ctx.instanceId,
@@ -76,7 +78,8 @@ export async function runBackup(
     };
     op.progress(97, 'recording metadata');
     await writeMeta(storage, artifact);
-    op.progress(100, `stored ${saved.size} bytes (${saved.rawSize} ${nativeWhat ?? 'native'})`);
+    const more = afterStored ? await afterStored(artifact) : '';
+    op.progress(100, `stored ${saved.size} bytes (${saved.rawSize} ${nativeWhat ?? 'native'})${more}`);
     return artifact;
   } catch (err) {
     // A failed backup leaves nothing: the controller records FAILED, storage holds no trace.
