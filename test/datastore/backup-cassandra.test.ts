@@ -5,7 +5,7 @@
 // order), never by "the command succeeded". One source and one destination
 // node serve the file: JVM start-ups are the slow part on 2 cores.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, concurrent } from 'cassandra-driver';
@@ -16,6 +16,7 @@ import { DatastoreStatus, type PrepareRequest } from '../../managers/sdk/types.j
 import { ADMIN_PASSWORD_SECRET, cassandraPaths } from '../../managers/cassandra/paths.js';
 import { leftoverTags } from '../../managers/cassandra/snapshot.js';
 import { cassandraUnavailableReason, createCassandraNode, testOp, type CassandraNode } from '../fixtures/cassandra-instance.js';
+import { flippedCopy } from '../fixtures/backup-storage.js';
 
 const reason = await cassandraUnavailableReason();
 if (reason) console.warn(`\n*** SKIPPED: cassandra backup tests cannot run here: ${reason} ***\n`);
@@ -247,11 +248,7 @@ describe.skipIf(!!reason)('Cassandra backup and restore (snapshot, nodetool impo
 
   it('refuses a backup with a flipped byte in storage: no node, no prepared marker', async () => {
     const dir = join(root, src.ctx.instanceId);
-    const bytes = readFileSync(join(dir, 'full-1', 'data'));
-    bytes[bytes.length >> 1] ^= 0x10;
-    mkdirSync(join(dir, 'full-flip'));
-    writeFileSync(join(dir, 'full-flip', 'data'), bytes);
-    const broken = { ...full, location: full.location.replace('/full-1/', '/full-flip/') };
+    const broken = flippedCopy(root, full, 'full-flip');
     const err = await failure(dst.manager.prepare({ ...EMPTY_PREPARE, restore: restoreCommand(broken) }, testOp()));
     expect(err.code).toBe('FAILED_PRECONDITION');
     expect(err.message).toMatch(/backup full-1 is corrupt or incomplete in storage: checksum sha256:[0-9a-f]+ does not match the recorded/);
@@ -260,7 +257,7 @@ describe.skipIf(!!reason)('Cassandra backup and restore (snapshot, nodetool impo
     expect(readdirSync(dst.dir)).not.toContain('restore-staging');
 
     // The same object with a checksum recorded to match: verified, but it does not decrypt. Refused before a node starts.
-    const sha = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    const sha = `sha256:${createHash('sha256').update(readFileSync(join(dir, 'full-flip', 'data'))).digest('hex')}`;
     const forged = await failure(dst.manager.prepare({ ...EMPTY_PREPARE, restore: restoreCommand({ ...broken, checksum: sha }) }, testOp()));
     expect(forged.code).toBe('FAILED_PRECONDITION');
     expect(forged.message).toMatch(/backup data does not decrypt/);

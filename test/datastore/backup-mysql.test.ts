@@ -3,7 +3,7 @@
 // restores into fresh instances compared with the source by content (row
 // counts and content checksums per table), never by "the command succeeded".
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,7 @@ import { waitUntilReady } from '../../managers/mysql/readiness.js';
 import { createAdmin, secureInstallation } from '../../managers/mysql/secure.js';
 import { createMysqlInstance, mysqlUnavailableReason, testOp, type MysqlInstance } from '../fixtures/mysql-instance.js';
 import { s3ServerBinary, startS3Server, type S3Server } from '../fixtures/s3-server.js';
+import { expectStored, flippedCopy } from '../fixtures/backup-storage.js';
 
 const reason = await mysqlUnavailableReason();
 if (reason) console.warn(`\n*** SKIPPED: mysql backup tests cannot run here: ${reason} ***\n`);
@@ -127,15 +128,7 @@ describe.skipIf(!!reason)('MariaDB backup and restore (mariadb-backup, process b
     expect(full.datastoreVersion).toMatch(/MariaDB/);
     expect(full.facts.to_lsn).toMatch(/^\d+$/);
     expect(full.rawSize).toBeGreaterThan(full.size); // zstd on InnoDB pages
-    const stored = readFileSync(join(root, src.ctx.instanceId, 'full-1', 'data'));
-    expect(stored.length).toBe(full.size);
-    const meta = JSON.parse(readFileSync(join(root, src.ctx.instanceId, 'full-1', 'meta.json'), 'utf8'));
-    expect(meta).toMatchObject({ backupId: 'full-1', checksum: full.checksum, type: 'BACKUP_TYPE_FULL', keyRef: 'test-master' });
-    const percents = op.steps.map((s) => s.percent);
-    expect(percents).toEqual([...percents].sort((a, b) => a - b));
-    expect(op.steps.at(-1)?.percent).toBe(100);
-    // Nothing of the tool's work (options file with the admin password, LSN copy) is left behind.
-    expect(readdirSync(src.ctx.stateDir)).not.toContain('backup-work');
+    expectStored(root, full, op, src.ctx.stateDir);
   });
 
   it('makes an incremental backup of the changes since the full one', async () => {
@@ -176,15 +169,7 @@ describe.skipIf(!!reason)('MariaDB backup and restore (mariadb-backup, process b
   });
 
   it('refuses a chain with a flipped byte in a stored backup, and writes nothing into the data directory', async () => {
-    const copyId = 'incr-flip';
-    const dir = join(root, src.ctx.instanceId);
-    rmSync(join(dir, copyId), { recursive: true, force: true });
-    const bytes = readFileSync(join(dir, 'incr-1', 'data'));
-    bytes[bytes.length >> 1] ^= 0x10;
-    const { mkdirSync } = await import('node:fs');
-    mkdirSync(join(dir, copyId));
-    writeFileSync(join(dir, copyId, 'data'), bytes);
-    const broken = { ...incr, location: incr.location.replace('/incr-1/', `/${copyId}/`) };
+    const broken = flippedCopy(root, incr, 'incr-flip');
     const spec = await dst.manager.serviceSpec();
     await dst.ctx.service.stop(spec);
     await rm(dst.ctx.dataDir, { recursive: true, force: true });

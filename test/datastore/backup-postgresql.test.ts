@@ -4,7 +4,7 @@
 // compared with the source by content (row counts and an md5 of every table's
 // rows in key order), never by "the command succeeded".
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +22,7 @@ import { parseWalFileName } from '../../managers/postgresql/wal.js';
 import { serverProcesses } from '../fixtures/datastore-lifecycle.js';
 import { describeUnavailable, prepareRequest } from '../fixtures/datastore-suite.js';
 import { createPostgresqlInstance, postgresqlUnavailableReason, testOp, type PostgresqlInstance } from '../fixtures/postgresql-instance.js';
+import { expectStored, flippedCopy } from '../fixtures/backup-storage.js';
 
 const reason = await postgresqlUnavailableReason();
 
@@ -191,14 +192,8 @@ if (reason) {
       expect(full.facts.start_wal <= full.facts.end_wal).toBe(true);
       expect(full.facts.system_identifier).toMatch(/^\d+$/);
       expect(full.rawSize).toBeGreaterThan(full.size); // zstd on heap pages and WAL
-      expect(readFileSync(join(root, src.ctx.instanceId, 'full-1', 'data')).length).toBe(full.size);
-      const meta = JSON.parse(readFileSync(join(root, src.ctx.instanceId, 'full-1', 'meta.json'), 'utf8'));
-      expect(meta).toMatchObject({ backupId: 'full-1', checksum: full.checksum, type: 'BACKUP_TYPE_FULL', keyRef: 'test-master' });
-      const percents = op.steps.map((s) => s.percent);
-      expect(percents).toEqual([...percents].sort((a, b) => a - b));
-      expect(op.steps.at(-1)?.percent).toBe(100);
-      // Nothing of the run (the password file) is left, and no replication slot outlives it.
-      expect(readdirSync(src.ctx.stateDir)).not.toContain('backup-work');
+      expectStored(root, full, op, src.ctx.stateDir);
+      // No replication slot outlives the run.
       expect(await admin(src, async (c) => (await c.query('SELECT count(*)::int AS n FROM pg_replication_slots')).rows[0].n)).toBe(0);
       // The server archives its WAL into the instance's archive, which keeps nothing from before this backup's end.
       expect(readdirSync(walArchiveDir(src.ctx))).toContain(full.facts.end_wal);
@@ -261,11 +256,7 @@ if (reason) {
 
     it('refuses a chain with a flipped byte in a stored backup, leaving the data directory empty and nothing served', async () => {
       const dir = join(root, src.ctx.instanceId);
-      const bytes = readFileSync(join(dir, 'incr-2', 'data'));
-      bytes[bytes.length >> 1] ^= 0x10;
-      mkdirSync(join(dir, 'incr-flip'));
-      writeFileSync(join(dir, 'incr-flip', 'data'), bytes);
-      const broken = { ...incr2, location: incr2.location.replace('/incr-2/', '/incr-flip/') };
+      const broken = flippedCopy(root, incr2, 'incr-flip');
       const dst = await freshInstance();
       const err = await dst.manager.prepare(restoreRequest([full, incr1, broken]), testOp()).then(
         () => undefined,

@@ -4,7 +4,7 @@
 // the source by content (key count and a type-aware digest of every key, TTLs
 // included), never by "the command succeeded".
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +25,7 @@ import { expectCode } from '../fixtures/datastore-assertions.js';
 import { expectNothingLeft, serverProcesses } from '../fixtures/datastore-lifecycle.js';
 import { describeUnavailable, prepareRequest } from '../fixtures/datastore-suite.js';
 import { createRedisInstance, redisUnavailableReason, testOp, type RedisInstance } from '../fixtures/redis-instance.js';
+import { flippedCopy } from '../fixtures/backup-storage.js';
 
 const reason = await redisUnavailableReason();
 
@@ -224,11 +225,7 @@ if (reason) {
 
     it('refuses a backup with a flipped byte in storage: no marker, no server, an empty data directory', async () => {
       const dir = join(root, src.ctx.instanceId);
-      const bytes = readFileSync(join(dir, 'full-1', 'data'));
-      bytes[bytes.length >> 1] ^= 0x10;
-      mkdirSync(join(dir, 'full-flip'));
-      writeFileSync(join(dir, 'full-flip', 'data'), bytes);
-      const broken = { ...full, location: full.location.replace('/full-1/', '/full-flip/') };
+      const broken = flippedCopy(root, full, 'full-flip');
       const err = await expectCode(dst.manager.prepare(prepareRequest({ restore: restoreOf(broken) }), testOp()), 'FAILED_PRECONDITION');
       expect(err.message).toMatch(/backup full-1 is corrupt or incomplete in storage: checksum sha256:\w+ does not match the recorded sha256:\w+; nothing was restored/);
       await expectNothingLeft(dst);
