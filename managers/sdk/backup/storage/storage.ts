@@ -3,6 +3,15 @@
 // reader never finds half a backup under its final name.
 import type { Readable } from 'node:stream';
 
+export interface PutOptions {
+  /**
+   * Called with each chunk of the body once the storage has written it and
+   * keeps no reference to it (the pipeline then reuses the memory). A backend
+   * that holds on to chunks (S3 collects them into parts) never calls it.
+   */
+  written?: (chunk: Buffer) => void;
+}
+
 export interface ObjectStorage {
   readonly kind: 'filesystem' | 's3';
   /** The URI recorded as a backup's location. */
@@ -10,7 +19,7 @@ export interface ObjectStorage {
   /** The key of a location this storage wrote; INVALID_ARGUMENT for any other location. */
   keyOf(location: string): string;
   /** Streams `body` into `key`; resolves with the bytes stored once the object is complete and visible. */
-  put(key: string, body: Readable, signal?: AbortSignal): Promise<number>;
+  put(key: string, body: Readable, signal?: AbortSignal, opts?: PutOptions): Promise<number>;
   putBytes(key: string, data: Buffer): Promise<void>;
   /** NOT_FOUND when there is no such object. */
   get(key: string, signal?: AbortSignal): Promise<Readable>;
