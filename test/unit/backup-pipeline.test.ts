@@ -5,7 +5,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { open } from 'node:fs/promises';
+import { Readable, Writable, type Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import sodium from 'sodium-native';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackupArtifact, BackupType } from '../../proto/gen/steward/v1/backups.js';
 import { asStewardError } from '../../managers/sdk/errors.js';
@@ -14,8 +17,9 @@ import { COMPRESSIONS, type Compression } from '../../managers/sdk/backup/compre
 import { newDataKey, unwrapDataKey, wrapDataKey } from '../../managers/sdk/backup/keys.js';
 import { dataKey as dataObject } from '../../managers/sdk/backup/layout.js';
 import { dataKeyOf, discardBackup, fetchVerified, gatedByExit, openVerified, saveStream } from '../../managers/sdk/backup/pipeline.js';
-import { ENCRYPTION, RECORD_PLAINTEXT } from '../../managers/sdk/backup/secretstream.js';
-import { FilesystemStorage } from '../../managers/sdk/backup/storage/filesystem.js';
+import { tap } from '../../managers/sdk/backup/digest.js';
+import { ChunkPool, ENCRYPTION, RECORD_PLAINTEXT, batchBytes, decryptStream, encryptStream } from '../../managers/sdk/backup/secretstream.js';
+import { FileSink, FilesystemStorage } from '../../managers/sdk/backup/storage/filesystem.js';
 
 const signal = new AbortController().signal;
 
@@ -191,5 +195,152 @@ describe('backup pipeline (filesystem storage)', () => {
     await refused(saving);
     await tool.exited.catch(() => undefined);
     expect(readdirSync(join(root, 'store', 'inst-1', 'cancel'))).toEqual([]);
+  });
+});
+
+// The stored format is libsodium's secretstream as documented, whatever the
+// pipeline does for speed (batching records, reusing buffers): checked against
+// libsodium's own push and pull, one record at a time, the way the first
+// version of the pipeline wrote it.
+describe('secretstream format', () => {
+  const HEADER = sodium.crypto_secretstream_xchacha20poly1305_HEADERBYTES;
+  const ABYTES = sodium.crypto_secretstream_xchacha20poly1305_ABYTES;
+  const RECORD = RECORD_PLAINTEXT + ABYTES;
+  const TAG_MESSAGE = sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE;
+  const TAG_FINAL = sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL;
+
+  /** Reference writer: one libsodium push per 64 KiB record, the final (short, maybe empty) one tagged FINAL. */
+  function referenceEncrypt(key: Buffer, data: Buffer): Buffer {
+    const state = Buffer.alloc(sodium.crypto_secretstream_xchacha20poly1305_STATEBYTES);
+    const header = Buffer.alloc(HEADER);
+    sodium.crypto_secretstream_xchacha20poly1305_init_push(state, header, key);
+    const parts = [header];
+    let o = 0;
+    for (; data.length - o >= RECORD_PLAINTEXT; o += RECORD_PLAINTEXT) {
+      const c = Buffer.alloc(RECORD);
+      sodium.crypto_secretstream_xchacha20poly1305_push(state, c, data.subarray(o, o + RECORD_PLAINTEXT), null, TAG_MESSAGE);
+      parts.push(c);
+    }
+    const last = Buffer.alloc(data.length - o + ABYTES);
+    sodium.crypto_secretstream_xchacha20poly1305_push(state, last, data.subarray(o), null, TAG_FINAL);
+    parts.push(last);
+    return Buffer.concat(parts);
+  }
+
+  /** Reference reader: splits at record boundaries and pulls each record with libsodium, checking the tags. */
+  function referenceDecrypt(key: Buffer, stored: Buffer): Buffer {
+    const state = Buffer.alloc(sodium.crypto_secretstream_xchacha20poly1305_STATEBYTES);
+    sodium.crypto_secretstream_xchacha20poly1305_init_pull(state, stored.subarray(0, HEADER), key);
+    const parts: Buffer[] = [];
+    const tag = Buffer.alloc(1);
+    for (let o = HEADER; o < stored.length; o += RECORD) {
+      const c = stored.subarray(o, o + RECORD);
+      const m = Buffer.alloc(c.length - ABYTES);
+      sodium.crypto_secretstream_xchacha20poly1305_pull(state, m, tag, c, null);
+      expect(tag[0]).toBe(o + RECORD >= stored.length ? TAG_FINAL : TAG_MESSAGE);
+      parts.push(m);
+    }
+    return Buffer.concat(parts);
+  }
+
+  /** Irregular chunks, some spanning several records. */
+  function* pieces(b: Buffer, sizes = [1, 7, 65_536, 100_003, 3, 1_500_000, 65_553]) {
+    for (let o = 0, i = 0; o < b.length; o += sizes[i++ % sizes.length]) yield b.subarray(o, o + sizes[i % sizes.length]);
+  }
+
+  const through = async (t: Transform, data: Buffer, sizes?: number[]) => readAll(Readable.from(pieces(data, sizes)).pipe(t));
+
+  const sizes = [0, 1, RECORD_PLAINTEXT - 1, RECORD_PLAINTEXT, RECORD_PLAINTEXT + 1, 16 * RECORD_PLAINTEXT, 16 * RECORD_PLAINTEXT + 5, 3_000_017];
+
+  it('encryptStream writes what libsodium reads record by record, batched or not, pooled or not', async () => {
+    const key = newDataKey();
+    for (const size of sizes) {
+      const data = randomBytes(size);
+      const pool = new ChunkPool(batchBytes(4));
+      for (const t of [encryptStream(key), encryptStream(key, { batchRecords: 1 }), encryptStream(key, { batchRecords: 4, pool })]) {
+        const stored = await through(t, data);
+        expect(stored.length).toBe(HEADER + Math.floor(size / RECORD_PLAINTEXT) * RECORD + (size % RECORD_PLAINTEXT) + ABYTES);
+        expect(referenceDecrypt(key, stored).equals(data)).toBe(true);
+      }
+    }
+  });
+
+  it('decryptStream reads what libsodium wrote record by record (backups written before batching)', async () => {
+    const key = newDataKey();
+    for (const size of sizes) {
+      const data = randomBytes(size);
+      const stored = referenceEncrypt(key, data);
+      for (const chunking of [undefined, [1], [RECORD], [RECORD + 1], [HEADER, RECORD - 1]]) {
+        if (chunking?.[0] === 1 && size > RECORD_PLAINTEXT) continue; // byte by byte: small streams only
+        expect((await through(decryptStream(key), stored, chunking)).equals(data)).toBe(true);
+      }
+    }
+  });
+
+  it('decryptStream refuses data after the final record, and a stream cut at a record boundary', async () => {
+    const key = newDataKey();
+    const stored = referenceEncrypt(key, randomBytes(3 * RECORD_PLAINTEXT + 10));
+    const err = (p: Promise<unknown>) => p.then(() => 'accepted', (e: Error) => e.message);
+    expect(await err(through(decryptStream(key), Buffer.concat([stored, stored.subarray(HEADER, HEADER + 40)])))).toMatch(/data after the final record|failed authentication/);
+    expect(await err(through(decryptStream(key), stored.subarray(0, HEADER + 2 * RECORD)))).toMatch(/final record is missing/);
+  });
+
+  it('a pooled chunk is reused only once handed back', () => {
+    const pool = new ChunkPool(1024, 2);
+    const a = pool.take();
+    const b = pool.take();
+    expect(a.buffer).not.toBe(b.buffer);
+    pool.release(a.subarray(10, 20));
+    pool.release(a);
+    pool.release(Buffer.alloc(1024)); // not the pool's: ignored
+    expect(pool.take().buffer).toBe(a.buffer);
+    expect(pool.take().buffer).not.toBe(a.buffer);
+  });
+});
+
+describe('checksum tap', () => {
+  for (const offThread of [false, true]) {
+    it(`hashes and counts exactly what passes (${offThread ? 'worker thread' : 'event loop'}), chunks larger than the ring too`, async () => {
+      for (const sizes of [[0], [1], [65_536, 3], [10 * 1024 * 1024 + 7, 1, 999_999]]) {
+        const chunks = sizes.map((n) => randomBytes(n));
+        const all = Buffer.concat(chunks);
+        const t = tap({ hash: true, offThread });
+        const out = await readAll(Readable.from(chunks.filter((c) => c.length)).pipe(t));
+        expect(out.equals(all)).toBe(true);
+        expect(t.bytes).toBe(all.length);
+        expect(t.checksum()).toBe(`sha256:${sha(all)}`);
+      }
+    });
+  }
+
+  it('a failing stream stops the hashing worker without an answer', async () => {
+    const t = tap({ hash: true, offThread: true });
+    const failing = new Readable({
+      read() {
+        this.push(randomBytes(100_000));
+        this.destroy(new Error('source broke'));
+      },
+    });
+    const sink = new Writable({ write: (_c, _e, cb) => cb() });
+    await expect(pipeline(failing, t, sink)).rejects.toThrow(/source broke/);
+    expect(() => t.checksum()).toThrow(/once the stream has ended/);
+  });
+});
+
+describe('filesystem sink', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'steward-sink-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('writes every chunk in order, flushing as it goes, and hands each back once written', async () => {
+    const chunks = Array.from({ length: 40 }, (_, i) => randomBytes(1 + ((i * 7919) % 300_000)));
+    const handedBack: Buffer[] = [];
+    const file = join(dir, 'sink');
+    await pipeline(Readable.from(chunks), new FileSink(await open(file, 'wx', 0o600), { syncEvery: 1_000_000, written: (c) => handedBack.push(c) }));
+    expect(readFileSync(file).equals(Buffer.concat(chunks))).toBe(true);
+    expect(handedBack.length).toBe(chunks.length);
+    expect(handedBack.every((c, i) => c === chunks[i])).toBe(true);
   });
 });
