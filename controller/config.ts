@@ -38,9 +38,15 @@ export const controllerConfigSchema = z
         enrollAddress: z.string().optional(),
         /** Restart an agent process that exits unexpectedly (what systemd does in production). */
         restartAgents: z.boolean().default(true),
+        /**
+         * Instances get 127.0.0.2, 127.0.0.3, ... after skipping this many addresses. Controllers
+         * sharing a host (test runs in parallel) each need their own range: an address whose
+         * datastore port another controller has handed out but not yet bound looks free.
+         */
+        loopbackOffset: z.number().int().min(0).max(60_000).default(0),
       })
       .strict()
-      .default({ kind: 'local', heartbeatIntervalMs: 10_000, restartAgents: true }),
+      .default({ kind: 'local', heartbeatIntervalMs: 10_000, restartAgents: true, loopbackOffset: 0 }),
     /** Usage/lifecycle events: sinks, publisher id (docs/notifications.md). */
     notifications: notificationsConfigSchema,
     /** Where and how backups are stored (docs/backups.md). */

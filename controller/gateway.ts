@@ -105,6 +105,8 @@ export function agentGateway(deps: GatewayDeps): AgentGatewayServer {
 async function onHello(deps: GatewayDeps, instanceId: string, hello: Hello): Promise<number> {
   const existing = await deps.store.selectFrom('agents').select('acked_seq').where('instance_id', '=', instanceId).executeTakeFirst();
   const fields = {
+    // Connecting is a sign of life: until its first heartbeat, an agent busy with a long prepare is not "lost".
+    last_heartbeat_at: nowIso(),
     agent_version: hello.agentVersion,
     datastore: hello.datastore,
     datastore_version: hello.datastoreVersion,
@@ -116,7 +118,7 @@ async function onHello(deps: GatewayDeps, instanceId: string, hello: Hello): Pro
   } else {
     await deps.store
       .insertInto('agents')
-      .values({ instance_id: instanceId, last_heartbeat_at: null, status: 0, facts: '{}', acked_seq: 0, ...fields })
+      .values({ instance_id: instanceId, status: 0, facts: '{}', acked_seq: 0, ...fields })
       .execute();
   }
   deps.log.info({ instanceId, agentVersion: hello.agentVersion, datastore: hello.datastore }, 'agent connected');

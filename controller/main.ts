@@ -19,7 +19,7 @@ async function main(): Promise<void> {
 Config keys: listen, agentListen, insecure, serverNames, enrollmentTokenTtlMs,
 agentCertificateLifetimeMs, dataDir, storePath, missedHeartbeats, logLevel, extraManagers,
 provisioner.kind (local), provisioner.heartbeatIntervalMs, provisioner.controllerAddress,
-provisioner.enrollAddress, provisioner.restartAgents, notifications.publisherId,
+provisioner.enrollAddress, provisioner.restartAgents, provisioner.loopbackOffset, notifications.publisherId,
 notifications.file.{enabled,path}, notifications.amqp.{enabled,url,exchange},
 notifications.watch.enabled, notifications.dispatch.enabled, notifications.retentionHours
 (docs/notifications.md), backups.compression (zstd|gzip|none), backups.masterKeyFile,

@@ -129,6 +129,7 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
       insecure: config.insecure,
       heartbeatIntervalMs: config.provisioner.heartbeatIntervalMs,
       restartAgents: config.provisioner.restartAgents,
+      loopbackOffset: config.provisioner.loopbackOffset,
       logLevel: config.logLevel,
     },
     log.child({ component: 'provisioner' }),

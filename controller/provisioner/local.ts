@@ -22,6 +22,8 @@ export interface LocalProvisionerOptions {
   heartbeatIntervalMs: number;
   restartAgents: boolean;
   logLevel: string;
+  /** Loopback addresses to skip, so several controllers on one host hand out different ones. */
+  loopbackOffset: number;
 }
 
 const AGENT_MAIN = fileURLToPath(new URL('../../agent/main.ts', import.meta.url));
@@ -77,7 +79,7 @@ export class LocalProvisioner implements Provisioner {
   private async allocateHost(): Promise<string> {
     const rows = await this.store.selectFrom('instances').select('host').where('deleted_at', 'is', null).execute();
     const used = new Set([...rows.map((r) => r.host), ...this.reserved]);
-    for (let n = 1; n < 254 * 254; n++) {
+    for (let n = 1 + this.opts.loopbackOffset; n < 254 * 254; n++) {
       const host = `127.0.${Math.floor(n / 254)}.${(n % 254) + 1}`;
       if (!used.has(host)) {
         // Held until the instance row carries it (creations may interleave).
