@@ -163,7 +163,8 @@ export class BackupService {
     const op = await this.d.operations.get(b.operation_id).catch(() => undefined);
     if (!op || op.state !== OperationState.RUNNING) return {};
     const bytesDone = bytesFromProgress(op.message);
-    return { status: bytesDone ? 'SAVING' : 'BUILDING', bytesDone };
+    // "streaming: 0.0 MiB" already means bytes are on their way to storage.
+    return { status: bytesDone !== undefined ? 'SAVING' : 'BUILDING', bytesDone };
   }
 
   /**

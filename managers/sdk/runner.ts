@@ -62,7 +62,7 @@ export const run: Runner = (command, args, opts = {}) =>
       if (signal?.aborted) return reject(abortError(command, signal));
       const result = { code: code ?? -1, stdout: redactText(stdout), stderr: redactText(stderr) };
       if (code === 0 || (code !== null && opts.okCodes?.includes(code))) return resolve(result);
-      const tail = (result.stderr || result.stdout).trim().split('\n').slice(-5).join('\n');
+      const tail = failureSummary(result.stderr || result.stdout);
       reject(
         new StewardError(
           'INTERNAL',
@@ -71,6 +71,17 @@ export const run: Runner = (command, args, opts = {}) =>
       );
     });
   });
+
+/**
+ * What a failed tool said: its ERROR lines (tools such as mariadb-install-db
+ * end with boilerplate after the real cause), then its last lines.
+ */
+export function failureSummary(output: string): string {
+  const lines = output.trim().split('\n');
+  const errors = lines.filter((l) => /\b(error|fatal|failed)\b/i.test(l)).slice(-3);
+  const tail = lines.slice(-5).filter((l) => !errors.includes(l));
+  return [...errors, ...tail].join('\n');
+}
 
 function abortError(command: string, signal: AbortSignal): StewardError {
   const timedOut = (signal.reason as Error | undefined)?.name === 'TimeoutError';

@@ -227,42 +227,63 @@ describe.skipIf(!!unavailable)('MariaDB backups end to end (controller + agents 
     await call(t.clients.backups, 'delete', { id: backup.id, chain: false });
   });
 
+  const signalAll = (pids: number[], sig: NodeJS.Signals) =>
+    pids.forEach((p) => {
+      try {
+        process.kill(p, sig);
+      } catch {
+        /* already gone */
+      }
+    });
+  const partialsOf = (dir: string) => (existsSync(dir) ? readdirSync(dir) : []).filter((f) => f.includes('partial'));
+
+  /**
+   * Starts a backup and freezes its native tool once bytes are on their way to
+   * storage, so that whatever the test does next lands mid-stream every time.
+   * The tool is caught and then let run in short slices; a backup that finishes
+   * before it could be caught (a fast machine) is deleted and tried again.
+   */
+  async function frozenMidStream(instanceId: string, name: string, incremental: boolean): Promise<{ started: Backup; tool: number[]; dir: string }> {
+    const stateDir = t.controller.provisioner.stateDirOf(instanceId);
+    for (let attempt = 1; ; attempt++) {
+      const started = await startBackup({ instanceId, name, incremental });
+      const dir = join(store(), instanceId, started.id);
+      const over = async () => (await getBackup(started.id)).status === BackupStatus.COMPLETED;
+      const tool = await waitFor('mariadb-backup running, or the backup over', async () => {
+        const pids = pidsMentioning('--stream=xbstream').filter((p) => pidsMentioning(stateDir).includes(p));
+        if (pids.length) signalAll(pids, 'SIGSTOP');
+        return pids.length ? pids : (await over()) && [];
+      }, 120_000, 5);
+      let slice = 10;
+      const caught =
+        tool.length > 0 &&
+        (await waitFor('bytes of the running backup on their way to storage, or the backup over', async () => {
+          const saving = (await getBackup(started.id)).status === BackupStatus.SAVING;
+          const stored = partialsOf(dir).reduce((n, f) => n + statSync(join(dir, f)).size, 0);
+          if (partialsOf(dir).length && (saving || stored > 0)) return 'caught';
+          if (await over()) return 'over';
+          signalAll(tool, 'SIGCONT');
+          await new Promise((r) => setTimeout(r, slice));
+          signalAll(tool, 'SIGSTOP');
+          slice = Math.min(slice * 2, 200);
+          await new Promise((r) => setTimeout(r, 150)); // let the pipeline drain what was read
+          return undefined;
+        }, 60_000, 0)) === 'caught';
+      if (caught) return { started, tool, dir };
+      signalAll(tool, 'SIGCONT');
+      expect(attempt, 'a backup could not be caught mid-stream in 5 attempts').toBeLessThan(5);
+      await finished(started.id);
+      await call(t.clients.backups, 'delete', { id: started.id, chain: false });
+    }
+  }
+
   it('ends a backup FAILED when its agent is killed -9 mid-stream, removes the partial object, and the next backup succeeds', async () => {
     await insertItems(src, 9000, 3000);
-    const started = await startBackup({ name: 'killed' });
-    // Catch the native tool and let it run in short slices until bytes are stored, then freeze it:
-    // the kill lands mid-stream every time, however fast the machine.
-    const stateDir = t.controller.provisioner.stateDirOf(src.id);
-    const tool = await waitFor('mariadb-backup running', async () => {
-      const pids = pidsMentioning('--stream=xbstream').filter((p) => pidsMentioning(stateDir).includes(p));
-      return pids.length > 0 && pids;
-    }, 120_000, 10);
-    const signalAll = (sig: NodeJS.Signals) =>
-      tool.forEach((p) => {
-        try {
-          process.kill(p, sig);
-        } catch {
-          /* already gone */
-        }
-      });
-    signalAll('SIGSTOP');
-    const dir = join(store(), src.id, started.id);
-    const partials = () => (existsSync(dir) ? readdirSync(dir) : []).filter((f) => f.includes('partial'));
-    const partialBytes = () => partials().reduce((n, f) => n + statSync(join(dir, f)).size, 0);
-    let slice = 20;
-    await waitFor('bytes of the running backup on their way to storage', async () => {
-      signalAll('SIGCONT');
-      await new Promise((r) => setTimeout(r, slice));
-      signalAll('SIGSTOP');
-      slice = Math.min(slice * 2, 400); // a slow start (the tool's own set-up) gets longer slices
-      await new Promise((r) => setTimeout(r, 150)); // let the pipeline drain what was read
-      const saving = (await getBackup(started.id)).status === BackupStatus.SAVING;
-      return partials().length > 0 && (partialBytes() > 0 || saving);
-    }, 60_000, 0);
-    expect((await getBackup(started.id)).status).not.toBe(BackupStatus.COMPLETED);
+    const { started, tool, dir } = await frozenMidStream(src.id, 'killed', false);
+    expect(partialsOf(dir).length).toBeGreaterThan(0); // a partial object exists at the kill
     const agentPid = await t.controller.provisioner.agentPid(src.id);
     process.kill(agentPid!, 'SIGKILL');
-    signalAll('SIGKILL');
+    signalAll(tool, 'SIGKILL');
 
     const { backup } = await finished(started.id);
     expect(backup.status).toBe(BackupStatus.FAILED);
@@ -278,15 +299,9 @@ describe.skipIf(!!unavailable)('MariaDB backups end to end (controller + agents 
   });
 
   it('finishes a backup that was running while the controller restarted', async () => {
-    const started = await startBackup({ name: 'across-restart', incremental: true });
-    const stateDir = t.controller.provisioner.stateDirOf(src.id);
-    const tool = await waitFor('mariadb-backup running', async () => {
-      const pids = pidsMentioning('--stream=xbstream').filter((p) => pidsMentioning(stateDir).includes(p));
-      return pids.length > 0 && pids;
-    }, 120_000, 10);
-    tool.forEach((p) => process.kill(p, 'SIGSTOP'));
+    const { started, tool } = await frozenMidStream(src.id, 'across-restart', true);
     await t.restart();
-    tool.forEach((p) => process.kill(p, 'SIGCONT'));
+    signalAll(tool, 'SIGCONT');
     const { backup } = await finished(started.id);
     expect(backup.message).toBe('');
     expect(backup.status).toBe(BackupStatus.COMPLETED);
@@ -297,13 +312,8 @@ describe.skipIf(!!unavailable)('MariaDB backups end to end (controller + agents 
     const created = await createInstance({ name: 'doomed', databases: [{ name: 'shop' }], users: [{ name: 'app', password: PASSWORD, host: '%', access: [{ database: 'shop' }] }] });
     await call(t.clients.operations, 'wait', { id: created.operation!.id, timeoutMs: 180_000 });
     const doomed = await healthy(created.instance!.id);
-    const started = await startBackup({ instanceId: doomed.id, name: 'doomed-backup' });
+    const { started, tool } = await frozenMidStream(doomed.id, 'doomed-backup', false); // still running when the deletion arrives
     const stateDir = t.controller.provisioner.stateDirOf(doomed.id);
-    const tool = await waitFor('mariadb-backup running', async () => {
-      const pids = pidsMentioning('--stream=xbstream').filter((p) => pidsMentioning(stateDir).includes(p));
-      return pids.length > 0 && pids;
-    }, 120_000, 10);
-    tool.forEach((p) => process.kill(p, 'SIGSTOP')); // still running when the deletion arrives
     const deletedAt = Date.now();
     await call(t.clients.instances, 'delete', { id: doomed.id });
     const { backup } = await finished(started.id);
@@ -335,7 +345,8 @@ describe.skipIf(!!unavailable)('MariaDB backups end to end (controller + agents 
     const of = (id: string) => events.filter((e: any) => e.payload.id === id).map((e: any) => e.event_type);
     expect(of(full.id)).toEqual(['backup.create.start', 'backup.create.end', 'backup.delete.start', 'backup.delete.end']);
     expect(of(incr.id)).toEqual(['backup.create.start', 'backup.create.end', 'backup.delete.start', 'backup.delete.end']);
-    const killed = events.find((e: any) => e.payload.name === 'killed');
+    // (A 'killed' attempt that finished before it could be caught was deleted and tried again: take the failed one.)
+    const killed = events.find((e: any) => e.payload.name === 'killed' && e.event_type === 'backup.create.error');
     expect(of(killed.payload.id)).toEqual(['backup.create.start', 'backup.create.error']);
     const error = events.find((e: any) => e.payload.id === killed.payload.id && e.event_type === 'backup.create.error');
     expect(error).toMatchObject({ priority: 'ERROR', payload: { status: 'FAILED', exception: expect.stringMatching(/agent restarted|agent lost/) } });

@@ -1,7 +1,7 @@
 // Deadlines and cancellation reach child processes; secrets never leave
 // through a tool's output, an error message or a log line.
 import { describe, expect, it } from 'vitest';
-import { run } from '../../managers/sdk/runner.js';
+import { failureSummary, run } from '../../managers/sdk/runner.js';
 import { createLogger } from '../../managers/sdk/logger.js';
 import { registerSecret } from '../../managers/sdk/redact.js';
 import { generatePassword } from '../../managers/sdk/secrets.js';
@@ -51,5 +51,18 @@ describe('logger', () => {
     expect(all).not.toContain(value);
     expect(all).toContain('alice');
     expect(all.match(/\[REDACTED\]/g)!.length).toBeGreaterThanOrEqual(4);
+  });
+});
+
+describe('failureSummary', () => {
+  it('puts the error lines of a failed tool before its closing boilerplate', () => {
+    const out = ['Installing MariaDB/MySQL system tables ...', '2026-11-26 [ERROR] InnoDB: cannot allocate memory', 'more', 'You can find the latest source at x', 'the MariaDB discuss list', '', 'Please check all of the above', 'at https://mariadb.org/jira'].join('\n');
+    const s = failureSummary(out);
+    expect(s.split('\n')[0]).toContain('[ERROR] InnoDB: cannot allocate memory');
+    expect(s).toContain('at https://mariadb.org/jira');
+  });
+
+  it('is the last lines when nothing says error', () => {
+    expect(failureSummary('a\nb\nc\nd\ne\nf\ng')).toBe('c\nd\ne\nf\ng');
   });
 });
