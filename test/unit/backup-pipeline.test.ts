@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, readFileSync, writeFileSync, existsSync, readdirSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { open } from 'node:fs/promises';
-import { Readable, Writable, type Transform } from 'node:stream';
+import { Readable, Writable, type Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import sodium from 'sodium-native';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,7 +18,7 @@ import { newDataKey, unwrapDataKey, wrapDataKey } from '../../managers/sdk/backu
 import { dataKey as dataObject } from '../../managers/sdk/backup/layout.js';
 import { dataKeyOf, discardBackup, fetchVerified, gatedByExit, openVerified, saveStream } from '../../managers/sdk/backup/pipeline.js';
 import { tap } from '../../managers/sdk/backup/digest.js';
-import { ChunkPool, ENCRYPTION, RECORD_PLAINTEXT, batchBytes, decryptStream, encryptStream } from '../../managers/sdk/backup/secretstream.js';
+import { ENCRYPTION, RECORD_PLAINTEXT, decryptStream, encryptStream, sealStream } from '../../managers/sdk/backup/secretstream.js';
 import { FileSink, FilesystemStorage } from '../../managers/sdk/backup/storage/filesystem.js';
 
 const signal = new AbortController().signal;
@@ -248,21 +248,67 @@ describe('secretstream format', () => {
     for (let o = 0, i = 0; o < b.length; o += sizes[i++ % sizes.length]) yield b.subarray(o, o + sizes[i % sizes.length]);
   }
 
-  const through = async (t: Transform, data: Buffer, sizes?: number[]) => readAll(Readable.from(pieces(data, sizes)).pipe(t));
+  const through = async (t: Duplex, data: Buffer, sizes?: number[]) => readAll(Readable.from(pieces(data, sizes)).pipe(t));
 
   const sizes = [0, 1, RECORD_PLAINTEXT - 1, RECORD_PLAINTEXT, RECORD_PLAINTEXT + 1, 16 * RECORD_PLAINTEXT, 16 * RECORD_PLAINTEXT + 5, 3_000_017];
 
-  it('encryptStream writes what libsodium reads record by record, batched or not, pooled or not', async () => {
+  it('encryptStream writes what libsodium reads record by record, batched or not', async () => {
     const key = newDataKey();
     for (const size of sizes) {
       const data = randomBytes(size);
-      const pool = new ChunkPool(batchBytes(4));
-      for (const t of [encryptStream(key), encryptStream(key, { batchRecords: 1 }), encryptStream(key, { batchRecords: 4, pool })]) {
+      for (const t of [encryptStream(key), encryptStream(key, { batchRecords: 1 }), encryptStream(key, { batchRecords: 4 })]) {
         const stored = await through(t, data);
         expect(stored.length).toBe(HEADER + Math.floor(size / RECORD_PLAINTEXT) * RECORD + (size % RECORD_PLAINTEXT) + ABYTES);
         expect(referenceDecrypt(key, stored).equals(data)).toBe(true);
       }
     }
+  });
+
+  it('sealStream (worker threads) writes the same format, with the sha256 and length of what it passed on', async () => {
+    const key = newDataKey();
+    for (const size of sizes) {
+      const data = randomBytes(size);
+      const t = sealStream(key);
+      const stored = await through(t, data);
+      expect(referenceDecrypt(key, stored).equals(data)).toBe(true);
+      expect(t.bytes).toBe(stored.length);
+      expect(t.checksum()).toBe(`sha256:${sha(stored)}`);
+    }
+  });
+
+  it('sealStream keeps to its memory bound under a slow reader that hands chunks back, and does not stall', async () => {
+    const key = newDataKey();
+    const data = randomBytes(48 * 1024 * 1024 + 12_345);
+    const t = sealStream(key);
+    const got: Buffer[] = [];
+    let maxBuffered = 0;
+    const slow = new Writable({
+      highWaterMark: 1,
+      write(chunk: Buffer, _e, cb) {
+        maxBuffered = Math.max(maxBuffered, t.readableLength);
+        got.push(Buffer.from(chunk)); // a copy: the original goes back for reuse
+        t.release(chunk);
+        setTimeout(cb, 1);
+      },
+    });
+    await pipeline(Readable.from(pieces(data)), t, slow);
+    const stored = Buffer.concat(got);
+    expect(referenceDecrypt(key, stored).equals(data)).toBe(true);
+    expect(t.checksum()).toBe(`sha256:${sha(stored)}`);
+    expect(maxBuffered).toBeLessThan(16 * 1024 * 1024);
+  });
+
+  it('sealStream fails with its source and stops its workers', async () => {
+    const t = sealStream(newDataKey());
+    let n = 0;
+    const failing = new Readable({
+      read() {
+        if (n++ < 20) this.push(randomBytes(500_000));
+        else this.destroy(new Error('tool died'));
+      },
+    });
+    await expect(pipeline(failing, t, new Writable({ write: (_c, _e, cb) => cb() }))).rejects.toThrow(/tool died/);
+    expect(() => t.checksum()).toThrow(/once the stream has ended/);
   });
 
   it('decryptStream reads what libsodium wrote record by record (backups written before batching)', async () => {
@@ -283,18 +329,6 @@ describe('secretstream format', () => {
     const err = (p: Promise<unknown>) => p.then(() => 'accepted', (e: Error) => e.message);
     expect(await err(through(decryptStream(key), Buffer.concat([stored, stored.subarray(HEADER, HEADER + 40)])))).toMatch(/data after the final record|failed authentication/);
     expect(await err(through(decryptStream(key), stored.subarray(0, HEADER + 2 * RECORD)))).toMatch(/final record is missing/);
-  });
-
-  it('a pooled chunk is reused only once handed back', () => {
-    const pool = new ChunkPool(1024, 2);
-    const a = pool.take();
-    const b = pool.take();
-    expect(a.buffer).not.toBe(b.buffer);
-    pool.release(a.subarray(10, 20));
-    pool.release(a);
-    pool.release(Buffer.alloc(1024)); // not the pool's: ignored
-    expect(pool.take().buffer).toBe(a.buffer);
-    expect(pool.take().buffer).not.toBe(a.buffer);
   });
 });
 

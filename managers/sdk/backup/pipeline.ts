@@ -1,17 +1,16 @@
 // The backup pipeline every strategy shares:
 //   native tool output -> compression -> encryption -> sha256 -> storage
 // and back. Node streams with backpressure all the way: each stage holds at
-// most its highWaterMark, the cipher one record plus one batch of records
-// (BATCH_RECORDS, about 1 MiB), the checksum its ring (HASH_RING_BYTES), the
-// S3 uploader at most partSize x queueSize, so memory does not grow with the
-// backup's size.
+// most its highWaterMark, the encryption a bounded number of 1 MiB buffers
+// (secretstream.ts), the S3 uploader at most partSize x queueSize, so memory
+// does not grow with the backup's size.
 //
-// Where the time goes, per GiB on the bench machine: libsodium's secretstream
-// about 1.2 s of CPU, sha256 about 1 s, the rest (reading the tool's pipe,
-// writing the file) a fraction of that. So the cipher runs on the event loop,
-// the checksum in a worker thread, the writes in libuv's pool, and the disk
-// flushes while the backup runs (see storage/filesystem.ts); the cipher's
-// output buffers are reused rather than left to the garbage collector.
+// Where the time goes, per GiB on the bench machine (2 cores): libsodium's
+// secretstream about 1.2 s of CPU, sha256 about 1 s, the tool's pipe and the
+// file writes a few tenths each. Encryption and sha256 therefore run in two
+// worker threads (sealStream), the event loop only moves bytes, the writes go
+// to libuv's pool, and the disk flushes while the backup runs
+// (storage/filesystem.ts), so the closing fsync has little left to do.
 //
 // Restore is verify-then-stream: the stored object is first downloaded to a
 // staging file while its sha256 and size are checked against the recorded
@@ -29,7 +28,7 @@ import { StewardError, invalidArgument } from '../errors.js';
 import { checkCompression, compressStage, decompressStage, type Compression } from './compression.js';
 import { tap } from './digest.js';
 import { unwrapDataKey } from './keys.js';
-import { ChunkPool, ENCRYPTION, batchBytes, decryptStream, encryptStream } from './secretstream.js';
+import { ENCRYPTION, decryptStream, sealStream } from './secretstream.js';
 import { backupPrefix } from './layout.js';
 import type { ObjectStorage } from './storage/storage.js';
 
@@ -75,13 +74,12 @@ export async function saveStream(o: SaveOptions): Promise<Saved> {
   const stop = new AbortController();
   const signal = AbortSignal.any([o.signal, stop.signal]);
   const raw = tap({ onBytes: o.onRawBytes });
-  // The checksum is computed in a worker thread, next to the encryption on this one.
-  const stored = tap({ hash: true, offThread: true });
-  // Encrypted batches go round: the storage hands each back once written (the filesystem does; S3 keeps them).
-  const pool = new ChunkPool(batchBytes());
+  // Encryption and checksum run in worker threads; encrypted batches go back for reuse once the storage has
+  // written them (the filesystem hands them back; S3 keeps them, and they are garbage collected).
+  const sealed = sealStream(o.dataKey);
   const compress = o.compression === 'none' ? [] : [compressStage(o.compression, signal)];
-  const flowing = pipeline([o.source, raw, ...compress, encryptStream(o.dataKey, { pool }), stored], { signal });
-  const writing = o.storage.put(o.key, stored, signal, { written: pool.release });
+  const flowing = pipeline([o.source, raw, ...compress, sealed], { signal });
+  const writing = o.storage.put(o.key, sealed, signal, { written: sealed.release });
   // Whichever side fails first stops the other, so neither waits forever on a dead peer.
   flowing.catch((err: unknown) => stop.abort(err));
   writing.catch((err: unknown) => stop.abort(err));
@@ -91,8 +89,8 @@ export async function saveStream(o: SaveOptions): Promise<Saved> {
     throw (f.status === 'rejected' ? f.reason : (w as PromiseRejectedResult).reason) as Error;
   }
   const size = w.value;
-  if (size !== stored.bytes) throw new StewardError('INTERNAL', `storage reports ${size} bytes stored, the pipeline sent ${stored.bytes}`);
-  return { size, rawSize: raw.bytes, checksum: stored.checksum(), location: o.storage.uri(o.key) };
+  if (size !== sealed.bytes) throw new StewardError('INTERNAL', `storage reports ${size} bytes stored, the pipeline sent ${sealed.bytes}`);
+  return { size, rawSize: raw.bytes, checksum: sealed.checksum(), location: o.storage.uri(o.key) };
 }
 
 /** Removes every object of a backup, partial ones included (after a failure, or on delete). */
