@@ -24,17 +24,27 @@ export interface ChildStage {
   /** Settles when the process has exited: rejects on a non-zero exit or a signal. */
   readonly exited: Promise<void>;
   kill(): void;
+  /** The process id (undefined when it could not be started). */
+  readonly pid?: number;
+  /** The last STDERR_TAIL bytes the process wrote to stderr. */
+  stderrTail?(): string;
 }
 
 const STDERR_TAIL = 8 * 1024;
 
-export function spawnStage(cmd: ToolCommand, signal?: AbortSignal, opts: { stdin?: boolean } = {}): ChildStage {
+/**
+ * `stdin`: true for a pipe from us (`input`); or another process' output
+ * stream (a pipe or socket nobody has read from), whose descriptor becomes
+ * this process' stdin: the data then goes from one process to the other
+ * without passing through ours.
+ */
+export function spawnStage(cmd: ToolCommand, signal?: AbortSignal, opts: { stdin?: boolean | Readable } = {}): ChildStage {
   const child = spawn(cmd.command, cmd.args, {
     cwd: cmd.cwd ?? '/',
     env: cmd.env ?? process.env,
     uid: cmd.uid,
     gid: cmd.gid,
-    stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    stdio: [opts.stdin === true ? 'pipe' : opts.stdin || 'ignore', 'pipe', 'pipe'],
   }) as ChildProcessByStdio<Writable, Readable, Readable>;
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => {
@@ -56,8 +66,8 @@ export function spawnStage(cmd: ToolCommand, signal?: AbortSignal, opts: { stdin
   });
   exited.catch(() => undefined); // observed by whoever awaits it; never an unhandled rejection
   // Without `stdin: true` there is no stdin; writing to this one then fails loudly.
-  const input = child.stdin ?? new Writable({ write: (_c, _e, cb) => cb(new Error(`${name} was started without stdin`)) });
-  return { output: child.stdout, input, exited, kill };
+  const input = (opts.stdin === true && child.stdin) || new Writable({ write: (_c, _e, cb) => cb(new Error(`${name} was started without stdin`)) });
+  return { output: child.stdout, input, exited, kill, pid: child.pid, stderrTail: () => stderr };
 }
 
 /**
@@ -71,7 +81,9 @@ export function filterStage(cmd: ToolCommand, signal?: AbortSignal): Duplex {
   input.on('error', () => undefined); // EPIPE once the filter died: reported through `exited`
   const duplex: Duplex = new Duplex({
     write(chunk: Buffer, _enc, cb) {
-      input.write(chunk, (err) => cb(err ?? undefined));
+      // Accepted at once while the pipe takes it; otherwise once it drains (a dead filter is reported through `exited`).
+      if (input.write(chunk)) cb();
+      else input.once('drain', () => cb());
     },
     final(cb) {
       input.end(cb);

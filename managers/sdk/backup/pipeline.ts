@@ -20,12 +20,23 @@
 // the stored (compressed) size; the gain is that a corrupt backup is refused
 // before the data directory is touched, not half way through it.
 import { createReadStream, createWriteStream } from 'node:fs';
-import { unlink } from 'node:fs/promises';
+import { readFile, unlink } from 'node:fs/promises';
+import { Socket } from 'node:net';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { BackupArtifact, BackupKeyGrant } from '../../../proto/gen/steward/v1/backups.js';
 import { StewardError, invalidArgument } from '../errors.js';
-import { checkCompression, compressStage, decompressStage, type Compression } from './compression.js';
+import { spawnStage } from './child-stream.js';
+import {
+  ZSTD,
+  ZSTD_COMPRESS_COUNTING,
+  checkCompression,
+  compressStage,
+  decompressStage,
+  zstdCountsBytes,
+  zstdSizes,
+  type Compression,
+} from './compression.js';
 import { tap } from './digest.js';
 import { unwrapDataKey } from './keys.js';
 import { ENCRYPTION, decryptStream, sealStream } from './secretstream.js';
@@ -50,14 +61,28 @@ export interface Saved {
   location: string;
 }
 
+const TOOL_OUTPUT = Symbol('steward.backup.toolOutput');
+
+interface ToolOutput {
+  output: Readable;
+  exited: Promise<void>;
+  /** Hands the untouched output over to the caller instead of the gate; false once it is connected. */
+  take(): boolean;
+}
+
 /**
  * A tool's stdout whose end waits for the tool's exit status: a tool that
  * fails after writing a well-formed-looking stream must fail the backup before
  * the storage makes the object visible.
+ *
+ * The output is connected to the gate on the next tick, so that saveStream,
+ * given the gate in the same tick, may instead hand the tool's output straight
+ * to zstd (one process writing into the other, nothing through ours).
  */
 export function gatedByExit(output: Readable, exited: Promise<void>): Readable {
+  let state: 'pending' | 'connected' | 'taken' = 'pending';
   const gate = new Transform({
-    highWaterMark: 1, // objects: pass chunks through without a second buffer
+    highWaterMark: 1, // pass chunks through without a second buffer
     transform(chunk: Buffer, _enc, cb) {
       cb(null, chunk);
     },
@@ -65,20 +90,73 @@ export function gatedByExit(output: Readable, exited: Promise<void>): Readable {
       exited.then(() => cb(), (err: Error) => cb(err));
     },
   });
-  exited.catch((err: Error) => gate.destroy(err));
-  output.on('error', (err) => gate.destroy(err));
-  return output.pipe(gate);
+  exited.catch((err: Error) => state !== 'taken' && gate.destroy(err));
+  output.on('error', (err) => state !== 'taken' && gate.destroy(err));
+  process.nextTick(() => {
+    if (state !== 'pending') return;
+    state = 'connected';
+    output.pipe(gate);
+  });
+  const tool: ToolOutput = { output, exited, take: () => state === 'pending' && ((state = 'taken'), true) };
+  Object.defineProperty(gate, TOOL_OUTPUT, { value: tool });
+  return gate;
+}
+
+/** The output of the tool behind a gate, when nothing has read from it yet and it can be handed to another process. */
+function takeToolOutput(source: Readable): ToolOutput | undefined {
+  const tool = (source as { [TOOL_OUTPUT]?: ToolOutput })[TOOL_OUTPUT];
+  const out = tool?.output;
+  if (!(out instanceof Socket) || out.bytesRead > 0 || out.readableLength > 0 || out.destroyed || out.readableEnded) return undefined;
+  if (!(out as unknown as { _handle?: unknown })._handle) return undefined; // not a descriptor another process can use
+  return tool!.take() ? tool : undefined;
+}
+
+/**
+ * zstd reading the tool's output directly: zstd's stdin is the tool's stdout.
+ * Bytes read by zstd are reported (from /proc, roughly) while it runs; the
+ * exact count comes from zstd's closing line, checked against the compressed
+ * bytes we received.
+ */
+function spliceZstd(tool: ToolOutput, signal: AbortSignal, onRawBytes?: (bytes: number) => void) {
+  const z = spawnStage({ command: ZSTD, args: ZSTD_COMPRESS_COUNTING }, signal, { stdin: tool.output });
+  tool.output.destroy(); // zstd has its own copy of the descriptor; ours must not read a byte
+  const both = Promise.all([tool.exited, z.exited]).then(() => undefined);
+  const timer = onRawBytes
+    ? setInterval(() => {
+        readFile(`/proc/${z.pid}/io`, 'utf8').then(
+          (io) => onRawBytes(Number(/^rchar: (\d+)$/m.exec(io)?.[1] ?? 0)),
+          () => undefined,
+        );
+      }, 1_000).unref()
+    : undefined;
+  const compressed = tap();
+  return {
+    output: [gatedByExit(z.output, both), compressed] as const,
+    done: () => clearInterval(timer),
+    rawBytes(): number {
+      const sizes = zstdSizes(z.stderrTail?.() ?? '');
+      if (!sizes || sizes.compressed !== compressed.bytes) {
+        throw new StewardError('INTERNAL', `zstd's closing line does not give the sizes of this stream (${compressed.bytes} bytes received)`);
+      }
+      onRawBytes?.(sizes.raw);
+      return sizes.raw;
+    },
+  };
 }
 
 export async function saveStream(o: SaveOptions): Promise<Saved> {
   const stop = new AbortController();
   const signal = AbortSignal.any([o.signal, stop.signal]);
-  const raw = tap({ onBytes: o.onRawBytes });
   // Encryption and checksum run in worker threads; encrypted batches go back for reuse once the storage has
   // written them (the filesystem hands them back; S3 keeps them, and they are garbage collected).
   const sealed = sealStream(o.dataKey);
-  const compress = o.compression === 'none' ? [] : [compressStage(o.compression, signal)];
-  const flowing = pipeline([o.source, raw, ...compress, sealed], { signal });
+  // zstd on a tool's output: the tool writes into zstd, and only compressed bytes come through this process.
+  const tool = o.compression === 'zstd' && zstdCountsBytes() ? takeToolOutput(o.source) : undefined;
+  const spliced = tool && spliceZstd(tool, signal, o.onRawBytes);
+  const raw = tap({ onBytes: o.onRawBytes });
+  const flowing = spliced
+    ? pipeline([...spliced.output, sealed], { signal }).finally(spliced.done)
+    : pipeline([o.source, raw, ...(o.compression === 'none' ? [] : [compressStage(o.compression, signal)]), sealed], { signal });
   const writing = o.storage.put(o.key, sealed, signal, { written: sealed.release });
   // Whichever side fails first stops the other, so neither waits forever on a dead peer.
   flowing.catch((err: unknown) => stop.abort(err));
@@ -90,7 +168,8 @@ export async function saveStream(o: SaveOptions): Promise<Saved> {
   }
   const size = w.value;
   if (size !== sealed.bytes) throw new StewardError('INTERNAL', `storage reports ${size} bytes stored, the pipeline sent ${sealed.bytes}`);
-  return { size, rawSize: raw.bytes, checksum: sealed.checksum(), location: o.storage.uri(o.key) };
+  const rawSize = spliced ? spliced.rawBytes() : raw.bytes;
+  return { size, rawSize, checksum: sealed.checksum(), location: o.storage.uri(o.key) };
 }
 
 /** Removes every object of a backup, partial ones included (after a failure, or on delete). */
