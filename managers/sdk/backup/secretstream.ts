@@ -160,7 +160,7 @@ function seal(plain, tag) {
 header.copy(take(HEADER));
 parentPort.on('message', (m) => {
   if (m.spare) {
-    if (m.spare.byteLength === SIZE && spare.length < 16) spare.push(m.spare);
+    if (m.spare.byteLength === SIZE && spare.length < 8) spare.push(m.spare);
   } else if (m.data) {
     const chunk = Buffer.from(m.data, 0, m.n);
     let offset = 0;
@@ -227,7 +227,14 @@ export function sealStream(dataKey: Buffer, opts: { batchRecords?: number } = {}
   const key = new Uint8Array(new SharedArrayBuffer(dataKey.length));
   key.set(dataKey);
   const { port1, port2 } = new MessageChannel();
-  const common = { eval: true, execArgv: [] as string[], stdout: false, stderr: false };
+  // The workers allocate little on their heaps: small generations keep their memory small.
+  const common = {
+    eval: true,
+    execArgv: [] as string[],
+    stdout: false,
+    stderr: false,
+    resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 },
+  };
   const cipher = new Worker(CIPHER_WORKER, {
     ...common,
     workerData: { sodium: sodiumPath, key, next: port1, recordPlaintext: RECORD_PLAINTEXT, batchBytes: size },
@@ -270,7 +277,7 @@ export function sealStream(dataKey: Buffer, opts: { batchRecords?: number } = {}
   };
 
   const duplex = new Duplex({
-    readableHighWaterMark: 4 * size,
+    readableHighWaterMark: 2 * size,
     writableHighWaterMark: STAGING_BYTES,
     write(chunk: Buffer, _enc, cb) {
       let offset = 0;

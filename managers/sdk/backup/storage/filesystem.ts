@@ -35,7 +35,7 @@ export class FileSink extends Writable {
     private readonly fh: FileHandle,
     private readonly opts: { syncEvery?: number; written?: (chunk: Buffer) => void } = {},
   ) {
-    super({ highWaterMark: 4 * 1024 * 1024 });
+    super({ highWaterMark: 2 * 1024 * 1024 });
   }
 
   private async writeAll(chunks: Buffer[]): Promise<void> {
