@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, readFileSync, writeFileSync, existsSync, readdirSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { open } from 'node:fs/promises';
+import type { Socket } from 'node:net';
 import { Readable, Writable, type Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import sodium from 'sodium-native';
@@ -13,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackupArtifact, BackupType } from '../../proto/gen/steward/v1/backups.js';
 import { asStewardError } from '../../managers/sdk/errors.js';
 import { spawnStage } from '../../managers/sdk/backup/child-stream.js';
-import { COMPRESSIONS, type Compression } from '../../managers/sdk/backup/compression.js';
+import { COMPRESSIONS, zstdCountsBytes, zstdSizes, type Compression } from '../../managers/sdk/backup/compression.js';
 import { newDataKey, unwrapDataKey, wrapDataKey } from '../../managers/sdk/backup/keys.js';
 import { dataKey as dataObject } from '../../managers/sdk/backup/layout.js';
 import { dataKeyOf, discardBackup, fetchVerified, gatedByExit, openVerified, saveStream } from '../../managers/sdk/backup/pipeline.js';
@@ -185,6 +186,46 @@ describe('backup pipeline (filesystem storage)', () => {
     expect(await storage.listAll('inst-1/toolfail')).toEqual([]);
     await discardBackup(storage, 'inst-1', 'toolfail');
     expect(existsSync(join(root, 'store', 'inst-1', 'toolfail'))).toBe(false);
+  });
+
+  // zstd reads a tool's output directly when saveStream gets the gate in the same tick as the tool's output
+  // (what strategies do); otherwise the bytes pass through this process as before. Both count the same.
+  for (const sameTick of [true, false]) {
+    it(`a tool's output into zstd ${sameTick ? 'directly' : 'through this process'}: exact native size, progress, and it restores`, async () => {
+      const data = payload(7_000_000 + 13);
+      const file = join(staging, `tool-input-${sameTick}`);
+      writeFileSync(file, data);
+      const tool = spawnStage({ command: 'cat', args: [file] }, signal);
+      const source = gatedByExit(tool.output, tool.exited);
+      if (!sameTick) await new Promise((r) => setImmediate(r));
+      let progress = 0;
+      const key = newDataKey();
+      const id = `splice-${sameTick}`;
+      const saved = await saveStream({ source, storage, key: dataObject('inst-1', id), dataKey: key, compression: 'zstd', signal, onRawBytes: (n) => (progress = n) });
+      expect(saved.rawSize).toBe(data.length);
+      expect(progress).toBe(data.length);
+      // Directly: not one byte of the tool's output was read by this process.
+      expect((tool.output as Socket).bytesRead).toBe(sameTick ? 0 : data.length);
+      const a = BackupArtifact.fromPartial({ backupId: id, instanceId: 'inst-1', ...saved, compression: 'zstd', encryption: ENCRYPTION, wrappedKey: wrapDataKey(key, wrappingKey, id) });
+      expect(sha(await restore(a))).toBe(sha(data));
+    });
+  }
+
+  it('zstd sizes are read from its closing line, in the formats of zstd 1.5 and 1.4', () => {
+    expect(zstdCountsBytes()).toBe(true);
+    expect(zstdSizes('Note: 2 physical core(s) detected\n/*stdin*\\            : 52.65%   (1073281918 B => 565090912 B, /*stdout*\\) \n')).toEqual({ raw: 1073281918, compressed: 565090912 });
+    expect(zstdSizes('/*stdin*\\            : 35.61%   (  1073281918 =>  382213519 bytes, /*stdout*\\) ')).toEqual({ raw: 1073281918, compressed: 382213519 });
+    expect(zstdSizes('/*stdin*\\ : 52.65%   (  1.00 GiB =>    539 MiB, /*stdout*\\)')).toBeUndefined();
+  });
+
+  it('a cancelled backup into zstd stops the tool and zstd, and leaves no object behind', async () => {
+    const ac = new AbortController();
+    const tool = spawnStage({ command: 'sh', args: ['-c', 'exec cat /dev/urandom'] }, ac.signal);
+    const saving = saveStream({ source: gatedByExit(tool.output, tool.exited), storage, key: dataObject('inst-1', 'cancel-zstd'), dataKey: newDataKey(), compression: 'zstd', signal: ac.signal });
+    setTimeout(() => ac.abort(new Error('cancelled')), 300);
+    await refused(saving);
+    await tool.exited.catch(() => undefined);
+    expect(readdirSync(join(root, 'store', 'inst-1', 'cancel-zstd'))).toEqual([]);
   });
 
   it('a cancelled backup stops the tool and leaves no object behind', async () => {
