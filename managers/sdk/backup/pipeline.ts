@@ -150,13 +150,20 @@ export async function saveStream(o: SaveOptions): Promise<Saved> {
   // Encryption and checksum run in worker threads; encrypted batches go back for reuse once the storage has
   // written them (the filesystem hands them back; S3 keeps them, and they are garbage collected).
   const sealed = sealStream(o.dataKey);
-  // zstd on a tool's output: the tool writes into zstd, and only compressed bytes come through this process.
-  const tool = o.compression === 'zstd' && zstdCountsBytes() ? takeToolOutput(o.source) : undefined;
-  const spliced = tool && spliceZstd(tool, signal, o.onRawBytes);
   const raw = tap({ onBytes: o.onRawBytes });
-  const flowing = spliced
-    ? pipeline([...spliced.output, sealed], { signal }).finally(spliced.done)
-    : pipeline([o.source, raw, ...(o.compression === 'none' ? [] : [compressStage(o.compression, signal)]), sealed], { signal });
+  let spliced: ReturnType<typeof spliceZstd> | undefined;
+  let flowing: Promise<void>;
+  try {
+    // zstd on a tool's output: the tool writes into zstd, and only compressed bytes come through this process.
+    const tool = o.compression === 'zstd' && zstdCountsBytes() ? takeToolOutput(o.source) : undefined;
+    spliced = tool && spliceZstd(tool, signal, o.onRawBytes);
+    flowing = spliced
+      ? pipeline([...spliced.output, sealed], { signal }).finally(spliced.done)
+      : pipeline([o.source, raw, ...(o.compression === 'none' ? [] : [compressStage(o.compression, signal)]), sealed], { signal });
+  } catch (err) {
+    sealed.destroy(); // its workers
+    throw err;
+  }
   const writing = o.storage.put(o.key, sealed, signal, { written: sealed.release });
   // Whichever side fails first stops the other, so neither waits forever on a dead peer.
   flowing.catch((err: unknown) => stop.abort(err));

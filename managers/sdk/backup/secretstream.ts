@@ -283,14 +283,7 @@ export function sealStream(dataKey: Buffer, opts: { batchRecords?: number } = {}
       let offset = 0;
       const more = (): void => {
         if (failed) return cb(failed);
-        while (offset < chunk.length) {
-          if (!stage()) {
-            waitingForRoom = more;
-            return;
-          }
-          const n = chunk.copy(cur!, curUsed, offset);
-          curUsed += n;
-          offset += n;
+        for (;;) {
           if (curUsed === STAGING_BYTES) {
             if (!room()) {
               waitingForRoom = more; // the full staging buffer goes once the workers catch up
@@ -298,6 +291,14 @@ export function sealStream(dataKey: Buffer, opts: { batchRecords?: number } = {}
             }
             send();
           }
+          if (offset === chunk.length) break;
+          if (!stage()) {
+            waitingForRoom = more;
+            return;
+          }
+          const n = chunk.copy(cur!, curUsed, offset);
+          curUsed += n;
+          offset += n;
         }
         // The consumer is behind: take nothing more until it reads.
         if (readerWants) cb();
