@@ -37,9 +37,9 @@ import {
   zstdSizes,
   type Compression,
 } from './compression.js';
-import { tap } from './digest.js';
+import { tap, type Tap } from './digest.js';
 import { unwrapDataKey } from './keys.js';
-import { ENCRYPTION, decryptStream, sealStream } from './secretstream.js';
+import { ENCRYPTION, decryptStream, sealStream, type SealStream } from './secretstream.js';
 import { backupPrefix } from './layout.js';
 import type { ObjectStorage } from './storage/storage.js';
 
@@ -120,7 +120,6 @@ function takeToolOutput(source: Readable): ToolOutput | undefined {
 function spliceZstd(tool: ToolOutput, signal: AbortSignal, onRawBytes?: (bytes: number) => void) {
   const z = spawnStage({ command: ZSTD, args: ZSTD_COMPRESS_COUNTING }, signal, { stdin: tool.output });
   tool.output.destroy(); // zstd has its own copy of the descriptor; ours must not read a byte
-  const both = Promise.all([tool.exited, z.exited]).then(() => undefined);
   const timer = onRawBytes
     ? setInterval(() => {
         readFile(`/proc/${z.pid}/io`, 'utf8').then(
@@ -129,14 +128,15 @@ function spliceZstd(tool: ToolOutput, signal: AbortSignal, onRawBytes?: (bytes: 
         );
       }, 1_000).unref()
     : undefined;
-  const compressed = tap();
   return {
-    output: [gatedByExit(z.output, both), compressed] as const,
+    output: z.output,
+    /** Both processes exited well: until then the stored object must not complete. */
+    exited: Promise.all([tool.exited, z.exited]).then(() => undefined),
     done: () => clearInterval(timer),
-    rawBytes(): number {
+    rawBytes(compressed: number): number {
       const sizes = zstdSizes(z.stderrTail?.() ?? '');
-      if (!sizes || sizes.compressed !== compressed.bytes) {
-        throw new StewardError('INTERNAL', `zstd's closing line does not give the sizes of this stream (${compressed.bytes} bytes received)`);
+      if (!sizes || sizes.compressed !== compressed) {
+        throw new StewardError('INTERNAL', `zstd's closing line does not give the sizes of this stream (${compressed} bytes received)`);
       }
       onRawBytes?.(sizes.raw);
       return sizes.raw;
@@ -147,24 +147,33 @@ function spliceZstd(tool: ToolOutput, signal: AbortSignal, onRawBytes?: (bytes: 
 export async function saveStream(o: SaveOptions): Promise<Saved> {
   const stop = new AbortController();
   const signal = AbortSignal.any([o.signal, stop.signal]);
-  // Encryption and checksum run in worker threads; encrypted batches go back for reuse once the storage has
-  // written them (the filesystem hands them back; S3 keeps them, and they are garbage collected).
-  const sealed = sealStream(o.dataKey);
-  const raw = tap({ onBytes: o.onRawBytes });
   let spliced: ReturnType<typeof spliceZstd> | undefined;
+  let sealed: SealStream | undefined;
+  let raw: Tap | undefined;
   let flowing: Promise<void>;
+  // zstd on a tool's output: the tool writes into zstd, and only compressed bytes come through this process.
+  const tool = o.compression === 'zstd' && zstdCountsBytes() ? takeToolOutput(o.source) : undefined;
   try {
-    // zstd on a tool's output: the tool writes into zstd, and only compressed bytes come through this process.
-    const tool = o.compression === 'zstd' && zstdCountsBytes() ? takeToolOutput(o.source) : undefined;
     spliced = tool && spliceZstd(tool, signal, o.onRawBytes);
-    flowing = spliced
-      ? pipeline([...spliced.output, sealed], { signal }).finally(spliced.done)
-      : pipeline([o.source, raw, ...(o.compression === 'none' ? [] : [compressStage(o.compression, signal)]), sealed], { signal });
+    // Encryption and checksum run in worker threads (secretstream.ts); encrypted batches go back for reuse once the
+    // storage has written them (the filesystem hands them back; S3 keeps them, and they are garbage collected).
+    if (spliced) {
+      sealed = sealStream(o.dataKey, { until: spliced.exited });
+      flowing = pipeline([spliced.output, sealed], { signal }).finally(spliced.done);
+    } else if (o.compression === 'none') {
+      sealed = sealStream(o.dataKey, { onInput: o.onRawBytes });
+      flowing = pipeline([o.source, sealed], { signal });
+    } else {
+      sealed = sealStream(o.dataKey);
+      raw = tap({ onBytes: o.onRawBytes });
+      flowing = pipeline([o.source, raw, compressStage(o.compression, signal), sealed], { signal });
+    }
   } catch (err) {
-    sealed.destroy(); // its workers
+    sealed?.destroy(); // its workers
     throw err;
   }
-  const writing = o.storage.put(o.key, sealed, signal, { written: sealed.release });
+  const seal = sealed;
+  const writing = o.storage.put(o.key, seal, signal, { written: seal.release });
   // Whichever side fails first stops the other, so neither waits forever on a dead peer.
   flowing.catch((err: unknown) => stop.abort(err));
   writing.catch((err: unknown) => stop.abort(err));
@@ -174,9 +183,9 @@ export async function saveStream(o: SaveOptions): Promise<Saved> {
     throw (f.status === 'rejected' ? f.reason : (w as PromiseRejectedResult).reason) as Error;
   }
   const size = w.value;
-  if (size !== sealed.bytes) throw new StewardError('INTERNAL', `storage reports ${size} bytes stored, the pipeline sent ${sealed.bytes}`);
-  const rawSize = spliced ? spliced.rawBytes() : raw.bytes;
-  return { size, rawSize, checksum: sealed.checksum(), location: o.storage.uri(o.key) };
+  if (size !== seal.bytes) throw new StewardError('INTERNAL', `storage reports ${size} bytes stored, the pipeline sent ${seal.bytes}`);
+  const rawSize = spliced ? spliced.rawBytes(seal.inputBytes) : raw ? raw.bytes : seal.inputBytes;
+  return { size, rawSize, checksum: seal.checksum(), location: o.storage.uri(o.key) };
 }
 
 /** Removes every object of a backup, partial ones included (after a failure, or on delete). */

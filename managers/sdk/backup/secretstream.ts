@@ -206,9 +206,19 @@ workerData.prev.on('message', (m) => {
 
 let sodiumPath: string | undefined;
 
+export interface SealOptions {
+  batchRecords?: number;
+  /** Called with the plaintext bytes taken in so far. */
+  onInput?: (total: number) => void;
+  /** The stream ends (and so the stored object completes) only once this resolves; its rejection fails the stream. */
+  until?: Promise<void>;
+}
+
 export interface SealStream extends Duplex {
   /** Bytes of ciphertext passed on so far. */
   readonly bytes: number;
+  /** Bytes of plaintext taken in so far. */
+  readonly inputBytes: number;
   /** "sha256:<hex>" of everything passed on; call once the stream has ended. */
   checksum(): string;
   /** Hands an output chunk back for reuse once the storage is done with it (PutOptions.written). */
@@ -220,7 +230,7 @@ export interface SealStream extends Duplex {
  * bytes are encryptStream's (the same records in the same batches); only where
  * the work happens differs.
  */
-export function sealStream(dataKey: Buffer, opts: { batchRecords?: number } = {}): SealStream {
+export function sealStream(dataKey: Buffer, opts: SealOptions = {}): SealStream {
   sodiumPath ??= createRequire(import.meta.url).resolve('sodium-native');
   const size = batchBytes(opts.batchRecords);
   // The key travels in shared memory the cipher worker wipes once it has its own copy: none stays behind.
@@ -246,6 +256,7 @@ export function sealStream(dataKey: Buffer, opts: { batchRecords?: number } = {}
   let cur: Buffer | undefined;
   let curUsed = 0;
   let sent = 0; // plaintext bytes handed to the cipher worker
+  let inputBytes = 0;
   let bytes = 0; // ciphertext bytes back from the hash worker
   let digest: string | undefined;
   let failed: Error | undefined;
@@ -280,6 +291,8 @@ export function sealStream(dataKey: Buffer, opts: { batchRecords?: number } = {}
     readableHighWaterMark: 2 * size,
     writableHighWaterMark: STAGING_BYTES,
     write(chunk: Buffer, _enc, cb) {
+      inputBytes += chunk.length;
+      opts.onInput?.(inputBytes);
       let offset = 0;
       const more = (): void => {
         if (failed) return cb(failed);
@@ -307,10 +320,15 @@ export function sealStream(dataKey: Buffer, opts: { batchRecords?: number } = {}
       more();
     },
     final(cb) {
-      if (failed) return cb(failed);
-      if (cur && curUsed > 0) send();
-      ended = () => cb();
-      cipher.postMessage({ end: true });
+      Promise.resolve(opts.until).then(
+        () => {
+          if (failed) return cb(failed);
+          if (cur && curUsed > 0) send();
+          ended = () => cb();
+          cipher.postMessage({ end: true });
+        },
+        (err: Error) => cb(err),
+      );
     },
     read() {
       readerWants = true;
@@ -363,7 +381,9 @@ export function sealStream(dataKey: Buffer, opts: { batchRecords?: number } = {}
     });
   }
 
+  opts.until?.catch((err: Error) => duplex.destroy(err));
   Object.defineProperty(duplex, 'bytes', { get: () => bytes });
+  Object.defineProperty(duplex, 'inputBytes', { get: () => inputBytes });
   duplex.checksum = () => {
     if (!digest) throw new Error('the checksum is known only once the stream has ended');
     return digest;
