@@ -8,7 +8,9 @@
 // Speed. Records are sealed straight from the incoming chunks (only a record
 // split across chunks is copied) into a batch of several records, pushed on as
 // one chunk: downstream (checksum, storage) sees a few hundred chunks per GiB
-// instead of one per record.
+// instead of one per record. Backups use sealStream (below): the same records,
+// and their sha256, computed in worker threads. Decryption (restores) runs
+// here, record by record as libsodium reads them.
 import { createRequire } from 'node:module';
 import { Duplex, Transform, type TransformCallback } from 'node:stream';
 import { MessageChannel, Worker } from 'node:worker_threads';
