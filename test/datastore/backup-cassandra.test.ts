@@ -11,12 +11,12 @@ import { join } from 'node:path';
 import { Client, concurrent } from 'cassandra-driver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackupType, type BackupArtifact, type BackupStorage } from '../../proto/gen/steward/v1/backups.js';
-import { asStewardError, type StewardError } from '../../managers/sdk/errors.js';
 import { DatastoreStatus, type PrepareRequest } from '../../managers/sdk/types.js';
 import { ADMIN_PASSWORD_SECRET, cassandraPaths } from '../../managers/cassandra/paths.js';
 import { leftoverTags } from '../../managers/cassandra/snapshot.js';
 import { cassandraUnavailableReason, createCassandraNode, testOp, type CassandraNode } from '../fixtures/cassandra-instance.js';
 import { flippedCopy } from '../fixtures/backup-storage.js';
+import { failure } from '../fixtures/datastore-assertions.js';
 
 const reason = await cassandraUnavailableReason();
 if (reason) console.warn(`\n*** SKIPPED: cassandra backup tests cannot run here: ${reason} ***\n`);
@@ -31,14 +31,6 @@ const TABLES = ['"Audit".events', '"Audit".hits', 'shop."Empty"', 'shop.items', 
 
 type Snapshot = Record<string, { rows: number; content: string }>;
 
-async function failure(p: Promise<unknown>): Promise<StewardError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err, 'expected the call to fail').toBeDefined();
-  return asStewardError(err);
-}
 
 /** A value in a stable printable form (driver types print themselves; UDTs and maps are plain objects). */
 function encode(v: unknown): unknown {

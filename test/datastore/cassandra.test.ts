@@ -15,6 +15,7 @@ import { DatastoreStatus, type Database, type User } from '../../managers/sdk/ty
 import { ADMIN_PASSWORD_SECRET, cassandraPaths } from '../../managers/cassandra/paths.js';
 import { cassandraUnavailableReason, createCassandraNode, testOp, type CassandraNode } from '../fixtures/cassandra-instance.js';
 import { serverProcesses, until } from '../fixtures/datastore-lifecycle.js';
+import { failure } from '../fixtures/datastore-assertions.js';
 
 const ks = (name: string, replication: Record<string, number> = {}): Database => ({ name, characterSet: '', collation: '', ctype: '', replication });
 const role = (name: string, password: string, access: string[] = []): User => ({
@@ -25,14 +26,6 @@ const role = (name: string, password: string, access: string[] = []): User => ({
   permissions: '',
 });
 
-async function failure(p: Promise<unknown>): Promise<StewardError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err, 'expected the call to fail').toBeDefined();
-  return asStewardError(err);
-}
 
 async function expectCode(p: Promise<unknown>, code: ErrorCode, field?: string): Promise<StewardError> {
   const err = await failure(p);
