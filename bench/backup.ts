@@ -133,9 +133,6 @@ try {
     );
     console.log(`  ratio steward/bare: ${(ss / bs).toFixed(3)}  (${(((ss - bs) / bs) * 100).toFixed(1)}% slower)`);
     console.log(`  per round (adjacent runs): ${s.map((r, i) => (r.seconds / b[i].seconds).toFixed(3)).join(' ')}`);
-    // Neighbours' load only ever adds time: the fastest run of each side is the least disturbed.
-    const fastest = Math.min(...s.map((r) => r.seconds)) / Math.min(...b.map((r) => r.seconds));
-    console.log(`  fastest steward / fastest bare: ${fastest.toFixed(3)}`);
   }
   console.log(
     `\npeak RSS of the pipeline process: ${(small.peakRssKb / 1024).toFixed(0)} MiB on the small data set, ` +
