@@ -102,21 +102,13 @@ export function gatedByExit(output: Readable, exited: Promise<void>): Readable {
   return gate;
 }
 
-/**
- * The tool behind a gate, while its output is still unconnected: saveStream
- * then reads the output itself (one stage less per chunk) and holds the end of
- * the stored object until the tool has exited, as the gate would have.
- */
-function takeTool(source: Readable, forSplice: boolean): ToolOutput | undefined {
+/** The output of the tool behind a gate, when nothing has read from it yet and it can be handed to another process. */
+function takeToolOutput(source: Readable): ToolOutput | undefined {
   const tool = (source as { [TOOL_OUTPUT]?: ToolOutput })[TOOL_OUTPUT];
-  if (!tool) return undefined;
-  if (forSplice) {
-    // Handed to another process: only a descriptor nothing has read from yet.
-    const out = tool.output;
-    if (!(out instanceof Socket) || out.bytesRead > 0 || out.readableLength > 0 || out.destroyed || out.readableEnded) return undefined;
-    if (!(out as unknown as { _handle?: unknown })._handle) return undefined;
-  }
-  return tool.take() ? tool : undefined;
+  const out = tool?.output;
+  if (!(out instanceof Socket) || out.bytesRead > 0 || out.readableLength > 0 || out.destroyed || out.readableEnded) return undefined;
+  if (!(out as unknown as { _handle?: unknown })._handle) return undefined; // not a descriptor another process can use
+  return tool!.take() ? tool : undefined;
 }
 
 /**
@@ -160,23 +152,21 @@ export async function saveStream(o: SaveOptions): Promise<Saved> {
   let raw: Tap | undefined;
   let flowing: Promise<void>;
   // zstd on a tool's output: the tool writes into zstd, and only compressed bytes come through this process.
-  const splice = o.compression === 'zstd' && zstdCountsBytes() ? takeTool(o.source, true) : undefined;
-  const tool = splice ?? takeTool(o.source, false);
-  const source = tool?.output ?? o.source;
+  const tool = o.compression === 'zstd' && zstdCountsBytes() ? takeToolOutput(o.source) : undefined;
   try {
-    spliced = splice && spliceZstd(splice, signal, o.onRawBytes);
+    spliced = tool && spliceZstd(tool, signal, o.onRawBytes);
     // Encryption and checksum run in worker threads (secretstream.ts); encrypted batches go back for reuse once the
     // storage has written them (the filesystem hands them back; S3 keeps them, and they are garbage collected).
     if (spliced) {
       sealed = sealStream(o.dataKey, { until: spliced.exited });
       flowing = pipeline([spliced.output, sealed], { signal }).finally(spliced.done);
     } else if (o.compression === 'none') {
-      sealed = sealStream(o.dataKey, { onInput: o.onRawBytes, until: tool?.exited });
-      flowing = pipeline([source, sealed], { signal });
+      sealed = sealStream(o.dataKey, { onInput: o.onRawBytes });
+      flowing = pipeline([o.source, sealed], { signal });
     } else {
-      sealed = sealStream(o.dataKey, { until: tool?.exited });
+      sealed = sealStream(o.dataKey);
       raw = tap({ onBytes: o.onRawBytes });
-      flowing = pipeline([source, raw, compressStage(o.compression, signal), sealed], { signal });
+      flowing = pipeline([o.source, raw, compressStage(o.compression, signal), sealed], { signal });
     }
   } catch (err) {
     sealed?.destroy(); // its workers
