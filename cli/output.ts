@@ -83,7 +83,7 @@ function cell(v: Cell): string {
 // ---- enum names --------------------------------------------------------------
 
 /** "INSTANCE_TASK_BUILDING_ERROR" -> "BUILDING_ERROR": the prefix is noise in a table. */
-const short = (full: string, prefix: string) => (full.startsWith(prefix) ? full.slice(prefix.length) : full);
+export const short = (full: string, prefix: string) => (full.startsWith(prefix) ? full.slice(prefix.length) : full);
 
 export const taskName = (i: Instance) => short(instanceTaskToJSON(i.task), 'INSTANCE_TASK_');
 export const stateName = (s: OperationState) => short(operationStateToJSON(s), 'OPERATION_STATE_');

@@ -5,11 +5,12 @@ import { Command } from 'commander';
 import { backupStatusToJSON, backupTypeToJSON, BackupStatus, type Backup } from '../../proto/gen/steward/v1/backups.js';
 import { OperationState } from '../../proto/gen/steward/v1/common.js';
 import { CliError } from '../errors.js';
+import { short } from '../output.js';
 import { waitForOperation } from '../wait.js';
 import { action, NO_WAIT_HELP, operationFailure, type Ctx, type NoWaitOption } from './common.js';
 
-const statusOf = (b: Backup) => backupStatusToJSON(b.status).replace('BACKUP_STATUS_', '');
-const typeOf = (b: Backup) => backupTypeToJSON(b.type).replace('BACKUP_TYPE_', '');
+const statusOf = (b: Backup) => short(backupStatusToJSON(b.status), 'BACKUP_STATUS_');
+const typeOf = (b: Backup) => short(backupTypeToJSON(b.type), 'BACKUP_TYPE_');
 const backupJson = (b: Backup) => ({ ...b, status: backupStatusToJSON(b.status), type: backupTypeToJSON(b.type) });
 
 /** 1536 -> "1.5 KiB": sizes people read. */

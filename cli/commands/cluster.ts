@@ -4,9 +4,10 @@
 import { Command } from 'commander';
 import { clusterTaskToJSON, ClusterTask, type Cluster, type MemberSpec } from '../../proto/gen/steward/v1/clusters.js';
 import { CliError, UsageError } from '../errors.js';
+import { short } from '../output.js';
 import { action, collect, type Ctx, type NoWaitOption, NO_WAIT_HELP } from './common.js';
 
-const taskName = (c: Cluster) => clusterTaskToJSON(c.task).replace('CLUSTER_TASK_', '');
+const taskName = (c: Cluster) => short(clusterTaskToJSON(c.task), 'CLUSTER_TASK_');
 const clusterJson = (c: Cluster) => ({ ...c, task: clusterTaskToJSON(c.task) });
 
 /** "dc1:rack1[:memoryMb]" -> a member spec. */
