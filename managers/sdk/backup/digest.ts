@@ -25,20 +25,7 @@ export interface TapOptions {
 }
 
 /** Bytes of shared memory between a tap and its hashing worker. */
-export const HASH_RING_BYTES = 4 * 1024 * 1024;
-
-// Plain CommonJS evaluated in the worker: no loader, nothing to resolve.
-const HASH_WORKER = `
-const { parentPort, workerData } = require('node:worker_threads');
-const { createHash } = require('node:crypto');
-const ring = new Uint8Array(workerData.ring);
-const hash = createHash('sha256');
-parentPort.on('message', (m) => {
-  if (m === 'end') return parentPort.postMessage({ digest: hash.digest('hex') });
-  hash.update(ring.subarray(m[0], m[0] + m[1]));
-  parentPort.postMessage(m[1]);
-});
-`;
+const HASH_RING_BYTES = 4 * 1024 * 1024;
 
 /** sha256 in a worker thread, fed through a ring of shared memory. */
 class RingHasher {
@@ -55,8 +42,8 @@ class RingHasher {
   constructor(size: number) {
     const sab = new SharedArrayBuffer(size);
     this.ring = new Uint8Array(sab);
-    this.worker = new Worker(HASH_WORKER, {
-      eval: true,
+    // A plain CommonJS file next to this one: no tsx in the worker (execArgv), nothing to transpile.
+    this.worker = new Worker(new URL('./digest-hash.cjs', import.meta.url), {
       workerData: { ring: sab },
       execArgv: [],
       stdout: false,

@@ -11,7 +11,6 @@
 // instead of one per record. Backups use sealStream (below): the same records,
 // and their sha256, computed in worker threads. Decryption (restores) runs
 // here, record by record as libsodium reads them.
-import { createRequire } from 'node:module';
 import { Duplex, Transform, type TransformCallback } from 'node:stream';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import sodium from 'sodium-native';
@@ -119,95 +118,6 @@ const STAGING_BYTES = 1024 * 1024;
 /** Plaintext handed to the workers and not yet back as ciphertext, at most (about). */
 const IN_FLIGHT_BYTES = 6 * STAGING_BYTES;
 
-// Plain CommonJS evaluated in the workers: no loader; sodium-native by absolute path.
-const CIPHER_WORKER = `
-const { parentPort, workerData } = require('node:worker_threads');
-const sodium = require(workerData.sodium);
-const next = workerData.next;
-const R = workerData.recordPlaintext;
-const ABYTES = sodium.crypto_secretstream_xchacha20poly1305_ABYTES;
-const HEADER = sodium.crypto_secretstream_xchacha20poly1305_HEADERBYTES;
-const RECORD = R + ABYTES;
-const TAG_MESSAGE = sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE;
-const TAG_FINAL = sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL;
-const SIZE = workerData.batchBytes;
-const state = Buffer.alloc(sodium.crypto_secretstream_xchacha20poly1305_STATEBYTES);
-const header = Buffer.alloc(HEADER);
-const key = Buffer.from(workerData.key); // a copy: sodium-native takes no shared memory
-workerData.key.fill(0);
-sodium.crypto_secretstream_xchacha20poly1305_init_push(state, header, key);
-sodium.sodium_memzero(key);
-const pending = Buffer.alloc(R);
-let filled = 0;
-const spare = [];
-let out;
-let used = 0;
-function take(n) {
-  if (!out) {
-    const ab = spare.pop();
-    out = ab ? Buffer.from(ab) : Buffer.allocUnsafeSlow(SIZE);
-  }
-  used += n;
-  return out.subarray(used - n, used);
-}
-function emit() {
-  if (out && used > 0) next.postMessage({ out: out.buffer, n: used }, [out.buffer]);
-  out = undefined;
-  used = 0;
-}
-function seal(plain, tag) {
-  if (out && used + plain.length + ABYTES > out.length) emit();
-  sodium.crypto_secretstream_xchacha20poly1305_push(state, take(plain.length + ABYTES), plain, null, tag);
-}
-header.copy(take(HEADER));
-parentPort.on('message', (m) => {
-  if (m.spare) {
-    if (m.spare.byteLength === SIZE && spare.length < 8) spare.push(m.spare);
-  } else if (m.data) {
-    const chunk = Buffer.from(m.data, 0, m.n);
-    let offset = 0;
-    if (filled > 0) {
-      offset = Math.min(R - filled, chunk.length);
-      chunk.copy(pending, filled, 0, offset);
-      filled += offset;
-      if (filled === R) {
-        seal(pending, TAG_MESSAGE);
-        filled = 0;
-      }
-    }
-    for (; chunk.length - offset >= R; offset += R) seal(chunk.subarray(offset, offset + R), TAG_MESSAGE);
-    if (offset < chunk.length) {
-      chunk.copy(pending, filled, offset);
-      filled += chunk.length - offset;
-    }
-    if (out && used + RECORD > out.length) emit();
-    parentPort.postMessage({ back: m.data }, [m.data]);
-  } else if (m.end) {
-    seal(pending.subarray(0, filled), TAG_FINAL);
-    emit();
-    sodium.sodium_memzero(pending);
-    sodium.sodium_memzero(state);
-    next.postMessage({ end: true });
-  }
-});
-`;
-
-const HASH_WORKER = `
-const { parentPort, workerData } = require('node:worker_threads');
-const { createHash } = require('node:crypto');
-const hash = createHash('sha256');
-workerData.prev.on('message', (m) => {
-  if (m.out) {
-    hash.update(new Uint8Array(m.out, 0, m.n));
-    parentPort.postMessage(m, [m.out]);
-  } else if (m.end) {
-    parentPort.postMessage({ digest: hash.digest('hex') });
-  }
-});
-`;
-
-let sodiumPath: string | undefined;
-
 export interface SealOptions {
   batchRecords?: number;
   /** Called with the plaintext bytes taken in so far. */
@@ -233,26 +143,25 @@ export interface SealStream extends Duplex {
  * the work happens differs.
  */
 export function sealStream(dataKey: Buffer, opts: SealOptions = {}): SealStream {
-  sodiumPath ??= createRequire(import.meta.url).resolve('sodium-native');
   const size = batchBytes(opts.batchRecords);
   // The key travels in shared memory the cipher worker wipes once it has its own copy: none stays behind.
   const key = new Uint8Array(new SharedArrayBuffer(dataKey.length));
   key.set(dataKey);
   const { port1, port2 } = new MessageChannel();
   // The workers allocate little on their heaps: small generations keep their memory small.
+  // Plain CommonJS files next to this one: no tsx in the workers (execArgv), nothing to transpile.
   const common = {
-    eval: true,
     execArgv: [] as string[],
     stdout: false,
     stderr: false,
     resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 },
   };
-  const cipher = new Worker(CIPHER_WORKER, {
+  const cipher = new Worker(new URL('./secretstream-cipher.cjs', import.meta.url), {
     ...common,
-    workerData: { sodium: sodiumPath, key, next: port1, recordPlaintext: RECORD_PLAINTEXT, batchBytes: size },
+    workerData: { key, next: port1, recordPlaintext: RECORD_PLAINTEXT, batchBytes: size },
     transferList: [port1],
   });
-  const hasher = new Worker(HASH_WORKER, { ...common, workerData: { prev: port2 }, transferList: [port2] });
+  const hasher = new Worker(new URL('./secretstream-hash.cjs', import.meta.url), { ...common, workerData: { prev: port2 }, transferList: [port2] });
 
   const free: ArrayBuffer[] = []; // staging buffers back from the cipher worker
   let cur: Buffer | undefined;
