@@ -5,12 +5,12 @@
 // authenticated and ordered, and a stream cut short lacks its final tag, so
 // reordering, truncation and bit flips are all refused on the way back.
 //
-// Speed. Records are sealed straight from the incoming chunks (only a record
-// split across chunks is copied) into a batch of several records, pushed on as
-// one chunk: downstream (checksum, storage) sees a few hundred chunks per GiB
-// instead of one per record. Backups use sealStream (below): the same records,
-// and their sha256, computed in worker threads. Decryption (restores) runs
-// here, record by record as libsodium reads them.
+// Backups encrypt with sealStream: records sealed in a worker thread
+// (secretstream-cipher.cjs) straight from the incoming data (only a record
+// split across chunks is copied) into batches of several records, each passed
+// on as one chunk, so downstream sees a few hundred chunks per GiB instead of
+// one per record; their sha256 is computed in a second worker. Decryption
+// (restores) runs on the event loop, record by record as libsodium reads them.
 import { Duplex, Transform, type TransformCallback } from 'node:stream';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import sodium from 'sodium-native';
@@ -24,81 +24,16 @@ const HEADER = sodium.crypto_secretstream_xchacha20poly1305_HEADERBYTES;
 const ABYTES = sodium.crypto_secretstream_xchacha20poly1305_ABYTES;
 const STATEBYTES = sodium.crypto_secretstream_xchacha20poly1305_STATEBYTES;
 const RECORD = RECORD_PLAINTEXT + ABYTES;
-const TAG_MESSAGE = sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE;
 const TAG_FINAL = sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL;
 
 /** Records per output chunk (about 1 MiB): memory per stage stays one batch whatever the backup's size. */
-export const BATCH_RECORDS = 16;
+const BATCH_RECORDS = 16;
 
-export interface CipherStreamOptions {
-  /** Records per output chunk; 1 gives one chunk per record. */
-  batchRecords?: number;
-}
-
-/** Bytes of one output chunk of encryptStream, at most. */
-export const batchBytes = (batchRecords = BATCH_RECORDS): number => HEADER + Math.max(1, batchRecords) * RECORD;
-
-export function encryptStream(dataKey: Buffer, opts: CipherStreamOptions = {}): Transform {
-  const state = Buffer.alloc(STATEBYTES);
-  const header = Buffer.alloc(HEADER);
-  sodium.crypto_secretstream_xchacha20poly1305_init_push(state, header, dataKey);
-  const size = batchBytes(opts.batchRecords);
-  // The plaintext of a record that spans chunks: one record whatever the backup's size.
-  const pending = Buffer.alloc(RECORD_PLAINTEXT);
-  let filled = 0;
-  // The batch being filled; a fresh one once it has been pushed on (downstream owns what it was given).
-  let out: Buffer | undefined;
-  let used = 0;
-  const take = (n: number): Buffer => {
-    out ??= Buffer.allocUnsafe(size);
-    used += n;
-    return out.subarray(used - n, used);
-  };
-  const emit = (t: Transform) => {
-    if (out && used > 0) t.push(out.subarray(0, used));
-    out = undefined;
-    used = 0;
-  };
-  const seal = (t: Transform, plain: Buffer, tag: number) => {
-    if (out && used + plain.length + ABYTES > out.length) emit(t);
-    sodium.crypto_secretstream_xchacha20poly1305_push(state, take(plain.length + ABYTES), plain, null, tag);
-  };
-  header.copy(take(HEADER));
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb: TransformCallback) {
-      let offset = 0;
-      if (filled > 0) {
-        offset = Math.min(RECORD_PLAINTEXT - filled, chunk.length);
-        chunk.copy(pending, filled, 0, offset);
-        filled += offset;
-        // Full records are sealed at once; only the remainder (maybe empty) waits for the final tag.
-        if (filled === RECORD_PLAINTEXT) {
-          seal(this, pending, TAG_MESSAGE);
-          filled = 0;
-        }
-      }
-      for (; chunk.length - offset >= RECORD_PLAINTEXT; offset += RECORD_PLAINTEXT) {
-        seal(this, chunk.subarray(offset, offset + RECORD_PLAINTEXT), TAG_MESSAGE);
-      }
-      if (offset < chunk.length) {
-        chunk.copy(pending, filled, offset);
-        filled += chunk.length - offset;
-      }
-      if (out && used + RECORD > out.length) emit(this);
-      cb();
-    },
-    flush(cb: TransformCallback) {
-      seal(this, pending.subarray(0, filled), TAG_FINAL);
-      emit(this);
-      sodium.sodium_memzero(pending);
-      sodium.sodium_memzero(state);
-      cb();
-    },
-  });
-}
+/** Bytes of one output chunk of sealStream, at most: the header and a batch of records. */
+const batchBytes = (batchRecords = BATCH_RECORDS): number => HEADER + Math.max(1, batchRecords) * RECORD;
 
 // ---------------------------------------------------------------------------
-// sealStream: encryptStream's bytes and their sha256, computed in two worker
+// sealStream: the encrypted stream and its sha256, computed in two worker
 // threads. On the bench machine the cipher costs about 1.2 s of CPU per GiB
 // and sha256 about 1 s; on the event loop they left it no time to read the
 // tool's pipe and write the file, and either one alone is nearly as slow as the
@@ -119,6 +54,7 @@ const STAGING_BYTES = 1024 * 1024;
 const IN_FLIGHT_BYTES = 6 * STAGING_BYTES;
 
 export interface SealOptions {
+  /** Records per output chunk; 1 gives one chunk per record. */
   batchRecords?: number;
   /** Called with the plaintext bytes taken in so far. */
   onInput?: (total: number) => void;
@@ -137,11 +73,7 @@ export interface SealStream extends Duplex {
   release(chunk: Buffer): void;
 }
 
-/**
- * encryptStream, and a sha256 of its output, computed in worker threads. The
- * bytes are encryptStream's (the same records in the same batches); only where
- * the work happens differs.
- */
+/** Encrypts what it is written (libsodium secretstream, above) and hashes the output, in two worker threads. */
 export function sealStream(dataKey: Buffer, opts: SealOptions = {}): SealStream {
   const size = batchBytes(opts.batchRecords);
   // The key travels in shared memory the cipher worker wipes once it has its own copy: none stays behind.
