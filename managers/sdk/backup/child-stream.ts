@@ -27,7 +27,7 @@ export interface ChildStage {
   /** The process id (undefined when it could not be started). */
   readonly pid?: number;
   /** The last STDERR_TAIL bytes the process wrote to stderr. */
-  stderrTail?(): string;
+  stderrTail(): string;
 }
 
 const STDERR_TAIL = 8 * 1024;

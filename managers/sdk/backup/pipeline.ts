@@ -134,7 +134,7 @@ function spliceZstd(tool: ToolOutput, signal: AbortSignal, onRawBytes?: (bytes: 
     exited: Promise.all([tool.exited, z.exited]).then(() => undefined),
     done: () => clearInterval(timer),
     rawBytes(compressed: number): number {
-      const sizes = zstdSizes(z.stderrTail?.() ?? '');
+      const sizes = zstdSizes(z.stderrTail());
       if (!sizes || sizes.compressed !== compressed) {
         throw new StewardError('INTERNAL', `zstd's closing line does not give the sizes of this stream (${compressed} bytes received)`);
       }
@@ -169,7 +169,10 @@ export async function saveStream(o: SaveOptions): Promise<Saved> {
       flowing = pipeline([o.source, raw, compressStage(o.compression, signal), sealed], { signal });
     }
   } catch (err) {
-    sealed?.destroy(); // its workers
+    // zstd (killed through the signal), its progress timer, and the workers.
+    stop.abort(err);
+    spliced?.done();
+    sealed?.destroy();
     throw err;
   }
   const seal = sealed;
