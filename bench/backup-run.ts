@@ -33,13 +33,11 @@ const ctx = {
 } as unknown as ManagerContext;
 const op: OperationScope = { signal: new AbortController().signal, progress: () => undefined };
 
-/** CPU seconds of this process' threads so far, and of its children that have exited (the tool, zstd). */
-function cpuSeconds(): { self: number; main: number; children: number } {
-  const fields = (path: string) => readFileSync(path, 'utf8').split(') ')[1].split(' ').map(Number);
+/** CPU seconds of this process (all its threads) so far, and of its children that have exited (the tool, zstd). */
+function cpuSeconds(): { self: number; children: number } {
+  const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ').map(Number);
   const tick = 100; // USER_HZ
-  const p = fields('/proc/self/stat');
-  const t = fields('/proc/thread-self/stat');
-  return { self: (p[11] + p[12]) / tick, main: (t[11] + t[12]) / tick, children: (p[13] + p[14]) / tick };
+  return { self: (f[11] + f[12]) / tick, children: (f[13] + f[14]) / tick };
 }
 
 const cpu0 = cpuSeconds();
@@ -66,7 +64,6 @@ console.log(
     rawSize: artifact.rawSize,
     peakRssKb: Number(hwm),
     cpuSeconds: +(cpu1.self - cpu0.self).toFixed(2),
-    mainThreadCpuSeconds: +(cpu1.main - cpu0.main).toFixed(2),
     toolCpuSeconds: +(cpu1.children - cpu0.children).toFixed(2),
   }),
 );
