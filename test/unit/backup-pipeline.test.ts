@@ -404,8 +404,22 @@ describe('filesystem sink', () => {
     const chunks = Array.from({ length: 40 }, (_, i) => randomBytes(1 + ((i * 7919) % 300_000)));
     const handedBack: Buffer[] = [];
     const file = join(dir, 'sink');
-    await pipeline(Readable.from(chunks), new FileSink(await open(file, 'wx', 0o600), { syncEvery: 1_000_000, written: (c) => handedBack.push(c) }));
+    // The file handle, counting the flushes asked of it.
+    const fh = await open(file, 'wx', 0o600);
+    const flushes = { datasync: 0, sync: 0 };
+    const counted = new Proxy(fh, {
+      get(target, prop) {
+        const v = Reflect.get(target, prop) as unknown;
+        if (typeof v !== 'function') return v;
+        if (prop === 'datasync' || prop === 'sync') flushes[prop]++;
+        return (v as (...a: unknown[]) => unknown).bind(target);
+      },
+    });
+    await pipeline(Readable.from(chunks), new FileSink(counted, { syncEvery: 1_000_000, written: (c) => handedBack.push(c) }));
     expect(readFileSync(file).equals(Buffer.concat(chunks))).toBe(true);
+    // Flushed while writing (about 6 MB, every 1 MB, one flush at a time), and fsynced once at the end.
+    expect(flushes.datasync).toBeGreaterThan(0);
+    expect(flushes.sync).toBe(1);
     expect(handedBack.length).toBe(chunks.length);
     expect(handedBack.every((c, i) => c === chunks[i])).toBe(true);
   });

@@ -20,7 +20,7 @@ import { checkKey, type ObjectStorage, type PutOptions } from './storage.js';
 const PARTIAL = '.partial-';
 
 /** Bytes written between background flushes to disk. */
-export const SYNC_EVERY = 32 * 1024 * 1024;
+const SYNC_EVERY = 32 * 1024 * 1024;
 
 /**
  * A file as a Writable: writev of whatever has queued up, an fdatasync in the
