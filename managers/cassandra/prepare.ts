@@ -10,6 +10,7 @@ import type { ManagerContext, OperationScope } from '../sdk/contract.js';
 import { writeFileAtomic } from '../sdk/config-file.js';
 import { failedPrecondition, internal, invalidArgument } from '../sdk/errors.js';
 import { isRoot, lookupOsUser, type OsUser } from '../sdk/os-user.js';
+import { withFetchedChain, type FetchedBackup } from '../sdk/backup/fetch-chain.js';
 import { subScope } from '../sdk/backup/progress.js';
 import type { PrepareRequest } from '../sdk/types.js';
 import { DEFAULT_DATA_CENTER, DEFAULT_RACK, writeConfig, type NodeSettings } from './config.js';
@@ -21,7 +22,7 @@ import { createKeyspaces } from './keyspaces.js';
 import { nodetool } from './nodetool.js';
 import { OS_USER, type CassandraPaths } from './paths.js';
 import { BOOTSTRAP_READY_TIMEOUT_MS, waitForCql } from './readiness.js';
-import { checkRestoreRequest, discardFetched, fetchBackup, loadBackup, unpackBackup, type FetchedBackup } from './restore.js';
+import { checkRestoreRequest, loadBackup, unpackBackup } from './restore.js';
 import { secureNode } from './secure.js';
 import { createRoles } from './users.js';
 import {
@@ -140,11 +141,11 @@ export async function prepare(deps: PrepareDeps, req: PrepareRequest, op: Operat
   checkPrepareRequest(req);
   if (!req.restore) return prepareNode(deps, req, op);
   // The backup is fetched and verified before anything else: a corrupt one stops prepare with the instance untouched.
-  const fetched = await fetchBackup(deps.ctx, req.restore, subScope(op, 2, 30));
   try {
-    await prepareNode(deps, req, subScope(op, 30, 100), fetched);
+    await withFetchedChain({ ctx: deps.ctx, req: req.restore, op, range: [2, 30] }, ([fetched]) =>
+      prepareNode(deps, req, subScope(op, 30, 100), fetched),
+    );
   } finally {
-    await discardFetched(fetched);
     await rm(deps.paths.restoreFiles, { recursive: true, force: true });
   }
 }

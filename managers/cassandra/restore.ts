@@ -17,12 +17,9 @@ import { StewardError, failedPrecondition, invalidArgument } from '../sdk/errors
 import { logTail } from '../sdk/log-tail.js';
 import type { OsUser } from '../sdk/os-user.js';
 import { spawnStage } from '../sdk/backup/child-stream.js';
-import { forget } from '../sdk/backup/keys.js';
-import { dataKeyOf, fetchVerified, openVerified } from '../sdk/backup/pipeline.js';
-import { byteProgress } from '../sdk/backup/progress.js';
-import { openStorage } from '../sdk/backup/storage/open.js';
+import type { FetchedBackup } from '../sdk/backup/fetch-chain.js';
 import { checkChain } from '../sdk/backup/strategy.js';
-import type { BackupArtifact, RestoreBackupCommand } from '../sdk/backup/types.js';
+import { checkRestoreAlone } from '../sdk/request-lists.js';
 import type { PrepareRequest } from '../sdk/types.js';
 import { unpackCommand } from './archive.js';
 import { MANIFEST_FILE, parseManifest, snapshotDir, type BackupManifest, type SnapshotKeyspace } from './backup-manifest.js';
@@ -41,50 +38,9 @@ export function checkRestoreRequest(req: PrepareRequest): void {
   const r = req.restore;
   if (!r) return;
   if (req.cluster) throw invalidArgument('cluster', 'a restore makes a single node: restore it alone, then grow a ring from it');
-  if (req.databases?.length) throw invalidArgument('databases', 'the keyspaces of a restored node come from the backup: create others after the restore');
-  if (req.users?.length) throw invalidArgument('users', 'roles are not restored with a backup: create them after the restore');
+  checkRestoreAlone(req);
   checkChain(r, DATASTORE);
   if (r.chain.length > 1) throw failedPrecondition('Cassandra backups are full only: a restore takes exactly one backup');
-}
-
-export interface FetchedBackup {
-  artifact: BackupArtifact;
-  stagingDir: string;
-  storedFile: string;
-  dataKey: Buffer;
-}
-
-const stagingOf = (ctx: Pick<ManagerContext, 'stateDir'>): string => join(ctx.stateDir, 'restore-staging');
-
-/** Step 1: the stored object in staging, verified, with its data key. */
-export async function fetchBackup(ctx: ManagerContext, req: RestoreBackupCommand, op: OperationScope): Promise<FetchedBackup> {
-  const item = req.chain[0];
-  const artifact = item.artifact!;
-  const dataKey = dataKeyOf(artifact, item.key);
-  const stagingDir = stagingOf(ctx);
-  const storage = openStorage(req.storage);
-  try {
-    await rm(stagingDir, { recursive: true, force: true });
-    await mkdir(stagingDir, { recursive: true, mode: 0o700 });
-    const storedFile = join(stagingDir, 'data.stored');
-    const report = byteProgress(op, `fetching and verifying ${artifact.backupId}`, [0, 100], artifact.size);
-    await fetchVerified({ storage, artifact, stagingFile: storedFile, signal: op.signal, onBytes: report });
-    op.progress(100, `${artifact.backupId} verified`);
-    return { artifact, stagingDir, storedFile, dataKey };
-  } catch (err) {
-    forget(dataKey);
-    await rm(stagingDir, { recursive: true, force: true });
-    throw err;
-  } finally {
-    storage.close();
-  }
-}
-
-/** Removes the staging area and forgets the key (after success or failure). */
-export async function discardFetched(f: FetchedBackup | undefined): Promise<void> {
-  if (!f) return;
-  forget(f.dataKey);
-  await rm(f.stagingDir, { recursive: true, force: true });
 }
 
 export interface UnpackedBackup {
@@ -105,8 +61,8 @@ export async function unpackBackup(
   await mkdir(dest, { recursive: true, mode: 0o700 });
   op.progress(10, `unpacking ${f.artifact.backupId}`);
   const tar = spawnStage(unpackCommand(dest), signal, { stdin: true });
-  await Promise.all([pipeline(openVerified(f.storedFile, f.artifact, f.dataKey, signal), tar.input, { signal }), tar.exited]);
-  await rm(f.storedFile); // the disk it took is needed for the import
+  await Promise.all([pipeline(f.open(), tar.input, { signal }), tar.exited]);
+  await rm(f.file); // the disk it took is needed for the import
   const manifest = parseManifest(await readFile(join(dest, MANIFEST_FILE), 'utf8'));
   if (manifest.backupId !== f.artifact.backupId) {
     throw failedPrecondition(`backup ${f.artifact.backupId} holds the snapshot of another backup (${manifest.backupId})`);

@@ -7,17 +7,13 @@
 //      prepare never rolls back, so an incremental can always follow;
 //   4. --move-back into the data directory (same file system: renames), chown.
 // The data directory is touched only in step 4, from a prepared, verified copy.
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { ManagerContext, OperationScope } from '../sdk/contract.js';
-import { failedPrecondition } from '../sdk/errors.js';
 import { isRoot, lookupOsUser } from '../sdk/os-user.js';
 import { spawnStage } from '../sdk/backup/child-stream.js';
-import { forget } from '../sdk/backup/keys.js';
-import { dataKeyOf, fetchVerified, openVerified } from '../sdk/backup/pipeline.js';
-import { byteProgress } from '../sdk/backup/progress.js';
-import { openStorage } from '../sdk/backup/storage/open.js';
+import { withFetchedChain } from '../sdk/backup/fetch-chain.js';
 import { checkChain, checkSeries } from '../sdk/backup/strategy.js';
 import { detectFlavour } from './flavour.js';
 import type { RestoreBackupCommand } from '../sdk/backup/types.js';
@@ -36,38 +32,20 @@ export async function restoreChain(
   const flavour = await detectFlavour(ctx.runner);
   const { stdout: installed } = await ctx.runner(flavour.server, ['--version'], { signal, timeoutMs: 30_000 });
   checkSeries(req, installed);
-  const chain = req.chain;
-  const existing = await readdir(ctx.dataDir).catch(() => [] as string[]);
-  if (existing.length) throw failedPrecondition(`the data directory ${ctx.dataDir} is not empty: a restore only fills a new instance`);
-  const storage = openStorage(req.storage);
-  const staging = join(ctx.stateDir, 'restore-staging');
-  await rm(staging, { recursive: true, force: true });
-  await mkdir(staging, { recursive: true, mode: 0o700 });
-  const keys: Buffer[] = [];
-  try {
-    const total = chain.reduce((n, i) => n + (i.artifact?.size ?? 0), 0);
-    let before = 0;
-    for (const [i, item] of chain.entries()) {
-      const a = item.artifact!;
-      keys.push(dataKeyOf(a, item.key));
-      const report = byteProgress(op, `fetching and verifying ${chain.length > 1 ? `${i + 1}/${chain.length} ` : ''}${a.backupId}`, [2, 40], total);
-      const base = before;
-      await fetchVerified({ storage, artifact: a, stagingFile: join(staging, `${i}.stored`), signal, onBytes: (b) => report(base + b) });
-      before += a.size;
-    }
-    for (const [i, item] of chain.entries()) {
-      op.progress(40 + (20 * i) / chain.length, `unpacking ${item.artifact!.backupId}`);
+  await withFetchedChain({ ctx, req, op, range: [2, 40], fills: ctx.dataDir }, async (chain, staging) => {
+    for (const [i, f] of chain.entries()) {
+      op.progress(40 + (20 * i) / chain.length, `unpacking ${f.artifact.backupId}`);
       const dir = join(staging, String(i));
       await mkdir(dir, { mode: 0o700 });
       const x = spawnStage({ command: MBSTREAM, args: ['-x', '-C', dir] }, signal, { stdin: true });
-      await Promise.all([pipeline(openVerified(join(staging, `${i}.stored`), item.artifact!, keys[i], signal), x.input, { signal }), x.exited]);
-      await rm(join(staging, `${i}.stored`));
+      await Promise.all([pipeline(f.open(), x.input, { signal }), x.exited]);
+      await rm(f.file);
     }
     const base = join(staging, '0');
-    op.progress(62, `preparing ${chain[0].artifact!.backupId}`);
+    op.progress(62, `preparing ${chain[0].artifact.backupId}`);
     await ctx.runner(MARIADB_BACKUP, ['--prepare', `--target-dir=${base}`], { signal, timeoutMs: TOOL_TIMEOUT_MS });
     for (let i = 1; i < chain.length; i++) {
-      op.progress(62 + (25 * i) / chain.length, `applying incremental ${chain[i].artifact!.backupId}`);
+      op.progress(62 + (25 * i) / chain.length, `applying incremental ${chain[i].artifact.backupId}`);
       await ctx.runner(MARIADB_BACKUP, ['--prepare', `--target-dir=${base}`, `--incremental-dir=${join(staging, String(i))}`], {
         signal,
         timeoutMs: TOOL_TIMEOUT_MS,
@@ -83,10 +61,6 @@ export async function restoreChain(
       const owner = await lookupOsUser(OS_USER, ctx.runner);
       await ctx.runner('chown', ['-R', `${owner.uid}:${owner.gid}`, ctx.dataDir], { signal, timeoutMs: TOOL_TIMEOUT_MS });
     }
-    op.progress(100, `restored ${chain.map((c) => c.artifact!.backupId).join(' + ')}`);
-  } finally {
-    keys.forEach(forget);
-    storage.close();
-    await rm(staging, { recursive: true, force: true });
-  }
+    op.progress(100, `restored ${chain.map((c) => c.artifact.backupId).join(' + ')}`);
+  });
 }

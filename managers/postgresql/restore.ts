@@ -10,16 +10,14 @@
 // The data directory is touched only in step 2, from verified objects. A
 // failure from then on stops the server and empties the data directory:
 // nothing half-restored is ever served, and prepare stays failed.
-import { chown, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { chown, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ManagerContext, OperationScope } from '../sdk/contract.js';
 import { emptyDir, ownedBy } from '../sdk/data-dir.js';
 import { failedPrecondition } from '../sdk/errors.js';
 import { isRoot, lookupOsUser } from '../sdk/os-user.js';
-import { forget } from '../sdk/backup/keys.js';
-import { dataKeyOf, fetchVerified, openVerified } from '../sdk/backup/pipeline.js';
+import { withFetchedChain } from '../sdk/backup/fetch-chain.js';
 import { byteProgress } from '../sdk/backup/progress.js';
-import { openStorage } from '../sdk/backup/storage/open.js';
 import { checkChain } from '../sdk/backup/strategy.js';
 import type { RestoreBackupCommand } from '../sdk/backup/types.js';
 import { checkChainFacts, majorOf, readFacts } from './backup-facts.js';
@@ -43,71 +41,56 @@ export async function restoreChain({ ctx, paths }: { ctx: ManagerContext; paths:
   const inst = await findInstallation((await readSettings(paths))?.major);
   const major = majorOf(chain[0].facts.versionNum);
   if (major !== inst.major) throw failedPrecondition(`backup ${chain[0].a.backupId} is of PostgreSQL ${major}; this instance runs ${inst.major}`);
-  const existing = await readdir(ctx.dataDir).catch(() => [] as string[]);
-  if (existing.length) throw failedPrecondition(`the data directory ${ctx.dataDir} is not empty: a restore only fills a new instance`);
   const last = chain[chain.length - 1];
   const target: RecoveryTarget = last.facts.restorePoint ? { kind: 'restore_point', name: last.facts.restorePoint } : { kind: 'immediate' };
 
   const owner = isRoot() ? await lookupOsUser(OS_USER, ctx.runner) : undefined;
-  const storage = openStorage(req.storage);
-  const staging = join(ctx.stateDir, 'restore-staging');
   const walDir = join(ctx.stateDir, 'restore-wal');
   const spec = serviceSpec(inst, paths);
-  await rm(staging, { recursive: true, force: true });
-  await rm(walDir, { recursive: true, force: true });
-  await mkdir(staging, { recursive: true, mode: 0o700 });
-  const keys: Buffer[] = [];
   let touched = false;
   try {
-    const total = chain.reduce((n, c) => n + c.a.size, 0);
-    let before = 0;
-    for (const [i, { item, a }] of chain.entries()) {
-      keys.push(dataKeyOf(a, item.key));
-      const report = byteProgress(op, `fetching and verifying ${chain.length > 1 ? `${i + 1}/${chain.length} ` : ''}${a.backupId}`, [2, 40], total);
-      const base = before;
-      await fetchVerified({ storage, artifact: a, stagingFile: join(staging, `${i}.stored`), signal, onBytes: (b) => report(base + b) });
-      before += a.size;
-    }
-
-    touched = true;
-    await mkdir(walDir, { mode: 0o700 });
-    await ownedBy(walDir, owner, 0o700);
-    const raw = chain.reduce((n, c) => n + c.a.rawSize, 0);
-    let unpacked = 0;
-    for (const [i, { a }] of chain.entries()) {
-      const report = byteProgress(op, `unpacking ${a.backupId}`, [40, 60], raw);
-      const base = unpacked;
-      await untar(openVerified(join(staging, `${i}.stored`), a, keys[i], signal), i === 0 ? ctx.dataDir : walDir, owner, signal, (b) => report(base + b));
-      await rm(join(staging, `${i}.stored`));
-      unpacked += a.rawSize;
-    }
-
-    const recoverySignal = join(ctx.dataDir, 'recovery.signal');
-    await writeFile(recoverySignal, '', { mode: 0o600 });
-    if (owner) await chown(recoverySignal, owner.uid, owner.gid);
-    op.progress(60, `recovering to ${target.kind === 'immediate' ? `the end of ${chain[0].a.backupId}` : `restore point ${target.name} of ${last.a.backupId}`}`);
-    let lastReport = 0;
-    await withRecoveryConfig(paths.configFile, recoverySettings(walDir, target), async () => {
-      try {
-        await ctx.service.start(spec, signal);
-        await waitForRecovery(
-          {
-            ctx,
-            inst,
-            spec,
-            paths,
-            onWaiting: (state) => {
-              if (Date.now() - lastReport < 5_000) return;
-              lastReport = Date.now();
-              op.progress(70, `recovering (${state})`);
-            },
-          },
-          signal,
-        );
-        op.progress(95, 'recovered; stopping the server');
-      } finally {
-        await ctx.service.stop(spec);
+    await withFetchedChain({ ctx, req, op, range: [2, 40], fills: ctx.dataDir }, async (fetched) => {
+      touched = true;
+      await rm(walDir, { recursive: true, force: true });
+      await mkdir(walDir, { mode: 0o700 });
+      await ownedBy(walDir, owner, 0o700);
+      const raw = chain.reduce((n, c) => n + c.a.rawSize, 0);
+      let unpacked = 0;
+      for (const [i, f] of fetched.entries()) {
+        const report = byteProgress(op, `unpacking ${f.artifact.backupId}`, [40, 60], raw);
+        const base = unpacked;
+        await untar(f.open(), i === 0 ? ctx.dataDir : walDir, owner, signal, (b) => report(base + b));
+        await rm(f.file);
+        unpacked += f.artifact.rawSize;
       }
+
+      const recoverySignal = join(ctx.dataDir, 'recovery.signal');
+      await writeFile(recoverySignal, '', { mode: 0o600 });
+      if (owner) await chown(recoverySignal, owner.uid, owner.gid);
+      op.progress(60, `recovering to ${target.kind === 'immediate' ? `the end of ${chain[0].a.backupId}` : `restore point ${target.name} of ${last.a.backupId}`}`);
+      let lastReport = 0;
+      await withRecoveryConfig(paths.configFile, recoverySettings(walDir, target), async () => {
+        try {
+          await ctx.service.start(spec, signal);
+          await waitForRecovery(
+            {
+              ctx,
+              inst,
+              spec,
+              paths,
+              onWaiting: (state) => {
+                if (Date.now() - lastReport < 5_000) return;
+                lastReport = Date.now();
+                op.progress(70, `recovering (${state})`);
+              },
+            },
+            signal,
+          );
+          op.progress(95, 'recovered; stopping the server');
+        } finally {
+          await ctx.service.stop(spec);
+        }
+      });
     });
     op.progress(100, `restored ${chain.map((c) => c.a.backupId).join(' + ')}`);
   } catch (err) {
@@ -117,9 +100,6 @@ export async function restoreChain({ ctx, paths }: { ctx: ManagerContext; paths:
     }
     throw err;
   } finally {
-    keys.forEach(forget);
-    storage.close();
-    await rm(staging, { recursive: true, force: true });
     await rm(walDir, { recursive: true, force: true });
   }
 }

@@ -11,17 +11,15 @@
 // keeps the ACL file prepare wrote for it.
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { ManagerContext, OperationScope } from '../sdk/contract.js';
 import { failedPrecondition } from '../sdk/errors.js';
 import { isRoot, lookupOsUser } from '../sdk/os-user.js';
 import { tap } from '../sdk/backup/digest.js';
-import { forget } from '../sdk/backup/keys.js';
-import { dataKeyOf, fetchVerified, openVerified } from '../sdk/backup/pipeline.js';
+import { withFetchedChain } from '../sdk/backup/fetch-chain.js';
 import { byteProgress } from '../sdk/backup/progress.js';
-import { openStorage } from '../sdk/backup/storage/open.js';
 import { checkChain } from '../sdk/backup/strategy.js';
 import type { RestoreBackupCommand, RestoreItem } from '../sdk/backup/types.js';
 import { OS_USER, findRedisServer } from './paths.js';
@@ -44,46 +42,31 @@ export function checkRestore(req: RestoreBackupCommand): RestoreItem {
 }
 
 export async function restoreSnapshot(ctx: ManagerContext, req: RestoreBackupCommand, op: OperationScope): Promise<RestoredSnapshot> {
-  const item = checkRestore(req);
-  const a = item.artifact!;
+  checkRestore(req);
   const { signal } = op;
-  const existing = await readdir(ctx.dataDir).catch(() => [] as string[]);
-  if (existing.length) throw failedPrecondition(`the data directory ${ctx.dataDir} is not empty: a restore only fills a new instance`);
-  const dataKey = dataKeyOf(a, item.key);
   const server = await findRedisServer();
   const owner = isRoot() ? await lookupOsUser(OS_USER, ctx.runner) : undefined;
-  const storage = openStorage(req.storage);
-  const staging = join(ctx.stateDir, 'restore-staging');
   const layout = aofLayout(ctx.dataDir);
-  try {
-    await rm(staging, { recursive: true, force: true });
-    await mkdir(staging, { recursive: true, mode: 0o700 });
-    const stored = join(staging, 'data');
-    const fetching = byteProgress(op, `fetching and verifying ${a.backupId}`, [2, 50], a.size);
-    await fetchVerified({ storage, artifact: a, stagingFile: stored, signal, onBytes: fetching });
+  return withFetchedChain({ ctx, req, op, range: [2, 50], fills: ctx.dataDir }, async ([fetched]) => {
+    const a = fetched.artifact;
+    try {
+      await makeAofDir(layout, owner);
+      // Hidden, and not named in any manifest: the server would never load it by accident.
+      const unpacked = join(layout.dir, `.restore-${randomBytes(4).toString('hex')}.partial`);
+      const unpacking = byteProgress(op, `unpacking ${a.backupId}`, [50, 85], a.rawSize);
+      await pipeline(fetched.open(), tap({ onBytes: unpacking }), createWriteStream(unpacked, { flags: 'wx', mode: 0o600 }), { signal });
+      await rm(fetched.file);
 
-    await makeAofDir(layout, owner);
-    // Hidden, and not named in any manifest: the server would never load it by accident.
-    const unpacked = join(layout.dir, `.restore-${randomBytes(4).toString('hex')}.partial`);
-    const unpacking = byteProgress(op, `unpacking ${a.backupId}`, [50, 85], a.rawSize);
-    await pipeline(openVerified(stored, a, dataKey, signal), tap({ onBytes: unpacking }), createWriteStream(unpacked, { flags: 'wx', mode: 0o600 }), {
-      signal,
-    });
-    await rm(stored);
-
-    op.progress(86, `checking the RDB file of ${a.backupId}`);
-    const summary = await checkRdbFile({ runner: ctx.runner, server, file: unpacked, backupId: a.backupId, signal });
-    op.progress(95, 'placing the snapshot as the base of the append-only file');
-    await installAofBase(layout, unpacked, owner);
-    op.progress(100, `restored ${a.backupId}: ${summary.keys} keys`);
-    return { backupId: a.backupId, ...summary };
-  } catch (err) {
-    // A failed restore leaves the data directory as it found it: empty.
-    await rm(layout.dir, { recursive: true, force: true });
-    throw err;
-  } finally {
-    forget(dataKey);
-    storage.close();
-    await rm(staging, { recursive: true, force: true });
-  }
+      op.progress(86, `checking the RDB file of ${a.backupId}`);
+      const summary = await checkRdbFile({ runner: ctx.runner, server, file: unpacked, backupId: a.backupId, signal });
+      op.progress(95, 'placing the snapshot as the base of the append-only file');
+      await installAofBase(layout, unpacked, owner);
+      op.progress(100, `restored ${a.backupId}: ${summary.keys} keys`);
+      return { backupId: a.backupId, ...summary };
+    } catch (err) {
+      // A failed restore leaves the data directory as it found it: empty.
+      await rm(layout.dir, { recursive: true, force: true });
+      throw err;
+    }
+  });
 }
