@@ -9,12 +9,11 @@ import { join } from 'node:path';
 import type { ManagerContext, OperationScope } from '../sdk/contract.js';
 import { writeFileAtomic } from '../sdk/config-file.js';
 import { ownedBy, prepareInstanceDirs } from '../sdk/data-dir.js';
-import { invalidArgument } from '../sdk/errors.js';
 import { subScope } from '../sdk/backup/progress.js';
 import { issueServerCertificate } from '../sdk/tls.js';
 import { isRoot, lookupOsUser, type OsUser } from '../sdk/os-user.js';
 import { markPrepared, stopIfFailed } from '../sdk/prepared.js';
-import { checkAccessToCreated } from '../sdk/request-lists.js';
+import { checkAccessToCreated, checkRestoreAlone } from '../sdk/request-lists.js';
 import type { PrepareRequest } from '../sdk/types.js';
 import { renderPostgresqlConf } from './config.js';
 import { sessionsWith, withSession, type SessionOptions } from './connection.js';
@@ -40,12 +39,8 @@ export function checkPrepareRequest(req: PrepareRequest): void {
   checkDatabases(req.databases ?? [], 'databases');
   checkUsers(req.users ?? [], 'users');
   checkAccessToCreated(req);
-  // A restored cluster brings its own databases and roles: creating more in the same step would mix two sources.
-  if (req.restore) {
-    if (req.databases?.length) throw invalidArgument('databases', 'cannot be given together with a restore: the databases come from the backup');
-    if (req.users?.length) throw invalidArgument('users', 'cannot be given together with a restore: the users come from the backup');
-    checkRestoreChain(req.restore);
-  }
+  checkRestoreAlone(req);
+  if (req.restore) checkRestoreChain(req.restore);
 }
 
 async function prepareDirectories({ ctx, paths }: PrepareDeps, owner: OsUser | undefined): Promise<void> {

@@ -10,6 +10,7 @@ import { emptyDir, handOverFile, ownedBy, prepareInstanceDirs } from '../sdk/dat
 import { failedPrecondition, internal, invalidArgument } from '../sdk/errors.js';
 import { isRoot, lookupOsUser, type OsUser } from '../sdk/os-user.js';
 import { markPrepared, stopIfFailed } from '../sdk/prepared.js';
+import { checkRestoreAlone } from '../sdk/request-lists.js';
 import type { PrepareRequest } from '../sdk/types.js';
 import { subScope } from '../sdk/backup/progress.js';
 import { getAclUser, isEnabled, persistAcl, setAclUser } from './acl.js';
@@ -38,14 +39,10 @@ export function checkPrepareRequest(req: PrepareRequest): void {
   // A standalone server must not be made where a cluster member was asked for.
   if (req.cluster) throw invalidArgument('cluster', 'Redis Cluster membership is not supported by this manager yet');
   checkUsers(req.users ?? [], 'users');
-  if (req.restore) {
-    // A restored instance is made from the backup alone; users are added afterwards through the
-    // user API, so a refused user can never leave a restored instance unprepared (or look like a failed restore).
-    if ((req.users ?? []).length > 0) {
-      throw invalidArgument('users', 'cannot be created together with a restore; create them once the restored instance is prepared');
-    }
-    checkRestore(req.restore);
-  }
+  // A restored instance is made from the backup alone; users are added afterwards through the
+  // user API, so a refused user can never leave a restored instance unprepared (or look like a failed restore).
+  checkRestoreAlone(req);
+  if (req.restore) checkRestore(req.restore);
 }
 
 /** sun_path holds 108 bytes with its NUL; a longer socket path fails deep inside the server. */
