@@ -20,7 +20,7 @@ export function checkCompression(value: string, field = 'compression'): Compress
 }
 
 /** Level 1 with all cores: backups are bound by the tool's read speed, and the ratio barely improves past it. */
-export const ZSTD_COMPRESS = ['-c', '-1', '-T0'];
+const ZSTD_COMPRESS = ['-c', '-1', '-T0'];
 
 export function compressStage(c: Compression, signal?: AbortSignal): Duplex {
   switch (c) {
