@@ -2,7 +2,6 @@
 // what it may contain, the manifest inside the tar, and the requests a restore
 // refuses before anything is touched.
 import { describe, expect, it } from 'vitest';
-import { StewardError, asStewardError } from '../../managers/sdk/errors.js';
 import type { ManagerContext } from '../../managers/sdk/contract.js';
 import { BackupType, type BackupArtifact } from '../../managers/sdk/backup/types.js';
 import type { PrepareRequest } from '../../managers/sdk/types.js';
@@ -19,15 +18,8 @@ import {
 import { checkSchemaStatement, splitCql, unquoteIdent } from '../../managers/cassandra/cql-script.js';
 import { CASSANDRA_CAPABILITIES } from '../../managers/cassandra/identity.js';
 import { checkPrepareRequest } from '../../managers/cassandra/prepare.js';
+import { expectCode, thrown } from '../fixtures/datastore-assertions.js';
 
-function errorOf(fn: () => unknown): StewardError {
-  try {
-    fn();
-  } catch (err) {
-    return asStewardError(err);
-  }
-  throw new Error('expected an error');
-}
 
 /** What Cassandra 5.0 writes into a snapshot (shortened), with a comment holding a ';' and a line break. */
 const SCHEMA_CQL = `CREATE TYPE IF NOT EXISTS shop.addr (
@@ -84,7 +76,7 @@ describe('schema.cql', () => {
 
   it('refuses text that does not end where it should', () => {
     for (const text of ["CREATE TABLE k.t (x int) WITH comment = 'open", 'CREATE TABLE "k.t (x int)', '/* open', 'x = $$ open']) {
-      expect(errorOf(() => splitCql(text)).code, text).toBe('FAILED_PRECONDITION');
+      expect(thrown(() => splitCql(text)).code, text).toBe('FAILED_PRECONDITION');
     }
   });
 
@@ -109,7 +101,7 @@ describe('schema.cql', () => {
     ['CREATE TABLE t (k int PRIMARY KEY)', 'shop'],
     ['TRUNCATE shop.items', 'shop'],
   ])('refuses %j in the schema of %s', (stmt, ks) => {
-    expect(errorOf(() => checkSchemaStatement(stmt, ks)).code).toBe('FAILED_PRECONDITION');
+    expect(thrown(() => checkSchemaStatement(stmt, ks)).code).toBe('FAILED_PRECONDITION');
   });
 
   it('reads identifiers as the server does', () => {
@@ -157,7 +149,7 @@ describe('backup manifest', () => {
     ['a table id that is no UUID', text(manifest({ keyspaces: [{ name: 'k', replication: {}, durableWrites: true, tables: [{ name: 't', id: 'x' }] }] }))],
     ['a keyspace twice', text(manifest({ keyspaces: [manifest().keyspaces[1], manifest().keyspaces[1]] }))],
   ])('refuses a manifest with %s', (_what, body) => {
-    expect(errorOf(() => parseManifest(body)).code).toBe('FAILED_PRECONDITION');
+    expect(thrown(() => parseManifest(body)).code).toBe('FAILED_PRECONDITION');
   });
 });
 
@@ -185,17 +177,17 @@ describe('cassandra restore requests', () => {
     const cluster = { clusterId: 'c1', clusterName: 'ring', seeds: ['10.0.0.1'], autoBootstrap: false, dataCenter: 'dc1', rack: 'rack1', adminUser: 'steward_admin', adminPassword: 'pw', secureCluster: false };
     const cases: Array<[Partial<PrepareRequest>, string]> = [[{ databases: [ks] }, 'databases'], [{ users: [user] }, 'users'], [{ cluster }, 'cluster']];
     for (const [over, field] of cases) {
-      const err = errorOf(() => checkPrepareRequest(req(over)));
+      const err = thrown(() => checkPrepareRequest(req(over)));
       expect(err.code).toBe('INVALID_ARGUMENT');
       expect(err.field).toBe(field);
     }
   });
 
   it('takes exactly one full Cassandra backup', () => {
-    expect(errorOf(() => checkPrepareRequest(req({ restore: restore() }))).field).toBe('restore.chain');
-    expect(errorOf(() => checkPrepareRequest(req({ restore: restore(artifact({ datastore: 'mysql' })) }))).code).toBe('FAILED_PRECONDITION');
+    expect(thrown(() => checkPrepareRequest(req({ restore: restore() }))).field).toBe('restore.chain');
+    expect(thrown(() => checkPrepareRequest(req({ restore: restore(artifact({ datastore: 'mysql' })) }))).code).toBe('FAILED_PRECONDITION');
     const incr = artifact({ backupId: 'b2', type: BackupType.INCREMENTAL, parentId: 'b1' });
-    const chain = errorOf(() => checkPrepareRequest(req({ restore: restore(artifact(), incr) })));
+    const chain = thrown(() => checkPrepareRequest(req({ restore: restore(artifact(), incr) })));
     expect(chain.code).toBe('FAILED_PRECONDITION');
     expect(chain.message).toMatch(/full only/);
   });
@@ -217,10 +209,10 @@ describe('cassandra backup ops', () => {
       prepareFrom: untouchable,
     });
     expect(ops.incremental).toBe(false);
-    const err = await ops
-      .create({ backupId: 'b2', type: BackupType.INCREMENTAL, parent: artifact(), storage: undefined, key: undefined, compression: 'zstd' }, { signal: new AbortController().signal, progress: () => undefined })
-      .then(() => undefined, (e: unknown) => asStewardError(e));
-    expect(err?.code).toBe('FAILED_PRECONDITION');
-    expect(err?.message).toMatch(/incremental backups are not supported by the cassandra backup strategy/);
+    const err = await expectCode(
+      ops.create({ backupId: 'b2', type: BackupType.INCREMENTAL, parent: artifact(), storage: undefined, key: undefined, compression: 'zstd' }, { signal: new AbortController().signal, progress: () => undefined }),
+      'FAILED_PRECONDITION',
+    );
+    expect(err.message).toMatch(/incremental backups are not supported by the cassandra backup strategy/);
   });
 });

@@ -4,7 +4,6 @@
 // statements and files the strategy renders.
 import { describe, expect, it } from 'vitest';
 import { BackupType, type BackupArtifact } from '../../proto/gen/steward/v1/backups.js';
-import { asStewardError } from '../../managers/sdk/errors.js';
 import { checkChainFacts, readFacts, toFacts, type PgBackupFacts } from '../../managers/postgresql/backup-facts.js';
 import { fullBackupFacts, manifestEndLsn, parseBackupLabel, pgpassField } from '../../managers/postgresql/basebackup.js';
 import { restorePointName } from '../../managers/postgresql/backup-incremental.js';
@@ -23,16 +22,9 @@ import {
   walFileName,
   walRange,
 } from '../../managers/postgresql/wal.js';
+import { thrown } from '../fixtures/datastore-assertions.js';
 
 const MB16 = 16 * 1024 * 1024;
-const codeOf = (fn: () => unknown): string => {
-  try {
-    fn();
-    return 'ok';
-  } catch (e) {
-    return asStewardError(e).code;
-  }
-};
 
 describe('postgresql WAL arithmetic', () => {
   it('parses and formats LSNs as the server writes them', () => {
@@ -73,8 +65,8 @@ describe('postgresql WAL arithmetic', () => {
       '000000010000000100000001',
     ]);
     expect(walRange('000000010000000000000005', '000000010000000000000005', MB16)).toEqual(['000000010000000000000005']);
-    expect(codeOf(() => walRange('000000010000000000000005', '000000010000000000000004', MB16))).toBe('FAILED_PRECONDITION');
-    expect(codeOf(() => walRange('000000010000000000000005', '000000020000000000000006', MB16))).toBe('FAILED_PRECONDITION');
+    expect(thrown(() => walRange('000000010000000000000005', '000000010000000000000004', MB16)).code).toBe('FAILED_PRECONDITION');
+    expect(thrown(() => walRange('000000010000000000000005', '000000020000000000000006', MB16)).code).toBe('FAILED_PRECONDITION');
     expect(historyFileName(2)).toBe('00000002.history');
   });
 });
@@ -112,13 +104,8 @@ describe('postgresql backup facts', () => {
 
   it('refuses a backup whose facts cannot be continued or restored, naming it', () => {
     const bad = (facts: Record<string, string>, type = BackupType.FULL) => {
-      try {
-        readFacts(artifact({ backupId: 'x-1', type, facts }));
-        return 'ok';
-      } catch (e) {
-        const err = asStewardError(e);
-        return `${err.code}: ${err.message}`;
-      }
+      const err = thrown(() => readFacts(artifact({ backupId: 'x-1', type, facts })));
+      return `${err.code}: ${err.message}`;
     };
     expect(bad({})).toMatch(/^FAILED_PRECONDITION: backup x-1 has no usable format/);
     expect(bad(toFacts(fullFacts), BackupType.INCREMENTAL)).toMatch(/format/); // a full backup's facts on an incremental
@@ -131,11 +118,11 @@ describe('postgresql backup facts', () => {
   it('accepts a chain only when each incremental continues where its parent ended, on one cluster and timeline', () => {
     const incr2: PgBackupFacts = { ...incrFacts, startWal: '000000010000000000000004', endWal: '000000010000000000000006' };
     const chain = (...facts: PgBackupFacts[]) => () => checkChainFacts(facts.map((f, i) => ({ id: `b${i}`, facts: f })));
-    expect(codeOf(chain(fullFacts, incrFacts, incr2))).toBe('ok');
-    expect(codeOf(chain(fullFacts, incr2))).toBe('FAILED_PRECONDITION'); // incr-1's WAL would be missing
-    expect(codeOf(chain(fullFacts, { ...incrFacts, systemIdentifier: '1' }))).toBe('FAILED_PRECONDITION');
-    expect(codeOf(chain(fullFacts, { ...incrFacts, timeline: 2 }))).toBe('FAILED_PRECONDITION');
-    expect(codeOf(chain(fullFacts, { ...incrFacts, segmentSize: 2 * MB16 }))).toBe('FAILED_PRECONDITION');
+    expect(chain(fullFacts, incrFacts, incr2)).not.toThrow();
+    expect(thrown(chain(fullFacts, incr2)).code).toBe('FAILED_PRECONDITION'); // incr-1's WAL would be missing
+    expect(thrown(chain(fullFacts, { ...incrFacts, systemIdentifier: '1' })).code).toBe('FAILED_PRECONDITION');
+    expect(thrown(chain(fullFacts, { ...incrFacts, timeline: 2 })).code).toBe('FAILED_PRECONDITION');
+    expect(thrown(chain(fullFacts, { ...incrFacts, segmentSize: 2 * MB16 })).code).toBe('FAILED_PRECONDITION');
   });
 
   it('names restore points within the server limit, unique per attempt', () => {
@@ -237,15 +224,8 @@ describe('postgresql recovery and rendered files', () => {
   it('refuses databases or users together with a restore, naming the field', () => {
     const chain = [{ artifact: artifact({ facts: toFacts(fullFacts) }), key: undefined }];
     const req = (over: object) => ({ memoryMb: 0, port: 0, bindAddress: '', cluster: undefined, databases: [], users: [], restore: { storage: undefined, chain }, ...over });
-    const err = (over: object) => {
-      try {
-        checkPrepareRequest(req(over));
-        return undefined;
-      } catch (e) {
-        return asStewardError(e);
-      }
-    };
-    expect(err({})).toBeUndefined();
+    const err = (over: object) => thrown(() => checkPrepareRequest(req(over)));
+    expect(() => checkPrepareRequest(req({}))).not.toThrow();
     expect(err({ databases: [{ name: 'app', characterSet: '', collation: '', ctype: '', replication: {} }] })).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'databases' });
     expect(err({ users: [{ name: 'bob', host: '', password: 'pw', access: [], permissions: '' }] })).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'users' });
     expect(err({ restore: { storage: undefined, chain: [] } })).toMatchObject({ code: 'INVALID_ARGUMENT' });

@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackupType, type BackupArtifact, type RestoreBackupCommand } from '../../proto/gen/steward/v1/backups.js';
-import { asStewardError } from '../../managers/sdk/errors.js';
 import { AOF_DIR, AOF_FILE, renderRedisConf } from '../../managers/redis/config.js';
 import { REDIS_CAPABILITIES } from '../../managers/redis/identity.js';
 import { checkPrepareRequest } from '../../managers/redis/prepare.js';
@@ -18,6 +17,7 @@ import { encodeCommand, syncRdb } from '../../managers/redis/rdb-sync.js';
 import { aofLayout, baseOnlyManifest } from '../../managers/redis/restore-aof.js';
 import { checkRestore } from '../../managers/redis/restore.js';
 import { confirmRestoreLoaded } from '../../managers/redis/restore-check.js';
+import { failure, thrown } from '../fixtures/datastore-assertions.js';
 import { prepareRequest } from '../fixtures/datastore-suite.js';
 
 const PASSWORD = 'admin-secret-pw-42';
@@ -93,8 +93,6 @@ describe('syncRdb (SYNC over the unix socket)', () => {
     return { s, got: buffer(s.output) };
   };
 
-  const failureOf = (p: Promise<unknown>) => p.then(() => { throw new Error('expected a failure'); }, (e: unknown) => asStewardError(e));
-
   it('authenticates, asks for the RDB only, and passes on exactly the announced bytes after the keep-alives', async () => {
     seen.length = 0;
     script = async (sock, cmds) => {
@@ -118,7 +116,7 @@ describe('syncRdb (SYNC over the unix socket)', () => {
       await cmds.next();
       sock.write('-WRONGPASS invalid username-password pair or user is disabled.\r\n');
     };
-    const err = await failureOf(run().got);
+    const err = await failure(run().got);
     expect(err.code).toBe('PERMISSION_DENIED');
     expect(err.message).toMatch(/Redis refused AUTH: WRONGPASS/);
     expect(err.message).not.toContain(PASSWORD);
@@ -134,7 +132,7 @@ describe('syncRdb (SYNC over the unix socket)', () => {
         await okHandshake(sock, cmds);
         sock.write(reply);
       };
-      const err = await failureOf(run().got);
+      const err = await failure(run().got);
       expect(err.code).toBe('INTERNAL');
       expect(err.message).toMatch(message);
     }
@@ -145,7 +143,7 @@ describe('syncRdb (SYNC over the unix socket)', () => {
       await okHandshake(sock, cmds);
       sock.end(Buffer.concat([Buffer.from(`$${RDB.length}\r\n`), RDB.subarray(0, 1000)]));
     };
-    const err = await failureOf(run().got);
+    const err = await failure(run().got);
     expect(err.message).toBe(`Redis closed the connection after 1000 of ${RDB.length} snapshot bytes`);
   });
 
@@ -157,7 +155,7 @@ describe('syncRdb (SYNC over the unix socket)', () => {
     const { s, got } = run();
     let passed = 0;
     s.output.on('data', (c: Buffer) => (passed += c.length));
-    expect((await failureOf(got)).message).toMatch(/not an RDB file/);
+    expect((await failure(got)).message).toMatch(/not an RDB file/);
     expect(passed).toBe(0);
   });
 
@@ -165,16 +163,16 @@ describe('syncRdb (SYNC over the unix socket)', () => {
     script = async (sock, cmds) => {
       await okHandshake(sock, cmds); // then silence
     };
-    expect((await failureOf(run({ idleMs: 300 }).got)).message).toMatch(/did not start sending a snapshot within/);
+    expect((await failure(run({ idleMs: 300 }).got)).message).toMatch(/did not start sending a snapshot within/);
     const abort = new AbortController();
     const { got } = run({ signal: abort.signal });
     setTimeout(() => abort.abort(), 100);
-    expect((await failureOf(got)).code).toBe('CANCELLED');
+    expect((await failure(got)).code).toBe('CANCELLED');
   });
 
   it('reports a missing server as UNAVAILABLE', async () => {
     const s = syncRdb({ socket: join(dir, 'nobody.sock'), user: 'u', password: PASSWORD, signal: AbortSignal.timeout(5_000) });
-    expect((await failureOf(buffer(s.output))).code).toBe('UNAVAILABLE');
+    expect((await failure(buffer(s.output))).code).toBe('UNAVAILABLE');
   });
 
   it('encodes commands as bulk strings, whatever they contain', () => {
@@ -213,21 +211,13 @@ describe('restore requests', () => {
     storage: undefined,
     chain: artifacts.map((a) => ({ artifact: a, key: { keyRef: '', wrappingKey: Buffer.alloc(32) } })),
   });
-  const refusal = (fn: () => unknown) => {
-    try {
-      fn();
-    } catch (err) {
-      return asStewardError(err);
-    }
-    throw new Error('expected a refusal');
-  };
 
   it('takes exactly one full Redis backup', () => {
     expect(checkRestore(restore(artifact())).artifact?.backupId).toBe('b1');
-    expect(refusal(() => checkRestore(restore())).code).toBe('INVALID_ARGUMENT');
-    expect(refusal(() => checkRestore(restore(artifact({ datastore: 'mysql' })))).code).toBe('FAILED_PRECONDITION');
-    expect(refusal(() => checkRestore(restore(artifact({ type: BackupType.INCREMENTAL })))).code).toBe('FAILED_PRECONDITION');
-    const chain = refusal(() => checkRestore(restore(artifact(), artifact({ backupId: 'b2', type: BackupType.INCREMENTAL, parentId: 'b1' }))));
+    expect(thrown(() => checkRestore(restore())).code).toBe('INVALID_ARGUMENT');
+    expect(thrown(() => checkRestore(restore(artifact({ datastore: 'mysql' })))).code).toBe('FAILED_PRECONDITION');
+    expect(thrown(() => checkRestore(restore(artifact({ type: BackupType.INCREMENTAL })))).code).toBe('FAILED_PRECONDITION');
+    const chain = thrown(() => checkRestore(restore(artifact(), artifact({ backupId: 'b2', type: BackupType.INCREMENTAL, parentId: 'b1' }))));
     expect(chain.code).toBe('FAILED_PRECONDITION');
     expect(chain.message).toMatch(/exactly one backup/);
   });
@@ -235,10 +225,10 @@ describe('restore requests', () => {
   it('refuses users together with a restore, naming the field', () => {
     const users = [{ name: 'app', host: '', password: 'app-pw-123', access: [], permissions: '' }];
     expect(() => checkPrepareRequest(prepareRequest({ restore: restore(artifact()) }))).not.toThrow();
-    const err = refusal(() => checkPrepareRequest(prepareRequest({ users, restore: restore(artifact()) })));
+    const err = thrown(() => checkPrepareRequest(prepareRequest({ users, restore: restore(artifact()) })));
     expect(err.code).toBe('INVALID_ARGUMENT');
     expect(err.field).toBe('users');
-    expect(refusal(() => checkPrepareRequest(prepareRequest({ restore: restore(artifact({ datastore: 'postgresql' })) }))).code).toBe('FAILED_PRECONDITION');
+    expect(thrown(() => checkPrepareRequest(prepareRequest({ restore: restore(artifact({ datastore: 'postgresql' })) }))).code).toBe('FAILED_PRECONDITION');
   });
 
   it('declares backups, not incremental ones', () => {
