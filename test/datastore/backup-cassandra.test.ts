@@ -5,8 +5,7 @@
 // order), never by "the command succeeded". One source and one destination
 // node serve the file: JVM start-ups are the slow part on 2 cores.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, concurrent } from 'cassandra-driver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,8 +14,8 @@ import { DatastoreStatus, type PrepareRequest } from '../../managers/sdk/types.j
 import { ADMIN_PASSWORD_SECRET, cassandraPaths } from '../../managers/cassandra/paths.js';
 import { leftoverTags } from '../../managers/cassandra/snapshot.js';
 import { cassandraUnavailableReason, createCassandraNode, testOp, type CassandraNode } from '../fixtures/cassandra-instance.js';
-import { flippedCopy } from '../fixtures/backup-storage.js';
-import { failure } from '../fixtures/datastore-assertions.js';
+import { flippedCopy, tempStore, testGrant } from '../fixtures/backup-storage.js';
+import { expectCode } from '../fixtures/datastore-assertions.js';
 
 const reason = await cassandraUnavailableReason();
 if (reason) console.warn(`\n*** SKIPPED: cassandra backup tests cannot run here: ${reason} ***\n`);
@@ -52,8 +51,7 @@ describe.skipIf(!!reason)('Cassandra backup and restore (snapshot, nodetool impo
   let atBackup: Snapshot;
   let afterBackup: Snapshot;
   const clients: Client[] = [];
-  const wrappingKey = randomBytes(32);
-  const grant = { keyRef: 'test-master', wrappingKey };
+  const grant = testGrant();
 
   async function admin(node: CassandraNode): Promise<Client> {
     const c = new Client({
@@ -107,8 +105,7 @@ describe.skipIf(!!reason)('Cassandra backup and restore (snapshot, nodetool impo
     src.manager.backup.create({ backupId, type, parent, storage, key: grant, compression: 'zstd' }, testOp());
 
   beforeAll(async () => {
-    root = mkdtempSync(join(tmpdir(), 'steward-cbkstore-'));
-    storage = { kind: 'filesystem', path: root, endpoint: '', region: '', bucket: '', prefix: '', accessKeyId: '', secretAccessKey: '', forcePathStyle: false };
+    ({ root, storage } = tempStore('steward-cbkstore-'));
     [src, dst] = await Promise.all([
       createCassandraNode({ address: SRC_ADDRESS, name: 'backup-src' }),
       createCassandraNode({ address: DST_ADDRESS, name: 'backup-dst' }),
@@ -200,15 +197,13 @@ describe.skipIf(!!reason)('Cassandra backup and restore (snapshot, nodetool impo
       progress(p, m);
       if (m.startsWith('streaming')) abort.abort();
     };
-    const err = await failure(src.manager.backup.create({ backupId: 'cancelled-1', type: BackupType.FULL, parent: undefined, storage, key: grant, compression: 'gzip' }, op));
-    expect(err.code, err.message).toBe('CANCELLED');
+    await expectCode(src.manager.backup.create({ backupId: 'cancelled-1', type: BackupType.FULL, parent: undefined, storage, key: grant, compression: 'gzip' }, op), 'CANCELLED');
     expect(readdirSync(join(root, src.ctx.instanceId))).toEqual(['full-1']);
     expect(await leftoverTags(cassandraPaths(src.ctx).dataFiles)).toEqual([]);
   });
 
   it('refuses an incremental backup before anything is written', async () => {
-    const err = await failure(backup('incr-1', BackupType.INCREMENTAL, full));
-    expect(err.code).toBe('FAILED_PRECONDITION');
+    const err = await expectCode(backup('incr-1', BackupType.INCREMENTAL, full), 'FAILED_PRECONDITION');
     expect(err.message).toMatch(/incremental backups are not supported by the cassandra backup strategy/);
     expect(readdirSync(join(root, src.ctx.instanceId))).toEqual(['full-1']);
     expect(src.manager.backup.incremental).toBe(false);
@@ -231,9 +226,7 @@ describe.skipIf(!!reason)('Cassandra backup and restore (snapshot, nodetool impo
       [{ cluster: { clusterId: 'c1', clusterName: 'ring', seeds: [], dataCenter: '', rack: '', autoBootstrap: false, adminUser: '', adminPassword: '', secureCluster: true } }, 'cluster'],
     ];
     for (const [extra, field] of cases) {
-      const err = await failure(dst.manager.prepare({ ...EMPTY_PREPARE, ...extra, restore }, testOp()));
-      expect(err.code, err.message).toBe('INVALID_ARGUMENT');
-      expect(err.field).toBe(field);
+      await expectCode(dst.manager.prepare({ ...EMPTY_PREPARE, ...extra, restore }, testOp()), 'INVALID_ARGUMENT', field);
     }
     expect(await dst.manager.isPrepared()).toBe(false);
   });
@@ -241,8 +234,7 @@ describe.skipIf(!!reason)('Cassandra backup and restore (snapshot, nodetool impo
   it('refuses a backup with a flipped byte in storage: no node, no prepared marker', async () => {
     const dir = join(root, src.ctx.instanceId);
     const broken = flippedCopy(root, full, 'full-flip');
-    const err = await failure(dst.manager.prepare({ ...EMPTY_PREPARE, restore: restoreCommand(broken) }, testOp()));
-    expect(err.code).toBe('FAILED_PRECONDITION');
+    const err = await expectCode(dst.manager.prepare({ ...EMPTY_PREPARE, restore: restoreCommand(broken) }, testOp()), 'FAILED_PRECONDITION');
     expect(err.message).toMatch(/backup full-1 is corrupt or incomplete in storage: checksum sha256:[0-9a-f]+ does not match the recorded/);
     expect(await dst.manager.isPrepared()).toBe(false);
     expect((await dst.manager.probe()).status).toBe(DatastoreStatus.NEW);
@@ -250,8 +242,7 @@ describe.skipIf(!!reason)('Cassandra backup and restore (snapshot, nodetool impo
 
     // The same object with a checksum recorded to match: verified, but it does not decrypt. Refused before a node starts.
     const sha = `sha256:${createHash('sha256').update(readFileSync(join(dir, 'full-flip', 'data'))).digest('hex')}`;
-    const forged = await failure(dst.manager.prepare({ ...EMPTY_PREPARE, restore: restoreCommand({ ...broken, checksum: sha }) }, testOp()));
-    expect(forged.code).toBe('FAILED_PRECONDITION');
+    const forged = await expectCode(dst.manager.prepare({ ...EMPTY_PREPARE, restore: restoreCommand({ ...broken, checksum: sha }) }, testOp()), 'FAILED_PRECONDITION');
     expect(forged.message).toMatch(/backup data does not decrypt/);
     expect(await dst.manager.isPrepared()).toBe(false);
     expect((await dst.manager.probe()).status).toBe(DatastoreStatus.NEW); // not even configured: the unpack comes first
@@ -286,8 +277,7 @@ describe.skipIf(!!reason)('Cassandra backup and restore (snapshot, nodetool impo
   });
 
   it('a restore into a prepared node is refused', async () => {
-    const err = await failure(dst.manager.backup.restore(restoreCommand(full), testOp()));
-    expect(err.code).toBe('FAILED_PRECONDITION');
+    const err = await expectCode(dst.manager.backup.restore(restoreCommand(full), testOp()), 'FAILED_PRECONDITION');
     expect(err.message).toMatch(/already prepared/);
   });
 });

@@ -3,14 +3,12 @@
 // restores into fresh instances compared with the source by content (row
 // counts and content checksums per table), never by "the command succeeded".
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackupType, type BackupArtifact, type BackupStorage } from '../../proto/gen/steward/v1/backups.js';
-import { asStewardError } from '../../managers/sdk/errors.js';
 import { mysqlBackupOps } from '../../managers/mysql/backup.js';
 import { withSession } from '../../managers/mysql/connection.js';
 import { ADMIN_SECRET, mysqlPaths } from '../../managers/mysql/paths.js';
@@ -18,7 +16,8 @@ import { waitUntilReady } from '../../managers/mysql/readiness.js';
 import { createAdmin, secureInstallation } from '../../managers/mysql/secure.js';
 import { createMysqlInstance, mysqlUnavailableReason, testOp, type MysqlInstance } from '../fixtures/mysql-instance.js';
 import { s3ServerBinary, startS3Server, type S3Server } from '../fixtures/s3-server.js';
-import { expectStored, flippedCopy } from '../fixtures/backup-storage.js';
+import { expectStored, flippedCopy, tempStore, testGrant } from '../fixtures/backup-storage.js';
+import { expectCode } from '../fixtures/datastore-assertions.js';
 
 const reason = await mysqlUnavailableReason();
 if (reason) console.warn(`\n*** SKIPPED: mysql backup tests cannot run here: ${reason} ***\n`);
@@ -60,12 +59,10 @@ describe.skipIf(!!reason)('MariaDB backup and restore (mariadb-backup, process b
   let incr: BackupArtifact;
   let afterFull: Snapshot;
   let afterIncr: Snapshot;
-  const wrappingKey = randomBytes(32);
-  const grant = { keyRef: 'test-master', wrappingKey };
+  const grant = testGrant();
 
   beforeAll(async () => {
-    root = mkdtempSync(join(tmpdir(), 'steward-bkstore-'));
-    storage = { kind: 'filesystem', path: root, endpoint: '', region: '', bucket: '', prefix: '', accessKeyId: '', secretAccessKey: '', forcePathStyle: false };
+    ({ root, storage } = tempStore());
     [src, dst] = await Promise.all([createMysqlInstance(), createMysqlInstance()]);
     await src.manager.prepare({ ...EMPTY_PREPARE, databases: [{ name: 'shop', characterSet: '', collation: '', ctype: '', replication: {} }] }, testOp());
     await dst.manager.prepare(EMPTY_PREPARE, testOp());
@@ -110,20 +107,14 @@ describe.skipIf(!!reason)('MariaDB backup and restore (mariadb-backup, process b
     }, signal);
   }
 
-  const backup = (backupId: string, type: BackupType, parent?: BackupArtifact, compression = 'zstd') =>
-    mysqlBackupOps({ ctx: src.ctx, paths: mysqlPaths(src.ctx) }).create(
-      { backupId, type, parent, storage, key: grant, compression },
-      testOp(),
-    );
+  const backup = (backupId: string, type: BackupType, parent?: BackupArtifact, compression = 'zstd', op = testOp()) =>
+    mysqlBackupOps({ ctx: src.ctx, paths: mysqlPaths(src.ctx) }).create({ backupId, type, parent, storage, key: grant, compression }, op);
 
   it('makes a full backup: stored, checksummed, with its LSN recorded', async () => {
     afterFull = await snapshot(src);
     expect(afterFull['shop.items'].rows).toBe(20_000);
     const op = testOp();
-    full = await mysqlBackupOps({ ctx: src.ctx, paths: mysqlPaths(src.ctx) }).create(
-      { backupId: 'full-1', type: BackupType.FULL, parent: undefined, storage, key: grant, compression: 'zstd' },
-      op,
-    );
+    full = await backup('full-1', BackupType.FULL, undefined, 'zstd', op);
     expect(full.type).toBe(BackupType.FULL);
     expect(full.datastoreVersion).toMatch(/MariaDB/);
     expect(full.facts.to_lsn).toMatch(/^\d+$/);
@@ -173,23 +164,22 @@ describe.skipIf(!!reason)('MariaDB backup and restore (mariadb-backup, process b
     const spec = await dst.manager.serviceSpec();
     await dst.ctx.service.stop(spec);
     await rm(dst.ctx.dataDir, { recursive: true, force: true });
-    const err = await mysqlBackupOps({ ctx: dst.ctx, paths: mysqlPaths(dst.ctx) })
-      .restore({ storage, chain: [full, broken].map((artifact) => ({ artifact, key: grant })) }, testOp())
-      .then(() => undefined, (e: unknown) => asStewardError(e));
-    expect(err?.code).toBe('FAILED_PRECONDITION');
-    expect(err?.message).toMatch(/backup incr-1 is corrupt or incomplete in storage: checksum .* does not match/);
+    const err = await expectCode(
+      mysqlBackupOps({ ctx: dst.ctx, paths: mysqlPaths(dst.ctx) }).restore({ storage, chain: [full, broken].map((artifact) => ({ artifact, key: grant })) }, testOp()),
+      'FAILED_PRECONDITION',
+    );
+    expect(err.message).toMatch(/backup incr-1 is corrupt or incomplete in storage: checksum .* does not match/);
     expect(await readdir(dst.ctx.dataDir).catch(() => [])).toEqual([]);
     expect(readdirSync(dst.ctx.stateDir)).not.toContain('restore-staging');
   });
 
   it('refuses requests it cannot honour before touching storage', async () => {
-    const codeOf = (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => asStewardError(e).code);
-    expect(await codeOf(backup('bad-1', BackupType.INCREMENTAL, undefined))).toBe('INVALID_ARGUMENT');
-    expect(await codeOf(backup('bad-2', BackupType.INCREMENTAL, { ...full, facts: {} }))).toBe('FAILED_PRECONDITION');
-    expect(await codeOf(backup('bad-3', BackupType.INCREMENTAL, { ...full, instanceId: 'someone-else' }))).toBe('FAILED_PRECONDITION');
-    expect(await codeOf(backup('bad-4', BackupType.FULL, undefined, 'lz4'))).toBe('INVALID_ARGUMENT');
+    await expectCode(backup('bad-1', BackupType.INCREMENTAL, undefined), 'INVALID_ARGUMENT');
+    await expectCode(backup('bad-2', BackupType.INCREMENTAL, { ...full, facts: {} }), 'FAILED_PRECONDITION');
+    await expectCode(backup('bad-3', BackupType.INCREMENTAL, { ...full, instanceId: 'someone-else' }), 'FAILED_PRECONDITION');
+    await expectCode(backup('bad-4', BackupType.FULL, undefined, 'lz4'), 'INVALID_ARGUMENT');
     const ops = mysqlBackupOps({ ctx: dst.ctx, paths: mysqlPaths(dst.ctx) });
-    expect(await codeOf(ops.restore({ storage, chain: [{ artifact: incr, key: grant }] }, testOp()))).toBe('FAILED_PRECONDITION');
+    await expectCode(ops.restore({ storage, chain: [{ artifact: incr, key: grant }] }, testOp()), 'FAILED_PRECONDITION');
     expect(readdirSync(join(root, src.ctx.instanceId)).sort()).toEqual(['full-1', 'incr-1', 'incr-flip']);
   });
 

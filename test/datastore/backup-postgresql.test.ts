@@ -3,15 +3,12 @@
 // the real pipeline, and restores through prepare into fresh instances,
 // compared with the source by content (row counts and an md5 of every table's
 // rows in key order), never by "the command succeeded".
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackupType, type BackupArtifact, type BackupStorage } from '../../proto/gen/steward/v1/backups.js';
-import { asStewardError } from '../../managers/sdk/errors.js';
 import { DatastoreStatus, type PrepareRequest } from '../../managers/sdk/types.js';
 import { sessionsWith } from '../../managers/postgresql/connection.js';
 import { ADMIN_REPLICATION_LINE, applyHba, renderHba } from '../../managers/postgresql/hba.js';
@@ -22,7 +19,8 @@ import { parseWalFileName } from '../../managers/postgresql/wal.js';
 import { serverProcesses } from '../fixtures/datastore-lifecycle.js';
 import { describeUnavailable, prepareRequest } from '../fixtures/datastore-suite.js';
 import { createPostgresqlInstance, postgresqlUnavailableReason, testOp, type PostgresqlInstance } from '../fixtures/postgresql-instance.js';
-import { expectStored, flippedCopy } from '../fixtures/backup-storage.js';
+import { expectStored, flippedCopy, tempStore, testGrant } from '../fixtures/backup-storage.js';
+import { expectCode } from '../fixtures/datastore-assertions.js';
 
 const reason = await postgresqlUnavailableReason();
 
@@ -83,8 +81,7 @@ if (reason) {
     let afterFull: Snapshot;
     let afterIncr1: Snapshot;
     let afterIncr2: Snapshot;
-    const wrappingKey = randomBytes(32);
-    const grant = { keyRef: 'test-master', wrappingKey };
+    const grant = testGrant();
 
     const sql = (database: string, ...statements: string[]) =>
       admin(
@@ -137,8 +134,7 @@ if (reason) {
     }
 
     beforeAll(async () => {
-      root = mkdtempSync(join(tmpdir(), 'steward-pgbk-'));
-      storage = { kind: 'filesystem', path: root, endpoint: '', region: '', bucket: '', prefix: '', accessKeyId: '', secretAccessKey: '', forcePathStyle: false };
+      ({ root, storage } = tempStore('steward-pgbk-'));
       src = await createPostgresqlInstance({ memoryMb: 256 });
       await src.manager.prepare(
         prepareRequest({
@@ -238,14 +234,10 @@ if (reason) {
 
     it('refuses an incremental on an older parent once a later backup pruned its WAL, and stores nothing', async () => {
       for (const older of [full, incr1]) {
-        const err = await backup('incr-old', BackupType.INCREMENTAL, older).then(
-          () => undefined,
-          (e: unknown) => asStewardError(e),
-        );
-        expect(err?.code).toBe('FAILED_PRECONDITION');
-        expect(err?.message).toContain(`the WAL since parent backup ${older.backupId} is no longer complete in the WAL archive: ${older.facts.end_wal} is missing`);
-        expect(err?.message).toContain('pruned after the later backup incr-2');
-        expect(err?.message).toContain('take a full backup, or an incremental with incr-2 as its parent');
+        const err = await expectCode(backup('incr-old', BackupType.INCREMENTAL, older), 'FAILED_PRECONDITION');
+        expect(err.message).toContain(`the WAL since parent backup ${older.backupId} is no longer complete in the WAL archive: ${older.facts.end_wal} is missing`);
+        expect(err.message).toContain('pruned after the later backup incr-2');
+        expect(err.message).toContain('take a full backup, or an incremental with incr-2 as its parent');
         expect(readdirSync(join(root, src.ctx.instanceId)).sort()).toEqual(['full-1', 'incr-1', 'incr-2']);
         expect(readdirSync(src.ctx.stateDir)).not.toContain('backup-work');
       }
@@ -258,12 +250,8 @@ if (reason) {
       const dir = join(root, src.ctx.instanceId);
       const broken = flippedCopy(root, incr2, 'incr-flip');
       const dst = await freshInstance();
-      const err = await dst.manager.prepare(restoreRequest([full, incr1, broken]), testOp()).then(
-        () => undefined,
-        (e: unknown) => asStewardError(e),
-      );
-      expect(err?.code).toBe('FAILED_PRECONDITION');
-      expect(err?.message).toMatch(/backup incr-2 is corrupt or incomplete in storage: checksum .* does not match/);
+      const err = await expectCode(dst.manager.prepare(restoreRequest([full, incr1, broken]), testOp()), 'FAILED_PRECONDITION');
+      expect(err.message).toMatch(/backup incr-2 is corrupt or incomplete in storage: checksum .* does not match/);
       expect(await readdir(dst.ctx.dataDir).catch(() => [])).toEqual([]);
       expect(await dst.manager.isPrepared()).toBe(false);
       expect(await dst.ctx.service.state(await dst.manager.serviceSpec())).toBe('stopped');
@@ -320,12 +308,8 @@ if (reason) {
       // incr-1 recorded as ending at incr-2's restore point: every object checks out, but that WAL is not in the chain.
       const short = { ...incr1, facts: { ...incr1.facts, restore_point: incr2.facts.restore_point } };
       const dst = await freshInstance();
-      const err = await dst.manager.prepare(restoreRequest([full, short]), testOp()).then(
-        () => undefined,
-        (e: unknown) => asStewardError(e),
-      );
-      expect(err?.code).toBe('FAILED_PRECONDITION');
-      expect(err?.message).toMatch(/did not recover[\s\S]*recovery ended before configured recovery target was reached/);
+      const err = await expectCode(dst.manager.prepare(restoreRequest([full, short]), testOp()), 'FAILED_PRECONDITION');
+      expect(err.message).toMatch(/did not recover[\s\S]*recovery ended before configured recovery target was reached/);
       expect(await readdir(dst.ctx.dataDir)).toEqual([]);
       expect(await dst.manager.isPrepared()).toBe(false);
       const spec = await dst.manager.serviceSpec();
@@ -348,14 +332,10 @@ if (reason) {
       for (const gone of [next, incr2.facts.end_wal]) {
         renameSync(join(archive, gone), join(src.dir, gone));
         try {
-          const err = await backup('incr-gap', BackupType.INCREMENTAL, incr2).then(
-            () => undefined,
-            (e: unknown) => asStewardError(e),
-          );
-          expect(err?.code).toBe('FAILED_PRECONDITION');
+          const err = await expectCode(backup('incr-gap', BackupType.INCREMENTAL, incr2), 'FAILED_PRECONDITION');
           // Not pruned by the agent (it is not before the latest backup's end): no other parent is suggested.
-          expect(err?.message).toContain(`the WAL since parent backup incr-2 is no longer complete in the WAL archive: ${gone} is missing; take a full backup`);
-          expect(err?.message).not.toMatch(/pruned/);
+          expect(err.message).toContain(`the WAL since parent backup incr-2 is no longer complete in the WAL archive: ${gone} is missing; take a full backup`);
+          expect(err.message).not.toMatch(/pruned/);
         } finally {
           renameSync(join(src.dir, gone), join(archive, gone));
         }
@@ -364,26 +344,23 @@ if (reason) {
     });
 
     it('refuses requests it cannot honour before touching storage', async () => {
-      const codeOf = (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => asStewardError(e).code);
-      expect(await codeOf(backup('bad-1', BackupType.INCREMENTAL, undefined))).toBe('INVALID_ARGUMENT');
-      expect(await codeOf(backup('bad-2', BackupType.INCREMENTAL, { ...full, facts: {} }))).toBe('FAILED_PRECONDITION');
-      expect(await codeOf(backup('bad-3', BackupType.INCREMENTAL, { ...full, instanceId: 'someone-else' }))).toBe('FAILED_PRECONDITION');
-      expect(await codeOf(backup('bad-4', BackupType.INCREMENTAL, { ...full, facts: { ...full.facts, system_identifier: '1' } }))).toBe('FAILED_PRECONDITION');
-      expect(await codeOf(backup('bad-5', BackupType.FULL, undefined, 'lz4'))).toBe('INVALID_ARGUMENT');
+      await expectCode(backup('bad-1', BackupType.INCREMENTAL, undefined), 'INVALID_ARGUMENT');
+      await expectCode(backup('bad-2', BackupType.INCREMENTAL, { ...full, facts: {} }), 'FAILED_PRECONDITION');
+      await expectCode(backup('bad-3', BackupType.INCREMENTAL, { ...full, instanceId: 'someone-else' }), 'FAILED_PRECONDITION');
+      await expectCode(backup('bad-4', BackupType.INCREMENTAL, { ...full, facts: { ...full.facts, system_identifier: '1' } }), 'FAILED_PRECONDITION');
+      await expectCode(backup('bad-5', BackupType.FULL, undefined, 'lz4'), 'INVALID_ARGUMENT');
       // A parent whose WAL was never archived (a position far ahead of this server's).
       const future = { ...full, facts: { ...full.facts, end_wal: '000000010000000F000000FF' } };
-      expect(await codeOf(backup('bad-6', BackupType.INCREMENTAL, future))).toBe('FAILED_PRECONDITION');
+      await expectCode(backup('bad-6', BackupType.INCREMENTAL, future), 'FAILED_PRECONDITION');
       expect(readdirSync(join(root, src.ctx.instanceId)).sort()).toEqual(['full-1', 'incr-1', 'incr-2']);
 
       // Prepare refuses a restore mixed with databases or users, and a chain that does not start with a full backup.
       const dst = await freshInstance();
-      const prepare = (req: PrepareRequest) => dst.manager.prepare(req, testOp()).then(() => 'ok', (e: unknown) => asStewardError(e));
-      const withDb = await prepare(restoreRequest([full], { databases: [db('extra')] }));
-      expect(withDb).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'databases' });
-      const withUser = await prepare(restoreRequest([full], { users: [{ name: 'bob', host: '', password: 'pw', access: [], permissions: '' }] }));
-      expect(withUser).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'users' });
-      expect(await prepare(restoreRequest([incr1]))).toMatchObject({ code: 'FAILED_PRECONDITION' });
-      expect(await prepare(restoreRequest([full, incr2]))).toMatchObject({ code: 'FAILED_PRECONDITION' });
+      const prepare = (req: PrepareRequest) => dst.manager.prepare(req, testOp());
+      await expectCode(prepare(restoreRequest([full], { databases: [db('extra')] })), 'INVALID_ARGUMENT', 'databases');
+      await expectCode(prepare(restoreRequest([full], { users: [{ name: 'bob', host: '', password: 'pw', access: [], permissions: '' }] })), 'INVALID_ARGUMENT', 'users');
+      await expectCode(prepare(restoreRequest([incr1])), 'FAILED_PRECONDITION');
+      await expectCode(prepare(restoreRequest([full, incr2])), 'FAILED_PRECONDITION');
       expect(await dst.manager.isPrepared()).toBe(false);
       expect(await readdir(dst.ctx.dataDir).catch(() => [])).toEqual([]);
     });
