@@ -62,13 +62,15 @@ export class RedisManager extends ServerManager implements AgentManager {
   protected async probeServer(facts: Record<string, string>): Promise<Probe> {
     const { refused, server, replication, persistence } = await withSession(
       { ...(await this.adminOptions()), connectTimeoutMs: PROBE_TIMEOUT_MS },
-      async (s) => ({
-        refused: await pingError(s),
+      async (s) => {
         // INFO is answered even while loading or refusing writes: the facts say why.
-        server: await info(s, 'server'),
-        replication: await info(s, 'replication'),
-        persistence: await info(s, 'persistence'),
-      }),
+        const server = await info(s, 'server');
+        const replication = await info(s, 'replication');
+        const persistence = await info(s, 'persistence');
+        // PING last: a snapshot that failed before the INFO above makes it refused too, so
+        // one probe never reports the failure without the refusal it causes.
+        return { server, replication, persistence, refused: await pingError(s) };
+      },
       AbortSignal.timeout(PROBE_TIMEOUT_MS),
     );
     const version = server.redis_version ?? '';
