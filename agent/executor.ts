@@ -1,19 +1,32 @@
-// Runs commands: journal first, then one mutating operation at a time per
-// datastore (reads run alongside), each with its own AbortController so that
-// a Cancel or the deadline reaches every child process and query.
+// Runs commands through the operations table (managers/sdk/operations): the
+// journal first, then one mutating operation at a time per datastore (reads
+// run alongside), each with its own signal so that a Cancel or the deadline
+// reaches every child process and query.
+//
+// Races, and who wins:
+// - A repeated operation id never runs again: the journal answers it.
+// - Cancel or deadline versus completion: the manager's outcome stands. If it
+//   succeeded, the work is done and is reported SUCCEEDED however late the
+//   abort came. If it failed after the signal aborted, the abort is the cause:
+//   CANCELLED (cancel) or FAILED with DEADLINE_EXCEEDED (deadline), not the
+//   error the abort provoked downstream. Once an outcome is journaled, later
+//   aborts change nothing.
+// - The controller applies the first terminal state it receives and ignores the
+//   rest, so the agent and the controller's own sweeps cannot both finish it.
 import type { Command, OperationUpdate } from '../proto/gen/steward/v1/agent.js';
-import { OperationState, type OperationResult } from '../proto/gen/steward/v1/common.js';
-import type { AgentManager, Capability, Validator } from '../managers/sdk/contract.js';
-import { asStewardError, failedPrecondition } from '../managers/sdk/errors.js';
+import type { AgentManager, ManagerIdentity } from '../managers/sdk/contract.js';
+import { asStewardError, invalidArgument, StewardError } from '../managers/sdk/errors.js';
 import type { Logger } from '../managers/sdk/logger.js';
-import { resolveCommand } from './commands.js';
-import { Journal, TERMINAL_STATES } from './journal.js';
+import { checkCommand, isKnownPayload, specOf } from '../managers/sdk/operations/commands.js';
+import { isTerminal, stateName, updates, type ByteProgress } from '../managers/sdk/operations/state.js';
+import { scopedSignal } from '../managers/sdk/signals.js';
+import { Journal } from './journal.js';
 
 export interface ExecutorDeps {
   journal: Journal;
   manager: AgentManager;
-  validator: Validator;
-  capabilities: readonly Capability[];
+  /** The datastore's capabilities and input rules (what the agent's Hello declares). */
+  datastore: ManagerIdentity;
   log: Logger;
   /** Called after each journaled update so the session can send it now. */
   onUpdate(seq: number): void;
@@ -29,13 +42,8 @@ export class Executor {
   recover(): void {
     for (const op of this.deps.journal.interrupted()) {
       this.deps.log.warn({ operationId: op.id, kind: op.kind }, 'operation interrupted by an agent restart');
-      this.emit({
-        operationId: op.id,
-        state: OperationState.FAILED,
-        progress: op.progress,
-        message: 'agent restarted during the operation',
-        error: { code: 'ABORTED', message: `agent restarted while ${op.kind} was running; the operation did not finish` },
-      });
+      const err = new StewardError('ABORTED', `agent restarted while ${op.kind} was running; the operation did not finish`);
+      this.emit({ ...updates.failed(op.id, err, op.progress), message: 'agent restarted during the operation' });
     }
   }
 
@@ -44,49 +52,49 @@ export class Executor {
     const { journal, log } = this.deps;
     const known = journal.get(cmd.operationId);
     if (known) {
-      log.info({ operationId: cmd.operationId, state: OperationState[known.state] }, 'repeated operation id: answering from the journal');
-      if (TERMINAL_STATES.has(known.state)) {
-        this.emit({ operationId: known.id, state: known.state, progress: known.progress, message: known.message, result: known.result, error: known.error });
-      }
+      log.info({ operationId: cmd.operationId, state: stateName(known.state) }, 'repeated operation id: answering from the journal');
+      if (isTerminal(known.state)) this.emit(journal.outcomeOf(known));
       return;
     }
-    let spec;
-    try {
-      spec = resolveCommand(cmd);
-    } catch (err) {
-      if (journal.begin(cmd.operationId, 'unknown')) this.fail(cmd.operationId, err, 0);
+    const payload = cmd.payload;
+    if (!isKnownPayload(payload)) {
+      const err = invalidArgument('command', 'has no payload this agent understands');
+      if (journal.begin(cmd.operationId, 'unknown')) this.emit(updates.failed(cmd.operationId, err, 0));
       return;
     }
+    const spec = specOf(payload);
     // Reads are safe to repeat, so they skip the journal's run-once record and
     // its disk flush; only their answer goes through the outbox.
     if (spec.mutating && !journal.begin(cmd.operationId, spec.kind)) return;
-    const abort = new AbortController();
-    this.running.set(cmd.operationId, abort);
-    const remaining = cmd.deadlineUnixMs > 0 ? cmd.deadlineUnixMs - Date.now() : 0;
-    const signal = remaining > 0 ? AbortSignal.any([abort.signal, AbortSignal.timeout(remaining)]) : abort.signal;
+    const cancel = new AbortController();
+    this.running.set(cmd.operationId, cancel);
+    const remaining = cmd.deadlineUnixMs > 0 ? Math.max(1, cmd.deadlineUnixMs - Date.now()) : undefined;
+    const scope = scopedSignal([cancel.signal], remaining);
+    const { signal } = scope;
     let lastProgress = 0;
-    const scope = {
+    const op = {
       signal,
-      progress: (percent: number, message: string) => {
+      progress: (percent: number, message: string, bytes?: ByteProgress) => {
         if (!spec.mutating) return;
-        lastProgress = Math.max(0, Math.min(100, Math.round(percent)));
-        this.emit({ operationId: cmd.operationId, state: OperationState.RUNNING, progress: lastProgress, message });
+        const u = updates.running(cmd.operationId, percent, message, bytes);
+        lastProgress = u.progress;
+        this.emit(u);
       },
     };
     const work = async () => {
       try {
         signal.throwIfAborted();
-        if (spec.needs && !this.deps.capabilities.includes(spec.needs)) {
-          throw failedPrecondition(`this datastore does not support ${spec.needs}`);
-        }
+        checkCommand(payload, this.deps.datastore);
         log.info({ operationId: cmd.operationId, kind: spec.kind }, 'operation started');
-        const result = await spec.run(this.deps.manager, scope, this.deps.validator);
-        this.succeed(cmd.operationId, result);
+        const result = await spec.run(this.deps.manager, payload.value, op);
+        this.emit(updates.succeeded(cmd.operationId, result));
         log.info({ operationId: cmd.operationId, kind: spec.kind }, 'operation succeeded');
       } catch (err) {
-        log.warn({ operationId: cmd.operationId, kind: spec.kind, err: asStewardError(err).message }, 'operation failed');
-        this.fail(cmd.operationId, signal.aborted ? (signal.reason ?? err) : err, lastProgress);
+        const cause = signal.aborted ? (signal.reason ?? err) : err;
+        log.warn({ operationId: cmd.operationId, kind: spec.kind, err: asStewardError(cause).message }, 'operation failed');
+        this.emit(updates.failed(cmd.operationId, cause, lastProgress));
       } finally {
+        scope.dispose();
         this.running.delete(cmd.operationId);
       }
     };
@@ -113,20 +121,10 @@ export class Executor {
     return this.running.size > 0;
   }
 
-  private succeed(operationId: string, result: OperationResult): void {
-    this.emit({ operationId, state: OperationState.SUCCEEDED, progress: 100, message: 'done', result });
-  }
-
-  private fail(operationId: string, err: unknown, progress: number): void {
-    const e = asStewardError(err);
-    const state = e.code === 'CANCELLED' ? OperationState.CANCELLED : OperationState.FAILED;
-    this.emit({ operationId, state, progress, message: e.message, error: { code: e.code, message: e.message } });
-  }
-
-  private emit(update: Omit<OperationUpdate, 'result' | 'error'> & Partial<OperationUpdate>): void {
-    const full = { result: undefined, error: undefined, ...update };
+  private emit(update: OperationUpdate): void {
     const { journal } = this.deps;
-    const seq = journal.get(full.operationId) ? journal.update(full) : journal.append({ update: full });
+    const seq = journal.get(update.operationId) ? journal.update(update) : journal.appendUpdate(update);
     this.deps.onUpdate(seq);
   }
 }
+

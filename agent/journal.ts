@@ -6,6 +6,7 @@
 import Database from 'better-sqlite3';
 import { AgentMessage, OperationUpdate } from '../proto/gen/steward/v1/agent.js';
 import { OperationState, OperationResult, type OperationError } from '../proto/gen/steward/v1/common.js';
+import { codeNumber, codeOfName, codeOfNumber } from '../managers/sdk/errors.js';
 
 export interface JournaledOperation {
   id: string;
@@ -27,8 +28,6 @@ interface OperationRow {
   error_code: string | null;
   error_message: string | null;
 }
-
-export const TERMINAL_STATES = new Set([OperationState.SUCCEEDED, OperationState.FAILED, OperationState.CANCELLED]);
 
 export class Journal {
   private readonly db: Database.Database;
@@ -63,7 +62,7 @@ export class Journal {
         )
         .run(id, kind, OperationState.RUNNING, now, now);
       if (info.changes === 0) return false;
-      this.appendUpdate({ operationId: id, state: OperationState.RUNNING, progress: 0, message: 'started', result: undefined, error: undefined });
+      this.appendUpdate({ operationId: id, state: OperationState.RUNNING, progress: 0, message: 'started', result: undefined, error: undefined, bytesDone: 0, bytesTotal: 0 });
       return true;
     })();
   }
@@ -81,13 +80,18 @@ export class Journal {
           update.progress,
           update.message,
           update.result ? Buffer.from(OperationResult.encode(withoutSecrets(update.result)).finish()) : null,
-          update.error?.code ?? null,
+          update.error ? codeOfNumber(update.error.code) : null,
           update.error?.message ?? null,
           new Date().toISOString(),
           update.operationId,
         );
       return this.appendUpdate(update);
     })();
+  }
+
+  /** The update that reports a journaled operation as it stands (a repeated id is answered with it). */
+  outcomeOf(op: JournaledOperation): OperationUpdate {
+    return { operationId: op.id, state: op.state, progress: op.progress, message: op.message, result: op.result, error: op.error, bytesDone: 0, bytesTotal: 0 };
   }
 
   /** Operations a previous run left RUNNING: the process died under them. */
@@ -132,14 +136,15 @@ export class Journal {
     this.db.close();
   }
 
-  private appendUpdate(update: OperationUpdate): number {
-    return this.append({ update });
+  appendUpdate(update: OperationUpdate): number {
+    return this.append({ body: { $case: 'update', value: update } });
   }
 }
 
 /** A generated root password travels once (outbox, until acknowledged) and is never kept. */
 function withoutSecrets(result: OperationResult): OperationResult {
-  return result.root ? { ...result, root: { ...result.root, password: '' } } : result;
+  const r = result.result;
+  return r?.$case === 'root' ? { result: { $case: 'root', value: { ...r.value, password: '' } } } : result;
 }
 
 function toOperation(row: OperationRow): JournaledOperation {
@@ -150,6 +155,6 @@ function toOperation(row: OperationRow): JournaledOperation {
     progress: row.progress,
     message: row.message,
     result: row.result ? OperationResult.decode(row.result) : undefined,
-    error: row.error_code ? { code: row.error_code, message: row.error_message ?? '' } : undefined,
+    error: row.error_code ? { code: codeNumber(codeOfName(row.error_code)), message: row.error_message ?? '' } : undefined,
   };
 }

@@ -18,6 +18,7 @@ import { run } from '../managers/sdk/runner.js';
 import { createServiceControl } from '../managers/sdk/service-factory.js';
 import type { AgentManager, ManagerContext } from '../managers/sdk/contract.js';
 import type { Logger } from '../managers/sdk/logger.js';
+import { deadline } from '../managers/sdk/signals.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -67,8 +68,7 @@ export async function runAgent(config: AgentConfig): Promise<() => Promise<void>
   const executor = new Executor({
     journal,
     manager,
-    validator: module.validator,
-    capabilities: module.capabilities,
+    datastore: module,
     log,
     onUpdate: () => session.flush(),
   });
@@ -131,7 +131,7 @@ export async function runAgent(config: AgentConfig): Promise<() => Promise<void>
 async function resumeDatastore(manager: AgentManager, log: Logger): Promise<void> {
   try {
     if (!(await manager.isPrepared())) return;
-    await manager.start({ signal: AbortSignal.timeout(5 * 60_000), progress: () => undefined });
+    await manager.start({ signal: deadline(5 * 60_000), progress: () => undefined });
     log.info('datastore under supervision');
   } catch (err) {
     log.error({ err: (err as Error).message }, 'could not resume the datastore; the probe will report its state');

@@ -88,35 +88,40 @@ export class Session {
     stream.on('data', (msg: ControllerMessage) => this.onMessage(msg));
     stream.on('error', (err) => this.onBroken(stream, err.message));
     stream.on('end', () => this.onBroken(stream, 'controller closed the stream'));
-    stream.write({ seq: 0, hello: this.deps.hello() });
+    stream.write({ seq: 0, body: { $case: 'hello', value: this.deps.hello() } });
   }
 
   private onMessage(msg: ControllerMessage): void {
     const { journal, log } = this.deps;
-    if (msg.welcome) {
-      journal.acknowledge(msg.welcome.ackedSeq);
-      this.lastSentSeq = msg.welcome.ackedSeq;
-      this.connected = true;
-      this.attempt = 0;
-      this.stats.connects++;
-      log.info({ ackedSeq: msg.welcome.ackedSeq }, 'connected to controller');
-      this.deps.onStateChange?.(true);
-      this.flush();
-      this.heartbeat();
-      this.heartbeatTimer = setInterval(() => this.heartbeat(), this.deps.heartbeatIntervalMs);
-    } else if (msg.ack) {
-      journal.acknowledge(msg.ack.seq);
-    } else if (msg.command) {
-      this.deps.executor().submit(msg.command);
-    } else if (msg.cancel) {
-      this.deps.executor().cancel(msg.cancel.operationId);
+    const body = msg.body;
+    switch (body?.$case) {
+      case 'welcome': {
+        const { ackedSeq } = body.value;
+        journal.acknowledge(ackedSeq);
+        this.lastSentSeq = ackedSeq;
+        this.connected = true;
+        this.attempt = 0;
+        this.stats.connects++;
+        log.info({ ackedSeq }, 'connected to controller');
+        this.deps.onStateChange?.(true);
+        this.flush();
+        this.heartbeat();
+        this.heartbeatTimer = setInterval(() => this.heartbeat(), this.deps.heartbeatIntervalMs);
+        return;
+      }
+      case 'ack':
+        return journal.acknowledge(body.value.seq);
+      case 'command':
+        return this.deps.executor().submit(body.value);
+      case 'cancel':
+        return this.deps.executor().cancel(body.value.operationId);
     }
   }
 
   private heartbeat(): void {
     if (!this.connected || !this.stream) return;
     const p = this.deps.probe();
-    this.stream.write({ seq: 0, heartbeat: { status: p.status, facts: p.facts, datastoreVersion: p.version } });
+    this.stream.write({ seq: 0, body: { $case: 'heartbeat', value: { status: p.status, facts: p.facts, datastoreVersion: p.version } } });
     this.stats.heartbeats++;
   }
 

@@ -35,6 +35,10 @@ import { createLogger } from '../managers/sdk/logger.js';
 import { tempDir } from '../test/fixtures/controller.js';
 import { startRabbitMq, type RabbitMq } from '../test/fixtures/rabbitmq.js';
 import { ms, ratio, summarize } from './stats.js';
+import { ALL_TENANTS } from '../controller/tenancy.js';
+import { DatastoreCatalog } from '../controller/catalog.js';
+import { DONE, payload } from '../managers/sdk/operations/payload.js';
+import { updates } from '../managers/sdk/operations/state.js';
 
 const OPS = Number(process.argv[2] ?? 2_000);
 const CONCURRENCY = Number(process.argv[3] ?? 100);
@@ -65,7 +69,7 @@ function notificationsFor(store: Store, dir: string, sinks: Sinks, dispatch: boo
     amqp: sinks.amqp ? { enabled: true, declareQueues: false, ...sinks.amqp } : { enabled: false },
     dispatch: { enabled: dispatch },
   });
-  return createNotifications(config, { store, dataDir: dir, caller: async () => ({ tenantId: 'bench', admin: true, scope: '*' }), log });
+  return createNotifications(config, { store, dataDir: dir, caller: async () => ({ tenantId: 'bench', admin: true, scope: ALL_TENANTS }), log });
 }
 
 async function setUp(sinks: Sinks, agentMs = 0, dispatch = true): Promise<Setup> {
@@ -73,7 +77,8 @@ async function setUp(sinks: Sinks, agentMs = 0, dispatch = true): Promise<Setup>
   const store = await openSqliteStore(join(dir, 'steward.db'));
   const notifications = notificationsFor(store, dir, sinks, dispatch);
   const agents = new AgentRegistry();
-  const operations = new OperationService(store, agents, log, notifications.notifier, new CommandCodec(SecretBox.loadOrCreate(join(dir, 'secrets.key'))));
+  const catalog = await DatastoreCatalog.load();
+  const operations = new OperationService(store, agents, catalog, log, notifications.notifier, new CommandCodec(SecretBox.loadOrCreate(join(dir, 'secrets.key'))));
   const now = new Date().toISOString();
   const instanceIds = Array.from({ length: CONCURRENCY }, () => randomUUID());
   for (const [i, id] of instanceIds.entries()) {
@@ -83,9 +88,9 @@ async function setUp(sinks: Sinks, agentMs = 0, dispatch = true): Promise<Setup>
       .execute();
     agents.attach(id, {
       send: (msg) => {
-        const opId = msg.command?.operationId;
-        if (!opId) return;
-        const answer = () => void operations.applyUpdate(id, { operationId: opId, state: OperationState.SUCCEEDED, progress: 100, message: 'done', result: undefined, error: undefined });
+        if (msg.body?.$case !== 'command') return;
+        const { operationId } = msg.body.value;
+        const answer = () => void operations.applyUpdate(id, updates.succeeded(operationId, DONE));
         if (agentMs > 0) setTimeout(answer, agentMs);
         else setImmediate(answer);
       },
@@ -110,7 +115,7 @@ async function workload(s: Setup, ops = OPS): Promise<number> {
     s.instanceIds.map(async (id) => {
       while (next < ops) {
         const n = next++;
-        const op = await s.operations.start(id, 'create_databases', { createDatabases: { databases: [{ name: `db${n}`, characterSet: '', collation: '', ctype: '', replication: {} }] } });
+        const op = await s.operations.start(id, payload('createDatabases', { databases: [{ name: `db${n}`, characterSet: '', collation: '', ctype: '', replication: {} }] }));
         await s.operations.wait(op.id, 120_000);
       }
     }),

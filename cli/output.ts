@@ -9,11 +9,14 @@ import {
 import {
   datastoreStatusToJSON,
   operationStateToJSON,
+  OperationResult,
   OperationState,
   type Operation,
+  type OperationError,
   type RootResult,
   type User,
 } from '../proto/gen/steward/v1/common.js';
+import { codeOfNumber } from '../managers/sdk/errors.js';
 
 const PLAIN_CHARS = {
   top: '',
@@ -102,8 +105,16 @@ export function instanceJson(i: Instance): Record<string, unknown> {
 }
 
 export function operationJson(op: Operation): Record<string, unknown> {
-  return { ...op, state: operationStateToJSON(op.state), result: op.result ?? null, error: op.error ?? null };
+  return {
+    ...op,
+    state: operationStateToJSON(op.state),
+    result: op.result ? OperationResult.toJSON(op.result) : null,
+    error: op.error ? { code: errorName(op.error), message: op.error.message } : null,
+  };
 }
+
+/** An operation error's code by name ("INVALID_ARGUMENT"). */
+export const errorName = (e: OperationError): string => codeOfNumber(e.code);
 
 export function userJson(u: User): Record<string, unknown> {
   // `password` is input-only in the API; an empty string in the output would only confuse.
@@ -153,17 +164,29 @@ export function instanceRecord(out: Output, i: Instance): void {
 
 /** What an operation produced, in a few words (the full result is in --json). */
 export function resultSummary(op: Operation): string {
-  const r = op.result;
-  if (!r) return '';
-  if (r.users) return `${r.users.users.length} user(s)`;
-  if (r.user) return `user ${userLabel(r.user)}`;
-  if (r.databases) return `${r.databases.databases.length} database(s)`;
-  if (r.access) return `access to ${r.access.access.map((a) => a.database).join(', ') || 'nothing'}`;
-  if (r.root) return `root ${r.root.enabled ? 'enabled' : 'disabled'}`;
-  if (r.noop) return `echo ${JSON.stringify(r.noop.echo)}`;
-  if (r.ring) return `${r.ring.members.length} ring member(s)`;
-  if (r.member) return `member ${r.member.address} (${r.member.dataCenter}/${r.member.rack})`;
-  return '';
+  const r = op.result?.result;
+  switch (r?.$case) {
+    case 'users':
+      return `${r.value.users.length} user(s)`;
+    case 'user':
+      return `user ${userLabel(r.value)}`;
+    case 'databases':
+      return `${r.value.databases.length} database(s)`;
+    case 'access':
+      return `access to ${r.value.access.map((a) => a.database).join(', ') || 'nothing'}`;
+    case 'root':
+      return `root ${r.value.enabled ? 'enabled' : 'disabled'}`;
+    case 'noop':
+      return `echo ${JSON.stringify(r.value.echo)}`;
+    case 'ring':
+      return `${r.value.members.length} ring member(s)`;
+    case 'member':
+      return `member ${r.value.address} (${r.value.dataCenter}/${r.value.rack})`;
+    case 'prepared':
+      return r.value.datastoreVersion ? `version ${r.value.datastoreVersion}` : '';
+    default:
+      return '';
+  }
 }
 
 export function operationRecord(out: Output, op: Operation): void {
@@ -174,7 +197,7 @@ export function operationRecord(out: Output, op: Operation): void {
     ['state', stateName(op.state)],
     ['progress', `${op.progress}%`],
     ['message', op.message],
-    ['error', op.error ? `${op.error.code}: ${op.error.message}` : ''],
+    ['error', op.error ? `${errorName(op.error)}: ${op.error.message}` : ''],
     ['result', resultSummary(op)],
     ['created', op.createdAt],
     ['updated', op.updatedAt],

@@ -66,11 +66,11 @@ export function agentGateway(deps: GatewayDeps): AgentGatewayServer {
         chain = chain
           .then(async () => {
             if (!instanceId) {
-              if (!msg.hello) return fail(status.FAILED_PRECONDITION, 'the first message must be Hello');
-              instanceId = await identify(deps, call, msg.hello);
-              applied.seq = await onHello(deps, instanceId, msg.hello);
+              if (msg.body?.$case !== 'hello') return fail(status.FAILED_PRECONDITION, 'the first message must be Hello');
+              instanceId = await identify(deps, call, msg.body.value);
+              applied.seq = await onHello(deps, instanceId, msg.body.value);
               deps.agents.attach(instanceId, handle);
-              handle.send({ welcome: { ackedSeq: applied.seq } });
+              handle.send({ body: { $case: 'welcome', value: { ackedSeq: applied.seq } } });
               await deps.operations.redeliver(instanceId);
               return;
             }
@@ -132,8 +132,9 @@ async function onMessage(
   handle: { send(m: ControllerMessage): void },
   applied: { seq: number },
 ): Promise<void> {
-  if (msg.heartbeat) {
-    const hb = msg.heartbeat;
+  const body = msg.body;
+  if (body?.$case === 'heartbeat') {
+    const hb = body.value;
     await deps.store
       .updateTable('agents')
       .set({
@@ -147,12 +148,10 @@ async function onMessage(
     return;
   }
   if (msg.seq <= 0) return;
-  if (msg.seq <= applied.seq) {
-    handle.send({ ack: { seq: applied.seq } }); // a replay we already applied
-    return;
-  }
-  if (msg.update) await deps.operations.applyUpdate(instanceId, msg.update);
-  if (msg.event) deps.log.info({ instanceId, eventType: msg.event.eventType }, 'agent event');
+  const ack = (seq: number) => handle.send({ body: { $case: 'ack', value: { seq } } });
+  if (msg.seq <= applied.seq) return ack(applied.seq); // a replay we already applied
+  if (body?.$case === 'update') await deps.operations.applyUpdate(instanceId, body.value);
+  if (body?.$case === 'event') deps.log.info({ instanceId, eventType: body.value.eventType }, 'agent event');
   // Guarded: a stream replaced by a newer one can never move the mark backwards.
   await deps.store
     .updateTable('agents')
@@ -161,5 +160,5 @@ async function onMessage(
     .where('acked_seq', '<', msg.seq)
     .execute();
   applied.seq = msg.seq;
-  handle.send({ ack: { seq: msg.seq } });
+  ack(msg.seq);
 }

@@ -1,25 +1,10 @@
 // Maps Steward errors onto gRPC statuses and wraps async handlers for grpc-js.
 import { status, type ServerUnaryCall, type sendUnaryData, type ServiceError, Metadata } from '@grpc/grpc-js';
-import { asStewardError, type ErrorCode } from '../managers/sdk/errors.js';
+import { asStewardError, codeNumber, type ErrorCode } from '../managers/sdk/errors.js';
 import type { Logger } from '../managers/sdk/logger.js';
 
-const CODES: Record<string, status> = {
-  INVALID_ARGUMENT: status.INVALID_ARGUMENT,
-  NOT_FOUND: status.NOT_FOUND,
-  ALREADY_EXISTS: status.ALREADY_EXISTS,
-  FAILED_PRECONDITION: status.FAILED_PRECONDITION,
-  UNAVAILABLE: status.UNAVAILABLE,
-  DEADLINE_EXCEEDED: status.DEADLINE_EXCEEDED,
-  CANCELLED: status.CANCELLED,
-  UNAUTHENTICATED: status.UNAUTHENTICATED,
-  PERMISSION_DENIED: status.PERMISSION_DENIED,
-  ABORTED: status.ABORTED,
-  INTERNAL: status.INTERNAL,
-};
-
-export function grpcCode(code: ErrorCode | string): status {
-  return CODES[code] ?? status.UNKNOWN;
-}
+/** The gRPC status of a code: the same number (the enum mirrors gRPC's codes). */
+export const grpcCode = (code: ErrorCode): status => codeNumber(code) as status;
 
 export function toServiceError(err: unknown): Partial<ServiceError> {
   const e = asStewardError(err);

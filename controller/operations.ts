@@ -2,45 +2,58 @@
 // same id, moved along by the agent's OperationUpdates. Non-terminal operations
 // are re-sent whenever their agent reconnects (the agent's journal makes that
 // safe), and swept to FAILED when their deadline passes or their agent is lost.
-// The two moments that matter to notifications happen here and nowhere else:
-// an operation accepted (`.start`) and its outcome recorded (`.end`/`.error`),
-// each written to the outbox in the same transaction as the row.
+// What an operation is (kind, capability, deadline, event, task) comes from the
+// operations table; its state moves only along managers/sdk/operations/state.ts.
+// The moments that matter to other state happen here and nowhere else, each
+// inside the transaction that records it: accepted, progressed, finished.
+// The first terminal state wins: every write is a guarded update of an
+// unfinished row, so an agent's late report, a deadline sweep, a lost-agent
+// sweep and a cancel can race and exactly one of them ends the operation.
 import { randomUUID } from 'node:crypto';
 import { Command, type OperationUpdate } from '../proto/gen/steward/v1/agent.js';
-import { OperationResult, OperationState, type Operation } from '../proto/gen/steward/v1/common.js';
-import { StewardError, notFound, unavailable } from '../managers/sdk/errors.js';
+import { OperationResult, type Operation } from '../proto/gen/steward/v1/common.js';
+import { codeNumber, codeOfName, codeOfNumber, notFound, StewardError, unavailable, type ErrorCode } from '../managers/sdk/errors.js';
 import type { Logger } from '../managers/sdk/logger.js';
+import { checkCommand } from '../managers/sdk/operations/commands.js';
+import type { CommandPayload } from '../managers/sdk/operations/payload.js';
+import { failureState, isTerminal, OperationState, UNFINISHED } from '../managers/sdk/operations/state.js';
 import type { AgentRegistry } from './agent-registry.js';
+import type { DatastoreCatalog } from './catalog.js';
 import type { Store } from './store/open.js';
 import type { OperationsTable } from './store/schema.js';
 import { nowIso } from './clock.js';
 import type { Notifier } from './notifications/notifier.js';
 import type { CommandCodec } from './command-codec.js';
 
-export type CommandPayload = Omit<Command, 'operationId' | 'deadlineUnixMs'>;
-export const TERMINAL = new Set([OperationState.SUCCEEDED, OperationState.FAILED, OperationState.CANCELLED]);
 export type FinishedListener = (op: OperationsTable) => Promise<void>;
-/** Runs inside the transaction that records an outcome, before its event is written (so the event sees its effects). */
-export type FinishingHook = (trx: Store, op: OperationsTable) => Promise<void>;
+/**
+ * State that must change together with an operation, inside its transaction:
+ * 'accepted' (recorded, before its `.start`), 'progressed' (a RUNNING report),
+ * 'finished' (its outcome, before its `.end`/`.error`, so the event sees the effect).
+ */
+export type OperationMoment = 'accepted' | 'progressed' | 'finished';
+export type OperationHook = (trx: Store, op: OperationsTable, moment: OperationMoment) => Promise<void>;
 
-export const DEFAULT_TIMEOUTS: Record<string, number> = {
-  prepare: 15 * 60_000,
-  restart: 5 * 60_000,
-  destroy: 2 * 60_000,
-  default: 2 * 60_000,
-  read: 30_000,
-};
+export interface StartOptions {
+  /** Overrides the table's default deadline. */
+  timeoutMs?: number;
+  /** Refuse with UNAVAILABLE (recording nothing) unless the agent is connected; false: wait PENDING for it. */
+  requireConnected?: boolean;
+  /** More state to change in the acceptance transaction, before the `.start` event is written. */
+  inTransaction?: (trx: Store, op: OperationsTable) => Promise<void>;
+}
 
 export class OperationService {
   private readonly waiters = new Map<string, Set<() => void>>();
   private readonly listeners: FinishedListener[] = [];
-  private readonly finishing: FinishingHook[] = [];
+  private readonly hooks: OperationHook[] = [];
   /** Results that carry a secret (a root password) live here only, until the caller reads them once. */
   private readonly secretResults = new Map<string, OperationResult>();
 
   constructor(
     private readonly store: Store,
     private readonly agents: AgentRegistry,
+    private readonly catalog: DatastoreCatalog,
     private readonly log: Logger,
     private readonly notifier: Notifier,
     private readonly commands: CommandCodec,
@@ -62,35 +75,30 @@ export class OperationService {
     this.listeners.push(listener);
   }
 
-  /** Called inside the outcome's transaction: state that must change together with it (an instance's task). */
-  onFinishing(hook: FinishingHook): void {
-    this.finishing.push(hook);
+  /** Called inside the transaction of every moment of every operation. */
+  onChange(hook: OperationHook): void {
+    this.hooks.push(hook);
   }
 
   /**
-   * Records an operation and sends it. With `requireConnected`, refuses with
-   * UNAVAILABLE (and records nothing) when the agent is not connected; without
-   * it the operation waits PENDING for the agent's next connection.
-   * `inTransaction` changes other state in the same transaction, before the
-   * `.start` event is written (so the event reports it).
+   * Checks a command against the instance's datastore (capabilities, input:
+   * the operations table's one entry point), records it and sends it.
    */
-  async start(
-    instanceId: string,
-    kind: string,
-    payload: CommandPayload,
-    opts: { timeoutMs?: number; requireConnected?: boolean; inTransaction?: (trx: Store) => Promise<void> } = {},
-  ): Promise<OperationsTable> {
+  async start(instanceId: string, payload: CommandPayload, opts: StartOptions = {}): Promise<OperationsTable> {
+    const inst = await this.store.selectFrom('instances').select('datastore').where('id', '=', instanceId).executeTakeFirst();
+    if (!inst) throw notFound(`instance ${instanceId} not found`);
+    const spec = checkCommand(payload, this.catalog.get(inst.datastore));
     if ((opts.requireConnected ?? true) && !this.agents.isConnected(instanceId)) {
       throw unavailable(`the agent of instance ${instanceId} is not connected`);
     }
     const id = randomUUID();
-    const deadline = Date.now() + (opts.timeoutMs ?? DEFAULT_TIMEOUTS[kind] ?? DEFAULT_TIMEOUTS.default);
-    const command: Command = { ...emptyCommand(), ...payload, operationId: id, deadlineUnixMs: deadline };
+    const deadline = Date.now() + (opts.timeoutMs ?? spec.deadlineMs);
+    const command: Command = { operationId: id, deadlineUnixMs: deadline, payload };
     const now = nowIso();
     const row: OperationsTable = {
       id,
       instance_id: instanceId,
-      kind,
+      kind: spec.kind,
       state: OperationState.PENDING,
       progress: 0,
       message: 'queued',
@@ -99,30 +107,27 @@ export class OperationService {
       error_code: null,
       error_message: null,
       deadline_at: deadline,
+      bytes_done: 0,
+      bytes_total: 0,
       created_at: now,
       updated_at: now,
     };
     await this.notifier.transaction(this.store, async (trx) => {
       await trx.insertInto('operations').values(row).execute();
-      await opts.inTransaction?.(trx);
+      for (const hook of this.hooks) await hook(trx, row, 'accepted');
+      await opts.inTransaction?.(trx, row);
       await this.notifier.operation(trx, this.inClear(row), 'accepted');
     });
-    this.agents.send(instanceId, { command });
+    this.agents.send(instanceId, { body: { $case: 'command', value: command } });
     return row;
   }
 
   /** Re-sends every unfinished operation of an instance, oldest first (after a reconnect). */
   async redeliver(instanceId: string): Promise<number> {
-    const rows = await this.store
-      .selectFrom('operations')
-      .selectAll()
-      .where('instance_id', '=', instanceId)
-      .where('state', 'in', [OperationState.PENDING, OperationState.RUNNING])
-      .orderBy('created_at')
-      .execute();
+    const rows = await this.unfinished(instanceId);
     for (const r of rows) {
       const command = this.commandOf(r);
-      if (command) this.agents.send(instanceId, { command });
+      if (command) this.agents.send(instanceId, { body: { $case: 'command', value: command } });
     }
     return rows.length;
   }
@@ -137,45 +142,36 @@ export class OperationService {
       this.log.warn({ instanceId, operationId: u.operationId }, 'update for an operation this agent does not own: ignored');
       return;
     }
-    if (TERMINAL.has(row.state)) return;
-    if (u.result?.root?.password) {
-      this.secretResults.set(row.id, u.result);
+    if (isTerminal(row.state)) return;
+    const root = u.result?.result?.$case === 'root' ? u.result.result.value : undefined;
+    if (root?.password) {
+      this.secretResults.set(row.id, u.result!);
       setTimeout(() => this.secretResults.delete(row.id), 5 * 60_000).unref();
     }
-    const stored = u.result?.root ? { ...u.result, root: { ...u.result.root, password: '' } } : u.result;
-    await this.finishOrProgress(row, {
+    const stored: OperationResult | undefined = root ? { result: { $case: 'root', value: { ...root, password: '' } } } : u.result;
+    await this.move(row, {
       state: u.state,
       progress: u.progress,
       message: u.message,
       result: stored ? Buffer.from(OperationResult.encode(stored).finish()) : null,
-      error_code: u.error?.code ?? null,
+      error_code: u.error ? codeOfNumber(u.error.code) : null,
       error_message: u.error?.message ?? null,
+      ...(u.bytesDone || u.bytesTotal ? { bytes_done: u.bytesDone, bytes_total: u.bytesTotal } : {}),
     });
   }
 
-  /** Fails an unfinished operation from the controller's side (deadline, lost agent, deletion). */
-  async abandon(row: OperationsTable, code: string, message: string, state = OperationState.FAILED): Promise<void> {
-    await this.finishOrProgress(row, { state, message, error_code: code, error_message: message });
-    if (this.agents.isConnected(row.instance_id)) this.agents.send(row.instance_id, { cancel: { operationId: row.id } });
+  /** Fails an unfinished operation from the controller's side (deadline, lost agent, deletion, cancel). */
+  async abandon(row: OperationsTable, code: ErrorCode, message: string): Promise<void> {
+    await this.move(row, { state: failureState(code), message, error_code: code, error_message: message });
+    if (this.agents.isConnected(row.instance_id)) this.agents.send(row.instance_id, { body: { $case: 'cancel', value: { operationId: row.id } } });
   }
 
-  async failUnfinished(instanceId: string, code: string, message: string, state = OperationState.FAILED): Promise<void> {
-    const rows = await this.store
-      .selectFrom('operations')
-      .selectAll()
-      .where('instance_id', '=', instanceId)
-      .where('state', 'in', [OperationState.PENDING, OperationState.RUNNING])
-      .execute();
-    for (const r of rows) await this.abandon(r, code, message, state);
+  async failUnfinished(instanceId: string, code: ErrorCode, message: string): Promise<void> {
+    for (const r of await this.unfinished(instanceId)) await this.abandon(r, code, message);
   }
 
   async sweepDeadlines(now = Date.now()): Promise<void> {
-    const rows = await this.store
-      .selectFrom('operations')
-      .selectAll()
-      .where('state', 'in', [OperationState.PENDING, OperationState.RUNNING])
-      .where('deadline_at', '<', now)
-      .execute();
+    const rows = await this.store.selectFrom('operations').selectAll().where('state', 'in', UNFINISHED).where('deadline_at', '<', now).execute();
     for (const r of rows) await this.abandon(r, 'DEADLINE_EXCEEDED', `${r.kind} did not finish before its deadline`);
   }
 
@@ -189,19 +185,25 @@ export class OperationService {
     return this.store.selectFrom('operations').selectAll().where('instance_id', '=', instanceId).orderBy('created_at', 'desc').limit(200).execute();
   }
 
+  /** The newest operation of a kind on an instance. */
+  async latest(instanceId: string, kind: string): Promise<OperationsTable | undefined> {
+    return this.store.selectFrom('operations').selectAll().where('instance_id', '=', instanceId).where('kind', '=', kind).orderBy('created_at', 'desc').executeTakeFirst();
+  }
+
   /** The operation once finished, or as it stands after `timeoutMs`. */
   async wait(id: string, timeoutMs: number): Promise<OperationsTable> {
     const end = Date.now() + timeoutMs;
     for (;;) {
       const row = await this.get(id);
       const left = end - Date.now();
-      if (TERMINAL.has(row.state) || left <= 0) return row;
+      if (isTerminal(row.state) || left <= 0) return row;
       await new Promise<void>((resolve) => {
         const set = this.waiters.get(id) ?? new Set();
         this.waiters.set(id, set);
         const done = () => {
           clearTimeout(timer);
           set.delete(done);
+          if (set.size === 0) this.waiters.delete(id);
           resolve();
         };
         // Re-read now and then too: another controller replica may have written it.
@@ -211,17 +213,23 @@ export class OperationService {
     }
   }
 
-  /** Starts, waits, and returns the result, or throws the operation's error as a gRPC-mappable error. */
-  async call(instanceId: string, kind: string, payload: CommandPayload, timeoutMs = DEFAULT_TIMEOUTS.read): Promise<OperationResult> {
-    const row = await this.start(instanceId, kind, payload, { timeoutMs });
-    const done = await this.wait(row.id, timeoutMs + 1_000);
-    if (!TERMINAL.has(done.state)) {
-      await this.abandon(done, 'DEADLINE_EXCEEDED', `${kind} did not answer in time`);
-      throw new StewardError('DEADLINE_EXCEEDED', `${kind} did not answer within ${timeoutMs} ms`);
+  /** Waits for an operation to end, however long its own deadline allows. */
+  async finish(op: OperationsTable): Promise<OperationsTable> {
+    let row = op;
+    while (!isTerminal(row.state)) row = await this.wait(row.id, 60_000);
+    return row;
+  }
+
+  /** Starts, waits, and returns the result, or throws the operation's error with its code. */
+  async call(instanceId: string, payload: CommandPayload, timeoutMs?: number): Promise<OperationResult> {
+    const row = await this.start(instanceId, payload, { timeoutMs });
+    const limit = row.deadline_at - Date.now();
+    const done = await this.wait(row.id, limit + 1_000);
+    if (!isTerminal(done.state)) {
+      await this.abandon(done, 'DEADLINE_EXCEEDED', `${row.kind} did not answer in time`);
+      throw new StewardError('DEADLINE_EXCEEDED', `${row.kind} did not answer within ${Math.round(limit)} ms`);
     }
-    if (done.state !== OperationState.SUCCEEDED) {
-      throw new StewardError((done.error_code ?? 'INTERNAL') as never, done.error_message ?? done.message);
-    }
+    if (done.state !== OperationState.SUCCEEDED) throw operationError(done);
     return this.takeResult(done);
   }
 
@@ -232,7 +240,7 @@ export class OperationService {
       this.secretResults.delete(row.id);
       return secret;
     }
-    return row.result ? OperationResult.decode(row.result) : {};
+    return storedResult(row);
   }
 
   toProto(row: OperationsTable): Operation {
@@ -244,29 +252,28 @@ export class OperationService {
       progress: row.progress,
       message: row.message,
       result: row.result ? OperationResult.decode(row.result) : undefined,
-      error: row.error_code ? { code: row.error_code, message: row.error_message ?? '' } : undefined,
+      error: row.error_code ? { code: codeNumber(codeOfName(row.error_code)), message: row.error_message ?? '' } : undefined,
       createdAt: row.created_at,
       updatedAt: row.updated_at,
+      bytesDone: Number(row.bytes_done),
+      bytesTotal: Number(row.bytes_total),
     };
   }
 
-  private async finishOrProgress(row: OperationsTable, patch: Partial<OperationsTable>): Promise<void> {
+  private unfinished(instanceId: string): Promise<OperationsTable[]> {
+    return this.store.selectFrom('operations').selectAll().where('instance_id', '=', instanceId).where('state', 'in', UNFINISHED).orderBy('created_at').execute();
+  }
+
+  private async move(row: OperationsTable, patch: Partial<OperationsTable>): Promise<void> {
     const updated_at = nowIso();
     const next = { ...row, ...patch, updated_at };
-    const finished = TERMINAL.has(next.state);
+    const finished = isTerminal(next.state);
     const moved = await this.notifier.transaction(this.store, async (trx) => {
       // Guarded update: only an unfinished row moves, so two writers cannot both finish it (nor raise its event twice).
-      const res = await trx
-        .updateTable('operations')
-        .set({ ...patch, updated_at })
-        .where('id', '=', row.id)
-        .where('state', 'in', [OperationState.PENDING, OperationState.RUNNING])
-        .executeTakeFirst();
+      const res = await trx.updateTable('operations').set({ ...patch, updated_at }).where('id', '=', row.id).where('state', 'in', UNFINISHED).executeTakeFirst();
       if (Number(res.numUpdatedRows) === 0) return false;
-      if (finished) {
-        for (const hook of this.finishing) await hook(trx, next);
-        await this.notifier.operation(trx, this.inClear(next), 'finished');
-      }
+      for (const hook of this.hooks) await hook(trx, next, finished ? 'finished' : 'progressed');
+      if (finished) await this.notifier.operation(trx, this.inClear(next), 'finished');
       return true;
     });
     if (!moved) return;
@@ -279,6 +286,11 @@ export class OperationService {
   }
 }
 
-function emptyCommand(): Command {
-  return Command.fromPartial({});
+/** The error a failed operation ended with, with its code. */
+export function operationError(row: OperationsTable, context?: string): StewardError {
+  const message = row.error_message || row.message || 'failed';
+  return new StewardError(row.error_code ? codeOfName(row.error_code) : 'UNKNOWN', context ? `${context}: ${message}` : message);
 }
+
+/** The result as stored (a root password never is). */
+export const storedResult = (row: OperationsTable): OperationResult => (row.result ? OperationResult.decode(row.result) : { result: undefined });

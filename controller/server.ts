@@ -49,6 +49,7 @@ import { BackupService } from './backups/service.js';
 import { backupsApi } from './backups/api.js';
 import { BackupKeyring } from './backups/keyring.js';
 import { storageOf } from './backups/config.js';
+import { ALL_TENANTS } from './tenancy.js';
 
 const PROTO_ROOT = fileURLToPath(new URL('../proto', import.meta.url));
 const SERVICES = ['Instances', 'Databases', 'Users', 'Root', 'Operations', 'Agents', 'Tokens', 'Enrollment', 'Events', 'Clusters', 'Backups'].map((s) => `steward.v1.${s}`);
@@ -106,11 +107,11 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
   const adminToken = await security.apiTokens.bootstrapAdmin(join(config.dataDir, 'admin.token'));
   const agents = new AgentRegistry();
   const caller = async (md: Metadata): Promise<Caller> =>
-    config.insecure ? { tenantId: 'default', admin: true, scope: '*' } : security.apiTokens.authenticate(md);
+    config.insecure ? { tenantId: 'default', admin: true, scope: ALL_TENANTS } : security.apiTokens.authenticate(md);
   const notifications = createNotifications(config.notifications, { store, dataDir: config.dataDir, caller, log });
   const box = SecretBox.loadOrCreate(join(config.dataDir, 'pki', 'secrets.key'));
-  const operations = new OperationService(store, agents, log, notifications.notifier, new CommandCodec(box));
   const catalog = await DatastoreCatalog.load([...BUILT_IN_MANAGERS, ...config.extraManagers]);
+  const operations = new OperationService(store, agents, catalog, log, notifications.notifier, new CommandCodec(box));
 
   const hostOf = (a: string) => a.slice(0, a.lastIndexOf(':'));
   const creds = await security.serverCredentials([hostOf(config.listen), hostOf(config.agentListen)]);
@@ -151,6 +152,7 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
     operations,
     catalog,
     box,
+    notifier: notifications.notifier,
     log,
   });
   const backups = new BackupService({
@@ -175,7 +177,7 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
     missedHeartbeats: config.missedHeartbeats,
     log,
     caller,
-    tenantOf: async (md) => (await caller(md)).scope,
+    scopeOf: async (md) => (await caller(md)).scope,
   };
 
   agentServer.addService(AgentGatewayService, agentGateway({ store, agents, operations, security, log: log.child({ component: 'gateway' }) }));

@@ -5,7 +5,9 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Metadata } from '@grpc/grpc-js';
 import { registerSecret } from '../managers/sdk/redact.js';
-import { StewardError, invalidArgument, notFound } from '../managers/sdk/errors.js';
+import { StewardError, notFound } from '../managers/sdk/errors.js';
+import { checkLabel, checkTenantId } from './names.js';
+import { ALL_TENANTS, tenantScope, type CallerScope } from './tenancy.js';
 import type { Store } from './store/open.js';
 import type { ApiTokensTable } from './store/schema.js';
 import { nowIso } from './clock.js';
@@ -18,21 +20,19 @@ export function newToken(prefix: string): string {
 
 export const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex');
 
-/** Who is calling the public API. `scope` is the tenant whose resources they see ('*' = every tenant). */
+/** Who is calling the public API: their tenant (what they create belongs to it) and what they may see. */
 export interface Caller {
   tenantId: string;
   admin: boolean;
-  scope: string;
+  scope: CallerScope;
 }
-
-const TENANT = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
 export class ApiTokens {
   constructor(private readonly store: Store) {}
 
   async create(tenantId: string, name: string, admin: boolean): Promise<{ id: string; token: string }> {
-    if (!TENANT.test(tenantId)) throw invalidArgument('tenant_id', 'must be 1-63 lower-case letters, digits, "_" or "-"');
-    if (name.length > 255 || /\p{Cc}/u.test(name)) throw invalidArgument('name', 'must be at most 255 printable characters');
+    checkTenantId(tenantId, 'tenant_id');
+    checkLabel(name, 'name');
     const token = newToken('stw');
     const id = randomUUID();
     await this.store
@@ -65,7 +65,7 @@ export class ApiTokens {
     const token = header.slice('Bearer '.length).trim();
     const row = await this.store.selectFrom('api_tokens').selectAll().where('token_hash', '=', hashToken(token)).executeTakeFirst();
     if (!row || row.revoked_at) throw new StewardError('UNAUTHENTICATED', 'invalid or revoked token');
-    return { tenantId: row.tenant_id, admin: row.admin === 1, scope: row.admin === 1 ? '*' : row.tenant_id };
+    return { tenantId: row.tenant_id, admin: row.admin === 1, scope: row.admin === 1 ? ALL_TENANTS : tenantScope(row.tenant_id) };
   }
 
   list(): Promise<ApiTokensTable[]> {

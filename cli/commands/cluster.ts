@@ -2,13 +2,15 @@
 // change is a workflow, not a single operation: waiting follows the cluster's
 // task until it is NONE again (or an *_ERROR with the reason).
 import { Command } from 'commander';
-import { clusterTaskToJSON, ClusterTask, type Cluster, type MemberSpec } from '../../proto/gen/steward/v1/clusters.js';
+import { clusterTaskToJSON, ClusterTask, memberStateToJSON, type Cluster, type MemberState, type MemberSpec } from '../../proto/gen/steward/v1/clusters.js';
 import { CliError, UsageError } from '../errors.js';
 import { short } from '../output.js';
 import { action, collect, type Ctx, type NoWaitOption, NO_WAIT_HELP } from './common.js';
 
 const taskName = (c: Cluster) => short(clusterTaskToJSON(c.task), 'CLUSTER_TASK_');
-const clusterJson = (c: Cluster) => ({ ...c, task: clusterTaskToJSON(c.task) });
+/** "MEMBER_STATE_ACTIVE" -> "active", as members have always been shown. */
+const memberState = (s: MemberState) => short(memberStateToJSON(s), 'MEMBER_STATE_').toLowerCase();
+const clusterJson = (c: Cluster) => ({ ...c, task: clusterTaskToJSON(c.task), members: c.members.map((m) => ({ ...m, state: memberState(m.state) })) });
 
 /** "dc1:rack1[:memoryMb]" -> a member spec. */
 function memberSpec(value: string, previous: Partial<MemberSpec>[] = []): Partial<MemberSpec>[] {
@@ -39,7 +41,7 @@ function printCluster(ctx: Ctx, c: Cluster): void {
   ]);
   ctx.out.table(
     ['instance', 'name', 'dc', 'rack', 'seed', 'state', 'address'],
-    c.members.map((m) => [m.instanceId, m.name, m.dataCenter, m.rack, m.seed, m.state, `${m.host}:${m.port}`]),
+    c.members.map((m) => [m.instanceId, m.name, m.dataCenter, m.rack, m.seed, memberState(m.state), `${m.host}:${m.port}`]),
   );
 }
 

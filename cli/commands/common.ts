@@ -5,7 +5,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { OperationState, type Operation } from '../../proto/gen/steward/v1/common.js';
 import { Api, resolveSettings, type GlobalOptions } from '../client.js';
 import { CliError } from '../errors.js';
-import { Output, operationJson, stateName } from '../output.js';
+import { Output, errorName, operationJson, stateName } from '../output.js';
 import { waitForOperation, type WaitOptions } from '../wait.js';
 
 export interface Ctx {
@@ -61,7 +61,7 @@ export function positiveSeconds(value: string): number {
 /** The one line an unsuccessful operation ends with; the code is the operation's own error code. */
 export function operationFailure(op: Operation): CliError {
   const state = stateName(op.state).toLowerCase();
-  const code = op.error?.code || (op.state === OperationState.CANCELLED ? 'CANCELLED' : 'UNKNOWN');
+  const code = op.error ? errorName(op.error) : op.state === OperationState.CANCELLED ? 'CANCELLED' : 'UNKNOWN';
   const why = op.error?.message || op.message || 'no reason given';
   return new CliError(code, `${op.kind} ${state} (operation ${op.id}): ${why}`);
 }

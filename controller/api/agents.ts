@@ -20,19 +20,19 @@ export function agentsApi(c: ApiContext): AgentsServer {
   });
   return {
     list: unary(c.log, 'Agents.List', async (_req, call) => {
-      const ids = (await c.instances.list(await c.tenantOf(call.metadata))).map((i) => i.id);
+      const ids = (await c.instances.list(await c.scopeOf(call.metadata))).map((i) => i.id);
       if (ids.length === 0) return { agents: [] };
       const rows = await c.store.selectFrom('agents').selectAll().where('instance_id', 'in', ids).execute();
       return { agents: rows.map(info) };
     }),
     get: unary(c.log, 'Agents.Get', async (req, call) => {
-      const inst = await c.instances.get(await c.tenantOf(call.metadata), req.id);
+      const inst = await c.instances.get(await c.scopeOf(call.metadata), req.id);
       const row = await c.store.selectFrom('agents').selectAll().where('instance_id', '=', inst.id).executeTakeFirst();
       if (!row) throw notFound(`the agent of instance ${inst.id} has not connected yet`);
       return info(row);
     }),
     revokeCertificates: unary(c.log, 'Agents.RevokeCertificates', async (req, call) => {
-      const inst = await c.instances.get(await c.tenantOf(call.metadata), req.id);
+      const inst = await c.instances.get(await c.scopeOf(call.metadata), req.id);
       await c.security.revokeInstance(inst.id);
       c.agents.disconnect(inst.id, 'certificate revoked');
       const row = await c.store.selectFrom('agents').selectAll().where('instance_id', '=', inst.id).executeTakeFirst();

@@ -7,20 +7,20 @@ export function clustersApi(c: ApiContext, clusters: ClusterService): ClustersSe
   return {
     create: unary(c.log, 'Clusters.Create', async (req, call) => {
       const caller = await c.caller(call.metadata);
-      return clusters.toProto(await clusters.create(caller.tenantId, req));
+      return clusters.toProto(await clusters.create(caller, req));
     }),
-    get: unary(c.log, 'Clusters.Get', async (req, call) => clusters.toProto(await clusters.get(await c.tenantOf(call.metadata), req.id))),
+    get: unary(c.log, 'Clusters.Get', async (req, call) => clusters.toProto(await clusters.get(await c.scopeOf(call.metadata), req.id))),
     list: unary(c.log, 'Clusters.List', async (_req, call) => {
-      const rows = await clusters.list(await c.tenantOf(call.metadata));
+      const rows = await clusters.list(await c.scopeOf(call.metadata));
       return { clusters: await Promise.all(rows.map((r) => clusters.toProto(r))) };
     }),
     grow: unary(c.log, 'Clusters.Grow', async (req, call) =>
-      clusters.toProto(await clusters.grow(await c.tenantOf(call.metadata), req.id, req.members)),
+      clusters.toProto(await clusters.grow(await c.scopeOf(call.metadata), req.id, req.members)),
     ),
     shrink: unary(c.log, 'Clusters.Shrink', async (req, call) =>
-      clusters.toProto(await clusters.shrink(await c.tenantOf(call.metadata), req.id, req.instanceIds)),
+      clusters.toProto(await clusters.shrink(await c.scopeOf(call.metadata), req.id, req.instanceIds)),
     ),
-    delete: unary(c.log, 'Clusters.Delete', async (req, call) => clusters.toProto(await clusters.delete(await c.tenantOf(call.metadata), req.id))),
-    ring: unary(c.log, 'Clusters.Ring', async (req, call) => clusters.ring(await c.tenantOf(call.metadata), req.id)),
+    delete: unary(c.log, 'Clusters.Delete', async (req, call) => clusters.toProto(await clusters.delete(await c.scopeOf(call.metadata), req.id))),
+    ring: unary(c.log, 'Clusters.Ring', async (req, call) => clusters.ring(await c.scopeOf(call.metadata), req.id)),
   };
 }

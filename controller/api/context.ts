@@ -8,6 +8,7 @@ import type { OperationService } from '../operations.js';
 import type { Store } from '../store/open.js';
 import type { Caller } from '../tokens.js';
 import type { Security } from '../security.js';
+import type { CallerScope } from '../tenancy.js';
 
 export interface ApiContext {
   store: Store;
@@ -19,7 +20,7 @@ export interface ApiContext {
   log: Logger;
   /** The authenticated caller (UNAUTHENTICATED without a valid token). */
   caller(metadata: Metadata): Promise<Caller>;
-  /** The tenant whose resources the caller sees; '*' for an admin. */
-  tenantOf(metadata: Metadata): Promise<string>;
+  /** What the caller may see: every tenant (admin) or their own. */
+  scopeOf(metadata: Metadata): Promise<CallerScope>;
   security: Security;
 }

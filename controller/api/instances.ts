@@ -1,4 +1,5 @@
 import type { InstancesServer } from '../../proto/gen/steward/v1/api.js';
+import { payload } from '../../managers/sdk/operations/payload.js';
 import { unary } from '../grpc-status.js';
 import type { ApiContext } from './context.js';
 
@@ -6,32 +7,32 @@ export function instancesApi(c: ApiContext): InstancesServer {
   return {
     create: unary(c.log, 'Instances.Create', async (req, call) => {
       const caller = await c.caller(call.metadata);
-      const { instance, prepare, enrollmentToken } = await c.instances.create(caller.tenantId, req, undefined, caller.scope);
+      const { instance, prepare, enrollmentToken } = await c.instances.create(caller, req);
       return { instance: await c.instances.toProto(instance), operation: c.operations.toProto(prepare), enrollmentToken };
     }),
     get: unary(c.log, 'Instances.Get', async (req, call) => {
-      const row = await c.instances.get(await c.tenantOf(call.metadata), req.id);
+      const row = await c.instances.get(await c.scopeOf(call.metadata), req.id);
       return c.instances.toProto(row);
     }),
     list: unary(c.log, 'Instances.List', async (_req, call) => {
-      const rows = await c.instances.list(await c.tenantOf(call.metadata));
+      const rows = await c.instances.list(await c.scopeOf(call.metadata));
       return { instances: await Promise.all(rows.map((r) => c.instances.toProto(r))) };
     }),
     delete: unary(c.log, 'Instances.Delete', async (req, call) => {
-      const row = await c.instances.delete(await c.tenantOf(call.metadata), req.id);
+      const row = await c.instances.delete(await c.scopeOf(call.metadata), req.id);
       return { instance: await c.instances.toProto(row) };
     }),
     restart: unary(c.log, 'Instances.Restart', async (req, call) => {
-      const op = await c.instances.restart(await c.tenantOf(call.metadata), req.id);
+      const op = await c.instances.restart(await c.scopeOf(call.metadata), req.id);
       return c.operations.toProto(op);
     }),
     ping: unary(c.log, 'Instances.Ping', async (req, call) => {
-      const inst = await c.instances.get(await c.tenantOf(call.metadata), req.instanceId);
-      const op = await c.operations.start(inst.id, 'noop', { noop: { echo: req.echo.slice(0, 1024) } }, { timeoutMs: 30_000 });
-      return c.operations.toProto(await c.operations.wait(op.id, 30_000));
+      const inst = await c.instances.get(await c.scopeOf(call.metadata), req.instanceId);
+      const op = await c.operations.start(inst.id, payload('noop', { echo: req.echo.slice(0, 1024) }));
+      return c.operations.toProto(await c.operations.wait(op.id, op.deadline_at - Date.now()));
     }),
     newEnrollmentToken: unary(c.log, 'Instances.NewEnrollmentToken', async (req, call) => {
-      const inst = await c.instances.get(await c.tenantOf(call.metadata), req.id);
+      const inst = await c.instances.get(await c.scopeOf(call.metadata), req.id);
       const { token, expiresAt } = await c.security.enrollment.issue(inst.id);
       return { enrollmentToken: token, expiresAt: new Date(expiresAt).toISOString() };
     }),

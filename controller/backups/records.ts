@@ -1,8 +1,10 @@
 // Backup rows to and from the wire.
-import { Backup, BackupArtifact, BackupStatus, BackupType } from '../../proto/gen/steward/v1/backups.js';
-import type { BackupStatusName, BackupsTable } from './schema.js';
+import { Backup, BackupArtifact, BackupType } from '../../proto/gen/steward/v1/backups.js';
+import type { BackupsTable } from './schema.js';
+import { backupStatusProto } from './status.js';
 
-export function backupProto(b: BackupsTable, live?: { status?: BackupStatusName; bytesDone?: number }): Backup {
+/** `bytesDone`: while it runs, the native bytes read so far (its operation's report). */
+export function backupProto(b: BackupsTable, bytesDone?: number): Backup {
   return Backup.fromPartial({
     id: b.id,
     name: b.name,
@@ -13,13 +15,13 @@ export function backupProto(b: BackupsTable, live?: { status?: BackupStatusName;
     datastoreVersion: b.datastore_version,
     type: b.type === 'INCREMENTAL' ? BackupType.INCREMENTAL : BackupType.FULL,
     parentId: b.parent_id ?? '',
-    status: BackupStatus[(live?.status ?? b.status) as keyof typeof BackupStatus] ?? BackupStatus.UNSPECIFIED,
+    status: backupStatusProto(b.status),
     message: b.message,
     size: b.size ?? 0,
     checksum: b.checksum ?? '',
     location: b.location ?? '',
     operationId: b.operation_id ?? '',
-    bytesDone: live?.bytesDone ?? b.raw_size ?? 0,
+    bytesDone: bytesDone ?? b.raw_size ?? 0,
     createdAt: b.created_at,
     updatedAt: b.updated_at,
   });
@@ -63,10 +65,4 @@ export function completion(a: BackupArtifact): Partial<BackupsTable> {
     facts: JSON.stringify(a.facts ?? {}),
     finished_at: a.finishedAt || new Date().toISOString(),
   };
-}
-
-/** "streaming: 512.0 MiB of about 1617.0 MiB" -> bytes (the agent's progress message). */
-export function bytesFromProgress(message: string): number | undefined {
-  const m = /:\s*([\d.]+) MiB/.exec(message);
-  return m ? Math.round(Number(m[1]) * 1024 * 1024) : undefined;
 }

@@ -2,11 +2,6 @@
 // migration (0005_backups in store/migrations.ts).
 import { type Kysely, type Migration, sql } from 'kysely';
 
-export const BACKUP_STATUSES = ['NEW', 'BUILDING', 'SAVING', 'COMPLETED', 'FAILED', 'DELETE_FAILED'] as const;
-export type BackupStatusName = (typeof BACKUP_STATUSES)[number];
-/** A backup in one of these may still change; it can be neither deleted nor built upon. */
-export const RUNNING_STATUSES: readonly BackupStatusName[] = ['NEW', 'BUILDING', 'SAVING'];
-
 export type BackupsTable = {
   id: string;
   tenant_id: string;
@@ -17,7 +12,7 @@ export type BackupsTable = {
   datastore_version: string; // filled from the agent's artifact
   type: string; // "FULL" | "INCREMENTAL"
   parent_id: string | null;
-  status: string; // BackupStatusName
+  status: string; // BackupStatusName (status.ts)
   message: string;
   operation_id: string | null;
   size: number | null; // bytes stored

@@ -1,12 +1,15 @@
-// Backup records and their workflow. A backup is a row (NEW -> BUILDING ->
-// SAVING -> COMPLETED | FAILED, DELETE_FAILED) plus the agent operation that
-// makes it ("create_backup"). The row moves with the operation inside the
-// operation's own transactions, so a controller restart, a lost agent, a
+// Backup records and their workflow. A backup is a row whose status moves
+// along status.ts (NEW -> BUILDING -> SAVING -> COMPLETED | FAILED,
+// DELETE_FAILED) plus the agent operation that makes it ("create_backup").
+// The row moves with the operation inside the operation's own transactions
+// (accepted, progressed, finished), so a controller restart, a lost agent, a
 // killed agent (reported "agent restarted") or a deleted instance all end a
 // running backup FAILED through the one path every operation outcome takes;
 // its partial objects are then removed from storage.
 import { randomUUID } from 'node:crypto';
-import { OperationResult, OperationState } from '../../proto/gen/steward/v1/common.js';
+import { OperationState } from '../../managers/sdk/operations/state.js';
+import { OPERATIONS } from '../../managers/sdk/operations/table.js';
+import { payload, resultOf } from '../../managers/sdk/operations/payload.js';
 import { BackupType, type BackupArtifact, type CreateBackupApiRequest, type RestoreBackupCommand } from '../../proto/gen/steward/v1/backups.js';
 import { failedPrecondition, invalidArgument, notFound } from '../../managers/sdk/errors.js';
 import type { Logger } from '../../managers/sdk/logger.js';
@@ -16,7 +19,7 @@ import type { BackupStorage } from '../../proto/gen/steward/v1/backups.js';
 import type { DatastoreCatalog } from '../catalog.js';
 import type { InstanceService } from '../instances.js';
 import type { Notifier } from '../notifications/notifier.js';
-import type { OperationService } from '../operations.js';
+import { storedResult, type OperationService } from '../operations.js';
 import type { Store } from '../store/open.js';
 import type { OperationsTable } from '../store/schema.js';
 import { nowIso } from '../clock.js';
@@ -24,12 +27,13 @@ import { checkRestorable, chainTo, descendantsDeepestFirst } from './chain.js';
 import { storageFromRecord, storageRecord } from './config.js';
 import { emitBackupEvent } from './events.js';
 import type { BackupKeyring } from './keyring.js';
-import { artifactOf, bytesFromProgress, completion } from './records.js';
-import { RUNNING_STATUSES, type BackupStatusName, type BackupsTable } from './schema.js';
+import { artifactOf, completion } from './records.js';
+import type { BackupsTable } from './schema.js';
+import { backupTransitions, isBackupRunning, RUNNING_STATUSES, type BackupPatch } from './status.js';
+import { checkDescription, checkDisplayName } from '../names.js';
+import { findVisible, visibleRows, type CallerScope } from '../tenancy.js';
 
-export const CREATE_BACKUP = 'create_backup';
-/** Backups stream for as long as the data takes; the deadline only catches an agent that went silent. */
-export const BACKUP_TIMEOUT_MS = 12 * 3600_000;
+const CREATE_BACKUP = OPERATIONS.createBackup.kind;
 
 export interface BackupDeps {
   store: Store;
@@ -45,16 +49,14 @@ export interface BackupDeps {
 
 export class BackupService {
   constructor(private readonly d: BackupDeps) {
-    d.operations.onFinishing((trx, op) => this.onOperationFinishing(trx, op));
+    d.operations.onChange((trx, op, moment) => (op.kind === CREATE_BACKUP && moment !== 'accepted' ? this.onOperation(trx, op, moment) : Promise.resolve()));
     d.operations.onFinished((op) => this.onOperationFinished(op));
   }
 
-  async create(tenantId: string, req: CreateBackupApiRequest): Promise<BackupsTable> {
-    const name = req.name.trim();
-    if (!name) throw invalidArgument('name', 'is required');
-    if (name.length > 255 || /[\p{Cc}]/u.test(name)) throw invalidArgument('name', 'must be at most 255 characters without control characters');
-    if (req.description.length > 1024) throw invalidArgument('description', 'is longer than 1024 characters');
-    const inst = await this.d.instances.ready(tenantId, req.instanceId);
+  async create(scope: CallerScope, req: CreateBackupApiRequest): Promise<BackupsTable> {
+    const name = checkDisplayName(req.name, 'name');
+    checkDescription(req.description, 'description');
+    const inst = await this.d.instances.ready(scope, req.instanceId);
     const module = this.d.catalog.require(inst.datastore, 'backup');
     // Refused before anything is written: an incremental is never silently made full.
     if (req.incremental && !module.capabilities.includes('backup_incremental')) {
@@ -104,29 +106,23 @@ export class BackupService {
     // The row exists only if the command was accepted: an agent that is not connected (UNAVAILABLE) leaves nothing.
     const op = await this.d.operations.start(
       inst.id,
-      CREATE_BACKUP,
+      payload('createBackup', {
+        backupId: id,
+        type: parent ? BackupType.INCREMENTAL : BackupType.FULL,
+        parent: parent ? artifactOf(parent) : undefined,
+        storage: this.d.storage,
+        key: this.d.keyring.grant(id),
+        compression: this.d.compression,
+      }),
       {
-        createBackup: {
-          backupId: id,
-          type: parent ? BackupType.INCREMENTAL : BackupType.FULL,
-          parent: parent ? artifactOf(parent) : undefined,
-          storage: this.d.storage,
-          key: this.d.keyring.grant(id),
-          compression: this.d.compression,
-        },
-      },
-      {
-        timeoutMs: BACKUP_TIMEOUT_MS,
-        inTransaction: async (trx) => {
-          row.status = 'BUILDING';
+        inTransaction: async (trx, opRow) => {
+          row.operation_id = opRow.id;
           await trx.insertInto('backups').values(row).execute();
           await emitBackupEvent(this.d.notifier, trx, 'create', 'start', row);
         },
       },
     );
-    row.operation_id = op.id;
-    await this.d.store.updateTable('backups').set({ operation_id: op.id }).where('id', '=', id).execute();
-    this.d.log.info({ backupId: id, instanceId: inst.id, type: row.type }, 'backup started');
+    this.d.log.info({ backupId: id, instanceId: inst.id, type: row.type, operationId: op.id }, 'backup started');
     return row;
   }
 
@@ -144,42 +140,35 @@ export class BackupService {
     return p;
   }
 
-  async get(tenantId: string, id: string): Promise<BackupsTable> {
-    const row = await this.d.store.selectFrom('backups').selectAll().where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
-    if (!row || (tenantId !== '*' && row.tenant_id !== tenantId)) throw notFound(`backup ${id} not found`);
-    return row;
+  get(scope: CallerScope, id: string): Promise<BackupsTable> {
+    return findVisible(this.d.store, 'backups', id, scope, 'backup');
   }
 
-  async list(tenantId: string, instanceId = ''): Promise<BackupsTable[]> {
-    let q = this.d.store.selectFrom('backups').selectAll().where('deleted_at', 'is', null);
-    if (tenantId !== '*') q = q.where('tenant_id', '=', tenantId);
-    if (instanceId) q = q.where('instance_id', '=', instanceId);
-    return q.orderBy('created_at').execute();
+  async list(scope: CallerScope, instanceId = ''): Promise<BackupsTable[]> {
+    const q = visibleRows(this.d.store, 'backups', scope);
+    return (instanceId ? q.where('instance_id', '=', instanceId) : q).orderBy('created_at').execute();
   }
 
-  /** While it runs: SAVING once the agent reports stored bytes, with the bytes read so far. */
-  async live(b: BackupsTable): Promise<{ status?: BackupStatusName; bytesDone?: number }> {
-    if (b.status !== 'BUILDING' || !b.operation_id) return {};
+  /** While a backup runs: the native bytes read so far, as its operation last reported them. */
+  async bytesDone(b: BackupsTable): Promise<number | undefined> {
+    if (!isBackupRunning(b.status) || !b.operation_id) return undefined;
     const op = await this.d.operations.get(b.operation_id).catch(() => undefined);
-    if (!op || op.state !== OperationState.RUNNING) return {};
-    const bytesDone = bytesFromProgress(op.message);
-    // "streaming: 0.0 MiB" already means bytes are on their way to storage.
-    return { status: bytesDone !== undefined ? 'SAVING' : 'BUILDING', bytesDone };
+    return op ? Number(op.bytes_done) : undefined;
   }
 
   /**
    * Deletes a backup's objects and record. One with incrementals built on it is
    * refused unless `chain`, which deletes them too, children first.
    */
-  async delete(tenantId: string, id: string, chain: boolean): Promise<string[]> {
-    const b = await this.get(tenantId, id);
-    if (RUNNING_STATUSES.includes(b.status as BackupStatusName)) throw failedPrecondition(`backup ${id} is ${b.status}: wait for it to finish`);
+  async delete(scope: CallerScope, id: string, chain: boolean): Promise<string[]> {
+    const b = await this.get(scope, id);
+    if (isBackupRunning(b.status)) throw failedPrecondition(`backup ${id} is ${b.status}: wait for it to finish`);
     const family = await this.d.store.selectFrom('backups').select(['id', 'parent_id', 'status', 'deleted_at']).where('instance_id', '=', b.instance_id).execute();
     const children = descendantsDeepestFirst(id, family);
     if (children.length && !chain) {
       throw failedPrecondition(`backup ${id} has ${children.length} incremental backup(s) built on it (${children.join(', ')}); delete those first or delete the chain`);
     }
-    const running = family.filter((f) => children.includes(f.id) && RUNNING_STATUSES.includes(f.status as BackupStatusName));
+    const running = family.filter((f) => children.includes(f.id) && isBackupRunning(f.status));
     if (running.length) throw failedPrecondition(`backup ${running[0].id} in the chain is still running`);
     const deleted: string[] = [];
     for (const victim of [...children, id]) {
@@ -198,9 +187,8 @@ export class BackupService {
     } catch (err) {
       const message = `its objects could not be removed: ${(err as Error).message}`;
       await this.d.notifier.transaction(this.d.store, async (trx) => {
-        const now = nowIso();
-        await trx.updateTable('backups').set({ status: 'DELETE_FAILED', message, updated_at: now }).where('id', '=', id).execute();
-        await emitBackupEvent(this.d.notifier, trx, 'delete', 'error', { ...b, status: 'DELETE_FAILED', message, updated_at: now }, message);
+        const next = await this.apply(trx, b, backupTransitions.deleteFailed(b, message));
+        await emitBackupEvent(this.d.notifier, trx, 'delete', 'error', next, message);
       });
       throw failedPrecondition(`backup ${id}: ${message}`);
     } finally {
@@ -217,8 +205,8 @@ export class BackupService {
    * "Create instance from backup": the restore payload for prepare, refused up
    * front when the backup is not restorable into the requested datastore/version.
    */
-  async restoreCommand(tenantId: string, backupId: string, datastore: string, version: string): Promise<RestoreBackupCommand> {
-    const b = await this.get(tenantId, backupId);
+  async restoreCommand(scope: CallerScope, backupId: string, datastore: string, version: string): Promise<RestoreBackupCommand> {
+    const b = await this.get(scope, backupId);
     checkRestorable(b, datastore, version);
     const family = await this.d.store.selectFrom('backups').selectAll().where('instance_id', '=', b.instance_id).execute();
     const chain = chainTo(backupId, new Map(family.map((f) => [f.id, f])));
@@ -228,23 +216,32 @@ export class BackupService {
     };
   }
 
-  private async onOperationFinishing(trx: Store, op: OperationsTable): Promise<void> {
-    if (op.kind !== CREATE_BACKUP) return;
+  /** The backup follows its operation: started, bytes stored, finished (its event in the same transaction). */
+  private async onOperation(trx: Store, op: OperationsTable, moment: 'progressed' | 'finished'): Promise<void> {
     const b = await trx.selectFrom('backups').selectAll().where('operation_id', '=', op.id).executeTakeFirst();
-    if (!b || !RUNNING_STATUSES.includes(b.status as BackupStatusName)) return;
-    const now = nowIso();
-    let patch: Partial<BackupsTable>;
+    if (!b || !isBackupRunning(b.status)) return;
+    if (moment === 'progressed') {
+      const patch = Number(op.bytes_done) > 0 ? backupTransitions.saving(b) : backupTransitions.started(b);
+      if (patch) await this.apply(trx, b, patch);
+      return;
+    }
+    let patch: BackupPatch;
     if (op.state === OperationState.SUCCEEDED) {
-      const artifact = op.result ? (OperationResult.decode(op.result) as OperationResult & { backup?: BackupArtifact }).backup : undefined;
+      const artifact = resultOf(storedResult(op), 'backup');
       const problem = verifyArtifact(b, artifact);
-      patch = problem ? { status: 'FAILED', message: problem } : { ...completion(artifact!), status: 'COMPLETED', message: '' };
+      patch = problem ? backupTransitions.failed(b, problem) : backupTransitions.completed(b, completion(artifact!));
     } else {
       const why = op.error_message || op.message || 'failed';
-      patch = { status: 'FAILED', message: op.state === OperationState.CANCELLED ? `cancelled: ${why}` : why };
+      patch = backupTransitions.failed(b, op.state === OperationState.CANCELLED ? `cancelled: ${why}` : why);
     }
-    const next = { ...b, ...patch, updated_at: now };
-    await trx.updateTable('backups').set({ ...patch, updated_at: now }).where('id', '=', b.id).execute();
+    const next = await this.apply(trx, b, patch);
     await emitBackupEvent(this.d.notifier, trx, 'create', next.status === 'COMPLETED' ? 'end' : 'error', next, next.message);
+  }
+
+  /** Writes a transition, guarded by the status it was computed from (a concurrent move wins and this one is dropped). */
+  private async apply(trx: Store, b: BackupsTable, patch: BackupPatch): Promise<BackupsTable> {
+    await trx.updateTable('backups').set(patch).where('id', '=', b.id).where('status', '=', b.status).execute();
+    return { ...b, ...patch };
   }
 
   /** After a failure has committed: remove whatever the attempt left in storage (the agent may be dead). */

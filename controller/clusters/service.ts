@@ -1,25 +1,35 @@
 // Clusters as the controller keeps them: a row per cluster (task, sealed admin
 // credentials), a row per member, and a persisted workflow per change, run by
-// the datastore's strategy through a ClusterStepContext.
+// the datastore's strategy through a ClusterStepContext. The task moves along
+// states/cluster-task.ts, and each move that starts or ends a workflow raises
+// its cluster event (events.ts) in the same transaction.
 import { randomUUID } from 'node:crypto';
 import { CreateInstanceRequest } from '../../proto/gen/steward/v1/api.js';
-import { ClusterTask, type Cluster, type CreateClusterRequest, type MemberSpec as MemberSpecProto } from '../../proto/gen/steward/v1/clusters.js';
-import { OperationState, type RingView } from '../../proto/gen/steward/v1/common.js';
-import type { ClusterStepContext, ClusterStrategy, MemberCommand, MemberRecord, MemberSpec } from '../../managers/sdk/cluster.js';
-import { failedPrecondition, invalidArgument, notFound, StewardError } from '../../managers/sdk/errors.js';
+import type { Cluster, CreateClusterRequest, MemberSpec as MemberSpecProto } from '../../proto/gen/steward/v1/clusters.js';
+import type { RingView } from '../../proto/gen/steward/v1/common.js';
+import type { ClusterStepContext, ClusterStrategy, MemberRecord, MemberSpec, MemberStateName } from '../../managers/sdk/cluster.js';
+import { failedPrecondition, hasCode, invalidArgument, StewardError } from '../../managers/sdk/errors.js';
+import { OperationState } from '../../managers/sdk/operations/state.js';
 import type { Logger } from '../../managers/sdk/logger.js';
 import { generatePassword } from '../../managers/sdk/secrets.js';
 import type { DatastoreCatalog } from '../catalog.js';
 import type { InstanceService } from '../instances.js';
-import { TERMINAL, type OperationService } from '../operations.js';
+import { operationError, type OperationService } from '../operations.js';
+import type { Notifier } from '../notifications/notifier.js';
 import type { SecretBox } from '../secret-box.js';
 import type { Store } from '../store/open.js';
-import type { ClusterMembersTable, ClustersTable, OperationsTable } from '../store/schema.js';
+import type { ClusterMembersTable, ClustersTable } from '../store/schema.js';
 import { nowIso } from '../clock.js';
+import { clusterTask, clusterTaskProto, isClusterBusy, WORKFLOW_TASKS } from '../states/cluster-task.js';
+import { memberStateProto, memberStates } from '../states/member-state.js';
+import { isWorkflowRunning } from '../states/workflow-state.js';
+import { findVisible, tenantScope, visibleRows, ALL_TENANTS, type CallerScope } from '../tenancy.js';
+import type { Caller } from '../tokens.js';
+import { emitClusterEvent, type ClusterAction } from './events.js';
 import { WorkflowRunner, type WorkflowInput, type WorkflowKind } from './workflows.js';
 
-type TaskName = keyof typeof ClusterTask;
-const BUSY: Record<WorkflowKind, TaskName> = { create: 'BUILDING', grow: 'GROWING', shrink: 'SHRINKING' };
+/** The cluster event of each workflow: grow and shrink are the page's "resize". */
+const EVENT_OF: Record<WorkflowKind, ClusterAction> = { create: 'create', grow: 'resize', shrink: 'resize' };
 const MAX_MEMBERS = 64;
 const ADMIN_USER = 'steward_cluster_admin';
 
@@ -29,6 +39,7 @@ export interface ClusterDeps {
   operations: OperationService;
   catalog: DatastoreCatalog;
   box: SecretBox;
+  notifier: Notifier;
   log: Logger;
 }
 
@@ -47,7 +58,7 @@ export class ClusterService {
     );
   }
 
-  async create(tenantId: string, req: CreateClusterRequest): Promise<ClustersTable> {
+  async create(caller: Caller, req: CreateClusterRequest): Promise<ClustersTable> {
     const name = req.name.trim();
     if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$/.test(name)) {
       throw invalidArgument('name', 'must be 1-48 letters, digits, "_" or "-", starting with a letter or digit');
@@ -60,7 +71,7 @@ export class ClusterService {
     const now = nowIso();
     const row: ClustersTable = {
       id,
-      tenant_id: tenantId,
+      tenant_id: caller.tenantId,
       name,
       datastore: req.datastore,
       task: 'BUILDING',
@@ -70,24 +81,28 @@ export class ClusterService {
       updated_at: now,
       deleted_at: null,
     };
-    await this.d.store.insertInto('clusters').values(row).execute();
+    await this.d.notifier.transaction(this.d.store, async (trx) => {
+      await trx.insertInto('clusters').values(row).execute();
+      await emitClusterEvent(this.d.notifier, trx, 'create', 'start', id);
+    });
     await this.runner.start(id, 'create', { specs });
     return row;
   }
 
-  async grow(tenantId: string, id: string, members: MemberSpecProto[]): Promise<ClustersTable> {
-    const row = await this.idle(tenantId, id);
+  async grow(scope: CallerScope, id: string, members: MemberSpecProto[]): Promise<ClustersTable> {
+    const row = await this.get(scope, id);
     if (members.length === 0) throw invalidArgument('members', 'name at least one member');
     const specs = members.map((m, i) => normalizeSpec(m, `members[${i}]`));
     const current = await this.memberRows(id);
     if (current.length + specs.length > MAX_MEMBERS) throw invalidArgument('members', `a cluster has at most ${MAX_MEMBERS} members`);
-    await this.setTask(id, 'GROWING', '');
+    await this.begin(id, 'grow');
     await this.runner.start(id, 'grow', { specs });
     return { ...row, task: 'GROWING' };
   }
 
-  async shrink(tenantId: string, id: string, instanceIds: string[]): Promise<ClustersTable> {
-    const row = await this.idle(tenantId, id);
+  async shrink(scope: CallerScope, id: string, instanceIds: string[]): Promise<ClustersTable> {
+    const row = await this.get(scope, id);
+    if (row.task !== 'NONE') throw failedPrecondition(`cluster ${id} is ${row.task}${row.task_message ? `: ${row.task_message}` : ''}`);
     if (instanceIds.length === 0) throw invalidArgument('instance_ids', 'name at least one member');
     const members = (await this.memberRows(id)).map(toRecord);
     instanceIds.forEach((iid, i) => {
@@ -95,35 +110,34 @@ export class ClusterService {
     });
     if (new Set(instanceIds).size !== instanceIds.length) throw invalidArgument('instance_ids', 'names a member twice');
     this.strategyOf(row.datastore).validateShrink(members, instanceIds);
-    await this.setTask(id, 'SHRINKING', '');
+    await this.begin(id, 'shrink');
     await this.runner.start(id, 'shrink', { instanceIds });
     return { ...row, task: 'SHRINKING' };
   }
 
-  async delete(tenantId: string, id: string): Promise<ClustersTable> {
-    const row = await this.get(tenantId, id);
-    if (row.task === 'BUILDING' || row.task === 'GROWING' || row.task === 'SHRINKING') {
-      throw failedPrecondition(`cluster ${id} is ${row.task}; wait for it to finish`);
+  async delete(scope: CallerScope, id: string): Promise<ClustersTable> {
+    const row = await this.get(scope, id);
+    if (isClusterBusy(row.task)) throw failedPrecondition(`cluster ${id} is ${row.task}; wait for it to finish`);
+    if (row.task !== 'DELETING') {
+      await this.d.notifier.transaction(this.d.store, async (trx) => {
+        await clusterTask.begin(trx, id, 'DELETING');
+        await emitClusterEvent(this.d.notifier, trx, 'delete', 'start', id);
+      });
     }
-    await this.setTask(id, 'DELETING', '');
     void this.runDelete(id);
     return { ...row, task: 'DELETING' };
   }
 
-  async get(tenantId: string, id: string): Promise<ClustersTable> {
-    const row = await this.d.store.selectFrom('clusters').selectAll().where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
-    if (!row || (tenantId !== '*' && row.tenant_id !== tenantId)) throw notFound(`cluster ${id} not found`);
-    return row;
+  get(scope: CallerScope, id: string): Promise<ClustersTable> {
+    return findVisible(this.d.store, 'clusters', id, scope, 'cluster');
   }
 
-  async list(tenantId: string): Promise<ClustersTable[]> {
-    let q = this.d.store.selectFrom('clusters').selectAll().where('deleted_at', 'is', null);
-    if (tenantId !== '*') q = q.where('tenant_id', '=', tenantId);
-    return q.orderBy('created_at').execute();
+  list(scope: CallerScope): Promise<ClustersTable[]> {
+    return visibleRows(this.d.store, 'clusters', scope).orderBy('created_at').execute();
   }
 
-  async ring(tenantId: string, id: string): Promise<RingView> {
-    const row = await this.get(tenantId, id);
+  async ring(scope: CallerScope, id: string): Promise<RingView> {
+    const row = await this.get(scope, id);
     const members = (await this.memberRows(id)).map(toRecord);
     const ctx = await this.context(id, {}, async () => undefined);
     return this.strategyOf(row.datastore).ring({ members: () => members, run: (_key, instanceId, cmd, t) => ctx.run(`ring-${randomUUID()}`, instanceId, cmd, t) });
@@ -147,12 +161,12 @@ export class ClusterService {
       id: row.id,
       name: row.name,
       datastore: row.datastore,
-      task: ClusterTask[row.task as TaskName] ?? ClusterTask.UNSPECIFIED,
+      task: clusterTaskProto(row.task),
       taskMessage: row.task_message,
-      members: members.map((m) => ({ instanceId: m.instance_id, name: m.name, dataCenter: m.data_center, rack: m.rack, seed: m.seed === 1, state: m.state, host: m.host, port: m.port })),
+      members: members.map((m) => ({ instanceId: m.instance_id, name: m.name, dataCenter: m.data_center, rack: m.rack, seed: m.seed === 1, state: memberStateProto(m.state), host: m.host, port: m.port })),
       createdAt: row.created_at,
       updatedAt: row.updated_at,
-      workflowStep: wf?.state === 'RUNNING' ? wf.step_name : '',
+      workflowStep: wf && isWorkflowRunning(wf.state) ? wf.step_name : '',
     };
   }
 
@@ -166,10 +180,12 @@ export class ClusterService {
     return m.clusterStrategy;
   }
 
-  private async idle(tenantId: string, id: string): Promise<ClustersTable> {
-    const row = await this.get(tenantId, id);
-    if (row.task !== 'NONE') throw failedPrecondition(`cluster ${id} is ${row.task}${row.task_message ? `: ${row.task_message}` : ''}`);
-    return row;
+  /** A grow or shrink begins: its task and its `.start` in one transaction (refused unless the cluster is idle). */
+  private async begin(id: string, kind: WorkflowKind): Promise<void> {
+    await this.d.notifier.transaction(this.d.store, async (trx) => {
+      await clusterTask.begin(trx, id, WORKFLOW_TASKS[kind].running);
+      await emitClusterEvent(this.d.notifier, trx, EVENT_OF[kind], 'start', id);
+    });
   }
 
   private async steps(id: string, kind: WorkflowKind, input: WorkflowInput) {
@@ -181,8 +197,10 @@ export class ClusterService {
   }
 
   private async finished(id: string, kind: WorkflowKind, error?: Error): Promise<void> {
-    if (error) await this.setTask(id, `${BUSY[kind]}_ERROR` as TaskName, error.message);
-    else await this.setTask(id, 'NONE', '');
+    await this.d.notifier.transaction(this.d.store, async (trx) => {
+      await clusterTask.move(trx, id, error ? WORKFLOW_TASKS[kind].failed : 'NONE', error?.message ?? '');
+      await emitClusterEvent(this.d.notifier, trx, EVENT_OF[kind], error ? 'error' : 'end', id, error?.message);
+    });
   }
 
   private async context(clusterId: string, data: Record<string, unknown>, persist: () => Promise<void>): Promise<ClusterStepContext> {
@@ -206,7 +224,7 @@ export class ClusterService {
         if (!instanceId) {
           const ordinal = Object.keys(created).length + 1;
           const { instance } = await this.d.instances.create(
-            cluster.tenant_id,
+            { tenantId: cluster.tenant_id, scope: tenantScope(cluster.tenant_id) },
             CreateInstanceRequest.fromPartial({ name: `${cluster.name}-${ordinal}`, datastore: cluster.datastore, memoryMb: spec.memoryMb }),
             { clusterId, membership: { ...membership, clusterId, clusterName: cluster.name, adminUser: admin.user, adminPassword: admin.password } },
           );
@@ -230,8 +248,9 @@ export class ClusterService {
             .execute();
           await refresh();
         }
-        const prepare = await this.latestOp(instanceId, 'prepare');
-        const done = await this.finish(prepare);
+        const prepare = await this.d.operations.latest(instanceId, 'prepare');
+        if (!prepare) throw new StewardError('INTERNAL', `no prepare operation for member ${instanceId}`);
+        const done = await this.d.operations.finish(prepare);
         if (done.state !== OperationState.SUCCEEDED) {
           await this.updateMember(instanceId, { state: 'error' });
           throw new StewardError('INTERNAL', `member ${instanceId} failed to prepare: ${done.error_message ?? done.message}`);
@@ -244,15 +263,13 @@ export class ClusterService {
         const ops = keyed('ops');
         let opId = ops[key];
         if (!opId) {
-          const row = await this.d.operations.start(instanceId, commandKind(command), command, { timeoutMs, requireConnected: false });
+          const row = await this.d.operations.start(instanceId, command, { timeoutMs, requireConnected: false });
           opId = row.id;
           ops[key] = opId;
           await persist();
         }
-        const done = await this.finish(await this.d.operations.get(opId));
-        if (done.state !== OperationState.SUCCEEDED) {
-          throw new StewardError((done.error_code ?? 'INTERNAL') as never, `${done.kind} on member ${instanceId} failed: ${done.error_message ?? done.message}`);
-        }
+        const done = await this.d.operations.finish(await this.d.operations.get(opId));
+        if (done.state !== OperationState.SUCCEEDED) throw operationError(done, `${done.kind} on member ${instanceId} failed`);
         return this.d.operations.takeResult(done);
       },
       updateMember: async (instanceId, patch) => {
@@ -260,8 +277,8 @@ export class ClusterService {
         await refresh();
       },
       removeMember: async (instanceId) => {
-        await this.d.instances.delete('*', instanceId).catch((err) => {
-          if ((err as StewardError).code !== 'NOT_FOUND') throw err;
+        await this.d.instances.delete(ALL_TENANTS, instanceId).catch((err) => {
+          if (!hasCode(err, 'NOT_FOUND')) throw err;
         });
         await this.waitGone(instanceId);
         await this.d.store.deleteFrom('cluster_members').where('instance_id', '=', instanceId).execute();
@@ -274,30 +291,16 @@ export class ClusterService {
     return ctx;
   }
 
+  /** A member's seed flag and state; the state moves only along states/member-state.ts (staying put is a no-op). */
   private async updateMember(instanceId: string, patch: Partial<Pick<MemberRecord, 'seed' | 'state'>>): Promise<void> {
     const set: Partial<ClusterMembersTable> = {};
-    if (patch.state !== undefined) set.state = patch.state;
     if (patch.seed !== undefined) set.seed = patch.seed ? 1 : 0;
-    await this.d.store.updateTable('cluster_members').set(set).where('instance_id', '=', instanceId).execute();
-  }
-
-  private async latestOp(instanceId: string, kind: string): Promise<OperationsTable> {
-    const row = await this.d.store
-      .selectFrom('operations')
-      .selectAll()
-      .where('instance_id', '=', instanceId)
-      .where('kind', '=', kind)
-      .orderBy('created_at', 'desc')
-      .executeTakeFirst();
-    if (!row) throw new StewardError('INTERNAL', `no ${kind} operation for member ${instanceId}`);
-    return row;
-  }
-
-  /** Waits for an operation to end, however long its own deadline allows. */
-  private async finish(op: OperationsTable): Promise<OperationsTable> {
-    let row = op;
-    while (!TERMINAL.has(row.state)) row = await this.d.operations.wait(row.id, 60_000);
-    return row;
+    if (patch.state !== undefined) {
+      const row = await this.d.store.selectFrom('cluster_members').select('state').where('instance_id', '=', instanceId).executeTakeFirst();
+      const from = row?.state as MemberStateName | undefined;
+      if (from && from !== patch.state) set.state = memberStates.move(from, patch.state);
+    }
+    if (Object.keys(set).length) await this.d.store.updateTable('cluster_members').set(set).where('instance_id', '=', instanceId).execute();
   }
 
   private async waitGone(instanceId: string): Promise<void> {
@@ -312,25 +315,28 @@ export class ClusterService {
   private async runDelete(id: string): Promise<void> {
     try {
       for (const m of await this.memberRows(id)) {
-        await this.d.instances.delete('*', m.instance_id).catch((err) => {
-          if ((err as StewardError).code !== 'NOT_FOUND') throw err;
+        await this.d.instances.delete(ALL_TENANTS, m.instance_id).catch((err) => {
+          if (!hasCode(err, 'NOT_FOUND')) throw err;
         });
       }
       for (const m of await this.memberRows(id)) await this.waitGone(m.instance_id);
-      await this.d.store.deleteFrom('cluster_members').where('cluster_id', '=', id).execute();
-      await this.d.store.updateTable('clusters').set({ deleted_at: nowIso(), updated_at: nowIso() }).where('id', '=', id).execute();
+      await this.d.notifier.transaction(this.d.store, async (trx) => {
+        // The payload still lists the members that were deleted with the cluster.
+        await emitClusterEvent(this.d.notifier, trx, 'delete', 'end', id);
+        await trx.deleteFrom('cluster_members').where('cluster_id', '=', id).execute();
+        await trx.updateTable('clusters').set({ deleted_at: nowIso(), updated_at: nowIso() }).where('id', '=', id).execute();
+      });
       this.d.log.info({ clusterId: id }, 'cluster deleted');
     } catch (err) {
-      await this.setTask(id, 'DELETING_ERROR', (err as Error).message);
+      await this.d.notifier.transaction(this.d.store, async (trx) => {
+        await clusterTask.move(trx, id, 'DELETING_ERROR', (err as Error).message);
+        await emitClusterEvent(this.d.notifier, trx, 'delete', 'error', id, (err as Error).message);
+      });
     }
   }
 
   private memberRows(clusterId: string): Promise<ClusterMembersTable[]> {
     return this.d.store.selectFrom('cluster_members').selectAll().where('cluster_id', '=', clusterId).orderBy('ordinal').execute();
-  }
-
-  private async setTask(id: string, task: TaskName, message: string): Promise<void> {
-    await this.d.store.updateTable('clusters').set({ task, task_message: message, updated_at: nowIso() }).where('id', '=', id).execute();
   }
 }
 
@@ -346,11 +352,5 @@ function normalizeSpec(m: MemberSpecProto, field: string): MemberSpec {
 }
 
 function toRecord(m: ClusterMembersTable): MemberRecord {
-  return { instanceId: m.instance_id, name: m.name, dataCenter: m.data_center, rack: m.rack, seed: m.seed === 1, state: m.state, host: m.host, port: m.port };
-}
-
-/** The operation kind of a member command, from its payload field (e.g. setSeeds -> set_seeds). */
-function commandKind(command: MemberCommand): string {
-  const field = Object.entries(command).find(([, v]) => v !== undefined)?.[0] ?? 'unknown';
-  return field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+  return { instanceId: m.instance_id, name: m.name, dataCenter: m.data_center, rack: m.rack, seed: m.seed === 1, state: m.state as MemberStateName, host: m.host, port: m.port };
 }

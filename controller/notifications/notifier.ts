@@ -59,13 +59,12 @@ export class Notifier {
     const phase: Phase = moment === 'accepted' ? 'start' : op.state === OperationState.SUCCEEDED ? 'end' : 'error';
     const payload = spec.payload(ctx);
     if (phase === 'error') payload.exception = exceptionOf(op);
-    const resource = spec.resource?.(ctx) ?? { id: instance.id, orderKey: instanceOrderKey(instance.id) };
     await this.raise(db, {
       eventType: `${spec.type}.${phase}`,
       priority: priorityOf(`.${phase}`),
       resourceKind: resourceKindOf(spec.type),
-      resourceId: resource.id,
-      orderKey: resource.orderKey,
+      resourceId: instance.id,
+      orderKey: instanceOrderKey(instance.id),
       tenantId: instance.tenant_id,
       payload,
     });

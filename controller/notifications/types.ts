@@ -1,7 +1,7 @@
 // The shapes every part of the notifications module shares.
 
 export type Priority = 'INFO' | 'ERROR';
-export type Phase = 'start' | 'end' | 'error';
+export type { Phase } from '../../managers/sdk/events.js';
 export type Payload = Record<string, unknown>;
 
 /**

@@ -12,7 +12,7 @@ import type { Logger } from '../../managers/sdk/logger.js';
 import { toServiceError } from '../grpc-status.js';
 import type { Store } from '../store/open.js';
 import type { Caller } from '../tokens.js';
-import { EVENT_CATALOG } from './catalog.js';
+import { EVENT_CATALOG, isResourceKind } from '../../managers/sdk/events.js';
 import type { Notifier } from './notifier.js';
 import { headSeq, type OutboxRow } from './outbox.js';
 import { prunedThrough } from './prune.js';
@@ -48,7 +48,7 @@ export function parseFilter(req: WatchRequest): WatchFilter {
   };
   const kinds = list(req.resourceKinds, 'resource_kinds');
   kinds.forEach((k, i) => {
-    if (!EVENT_CATALOG[k]) throw invalidArgument(`resource_kinds[${i}]`, `unknown kind "${k}" (known: ${Object.keys(EVENT_CATALOG).join(', ')})`);
+    if (!isResourceKind(k)) throw invalidArgument(`resource_kinds[${i}]`, `unknown kind "${k}" (known: ${Object.keys(EVENT_CATALOG).join(', ')})`);
   });
   const types = list(req.eventTypes, 'event_types');
   types.forEach((t, i) => {
@@ -137,7 +137,7 @@ export class WatchService {
         const head = await headSeq(store);
         if (head > pos) {
           let q = store.selectFrom('notification_outbox').selectAll().where('seq', '>', pos).where('seq', '<=', head);
-          if (caller.scope !== '*') q = q.where('tenant_id', '=', caller.scope);
+          if (!caller.scope.all) q = q.where('tenant_id', '=', caller.scope.tenantId);
           if (filter.kinds.length) q = q.where('resource_kind', 'in', filter.kinds);
           if (filter.ids.length) q = q.where('resource_id', 'in', filter.ids);
           const rows = (await q.orderBy('seq').limit(PAGE).execute()) as OutboxRow[];

@@ -23,15 +23,17 @@ export interface InstancesTable {
 export interface OperationsTable {
   id: string;
   instance_id: string;
-  kind: string;
+  kind: string; // an OperationKind (managers/sdk/operations/table.ts)
   state: number; // OperationState
   progress: number;
   message: string;
   command: Buffer | null; // the encoded Command, re-sent after an agent reconnects
   result: Buffer | null;
-  error_code: string | null;
+  error_code: string | null; // an ErrorCode name (managers/sdk/errors.ts)
   error_message: string | null;
   deadline_at: number; // unix ms
+  bytes_done: number; // work measured in bytes, as the agent reported it
+  bytes_total: number;
   created_at: string;
   updated_at: string;
 }

@@ -12,12 +12,13 @@ import { gatedByExit } from '../sdk/backup/pipeline.js';
 import { byteProgress } from '../sdk/backup/progress.js';
 import { runBackup } from '../sdk/backup/run.js';
 import { checkBackupCommand } from '../sdk/backup/strategy.js';
-import type { BackupArtifact, BackupOps, CreateBackupCommand, RestoreBackupCommand } from '../sdk/backup/types.js';
+import type { BackupArtifact, BackupOps, CreateBackupCommand } from '../sdk/backup/types.js';
 import { packCommand } from './archive.js';
 import { MANIFEST_FILE, MANIFEST_FORMAT, manifestFacts, snapshotDir, snapshotTag, type BackupManifest } from './backup-manifest.js';
 import type { SessionRunner } from './connection.js';
 import type { CassandraPaths } from './paths.js';
 import { leftoverTags, readUserSchema, snapshotBytes, snapshotted } from './snapshot.js';
+import { deadline } from '../sdk/signals.js';
 
 export const DATASTORE = 'cassandra';
 
@@ -32,31 +33,26 @@ export interface CassandraBackupDeps {
   nodetool(args: string[], signal: AbortSignal, timeoutMs?: number): Promise<string>;
   /** FAILED_PRECONDITION unless this node is prepared, in its ring and running. */
   requireRunning(): Promise<void>;
-  /** Prepares this (new) instance from a backup: see prepare.ts. */
-  prepareFrom(restore: RestoreBackupCommand, op: OperationScope): Promise<void>;
 }
 
 /** The manager's `backup` (capability "backup", not "backup_incremental"). */
 export function cassandraBackupOps(deps: CassandraBackupDeps): BackupOps {
   return {
-    incremental: false,
     create: (req, op) => createBackup(deps, req, op),
-    // A restore needs the node running (schema first, then sstables), so it is a kind of prepare.
-    restore: (req, op) => deps.prepareFrom(req, op),
   };
 }
 
 /** Clears a snapshot; a failure is logged, not thrown: it must not hide the backup's own outcome. */
 async function clearSnapshot(deps: CassandraBackupDeps, tag: string): Promise<void> {
   // Not the operation's signal: a cancelled backup must still let go of its hard links.
-  await deps.nodetool(['clearsnapshot', '-t', tag], AbortSignal.timeout(CLEAR_TIMEOUT_MS), CLEAR_TIMEOUT_MS).catch((err: Error) =>
+  await deps.nodetool(['clearsnapshot', '-t', tag], deadline(CLEAR_TIMEOUT_MS), CLEAR_TIMEOUT_MS).catch((err: Error) =>
     deps.ctx.log.warn({ tag, err: err.message }, 'could not clear a backup snapshot; the next backup tries again'),
   );
 }
 
 export async function createBackup(deps: CassandraBackupDeps, req: CreateBackupCommand, op: OperationScope): Promise<BackupArtifact> {
   const { ctx, paths } = deps;
-  const checked = checkBackupCommand(req, { datastore: DATASTORE, instanceId: ctx.instanceId, incrementalSupported: false });
+  const checked = checkBackupCommand(req, { datastore: DATASTORE, instanceId: ctx.instanceId });
   await deps.requireRunning();
   const tag = snapshotTag(req.backupId);
   return runBackup({ ctx, req, checked, datastore: DATASTORE, op }, async ({ workDir, save }) => {

@@ -12,7 +12,6 @@ import type { AdminAccess } from './credentials.js';
 import { parseStatus } from './nodetool.js';
 import type { CassandraPaths } from './paths.js';
 import { secureNode } from './secure.js';
-import { checkSeeds } from './validation.js';
 
 export type { ClusterOps };
 
@@ -53,7 +52,6 @@ export function clusterOps(d: ClusterDeps): ClusterOps {
     },
 
     async setSeeds(seeds, op) {
-      checkSeeds(seeds, 'seeds');
       await rewrite({ seeds: [...seeds] });
       op.progress(100, 'seeds written to cassandra.yaml; they take effect when the node restarts');
     },

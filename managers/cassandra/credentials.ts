@@ -9,7 +9,7 @@ import { registerSecret } from '../sdk/redact.js';
 import type { SecretStore } from '../sdk/secrets.js';
 import { withSession, type Credentials, type Endpoint, type Session } from './connection.js';
 import { ADMIN_PASSWORD_SECRET, ADMIN_USER_SECRET, type CassandraPaths } from './paths.js';
-import { ADMIN_ROLE, DEFAULT_PASSWORD, DEFAULT_ROLE, checkAnyRoleName, checkPasswordValue } from './validation.js';
+import { ADMIN_ROLE, DEFAULT_PASSWORD, DEFAULT_ROLE, checkAdminCredentials } from './validation.js';
 
 export const DEFAULT_CREDENTIALS: Credentials = { user: DEFAULT_ROLE, password: DEFAULT_PASSWORD };
 
@@ -37,9 +37,7 @@ export class AdminAccess {
   }
 
   async store(c: Credentials, field = 'admin'): Promise<void> {
-    checkAnyRoleName(c.user, `${field}.user`);
-    if (c.user === DEFAULT_ROLE) throw invalidArgument(`${field}.user`, 'the default superuser cannot be the admin role');
-    checkPasswordValue(c.password, `${field}.password`);
+    checkAdminCredentials(c.user, c.password, `${field}.user`, `${field}.password`);
     registerSecret(c.password);
     await this.secrets.put(ADMIN_USER_SECRET, c.user);
     await this.secrets.put(ADMIN_PASSWORD_SECRET, c.password);

@@ -7,7 +7,7 @@ import type { Database, DatabaseList, Page } from '../sdk/types.js';
 import type { Session, SessionRunner } from './connection.js';
 import { pageOf, pageLimit, pageMarker } from './paging.js';
 import { defaultReplication, readTopology, replicationLiteral, type Topology } from './topology.js';
-import { checkDatabases, checkKeyspaceName, quoteCqlIdent } from './validation.js';
+import { quoteCqlIdent } from './validation.js';
 
 const NTS = 'org.apache.cassandra.locator.NetworkTopologyStrategy';
 
@@ -29,7 +29,6 @@ export function replicationFor(db: Database, t: Topology, field: string): Record
 }
 
 export async function createKeyspaces(s: Session, dbs: readonly Database[]): Promise<void> {
-  checkDatabases(dbs);
   const topology = await readTopology(s);
   const plans: Array<{ name: string; replication: Record<string, number> }> = [];
   for (const [i, db] of dbs.entries()) {
@@ -76,25 +75,14 @@ export async function listKeyspaces(s: Session, page: Page): Promise<DatabaseLis
 
 /** Cassandra drops the permissions granted on a keyspace together with it. */
 export async function deleteKeyspace(s: Session, name: string): Promise<void> {
-  checkKeyspaceName(name, 'name');
   if (!(await keyspaceExists(s, name))) throw notFound(`keyspace '${name}' does not exist`);
   await s.exec(`DROP KEYSPACE ${quoteCqlIdent(name)}`);
 }
 
 export function keyspaceOps(session: SessionRunner): DatabaseOps {
   return {
-    async create(dbs, op) {
-      checkDatabases(dbs);
-      return session((s) => createKeyspaces(s, dbs), op.signal);
-    },
-    async list(page, op) {
-      pageLimit(page);
-      pageMarker(page);
-      return session((s) => listKeyspaces(s, page), op.signal);
-    },
-    async delete(name, op) {
-      checkKeyspaceName(name, 'name');
-      return session((s) => deleteKeyspace(s, name), op.signal);
-    },
+    create: (dbs, op) => session((s) => createKeyspaces(s, dbs), op.signal),
+    list: (page, op) => session((s) => listKeyspaces(s, page), op.signal),
+    delete: (name, op) => session((s) => deleteKeyspace(s, name), op.signal),
   };
 }

@@ -21,6 +21,7 @@ import { alreadyPrepared, isPreparedAt, prepare } from './prepare.js';
 import { waitForCql } from './readiness.js';
 import { rootOps } from './root.js';
 import { roleOps } from './users.js';
+import { deadline } from '../sdk/signals.js';
 
 const PROBE_TIMEOUT_MS = 5_000;
 const DRAIN_TIMEOUT_MS = 5 * 60_000;
@@ -69,7 +70,6 @@ export class CassandraManager implements AgentManager {
       session,
       nodetool: (args, signal, timeoutMs) => this.nodetool(args, signal, timeoutMs),
       requireRunning: () => this.requireRunning(),
-      prepareFrom: (restore, op) => this.prepare({ memoryMb: 0, port: 0, bindAddress: '', databases: [], users: [], cluster: undefined, restore }, op),
     });
   }
 
@@ -210,7 +210,7 @@ export class CassandraManager implements AgentManager {
           local: (await s.rows('SELECT release_version, cluster_name, data_center, rack, host_id, bootstrapped FROM system.local'))[0],
           gossip: await s.rows('SELECT address, status, status_with_port FROM system_views.gossip_info'),
         }),
-        AbortSignal.timeout(PROBE_TIMEOUT_MS),
+        deadline(PROBE_TIMEOUT_MS),
         { connectTimeoutMs: PROBE_TIMEOUT_MS, readTimeoutMs: PROBE_TIMEOUT_MS },
       );
       const version = String(local?.release_version ?? '');

@@ -7,6 +7,7 @@
 // a time by decommission; if a seed left, seeds are recomputed and pushed.
 import type { ClusterStep, ClusterStepContext, ClusterStrategy, MemberRecord, MemberSpec } from '../sdk/cluster.js';
 import { failedPrecondition, invalidArgument } from '../sdk/errors.js';
+import { payload, resultOf } from '../sdk/operations/payload.js';
 
 const MAX_MEMBERS = 64;
 const CLEANUP_TIMEOUT_MS = 60 * 60_000;
@@ -66,7 +67,7 @@ function pushSeeds(tag: string): ClusterStep {
     async run(ctx) {
       const members = live(ctx);
       const seeds = seedHosts(members);
-      for (const m of members) await ctx.run(`seeds-${tag}-${m.instanceId}`, m.instanceId, { setSeeds: { seeds } });
+      for (const m of members) await ctx.run(`seeds-${tag}-${m.instanceId}`, m.instanceId, payload('setSeeds', { seeds }));
     },
   };
 }
@@ -88,7 +89,7 @@ export const cassandraStrategy: ClusterStrategy = {
         name: 'secure the cluster (admin role, default superuser off)',
         async run(ctx) {
           const first = live(ctx).find((m) => m.seed) ?? live(ctx)[0];
-          await ctx.run('secure', first.instanceId, { secureCluster: {} }, 10 * 60_000);
+          await ctx.run('secure', first.instanceId, payload('secureCluster', {}), 10 * 60_000);
         },
       },
       pushSeeds('create'),
@@ -110,7 +111,7 @@ export const cassandraStrategy: ClusterStrategy = {
         name: 'clean up the old members',
         async run(ctx) {
           for (const id of (ctx.data.before as string[]) ?? []) {
-            await ctx.run(`cleanup-${id}`, id, { nodeCleanup: {} }, CLEANUP_TIMEOUT_MS);
+            await ctx.run(`cleanup-${id}`, id, payload('nodeCleanup', {}), CLEANUP_TIMEOUT_MS);
           }
         },
       },
@@ -125,7 +126,7 @@ export const cassandraStrategy: ClusterStrategy = {
           async run(ctx) {
             if (!ctx.members().some((m) => m.instanceId === id)) return; // left already (resumed step)
             await ctx.updateMember(id, { state: 'leaving', seed: false });
-            await ctx.run(`decommission-${id}`, id, { decommission: {} }, DECOMMISSION_TIMEOUT_MS);
+            await ctx.run(`decommission-${id}`, id, payload('decommission', {}), DECOMMISSION_TIMEOUT_MS);
             await ctx.removeMember(id);
           },
         }),
@@ -138,7 +139,7 @@ export const cassandraStrategy: ClusterStrategy = {
   async ring(ctx) {
     const member = ctx.members().find((m) => m.state === 'active');
     if (!member) throw failedPrecondition('no active member to ask for the ring');
-    const result = await ctx.run('ring', member.instanceId, { ringView: {} }, 60_000);
-    return result.ring ?? { members: [] };
+    const result = await ctx.run('ring', member.instanceId, payload('ringView', {}), 60_000);
+    return resultOf(result, 'ring') ?? { members: [] };
   },
 };

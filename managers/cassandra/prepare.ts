@@ -22,20 +22,10 @@ import { createKeyspaces } from './keyspaces.js';
 import { nodetool } from './nodetool.js';
 import { OS_USER, type CassandraPaths } from './paths.js';
 import { BOOTSTRAP_READY_TIMEOUT_MS, waitForCql } from './readiness.js';
-import { checkRestoreRequest, loadBackup, unpackBackup } from './restore.js';
+import { checkRestoreChain, loadBackup, unpackBackup } from './restore.js';
 import { secureNode } from './secure.js';
 import { createRoles } from './users.js';
-import {
-  checkAnyRoleName,
-  checkClusterName,
-  checkDataCenter,
-  checkDatabases,
-  checkPasswordValue,
-  checkRack,
-  checkSeeds,
-  checkUsers,
-  DEFAULT_ROLE,
-} from './validation.js';
+import { checkSeeds } from './validation.js';
 
 export interface PrepareDeps {
   ctx: ManagerContext;
@@ -45,40 +35,6 @@ export interface PrepareDeps {
   access: AdminAccess;
   /** Settings of an earlier attempt, if any: its server must be stopped first. */
   previous?: NodeSettings;
-}
-
-/** Everything wrong with the request is found before anything is touched. */
-export function checkPrepareRequest(req: PrepareRequest): void {
-  const dbs = req.databases ?? [];
-  const users = req.users ?? [];
-  checkDatabases(dbs, 'databases');
-  checkUsers(users, 'users');
-  checkRestoreRequest(req);
-  const names = new Set(dbs.map((d) => d.name));
-  users.forEach((u, i) =>
-    (u.access ?? []).forEach((a, j) => {
-      if (!names.has(a.database)) {
-        throw invalidArgument(`users[${i}].access[${j}].database`, `'${a.database}' is not one of the keyspaces being created`);
-      }
-    }),
-  );
-  const c = req.cluster;
-  if (!c) return;
-  if (c.clusterName) checkClusterName(c.clusterName, 'cluster.cluster_name');
-  if (c.seeds?.length) checkSeeds(c.seeds, 'cluster.seeds');
-  if (c.dataCenter) checkDataCenter(c.dataCenter, 'cluster.data_center');
-  if (c.rack) checkRack(c.rack, 'cluster.rack');
-  if (!!c.adminUser !== !!c.adminPassword) {
-    throw invalidArgument(c.adminUser ? 'cluster.admin_password' : 'cluster.admin_user', 'admin user and password come together');
-  }
-  if (c.adminUser) {
-    checkAnyRoleName(c.adminUser, 'cluster.admin_user');
-    if (c.adminUser === DEFAULT_ROLE) throw invalidArgument('cluster.admin_user', 'the default superuser cannot be the admin role');
-    checkPasswordValue(c.adminPassword, 'cluster.admin_password');
-  }
-  if ((dbs.length || users.length) && !c.secureCluster && !c.adminUser) {
-    throw invalidArgument('cluster', 'keyspaces and roles need a secured ring: give the admin credentials or secure_cluster');
-  }
 }
 
 const SYSTEM_DIRS = new Set(['/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/var', '/var/lib']);
@@ -137,9 +93,8 @@ function nodeSettings({ ctx, options }: PrepareDeps, req: PrepareRequest): NodeS
 }
 
 export async function prepare(deps: PrepareDeps, req: PrepareRequest, op: OperationScope): Promise<void> {
-  op.progress(1, 'validating request');
-  checkPrepareRequest(req);
   if (!req.restore) return prepareNode(deps, req, op);
+  checkRestoreChain(req.restore);
   // The backup is fetched and verified before anything else: a corrupt one stops prepare with the instance untouched.
   try {
     await withFetchedChain({ ctx: deps.ctx, req: req.restore, op, range: [2, 30] }, ([fetched]) =>

@@ -21,6 +21,7 @@ import type { FetchedBackup } from '../sdk/backup/fetch-chain.js';
 import { checkChain } from '../sdk/backup/strategy.js';
 import { checkRestoreAlone } from '../sdk/request-lists.js';
 import type { PrepareRequest } from '../sdk/types.js';
+import type { RestoreBackupCommand } from '../sdk/backup/types.js';
 import { unpackCommand } from './archive.js';
 import { MANIFEST_FILE, parseManifest, snapshotDir, type BackupManifest, type SnapshotKeyspace } from './backup-manifest.js';
 import type { Session } from './connection.js';
@@ -33,12 +34,8 @@ import { quoteCqlIdent } from './validation.js';
 /** Importing verifies every sstable: bounded by the operation's deadline rather than by a guess here. */
 const IMPORT_TIMEOUT_MS = 6 * 3600_000;
 
-/** A restore makes one lone node from one full backup: anything else in the request is refused up front. */
-export function checkRestoreRequest(req: PrepareRequest): void {
-  const r = req.restore;
-  if (!r) return;
-  if (req.cluster) throw invalidArgument('cluster', 'a restore makes a single node: restore it alone, then grow a ring from it');
-  checkRestoreAlone(req);
+/** A restore takes exactly one full backup of this datastore; anything else is refused before anything is touched. */
+export function checkRestoreChain(r: RestoreBackupCommand): void {
   checkChain(r, DATASTORE);
   if (r.chain.length > 1) throw failedPrecondition('Cassandra backups are full only: a restore takes exactly one backup');
 }

@@ -10,7 +10,7 @@ import type { Access, Page, User, UserList, UserRef } from '../sdk/types.js';
 import { AUTH_READ, type Session, type SessionRunner } from './connection.js';
 import { keyspaceExists } from './keyspaces.js';
 import { pageLimit, pageMarker, pageOf } from './paging.js';
-import { RESERVED_ROLES, cassandraValidator, checkKeyspaceNames, checkUsers, cqlString, quoteCqlIdent } from './validation.js';
+import { RESERVED_ROLES, cqlString, quoteCqlIdent } from './validation.js';
 
 export async function roleExists(s: Session, name: string): Promise<boolean> {
   return (await s.rows('SELECT role FROM system_auth.roles WHERE role = ?', [name], AUTH_READ)).length > 0;
@@ -50,7 +50,6 @@ async function refuseAdmin(adminName: AdminName, name: string, field: string): P
 }
 
 async function requireRole(s: Session, ref: UserRef, field: string, adminName: AdminName): Promise<string> {
-  cassandraValidator.userRef(ref, field);
   await refuseAdmin(adminName, ref.name, `${field}.name`);
   if (!(await roleExists(s, ref.name))) throw notFound(`role '${ref.name}' does not exist`);
   return ref.name;
@@ -71,7 +70,6 @@ const toUser = (name: string, keyspaces: string[]): User => ({
 });
 
 export async function createRoles(s: Session, users: readonly User[], adminName: AdminName): Promise<void> {
-  checkUsers(users);
   for (const u of users) registerSecret(u.password);
   for (const [i, u] of users.entries()) {
     await refuseAdmin(adminName, u.name, `users[${i}].name`);
@@ -116,14 +114,12 @@ export async function deleteRole(s: Session, ref: UserRef, adminName: AdminName)
 }
 
 export async function changeRolePassword(s: Session, ref: UserRef, password: string, adminName: AdminName): Promise<void> {
-  cassandraValidator.password(password, 'password');
   registerSecret(password);
   const name = await requireRole(s, ref, 'user', adminName);
   await s.exec(`ALTER ROLE ${quoteCqlIdent(name)} WITH PASSWORD = ${cqlString(password)}`);
 }
 
 export async function grantKeyspaces(s: Session, ref: UserRef, keyspaces: readonly string[], adminName: AdminName): Promise<void> {
-  checkKeyspaceNames(keyspaces, 'databases');
   const name = await requireRole(s, ref, 'user', adminName);
   await requireKeyspaces(s, keyspaces, 'databases');
   for (const ks of keyspaces) await grantAll(s, ks, name);
@@ -131,7 +127,6 @@ export async function grantKeyspaces(s: Session, ref: UserRef, keyspaces: readon
 
 /** Revoking access the role does not have is a no-op, so a retried request succeeds. */
 export async function revokeKeyspaces(s: Session, ref: UserRef, keyspaces: readonly string[], adminName: AdminName): Promise<void> {
-  checkKeyspaceNames(keyspaces, 'databases');
   const name = await requireRole(s, ref, 'user', adminName);
   const held = (await s.rows('SELECT resource FROM system_auth.role_permissions WHERE role = ?', [name], AUTH_READ)).map((r) => String(r.resource));
   for (const ks of keyspaces) {
@@ -143,48 +138,16 @@ export async function listRoleAccess(s: Session, ref: UserRef, adminName: AdminN
   return (await getRole(s, ref, adminName)).access;
 }
 
-/**
- * UserOps over the manager's admin sessions. Input is checked before a
- * connection is opened, so bad input is INVALID_ARGUMENT even when the node is down.
- */
+/** UserOps over the manager's admin sessions. */
 export function roleOps(session: SessionRunner, adminName: AdminName): UserOps {
-  const ref = (r: UserRef) => cassandraValidator.userRef(r, 'user');
   return {
-    async create(users, op) {
-      checkUsers(users);
-      return session((s) => createRoles(s, users, adminName), op.signal);
-    },
-    async list(page, op) {
-      pageLimit(page);
-      pageMarker(page);
-      return session((s) => listRoles(s, page, adminName), op.signal);
-    },
-    async get(r, op) {
-      ref(r);
-      return session((s) => getRole(s, r, adminName), op.signal);
-    },
-    async delete(r, op) {
-      ref(r);
-      return session((s) => deleteRole(s, r, adminName), op.signal);
-    },
-    async changePassword(r, password, op) {
-      ref(r);
-      cassandraValidator.password(password, 'password');
-      return session((s) => changeRolePassword(s, r, password, adminName), op.signal);
-    },
-    async grant(r, keyspaces, op) {
-      ref(r);
-      checkKeyspaceNames(keyspaces, 'databases');
-      return session((s) => grantKeyspaces(s, r, keyspaces, adminName), op.signal);
-    },
-    async revoke(r, keyspaces, op) {
-      ref(r);
-      checkKeyspaceNames(keyspaces, 'databases');
-      return session((s) => revokeKeyspaces(s, r, keyspaces, adminName), op.signal);
-    },
-    async listAccess(r, op) {
-      ref(r);
-      return session((s) => listRoleAccess(s, r, adminName), op.signal);
-    },
+    create: (users, op) => session((s) => createRoles(s, users, adminName), op.signal),
+    list: (page, op) => session((s) => listRoles(s, page, adminName), op.signal),
+    get: (r, op) => session((s) => getRole(s, r, adminName), op.signal),
+    delete: (r, op) => session((s) => deleteRole(s, r, adminName), op.signal),
+    changePassword: (r, password, op) => session((s) => changeRolePassword(s, r, password, adminName), op.signal),
+    grant: (r, keyspaces, op) => session((s) => grantKeyspaces(s, r, keyspaces, adminName), op.signal),
+    revoke: (r, keyspaces, op) => session((s) => revokeKeyspaces(s, r, keyspaces, adminName), op.signal),
+    listAccess: (r, op) => session((s) => listRoleAccess(s, r, adminName), op.signal),
   };
 }

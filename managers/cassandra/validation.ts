@@ -6,7 +6,9 @@ import { isIP } from 'node:net';
 import { invalidArgument } from '../sdk/errors.js';
 import { checkName, checkPassword, checkString, checkUnique, describeValue } from '../sdk/identifiers.js';
 import type { Validator } from '../sdk/contract.js';
-import type { Database, User, UserRef } from '../sdk/types.js';
+import type { Database, PrepareRequest, User, UserRef } from '../sdk/types.js';
+import { validatorOf, type ItemRules } from '../sdk/validator.js';
+import { pageMarker } from './paging.js';
 
 /** The role the agent manages the server with, unless a cluster hands it another name. */
 export const ADMIN_ROLE = 'steward_admin';
@@ -145,7 +147,34 @@ export function checkSeeds(seeds: unknown, field: string): string[] {
   return seeds as string[];
 }
 
-export const cassandraValidator: Validator = {
+/** Admin credentials a cluster hands its members: a role other than the default superuser, with a password. */
+export function checkAdminCredentials(user: unknown, password: unknown, userField: string, passwordField: string): void {
+  checkAnyRoleName(user, userField);
+  if (user === DEFAULT_ROLE) throw invalidArgument(userField, 'the default superuser cannot be the admin role');
+  checkPasswordValue(password, passwordField);
+}
+
+/** A member's place in its ring, and a restore's refusal to make a member. */
+function checkMembership(req: PrepareRequest): void {
+  const c = req.cluster;
+  if (!c) return;
+  if (req.restore) throw invalidArgument('cluster', 'a restore makes a single node: restore it alone, then grow a ring from it');
+  if (c.clusterName) checkClusterName(c.clusterName, 'cluster.cluster_name');
+  if (c.seeds?.length) checkSeeds(c.seeds, 'cluster.seeds');
+  if (c.dataCenter) checkDataCenter(c.dataCenter, 'cluster.data_center');
+  if (c.rack) checkRack(c.rack, 'cluster.rack');
+  if (!!c.adminUser !== !!c.adminPassword) {
+    throw invalidArgument(c.adminUser ? 'cluster.admin_password' : 'cluster.admin_user', 'admin user and password come together');
+  }
+  if (c.adminUser) checkAdminCredentials(c.adminUser, c.adminPassword, 'cluster.admin_user', 'cluster.admin_password');
+  if (((req.databases ?? []).length || (req.users ?? []).length) && !c.secureCluster && !c.adminUser) {
+    throw invalidArgument('cluster', 'keyspaces and roles need a secured ring: give the admin credentials or secure_cluster');
+  }
+}
+
+/** The item rules (each entry on its own); validatorOf adds the list and prepare rules. */
+export const cassandraRules: ItemRules = {
+  words: { user: 'role', database: 'keyspace' },
   databaseName(name, field) {
     checkKeyspaceName(name, field);
   },
@@ -173,32 +202,21 @@ export const cassandraValidator: Validator = {
     access.forEach((a, i) => checkKeyspaceName(a?.database, `${field}.access[${i}].database`));
     checkUnique(access, `${field}.access`, (a) => a.database, 'keyspace');
   },
+  // Unquoted CQL folds case, but names are always quoted here: "App" and "app" are two roles.
+  userKey: (u) => u.name,
   password(password, field) {
     checkPasswordValue(password, field);
   },
+  page: (page) => void pageMarker(page),
+  prepareExtras: checkMembership,
+  cluster: {
+    seeds: (seeds, field) => void checkSeeds(seeds, field),
+    adminCredentials: (user, password, field) => checkAdminCredentials(user, password, `${field}.user`, `${field}.password`),
+  },
 };
 
-export function checkUsers(users: readonly User[], field = 'users'): void {
-  if (!Array.isArray(users)) throw invalidArgument(field, 'must be a list');
-  users.forEach((u, i) => cassandraValidator.user(u, `${field}[${i}]`));
-  checkUnique(users, field, (u) => u.name, 'role');
-}
+export const cassandraValidator: Validator = validatorOf(cassandraRules);
 
-export function checkDatabases(dbs: readonly Database[], field = 'databases'): void {
-  if (!Array.isArray(dbs)) throw invalidArgument(field, 'must be a list');
-  dbs.forEach((d, i) => cassandraValidator.database(d, `${field}[${i}]`));
-  // Unquoted CQL folds case, but we always quote: "App" and "app" are two keyspaces.
-  checkUnique(dbs, field, (d) => d.name, 'keyspace');
-}
-
-export function checkKeyspaceNames(names: readonly string[], field: string): void {
-  if (!Array.isArray(names)) throw invalidArgument(field, 'must be a list');
-  if (names.length === 0) throw invalidArgument(field, 'must name at least one keyspace');
-  names.forEach((n, i) => checkKeyspaceName(n, `${field}[${i}]`));
-  checkUnique(names, field, (n) => n, 'keyspace');
-}
-
-/** A CQL identifier in double quotes (case kept). Only for names validated above. */
 export function quoteCqlIdent(name: string): string {
   if (/[\0\r\n]/.test(name)) throw invalidArgument('name', 'contains a control character');
   return `"${name.replaceAll('"', '""')}"`;

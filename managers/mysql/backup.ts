@@ -15,7 +15,6 @@ import type { BackupArtifact, BackupOps, CreateBackupCommand } from '../sdk/back
 import { detectFlavour } from './flavour.js';
 import { ADMIN_SECRET, type MysqlPaths } from './paths.js';
 import { backupCommand, readCheckpoints, removeToolOptions, writeToolOptions } from './backup-tool.js';
-import { restoreChain } from './restore.js';
 
 export const DATASTORE = 'mysql';
 
@@ -36,14 +35,12 @@ export interface MysqlBackupDeps {
 /** The manager's `backup` (capabilities "backup" and "backup_incremental"). */
 export function mysqlBackupOps(deps: MysqlBackupDeps): BackupOps {
   return {
-    incremental: true,
     create: (req, op) => createBackup(deps, req, op),
-    restore: (req, op) => restoreChain(deps, req, op),
   };
 }
 
 export async function createBackup({ ctx, paths }: MysqlBackupDeps, req: CreateBackupCommand, op: OperationScope): Promise<BackupArtifact> {
-  const checked = checkBackupCommand(req, { datastore: DATASTORE, instanceId: ctx.instanceId, incrementalSupported: true });
+  const checked = checkBackupCommand(req, { datastore: DATASTORE, instanceId: ctx.instanceId });
   const fromLsn = checked.parent?.facts.to_lsn;
   if (checked.incremental && !/^\d+$/.test(fromLsn ?? '')) {
     throw failedPrecondition(`parent backup ${checked.parent?.backupId} has no recorded to_lsn to continue from`);

@@ -1,7 +1,6 @@
 // Databases (schemas). information_schema compares names case-insensitively,
 // while on Linux `App` and `app` are different databases: name comparisons
 // here are made on the bytes.
-import { databasesCheckedFirst } from '../sdk/checked-first.js';
 import type { DatabaseOps } from '../sdk/contract.js';
 import { alreadyExists, invalidArgument, notFound } from '../sdk/errors.js';
 import { quoteMysqlIdent } from '../sdk/identifiers.js';
@@ -9,7 +8,7 @@ import { pageLimit, pageMarker } from '../sdk/paging.js';
 import type { Database, DatabaseList, Page } from '../sdk/types.js';
 import { exec, select, type Session, type SessionRunner } from './connection.js';
 import { grantees, revokeAll } from './grants.js';
-import { RESERVED_DATABASES, checkDatabaseName, checkDatabases, mysqlValidator } from './validation.js';
+import { RESERVED_DATABASES } from './validation.js';
 
 export async function databaseExists(s: Session, name: string): Promise<boolean> {
   const rows = await select(s, 'SELECT 1 FROM information_schema.SCHEMATA WHERE CAST(SCHEMA_NAME AS BINARY) = CAST(? AS BINARY)', [name]);
@@ -36,7 +35,6 @@ async function checkCharsetAndCollation(s: Session, db: Database, field: string)
 }
 
 export async function createDatabases(s: Session, dbs: readonly Database[]): Promise<void> {
-  checkDatabases(dbs);
   for (const [i, db] of dbs.entries()) {
     if (await databaseExists(s, db.name)) throw alreadyExists(`database '${db.name}' already exists (databases[${i}])`);
     await checkCharsetAndCollation(s, db, `databases[${i}]`);
@@ -79,7 +77,6 @@ export async function listDatabases(s: Session, page: Page): Promise<DatabaseLis
 }
 
 export async function deleteDatabase(s: Session, name: string): Promise<void> {
-  checkDatabaseName(name, 'name');
   if (!(await databaseExists(s, name))) throw notFound(`database '${name}' does not exist`);
   const holders = await grantees(s, name);
   await exec(s, `DROP DATABASE ${quoteMysqlIdent(name)}`);
@@ -89,12 +86,9 @@ export async function deleteDatabase(s: Session, name: string): Promise<void> {
 }
 
 export function databaseOps(session: SessionRunner): DatabaseOps {
-  return databasesCheckedFirst(
-    { validator: mysqlValidator, databases: checkDatabases, page: pageLimit },
-    {
-      create: (dbs, op) => session((s) => createDatabases(s, dbs), op.signal),
-      list: (page, op) => session((s) => listDatabases(s, page), op.signal),
-      delete: (name, op) => session((s) => deleteDatabase(s, name), op.signal),
-    },
-  );
+  return {
+    create: (dbs, op) => session((s) => createDatabases(s, dbs), op.signal),
+    list: (page, op) => session((s) => listDatabases(s, page), op.signal),
+    delete: (name, op) => session((s) => deleteDatabase(s, name), op.signal),
+  };
 }

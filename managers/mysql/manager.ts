@@ -16,6 +16,7 @@ import { waitUntilReady } from './readiness.js';
 import { rootOps } from './root.js';
 import { userOps } from './users.js';
 import { ADMIN_USER } from './validation.js';
+import { deadline } from '../sdk/signals.js';
 
 export class MysqlManager extends ServerManager implements AgentManager {
   readonly users: UserOps;
@@ -77,7 +78,7 @@ export class MysqlManager extends ServerManager implements AgentManager {
         const [up] = await select<{ Value: string }>(s, "SHOW GLOBAL STATUS LIKE 'Uptime'");
         return { row, uptime: up?.Value };
       },
-      AbortSignal.timeout(PROBE_TIMEOUT_MS),
+      deadline(PROBE_TIMEOUT_MS),
     );
     facts.version = row.version;
     facts.read_only = String(Number(row.readOnly) === 1);

@@ -8,7 +8,6 @@ import { writeFileAtomic } from '../sdk/config-file.js';
 import { handOverFile, prepareInstanceDirs } from '../sdk/data-dir.js';
 import { isRoot, lookupOsUser } from '../sdk/os-user.js';
 import { markPrepared, stopIfFailed } from '../sdk/prepared.js';
-import { checkAccessToCreated, checkRestoreAlone } from '../sdk/request-lists.js';
 import { subScope } from '../sdk/backup/progress.js';
 import type { PrepareRequest } from '../sdk/types.js';
 import { renderMyCnf } from './config.js';
@@ -20,7 +19,7 @@ import { ADMIN_SECRET, OS_USER, serviceSpec, type MysqlPaths } from './paths.js'
 import { waitUntilReady } from './readiness.js';
 import { createAdmin, lockLocalRoot, secureInstallation } from './secure.js';
 import { createUsers } from './users.js';
-import { ADMIN_USER, checkDatabases, checkUsers } from './validation.js';
+import { ADMIN_USER } from './validation.js';
 
 export interface PrepareDeps {
   ctx: ManagerContext;
@@ -28,19 +27,9 @@ export interface PrepareDeps {
   flavour: Flavour;
 }
 
-/** Everything wrong with the request is found before anything is touched. */
-export function checkPrepareRequest(req: PrepareRequest): void {
-  checkDatabases(req.databases ?? [], 'databases');
-  checkUsers(req.users ?? [], 'users');
-  checkAccessToCreated(req);
-  checkRestoreAlone(req);
-}
-
 export async function prepare(deps: PrepareDeps, req: PrepareRequest, op: OperationScope): Promise<void> {
   const { ctx, paths, flavour } = deps;
   const { signal } = op;
-  op.progress(1, 'validating request');
-  checkPrepareRequest(req);
   const spec = serviceSpec(flavour, paths);
   const owner = isRoot() ? await lookupOsUser(OS_USER, ctx.runner) : undefined;
 

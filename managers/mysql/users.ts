@@ -1,7 +1,6 @@
-// User accounts. Every entry point validates its input again (the controller
-// already did) and checks everything it can before the first change, so a bad
-// request changes nothing.
-import { usersCheckedFirst } from '../sdk/checked-first.js';
+// User accounts. Input arrives checked (the operations table, on both sides);
+// each entry point checks against the server everything it can before the
+// first change, so a refused request changes nothing.
 import type { UserOps } from '../sdk/contract.js';
 import { alreadyExists, notFound } from '../sdk/errors.js';
 import { pageLimit, pageMarker } from '../sdk/paging.js';
@@ -10,7 +9,7 @@ import type { Access, Page, User, UserList, UserRef } from '../sdk/types.js';
 import { exec, select, type Session, type SessionRunner } from './connection.js';
 import { databaseExists } from './databases.js';
 import { accessOf, grantAll, revokeAll } from './grants.js';
-import { RESERVED_USERS, checkDatabaseNames, checkUsers, hostOf, mysqlValidator } from './validation.js';
+import { RESERVED_USERS, hostOf } from './validation.js';
 
 const label = (name: string, host: string): string => `user '${name}'@'${host}'`;
 
@@ -18,8 +17,7 @@ export async function userExists(s: Session, name: string, host: string): Promis
   return (await select(s, 'SELECT 1 FROM mysql.user WHERE User = ? AND Host = ?', [name, host])).length > 0;
 }
 
-async function requireUser(s: Session, ref: UserRef, field: string): Promise<{ name: string; host: string }> {
-  mysqlValidator.userRef(ref, field);
+async function requireUser(s: Session, ref: UserRef): Promise<{ name: string; host: string }> {
   const host = hostOf(ref);
   if (!(await userExists(s, ref.name, host))) throw notFound(`${label(ref.name, host)} does not exist`);
   return { name: ref.name, host };
@@ -32,7 +30,6 @@ async function requireDatabases(s: Session, dbs: readonly string[], field: strin
 }
 
 export async function createUsers(s: Session, users: readonly User[]): Promise<void> {
-  checkUsers(users);
   // Should a driver error ever quote a statement, the password in it is masked.
   for (const u of users) registerSecret(u.password);
   for (const [i, u] of users.entries()) {
@@ -84,34 +81,31 @@ const toUser = (u: { name: string; host: string }, dbs: string[]): User => ({
 });
 
 export async function getUser(s: Session, ref: UserRef): Promise<User> {
-  const u = await requireUser(s, ref, 'user');
+  const u = await requireUser(s, ref);
   const access = await accessOf(s, [u]);
   return toUser(u, access.get(`${u.name}@${u.host}`) ?? []);
 }
 
 export async function deleteUser(s: Session, ref: UserRef): Promise<void> {
-  const u = await requireUser(s, ref, 'user');
+  const u = await requireUser(s, ref);
   await exec(s, 'DROP USER ?@?', [u.name, u.host]);
 }
 
 export async function changePassword(s: Session, ref: UserRef, password: string): Promise<void> {
-  mysqlValidator.password(password, 'password');
   registerSecret(password);
-  const u = await requireUser(s, ref, 'user');
+  const u = await requireUser(s, ref);
   await exec(s, 'ALTER USER ?@? IDENTIFIED BY ?', [u.name, u.host, password]);
 }
 
 export async function grantAccess(s: Session, ref: UserRef, databases: readonly string[]): Promise<void> {
-  checkDatabaseNames(databases, 'databases');
-  const u = await requireUser(s, ref, 'user');
+  const u = await requireUser(s, ref);
   await requireDatabases(s, databases, 'databases');
   for (const db of databases) await grantAll(s, db, u.name, u.host);
 }
 
 /** Revoking access the user does not have is a no-op, so a retried request succeeds. */
 export async function revokeAccess(s: Session, ref: UserRef, databases: readonly string[]): Promise<void> {
-  checkDatabaseNames(databases, 'databases');
-  const u = await requireUser(s, ref, 'user');
+  const u = await requireUser(s, ref);
   const current = new Set((await accessOf(s, [u])).get(`${u.name}@${u.host}`));
   for (const db of databases) if (current.has(db)) await revokeAll(s, db, u.name, u.host);
 }
@@ -122,13 +116,7 @@ export async function listAccess(s: Session, ref: UserRef): Promise<Access[]> {
 
 /** UserOps over the manager's admin sessions. */
 export function userOps(session: SessionRunner): UserOps {
-  const rules = {
-    validator: mysqlValidator,
-    users: checkUsers,
-    page: pageLimit,
-    databases: (dbs: readonly string[]) => checkDatabaseNames(dbs, 'databases'),
-  };
-  return usersCheckedFirst(rules, {
+  return {
     create: (users, op) => session((s) => createUsers(s, users), op.signal),
     list: (page, op) => session((s) => listUsers(s, page), op.signal),
     get: (r, op) => session((s) => getUser(s, r), op.signal),
@@ -137,5 +125,5 @@ export function userOps(session: SessionRunner): UserOps {
     grant: (r, dbs, op) => session((s) => grantAccess(s, r, dbs), op.signal),
     revoke: (r, dbs, op) => session((s) => revokeAccess(s, r, dbs), op.signal),
     listAccess: (r, op) => session((s) => listAccess(s, r), op.signal),
-  });
+  };
 }

@@ -6,7 +6,8 @@ import { isIP } from 'node:net';
 import { invalidArgument } from '../sdk/errors.js';
 import { checkName, checkPassword, checkString, describeValue } from '../sdk/identifiers.js';
 import type { Validator } from '../sdk/contract.js';
-import { checkAccessList, checkList } from '../sdk/request-lists.js';
+import { checkAccessList } from '../sdk/request-lists.js';
+import { validatorOf, type ItemRules } from '../sdk/validator.js';
 import type { Database, User, UserRef } from '../sdk/types.js';
 
 /** The account the agent manages the server with. */
@@ -123,7 +124,9 @@ export function checkPasswordValue(password: unknown, field: string): string {
   return checkPassword(password, field, PASSWORD_RULES);
 }
 
-export const mysqlValidator: Validator = {
+/** The item rules (each entry on its own); validatorOf adds the list and prepare rules. */
+export const mysqlRules: ItemRules = {
+  words: { user: 'user', database: 'database' },
   databaseName(name, field) {
     checkDatabaseName(name, field);
   },
@@ -145,19 +148,10 @@ export const mysqlValidator: Validator = {
     checkPasswordValue(user.password, `${field}.password`);
     checkAccessList(user.access, `${field}.access`, checkDatabaseName);
   },
+  userKey: (u) => `${u.name}@${hostOf(u)}`,
   password(password, field) {
     checkPasswordValue(password, field);
   },
 };
 
-export function checkUsers(users: readonly User[], field = 'users'): void {
-  checkList(users, field, { check: mysqlValidator.user, key: (u) => `${u.name}@${hostOf(u)}`, what: 'user' });
-}
-
-export function checkDatabases(dbs: readonly Database[], field = 'databases'): void {
-  checkList(dbs, field, { check: mysqlValidator.database, key: (d) => d.name, what: 'database' });
-}
-
-export function checkDatabaseNames(names: readonly string[], field: string): void {
-  checkList<string>(names, field, { check: checkDatabaseName, key: (n) => n, what: 'database', nonEmpty: true });
-}
+export const mysqlValidator: Validator = validatorOf(mysqlRules);

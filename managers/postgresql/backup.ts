@@ -4,7 +4,7 @@
 // the parent (backup-incremental.ts); the parent's recorded facts say where
 // that starts, so no parent files need to be on this machine. Once a backup
 // is recorded, the WAL archive is pruned up to its end (wal-retention.ts).
-// Restore: restore.ts.
+// Restore: restore.ts (run by prepare).
 import type { Readable } from 'node:stream';
 import type { ManagerContext, OperationScope } from '../sdk/contract.js';
 import { failedPrecondition } from '../sdk/errors.js';
@@ -19,7 +19,6 @@ import { fullBackup } from './backup-full.js';
 import { incrementalBackup } from './backup-incremental.js';
 import { select, withSession, type SessionOptions } from './connection.js';
 import { ADMIN_SECRET, type PgPaths } from './paths.js';
-import { restoreChain } from './restore.js';
 import { effective } from './settings.js';
 import { pruneAfterBackup } from './wal-retention.js';
 import { ADMIN_USER } from './validation.js';
@@ -34,9 +33,7 @@ export interface PgBackupDeps {
 /** The manager's `backup` (capabilities "backup" and "backup_incremental"). */
 export function postgresqlBackupOps(deps: PgBackupDeps): BackupOps {
   return {
-    incremental: true,
     create: (req, op) => createBackup(deps, req, op),
-    restore: (req, op) => restoreChain(deps, req, op),
   };
 }
 
@@ -63,7 +60,7 @@ async function serverFacts(admin: SessionOptions, signal: AbortSignal): Promise<
 }
 
 export async function createBackup({ ctx, paths }: PgBackupDeps, req: CreateBackupCommand, op: OperationScope): Promise<BackupArtifact> {
-  const checked = checkBackupCommand(req, { datastore: DATASTORE, instanceId: ctx.instanceId, incrementalSupported: true });
+  const checked = checkBackupCommand(req, { datastore: DATASTORE, instanceId: ctx.instanceId });
   // A parent without usable facts is refused before anything runs: it can never be continued.
   const parent = checked.parent ? readFacts(checked.parent) : undefined;
   if (!(await isPrepared(paths.preparedMarker))) throw failedPrecondition('PostgreSQL has not been prepared on this instance');

@@ -1,15 +1,14 @@
 // Databases. Every one is created from template0 (clean, and the only
 // template that accepts a different encoding or locale) with nothing granted
 // to PUBLIC: a user reaches it only once access is granted (grants.ts).
-import { databasesCheckedFirst } from '../sdk/checked-first.js';
 import type { DatabaseOps } from '../sdk/contract.js';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../sdk/errors.js';
 import { quotePgIdent } from '../sdk/identifiers.js';
 import type { Database, DatabaseList, Page } from '../sdk/types.js';
 import { escapeLiteral } from 'pg';
 import { exec, select, type OpenSessions, type Session } from './connection.js';
-import { checkPage, pageLimit, pageMarker } from './paging.js';
-import { RESERVED_DATABASES, RESERVED_PREFIX, checkDatabaseName, checkDatabases, pgValidator } from './validation.js';
+import { pageLimit, pageMarker } from './paging.js';
+import { RESERVED_DATABASES, RESERVED_PREFIX } from './validation.js';
 
 export const RESERVED_PATTERN = `${RESERVED_PREFIX.replace('_', '\\_')}%`;
 
@@ -115,7 +114,6 @@ async function plan(s: Session, db: Database, field: string): Promise<Plan> {
 }
 
 export async function createDatabases(s: Session, dbs: readonly Database[]): Promise<void> {
-  checkDatabases(dbs);
   const plans: Plan[] = [];
   for (const [i, db] of dbs.entries()) {
     if (await databaseExists(s, db.name)) throw alreadyExists(`database '${db.name}' already exists (databases[${i}])`);
@@ -178,7 +176,6 @@ export async function liveConnections(s: Session, db: string): Promise<number> {
  * go with it: a new database of the same name starts with none.
  */
 export async function deleteDatabase(s: Session, name: string, force = false): Promise<void> {
-  checkDatabaseName(name, 'name');
   if (!(await databaseExists(s, name))) throw notFound(`database '${name}' does not exist`);
   if (!force) {
     const n = await liveConnections(s, name);
@@ -191,12 +188,9 @@ export async function deleteDatabase(s: Session, name: string, force = false): P
 }
 
 export function databaseOps(open: OpenSessions): DatabaseOps {
-  return databasesCheckedFirst(
-    { validator: pgValidator, databases: checkDatabases, page: checkPage },
-    {
-      create: (dbs, op) => open(op.signal)((s) => createDatabases(s, dbs)),
-      list: (page, op) => open(op.signal)((s) => listDatabases(s, page)),
-      delete: (name, op, options) => open(op.signal)((s) => deleteDatabase(s, name, options?.force ?? false)),
-    },
-  );
+  return {
+    create: (dbs, op) => open(op.signal)((s) => createDatabases(s, dbs)),
+    list: (page, op) => open(op.signal)((s) => listDatabases(s, page)),
+    delete: (name, op, options) => open(op.signal)((s) => deleteDatabase(s, name, options?.force ?? false)),
+  };
 }

@@ -20,6 +20,7 @@ import { userOps } from './users.js';
 import { ADMIN_USER } from './validation.js';
 import { walArchiveDir } from './wal-archive.js';
 import { walArchiveUsage } from './wal-retention.js';
+import { deadline } from '../sdk/signals.js';
 
 export class PostgresqlManager extends ServerManager implements AgentManager {
   readonly users: UserOps;
@@ -91,7 +92,7 @@ export class PostgresqlManager extends ServerManager implements AgentManager {
         );
         return r;
       },
-      AbortSignal.timeout(PROBE_TIMEOUT_MS),
+      deadline(PROBE_TIMEOUT_MS),
     );
     facts.version = row.version;
     facts.uptime_seconds = row.uptime;

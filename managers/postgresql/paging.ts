@@ -9,9 +9,3 @@ export { pageLimit };
  * NUL would make the server reject the query with a confusing error).
  */
 export const pageMarker = (page: Page | undefined): string => markerOf(page, 64);
-
-/** The whole page, checked before a session is opened. */
-export function checkPage(page: Page): void {
-  pageLimit(page);
-  pageMarker(page);
-}

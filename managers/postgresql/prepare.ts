@@ -13,7 +13,6 @@ import { subScope } from '../sdk/backup/progress.js';
 import { issueServerCertificate } from '../sdk/tls.js';
 import { isRoot, lookupOsUser, type OsUser } from '../sdk/os-user.js';
 import { markPrepared, stopIfFailed } from '../sdk/prepared.js';
-import { checkAccessToCreated, checkRestoreAlone } from '../sdk/request-lists.js';
 import type { PrepareRequest } from '../sdk/types.js';
 import { renderPostgresqlConf } from './config.js';
 import { sessionsWith, withSession, type SessionOptions } from './connection.js';
@@ -26,21 +25,12 @@ import { createAdminOffline, secureInstallation, toolEnv } from './secure.js';
 import { checkRestoreChain, restoreChain } from './restore.js';
 import { readSettings, writeSettings, type InstanceSettings } from './settings.js';
 import { createUsers } from './users.js';
-import { ADMIN_USER, ROOT_USER, checkDatabases, checkUsers } from './validation.js';
+import { ADMIN_USER, ROOT_USER } from './validation.js';
 import { archiveCommand, resetWalArchive, walArchiveDir } from './wal-archive.js';
 
 export interface PrepareDeps {
   ctx: ManagerContext;
   paths: PgPaths;
-}
-
-/** Everything wrong with the request is found before anything is touched. */
-export function checkPrepareRequest(req: PrepareRequest): void {
-  checkDatabases(req.databases ?? [], 'databases');
-  checkUsers(req.users ?? [], 'users');
-  checkAccessToCreated(req);
-  checkRestoreAlone(req);
-  if (req.restore) checkRestoreChain(req.restore);
 }
 
 async function prepareDirectories({ ctx, paths }: PrepareDeps, owner: OsUser | undefined): Promise<void> {
@@ -101,8 +91,8 @@ async function stopLeftovers({ ctx, paths }: PrepareDeps, current: Installation,
 export async function prepare(deps: PrepareDeps, req: PrepareRequest, op: OperationScope): Promise<void> {
   const { ctx, paths } = deps;
   const { signal } = op;
-  op.progress(1, 'validating request');
-  checkPrepareRequest(req);
+  // A chain that cannot replay is refused before anything is touched.
+  if (req.restore) checkRestoreChain(req.restore);
   const inst = await findInstallation();
   const spec = serviceSpec(inst, paths);
   const owner = isRoot() ? await lookupOsUser(OS_USER, ctx.runner) : undefined;

@@ -5,7 +5,6 @@
 // Passwords reach the server only as SCRAM verifiers (scram.ts), inside a
 // quoted literal: CREATE/ALTER ROLE cannot take parameters.
 import { escapeLiteral } from 'pg';
-import { usersCheckedFirst } from '../sdk/checked-first.js';
 import type { UserOps } from '../sdk/contract.js';
 import { alreadyExists, failedPrecondition, notFound } from '../sdk/errors.js';
 import { quotePgIdent } from '../sdk/identifiers.js';
@@ -14,9 +13,9 @@ import type { Access, Page, User, UserList, UserRef } from '../sdk/types.js';
 import { exec, select, transaction, type OpenSessions, type Session, type Sessions } from './connection.js';
 import { RESERVED_PATTERN, databaseExists } from './databases.js';
 import { accessOf, grantDatabase, revokeDatabase, terminateSessions } from './grants.js';
-import { checkPage, pageLimit, pageMarker } from './paging.js';
+import { pageLimit, pageMarker } from './paging.js';
 import { scramVerifier } from './scram.js';
-import { RESERVED_USERS, checkDatabaseNames, checkUsers, pgValidator } from './validation.js';
+import { RESERVED_USERS } from './validation.js';
 
 const q = quotePgIdent;
 const label = (name: string): string => `user '${name}'`;
@@ -27,8 +26,7 @@ export async function userExists(s: Session, name: string): Promise<boolean> {
   return (await select(s, 'SELECT 1 FROM pg_roles WHERE rolname = $1 AND rolcanlogin', [name])).length > 0;
 }
 
-async function requireUser(s: Session, ref: UserRef, field: string): Promise<string> {
-  pgValidator.userRef(ref, field);
+async function requireUser(s: Session, ref: UserRef): Promise<string> {
   if (!(await userExists(s, ref.name))) throw notFound(`${label(ref.name)} does not exist`);
   return ref.name;
 }
@@ -48,7 +46,6 @@ const toUser = (name: string, dbs: readonly string[]): User => ({
 });
 
 export async function createUsers(sessions: Sessions, users: readonly User[]): Promise<void> {
-  checkUsers(users);
   // Should an error ever quote a statement, the password in it is masked.
   for (const u of users) registerSecret(u.password);
   await sessions(async (s) => {
@@ -98,7 +95,7 @@ export async function listUsers(s: Session, page: Page): Promise<UserList> {
 }
 
 export async function getUser(s: Session, ref: UserRef): Promise<User> {
-  const name = await requireUser(s, ref, 'user');
+  const name = await requireUser(s, ref);
   return toUser(name, (await accessOf(s, [name])).get(name) ?? []);
 }
 
@@ -196,7 +193,7 @@ async function dropRole(sessions: Sessions, role: string): Promise<void> {
  * retried) and its sessions are ended: nothing it creates meanwhile is lost.
  */
 export async function deleteUser(sessions: Sessions, ref: UserRef): Promise<void> {
-  const name = await sessions((s) => requireUser(s, ref, 'user'));
+  const name = await sessions((s) => requireUser(s, ref));
   const refuse = (owned: readonly Owned[]) =>
     failedPrecondition(
       `${label(name)} still owns ${describeOwned(owned)}; drop them or give them another owner (REASSIGN OWNED, with root enabled) first`,
@@ -218,16 +215,14 @@ export async function deleteUser(sessions: Sessions, ref: UserRef): Promise<void
 }
 
 export async function changePassword(s: Session, ref: UserRef, password: string): Promise<void> {
-  pgValidator.password(password, 'password');
   registerSecret(password);
-  const name = await requireUser(s, ref, 'user');
+  const name = await requireUser(s, ref);
   await exec(s, `ALTER ROLE ${q(name)} PASSWORD ${passwordLiteral(password)}`);
 }
 
 export async function grantAccess(sessions: Sessions, ref: UserRef, databases: readonly string[]): Promise<void> {
-  checkDatabaseNames(databases, 'databases');
   const name = await sessions(async (s) => {
-    const n = await requireUser(s, ref, 'user');
+    const n = await requireUser(s, ref);
     await requireDatabases(s, databases, 'databases');
     return n;
   });
@@ -236,9 +231,8 @@ export async function grantAccess(sessions: Sessions, ref: UserRef, databases: r
 
 /** Revoking access the user does not have is a no-op, so a retried request succeeds. */
 export async function revokeAccess(sessions: Sessions, ref: UserRef, databases: readonly string[]): Promise<void> {
-  checkDatabaseNames(databases, 'databases');
   const { name, present } = await sessions(async (s) => {
-    const n = await requireUser(s, ref, 'user');
+    const n = await requireUser(s, ref);
     const existing: string[] = [];
     for (const db of databases) if (await databaseExists(s, db)) existing.push(db);
     return { name: n, present: existing };
@@ -252,13 +246,7 @@ export async function listAccess(s: Session, ref: UserRef): Promise<Access[]> {
 
 /** UserOps over the manager's admin sessions. */
 export function userOps(open: OpenSessions): UserOps {
-  const rules = {
-    validator: pgValidator,
-    users: checkUsers,
-    page: checkPage,
-    databases: (dbs: readonly string[]) => checkDatabaseNames(dbs, 'databases'),
-  };
-  return usersCheckedFirst(rules, {
+  return {
     create: (users, op) => createUsers(open(op.signal), users),
     list: (page, op) => open(op.signal)((s) => listUsers(s, page)),
     get: (r, op) => open(op.signal)((s) => getUser(s, r)),
@@ -267,5 +255,5 @@ export function userOps(open: OpenSessions): UserOps {
     grant: (r, dbs, op) => grantAccess(open(op.signal), r, dbs),
     revoke: (r, dbs, op) => revokeAccess(open(op.signal), r, dbs),
     listAccess: (r, op) => open(op.signal)((s) => listAccess(s, r)),
-  });
+  };
 }

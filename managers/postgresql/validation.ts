@@ -8,7 +8,9 @@
 import { invalidArgument } from '../sdk/errors.js';
 import { checkName, checkPassword, checkString, describeValue, type NameRules } from '../sdk/identifiers.js';
 import type { Validator } from '../sdk/contract.js';
-import { checkAccessList, checkList } from '../sdk/request-lists.js';
+import { checkAccessList } from '../sdk/request-lists.js';
+import { validatorOf, type ItemRules } from '../sdk/validator.js';
+import { pageMarker } from './paging.js';
 import type { Database, User, UserRef } from '../sdk/types.js';
 
 /** The role the agent manages the server with (superuser, unix socket only). */
@@ -100,7 +102,9 @@ export function checkHost(host: unknown, field: string): string {
   return '';
 }
 
-export const pgValidator: Validator = {
+/** The item rules (each entry on its own); validatorOf adds the list and prepare rules. */
+export const pgRules: ItemRules = {
+  words: { user: 'user', database: 'database' },
   databaseName(name, field) {
     checkDatabaseName(name, field);
   },
@@ -127,19 +131,11 @@ export const pgValidator: Validator = {
     if (user.permissions) throw invalidArgument(`${field}.permissions`, 'permission strings apply to Redis ACL users; PostgreSQL users get access per database');
     checkAccessList(user.access, `${field}.access`, checkDatabaseName);
   },
+  userKey: (u) => u.name,
   password(password, field) {
     checkPasswordValue(password, field);
   },
+  page: (page) => void pageMarker(page),
 };
 
-export function checkUsers(users: readonly User[], field = 'users'): void {
-  checkList(users, field, { check: pgValidator.user, key: (u) => u.name, what: 'user' });
-}
-
-export function checkDatabases(dbs: readonly Database[], field = 'databases'): void {
-  checkList(dbs, field, { check: pgValidator.database, key: (d) => d.name, what: 'database' });
-}
-
-export function checkDatabaseNames(names: readonly string[], field: string): void {
-  checkList<string>(names, field, { check: checkDatabaseName, key: (n) => n, what: 'database', nonEmpty: true });
-}
+export const pgValidator: Validator = validatorOf(pgRules);

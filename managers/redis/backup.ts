@@ -2,8 +2,8 @@
 // streamed into the shared pipeline (compression, encryption, checksum,
 // storage). Full only: an RDB is always the whole dataset, and Redis keeps no
 // change log a later backup could start from (rewrites compact the AOF), so
-// `incremental` is false and checkBackupCommand refuses an incremental request
-// before anything is written.
+// it does not declare "backup_incremental" and an incremental request is
+// refused before anything is written.
 import { access } from 'node:fs/promises';
 import type { ManagerContext, OperationScope } from '../sdk/contract.js';
 import { failedPrecondition } from '../sdk/errors.js';
@@ -14,7 +14,7 @@ import type { BackupArtifact, BackupOps, CreateBackupCommand } from '../sdk/back
 import { info, withSession, type SessionOptions } from './connection.js';
 import { ADMIN_SECRET, type RedisPaths } from './paths.js';
 import { syncRdb } from './rdb-sync.js';
-import { DATASTORE, restoreSnapshot } from './restore.js';
+import { DATASTORE } from './restore.js';
 import { ADMIN_USER } from './validation.js';
 
 export interface RedisBackupDeps {
@@ -25,17 +25,12 @@ export interface RedisBackupDeps {
 /** The manager's `backup` (capability "backup"; not "backup_incremental"). */
 export function redisBackupOps(deps: RedisBackupDeps): BackupOps {
   return {
-    incremental: false,
     create: (req, op) => createBackup(deps, req, op),
-    // Prepare calls restoreSnapshot itself: it also needs the key count to confirm the load.
-    restore: async (req, op) => {
-      await restoreSnapshot(deps.ctx, req, op);
-    },
   };
 }
 
 export async function createBackup({ ctx, paths }: RedisBackupDeps, req: CreateBackupCommand, op: OperationScope): Promise<BackupArtifact> {
-  const checked = checkBackupCommand(req, { datastore: DATASTORE, instanceId: ctx.instanceId, incrementalSupported: false });
+  const checked = checkBackupCommand(req, { datastore: DATASTORE, instanceId: ctx.instanceId });
   await access(paths.preparedMarker).catch(() => {
     throw failedPrecondition('Redis has not been prepared on this instance');
   });

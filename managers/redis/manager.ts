@@ -15,6 +15,7 @@ import { waitUntilReady } from './readiness.js';
 import { rootOps } from './root.js';
 import { userOps } from './users.js';
 import { ADMIN_USER } from './validation.js';
+import { deadline } from '../sdk/signals.js';
 
 export class RedisManager extends ServerManager implements AgentManager {
   readonly users: UserOps;
@@ -71,7 +72,7 @@ export class RedisManager extends ServerManager implements AgentManager {
         // one probe never reports the failure without the refusal it causes.
         return { server, replication, persistence, refused: await pingError(s) };
       },
-      AbortSignal.timeout(PROBE_TIMEOUT_MS),
+      deadline(PROBE_TIMEOUT_MS),
     );
     const version = server.redis_version ?? '';
     facts.version = version;

@@ -5,9 +5,3 @@ export { pageLimit };
 
 /** Markers are compared with names, never sent to the server; anything else printable simply matches nothing. */
 export const pageMarker = (page: Page | undefined): string => markerOf(page, 300);
-
-/** The whole page, checked before a session is opened. */
-export function checkPage(page: Page): void {
-  pageLimit(page);
-  pageMarker(page);
-}

@@ -22,27 +22,13 @@ import { checkRestore, restoreSnapshot } from './restore.js';
 import { confirmRestoreLoaded } from './restore-check.js';
 import { ROOT_OFF_RULES, ROOT_USER } from './root.js';
 import { createUsers } from './users.js';
-import { ADMIN_USER, checkUsers } from './validation.js';
+import { ADMIN_USER } from './validation.js';
 
 export interface PrepareDeps {
   ctx: ManagerContext;
   paths: RedisPaths;
   /** Absolute path of redis-server. */
   server: string;
-}
-
-/** Everything wrong with the request is found before anything is touched. */
-export function checkPrepareRequest(req: PrepareRequest): void {
-  if ((req.databases ?? []).length > 0) {
-    throw invalidArgument('databases', 'Redis has no databases to create; limit users with key patterns in their permissions instead');
-  }
-  // A standalone server must not be made where a cluster member was asked for.
-  if (req.cluster) throw invalidArgument('cluster', 'Redis Cluster membership is not supported by this manager yet');
-  checkUsers(req.users ?? [], 'users');
-  // A restored instance is made from the backup alone; users are added afterwards through the
-  // user API, so a refused user can never leave a restored instance unprepared (or look like a failed restore).
-  checkRestoreAlone(req);
-  if (req.restore) checkRestore(req.restore);
 }
 
 /** sun_path holds 108 bytes with its NUL; a longer socket path fails deep inside the server. */
@@ -60,8 +46,8 @@ async function prepareDirectories({ ctx, paths }: PrepareDeps, owner: OsUser | u
 export async function prepare(deps: PrepareDeps, req: PrepareRequest, op: OperationScope): Promise<void> {
   const { ctx, paths, server } = deps;
   const { signal } = op;
-  op.progress(1, 'validating request');
-  checkPrepareRequest(req);
+  // A snapshot that cannot be restored is refused before anything is touched.
+  if (req.restore) checkRestore(req.restore);
   if (Buffer.byteLength(paths.socket) > MAX_SOCKET_PATH) {
     throw failedPrecondition(`the unix socket path ${paths.socket} is longer than ${MAX_SOCKET_PATH} bytes; use a shorter state directory`);
   }

@@ -5,7 +5,8 @@
 import { invalidArgument } from '../sdk/errors.js';
 import { checkName, checkPassword, checkString } from '../sdk/identifiers.js';
 import type { Validator } from '../sdk/contract.js';
-import { checkList } from '../sdk/request-lists.js';
+import { validatorOf, type ItemRules } from '../sdk/validator.js';
+import { pageMarker } from './paging.js';
 import type { User, UserRef } from '../sdk/types.js';
 import { permissionTokens } from './acl-rules.js';
 
@@ -45,7 +46,9 @@ function checkNoHost(host: unknown, field: string): void {
 const noDatabases = (field: string) =>
   invalidArgument(field, 'Redis has no databases to manage; limit a user with key patterns in its permissions instead');
 
-export const redisValidator: Validator = {
+/** The item rules (each entry on its own); validatorOf adds the list and prepare rules. */
+export const redisRules: ItemRules = {
+  words: { user: 'user', database: 'database' },
   databaseName(_name, field) {
     throw noDatabases(field);
   },
@@ -66,17 +69,11 @@ export const redisValidator: Validator = {
     if (!Array.isArray(access) || access.length > 0) throw noDatabases(`${field}.access`);
     permissionTokens(checkString(user.permissions ?? '', `${field}.permissions`), `${field}.permissions`);
   },
+  userKey: (u) => u.name,
   password(password, field) {
     checkPasswordValue(password, field);
   },
+  page: (page) => void pageMarker(page),
 };
 
-export function checkUsers(users: readonly User[], field = 'users'): void {
-  checkList(users, field, { check: redisValidator.user, key: (u) => u.name, what: 'user' });
-}
-
-/** Grant and revoke name databases, which Redis does not have. */
-export function refuseDatabases(databases: readonly string[], field: string): never {
-  if (!Array.isArray(databases)) throw invalidArgument(field, 'must be a list');
-  throw noDatabases(field);
-}
+export const redisValidator: Validator = validatorOf(redisRules);

@@ -3,12 +3,12 @@
 // controller runs them, persisting after every step, and resumes after a
 // restart at the step it was in. Steps must therefore be idempotent: anything
 // they start is keyed (`key`) so a resumed step re-attaches instead of redoing.
-import type { Command } from '../../proto/gen/steward/v1/agent.js';
 import type { ClusterMembership } from '../../proto/gen/steward/v1/agent.js';
+import type { CommandPayload } from './operations/payload.js';
 import type { OperationResult, RingView } from '../../proto/gen/steward/v1/common.js';
 
 export type { ClusterMembership, RingView };
-export type MemberCommand = Omit<Command, 'operationId' | 'deadlineUnixMs'>;
+export type MemberCommand = CommandPayload;
 
 export interface MemberSpec {
   memoryMb: number;
@@ -16,14 +16,16 @@ export interface MemberSpec {
   rack: string;
 }
 
+/** Where a member is in its cluster's life (the MemberState enum on the wire, lower case in the store). */
+export type MemberStateName = 'building' | 'joining' | 'active' | 'leaving' | 'removed' | 'error';
+
 export interface MemberRecord {
   instanceId: string;
   name: string;
   dataCenter: string;
   rack: string;
   seed: boolean;
-  /** "building" | "joining" | "active" | "leaving" | "removed" | "error" */
-  state: string;
+  state: MemberStateName;
   host: string;
   port: number;
 }

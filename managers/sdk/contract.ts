@@ -5,6 +5,7 @@
 // Both declare the same capabilities; the controller refuses an operation the
 // datastore lacks before anything is sent to an agent.
 import type { BackupOps } from './backup/types.js';
+import type { ByteProgress } from './operations/state.js';
 import type { Logger } from './logger.js';
 import type { ClusterStrategy } from './cluster.js';
 import type { Runner } from './runner.js';
@@ -41,8 +42,8 @@ export type Capability = (typeof CAPABILITIES)[number];
 export interface OperationScope {
   /** Aborted on cancel or deadline; pass it to every child process and query. */
   readonly signal: AbortSignal;
-  /** Report progress (0-100) and a human-readable step. */
-  progress(percent: number, message: string): void;
+  /** Report progress (0-100), a human-readable step and, for work measured in bytes, how many are done. */
+  progress(percent: number, message: string, bytes?: ByteProgress): void;
 }
 
 /** A server certificate for the datastore's own client connections, issued by the controller's CA. */
@@ -124,7 +125,13 @@ export interface ClusterOps {
 
 /** The agent side of one datastore, bound to one instance. */
 export interface AgentManager {
-  /** Render config, initialise, start, secure, then create the requested databases and users. */
+  /**
+   * Render config, initialise, start, secure, then create the requested
+   * databases and users. With `req.restore` (capability "backup") the data
+   * directory is filled from that backup chain instead of being initialised
+   * empty: the chain is fetched and verified before anything is written, and a
+   * failed restore is a failed prepare (no marker, nothing served).
+   */
   prepare(req: PrepareRequest, op: OperationScope): Promise<void>;
   start(op: OperationScope): Promise<void>;
   stop(op: OperationScope): Promise<void>;
@@ -139,23 +146,41 @@ export interface AgentManager {
   readonly databases?: DatabaseOps;
   readonly root?: RootOps;
   readonly cluster?: ClusterOps;
-  /** Backups (capability "backup"; "backup_incremental" when `backup.incremental`). */
+  /** Backups (capability "backup"; "backup_incremental" when it can also make incremental ones). */
   readonly backup?: BackupOps;
   /** Release connections; the datastore keeps running. */
   close(): Promise<void>;
 }
 
 /**
- * Input rules of a datastore. Shared by both sides: the controller checks
- * before it sends anything, the agent checks again before it acts. Each method
- * throws StewardError INVALID_ARGUMENT naming `field`.
+ * Input rules of a datastore, at the level of what a command carries. Both
+ * sides check through the operations table (`checkCommand`): the controller
+ * before it records anything, the agent before it touches anything; manager
+ * methods receive checked input. Each method throws StewardError
+ * INVALID_ARGUMENT naming `field` (e.g. `users[2].access[0].database`).
+ * Build one with `validatorOf` (sdk/validator.ts).
  */
 export interface Validator {
-  database(db: Database, field: string): void;
+  /** A whole prepare request: its databases and users, their access, a restore alone, cluster membership. */
+  prepare(req: PrepareRequest): void;
+  /** Databases to create: each valid, none twice. */
+  databases(dbs: readonly Database[], field: string): void;
+  /** Databases a grant or revoke names: each valid, none twice. */
+  databaseNames(names: readonly string[], field: string): void;
   databaseName(name: string, field: string): void;
-  user(user: User, field: string): void;
+  /** Users to create: each (with its access list) valid, none twice. */
+  users(users: readonly User[], field: string): void;
   userRef(ref: UserRef, field: string): void;
   password(password: string, field: string): void;
+  /** A list request's page (field `page`): limit in range, a marker this datastore could have handed out. */
+  page(page: Page | undefined): void;
+  /** Cluster member commands; present when the datastore declares "cluster". */
+  readonly cluster?: ClusterValidator;
+}
+
+export interface ClusterValidator {
+  seeds(seeds: readonly string[], field: string): void;
+  adminCredentials(user: string, password: string, field: string): void;
 }
 
 export interface ManagerIdentity {

@@ -32,12 +32,12 @@ export function checkAccessList(access: readonly Access[] | undefined, field: st
 }
 
 /** In a prepare request, users may only be given access to the databases created with them. */
-export function checkAccessToCreated(req: PrepareRequest): void {
+export function checkAccessToCreated(req: PrepareRequest, what = 'database'): void {
   const names = new Set((req.databases ?? []).map((d) => d.name));
   (req.users ?? []).forEach((u, i) =>
     (u.access ?? []).forEach((a, j) => {
       if (!names.has(a.database)) {
-        throw invalidArgument(`users[${i}].access[${j}].database`, `'${a.database}' is not one of the databases being created`);
+        throw invalidArgument(`users[${i}].access[${j}].database`, `'${a.database}' is not one of the ${what}s being created`);
       }
     }),
   );

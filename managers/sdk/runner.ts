@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { redactText } from './redact.js';
 import { StewardError } from './errors.js';
+import { scopedSignal } from './signals.js';
 
 export interface RunOptions {
   signal?: AbortSignal;
@@ -29,11 +30,9 @@ const MAX_CAPTURE = 1 << 20; // keep at most 1 MiB of each stream
 
 export const run: Runner = (command, args, opts = {}) =>
   new Promise((resolve, reject) => {
-    const signals = [opts.signal, opts.timeoutMs ? AbortSignal.timeout(opts.timeoutMs) : undefined].filter(
-      (s): s is AbortSignal => !!s,
-    );
-    const signal = signals.length ? AbortSignal.any(signals) : undefined;
-    if (signal?.aborted) return reject(abortError(command, signal));
+    const scope = scopedSignal([opts.signal], opts.timeoutMs);
+    const { signal } = scope;
+    if (signal.aborted) return reject(abortError(command, signal));
     const child = spawn(command, args, {
       cwd: opts.cwd,
       env: opts.env ?? process.env,
@@ -50,16 +49,18 @@ export const run: Runner = (command, args, opts = {}) =>
       if (stderr.length < MAX_CAPTURE) stderr += d.toString();
     });
     const onAbort = () => child.kill('SIGKILL');
-    signal?.addEventListener('abort', onAbort, { once: true });
+    signal.addEventListener('abort', onAbort, { once: true });
     child.stdin.on('error', () => undefined); // the tool may exit before reading stdin
     child.stdin.end(opts.input ?? '');
     child.on('error', (err) => {
-      signal?.removeEventListener('abort', onAbort);
+      signal.removeEventListener('abort', onAbort);
+      scope.dispose();
       reject(new StewardError('INTERNAL', redactText(`${command}: ${err.message}`)));
     });
     child.on('close', (code, sig) => {
-      signal?.removeEventListener('abort', onAbort);
-      if (signal?.aborted) return reject(abortError(command, signal));
+      signal.removeEventListener('abort', onAbort);
+      scope.dispose();
+      if (signal.aborted) return reject(abortError(command, signal));
       const result = { code: code ?? -1, stdout: redactText(stdout), stderr: redactText(stderr) };
       if (code === 0 || (code !== null && opts.okCodes?.includes(code))) return resolve(result);
       const tail = failureSummary(result.stderr || result.stdout);

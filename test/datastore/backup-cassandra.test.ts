@@ -16,6 +16,7 @@ import { leftoverTags } from '../../managers/cassandra/snapshot.js';
 import { cassandraUnavailableReason, createCassandraNode, testOp, type CassandraNode } from '../fixtures/cassandra-instance.js';
 import { flippedCopy, tempStore, testGrant } from '../fixtures/backup-storage.js';
 import { expectCode } from '../fixtures/datastore-assertions.js';
+import { payload } from '../../managers/sdk/operations/payload.js';
 
 const reason = await cassandraUnavailableReason();
 if (reason) console.warn(`\n*** SKIPPED: cassandra backup tests cannot run here: ${reason} ***\n`);
@@ -203,10 +204,10 @@ describe.skipIf(!!reason)('Cassandra backup and restore (snapshot, nodetool impo
   });
 
   it('refuses an incremental backup before anything is written', async () => {
-    const err = await expectCode(backup('incr-1', BackupType.INCREMENTAL, full), 'FAILED_PRECONDITION');
-    expect(err.message).toMatch(/incremental backups are not supported by the cassandra backup strategy/);
+    const req = { backupId: 'incr-1', type: BackupType.INCREMENTAL, parent: full, storage, key: grant, compression: 'zstd' };
+    const err = await expectCode(src.run(payload('createBackup', req)), 'FAILED_PRECONDITION');
+    expect(err.message).toMatch(/does not support incremental backups/);
     expect(readdirSync(join(root, src.ctx.instanceId))).toEqual(['full-1']);
-    expect(src.manager.backup.incremental).toBe(false);
 
     // Rows written after the backup must not come back with it.
     const c = await admin(src);
@@ -277,7 +278,7 @@ describe.skipIf(!!reason)('Cassandra backup and restore (snapshot, nodetool impo
   });
 
   it('a restore into a prepared node is refused', async () => {
-    const err = await expectCode(dst.manager.backup.restore(restoreCommand(full), testOp()), 'FAILED_PRECONDITION');
+    const err = await expectCode(dst.manager.prepare({ ...EMPTY_PREPARE, restore: restoreCommand(full) }, testOp()), 'FAILED_PRECONDITION');
     expect(err.message).toMatch(/already prepared/);
   });
 });

@@ -18,6 +18,7 @@ import { createMysqlInstance, mysqlUnavailableReason, testOp, type MysqlInstance
 import { s3ServerBinary, startS3Server, type S3Server } from '../fixtures/s3-server.js';
 import { expectStored, flippedCopy, tempStore, testGrant } from '../fixtures/backup-storage.js';
 import { expectCode } from '../fixtures/datastore-assertions.js';
+import { restoreChain } from '../../managers/mysql/restore.js';
 
 const reason = await mysqlUnavailableReason();
 if (reason) console.warn(`\n*** SKIPPED: mysql backup tests cannot run here: ${reason} ***\n`);
@@ -94,7 +95,7 @@ describe.skipIf(!!reason)('MariaDB backup and restore (mariadb-backup, process b
     const spec = await inst.manager.serviceSpec();
     await inst.ctx.service.stop(spec);
     await rm(inst.ctx.dataDir, { recursive: true, force: true });
-    await mysqlBackupOps({ ctx: inst.ctx, paths: mysqlPaths(inst.ctx) }).restore({ storage: store, chain: chain.map((artifact) => ({ artifact, key: grant })) }, testOp());
+    await restoreChain({ ctx: inst.ctx, paths: mysqlPaths(inst.ctx) }, { storage: store, chain: chain.map((artifact) => ({ artifact, key: grant })) }, testOp());
     await inst.ctx.service.start(spec);
     const paths = mysqlPaths(inst.ctx);
     const osRoot = { socket: paths.socket, user: 'root' };
@@ -165,7 +166,7 @@ describe.skipIf(!!reason)('MariaDB backup and restore (mariadb-backup, process b
     await dst.ctx.service.stop(spec);
     await rm(dst.ctx.dataDir, { recursive: true, force: true });
     const err = await expectCode(
-      mysqlBackupOps({ ctx: dst.ctx, paths: mysqlPaths(dst.ctx) }).restore({ storage, chain: [full, broken].map((artifact) => ({ artifact, key: grant })) }, testOp()),
+      restoreChain({ ctx: dst.ctx, paths: mysqlPaths(dst.ctx) }, { storage, chain: [full, broken].map((artifact) => ({ artifact, key: grant })) }, testOp()),
       'FAILED_PRECONDITION',
     );
     expect(err.message).toMatch(/backup incr-1 is corrupt or incomplete in storage: checksum .* does not match/);
@@ -178,8 +179,7 @@ describe.skipIf(!!reason)('MariaDB backup and restore (mariadb-backup, process b
     await expectCode(backup('bad-2', BackupType.INCREMENTAL, { ...full, facts: {} }), 'FAILED_PRECONDITION');
     await expectCode(backup('bad-3', BackupType.INCREMENTAL, { ...full, instanceId: 'someone-else' }), 'FAILED_PRECONDITION');
     await expectCode(backup('bad-4', BackupType.FULL, undefined, 'lz4'), 'INVALID_ARGUMENT');
-    const ops = mysqlBackupOps({ ctx: dst.ctx, paths: mysqlPaths(dst.ctx) });
-    await expectCode(ops.restore({ storage, chain: [{ artifact: incr, key: grant }] }, testOp()), 'FAILED_PRECONDITION');
+    await expectCode(restoreChain({ ctx: dst.ctx, paths: mysqlPaths(dst.ctx) }, { storage, chain: [{ artifact: incr, key: grant }] }, testOp()), 'FAILED_PRECONDITION');
     expect(readdirSync(join(root, src.ctx.instanceId)).sort()).toEqual(['full-1', 'incr-1', 'incr-flip']);
   });
 

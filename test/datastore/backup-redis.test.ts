@@ -25,6 +25,7 @@ import { expectNothingLeft, serverProcesses } from '../fixtures/datastore-lifecy
 import { describeUnavailable, prepareRequest } from '../fixtures/datastore-suite.js';
 import { createRedisInstance, redisUnavailableReason, testOp, type RedisInstance } from '../fixtures/redis-instance.js';
 import { expectStored, flippedCopy, tempStore, testGrant } from '../fixtures/backup-storage.js';
+import { payload } from '../../managers/sdk/operations/payload.js';
 
 const reason = await redisUnavailableReason();
 
@@ -203,11 +204,10 @@ if (reason) {
 
     it('refuses an incremental backup with FAILED_PRECONDITION and writes nothing to storage', async () => {
       const err = await expectCode(
-        src.manager.backup.create({ backupId: 'incr-1', type: BackupType.INCREMENTAL, parent: full, storage, key: grant, compression: 'zstd' }, testOp()),
+        src.run(payload('createBackup', { backupId: 'incr-1', type: BackupType.INCREMENTAL, parent: full, storage, key: grant, compression: 'zstd' })),
         'FAILED_PRECONDITION',
       );
-      expect(err.message).toMatch(/incremental backups are not supported by the redis backup strategy/);
-      expect(src.manager.backup.incremental).toBe(false);
+      expect(err.message).toMatch(/datastore Redis does not support incremental backups/);
       // Nothing under the refused backup's prefix, not even a partial object.
       expect(readdirSync(join(root, src.ctx.instanceId))).toEqual(['full-1']);
       expect(readdirSync(join(root, src.ctx.instanceId, 'full-1')).sort()).toEqual(['data', 'meta.json']);

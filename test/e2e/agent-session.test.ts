@@ -7,6 +7,7 @@ import { call, startTestController, waitFor, type TestController } from '../fixt
 import { CreateInstanceRequest, type CreateInstanceResponse, type Instance } from '../../proto/gen/steward/v1/api.js';
 import { DatastoreStatus, OperationState, type Operation } from '../../proto/gen/steward/v1/common.js';
 import { isAlive } from '../../controller/provisioner/processes.js';
+import { resultOf } from '../../managers/sdk/operations/payload.js';
 
 describe('agent session (no-op manager)', () => {
   let t: TestController;
@@ -42,7 +43,7 @@ describe('agent session (no-op manager)', () => {
   it('round-trips a no-op operation through the agent', async () => {
     const op = await ping('hello');
     expect(op.state).toBe(OperationState.SUCCEEDED);
-    expect(op.result?.noop?.echo).toBe('hello');
+    expect(resultOf(op.result, 'noop')?.echo).toBe('hello');
   });
 
   it('refuses operations the datastore lacks with FAILED_PRECONDITION, before sending anything', async () => {
@@ -60,7 +61,7 @@ describe('agent session (no-op manager)', () => {
     await t.restart();
     await waitFor('agent reconnect', async () => (await getInstance()).agentConnected);
     const op = await ping('after-restart');
-    expect(op.result?.noop?.echo).toBe('after-restart');
+    expect(resultOf(op.result, 'noop')?.echo).toBe('after-restart');
   });
 
   it('answers unknown ids with NOT_FOUND and bad input with INVALID_ARGUMENT naming the field', async () => {

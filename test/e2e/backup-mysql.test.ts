@@ -110,7 +110,7 @@ describe.skipIf(!!unavailable)('MariaDB backups end to end (controller + agents 
 
   it('takes a full backup: BUILDING, then COMPLETED with size, checksum and a location in storage', async () => {
     const started = await startBackup({ name: 'full-1', description: 'first' });
-    expect(started.status).toBe(BackupStatus.BUILDING);
+    expect(started.status).toBe(BackupStatus.NEW);
     expect(started.type).toBe(BackupType.FULL);
     atFull = await snapshot(src); // the backup runs while we read; nothing writes until it ends
     const { backup } = await finished(started.id);

@@ -171,7 +171,8 @@ describe.skipIf(!!unavailable)('MariaDB instance end to end (controller + agent 
     for (const s of secrets) expect(stored).not.toContain(s);
     // ...while the controller itself can still read what it sent (for re-delivery).
     const prepare = rows.find((r) => r.id === created.operation!.id)!;
-    expect(t.controller.operations.commandOf(prepare as never)?.prepare?.users[0].password).toBe(USER_PASSWORD);
+    const sent = t.controller.operations.commandOf(prepare as never)?.payload;
+    expect(sent?.$case === 'prepare' && sent.value.users[0].password).toBe(USER_PASSWORD);
   });
 
   it('never wrote a secret generated in this run to any log', () => {

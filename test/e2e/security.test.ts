@@ -11,6 +11,9 @@ import { AgentGatewayClient, EnrollmentClient, type ControllerMessage } from '..
 import { DatastoreStatus, OperationState, type Operation } from '../../proto/gen/steward/v1/common.js';
 import { createCsr, generateKeyPair } from '../../managers/sdk/pki.js';
 import { hashToken } from '../../controller/tokens.js';
+import { payload, resultOf } from '../../managers/sdk/operations/payload.js';
+import { updates } from '../../managers/sdk/operations/state.js';
+import { StewardError } from '../../managers/sdk/errors.js';
 
 describe('security', () => {
   let t: TestController;
@@ -60,21 +63,21 @@ describe('security', () => {
     stream.on('error', () => undefined);
     // B has an unfinished operation (a ping parked while B's agent is away is not possible: use a new op row).
     const bBefore = await get(b.instance!.id);
-    const bOp = await t.controller.operations.start(b.instance!.id, 'noop', { noop: { echo: 'for-b' } });
+    const bOp = await t.controller.operations.start(b.instance!.id, payload('noop', { echo: 'for-b' }));
     await call(t.clients.operations, 'wait', { id: bOp.id, timeoutMs: 10_000 });
     const bOpBefore = await call<object, Operation>(t.clients.operations, 'get', { id: bOp.id });
 
-    stream.write({ seq: 0, hello: { instanceId: b.instance!.id, datastore: 'noop-fixture', datastoreVersion: 'evil', capabilities: ['users'], agentVersion: 'x', heartbeatIntervalMs: 500, knownOperations: [] } });
-    await waitFor('welcome', async () => received.some((m) => m.welcome));
-    stream.write({ seq: 0, heartbeat: { status: DatastoreStatus.CRASHED, facts: { evil: '1' }, datastoreVersion: 'evil' } });
+    stream.write({ seq: 0, body: { $case: 'hello', value: { instanceId: b.instance!.id, datastore: 'noop-fixture', datastoreVersion: 'evil', capabilities: ['users'], agentVersion: 'x', heartbeatIntervalMs: 500, knownOperations: [] } } });
+    await waitFor('welcome', async () => received.some((m) => m.body?.$case === 'welcome'));
+    stream.write({ seq: 0, body: { $case: 'heartbeat', value: { status: DatastoreStatus.CRASHED, facts: { evil: '1' }, datastoreVersion: 'evil' } } });
     stream.write({
       seq: 1_000_000,
-      update: { operationId: bOp.id, state: OperationState.FAILED, progress: 0, message: 'forged', result: undefined, error: { code: 'INTERNAL', message: 'forged' } },
+      body: { $case: 'update', value: { ...updates.failed(bOp.id, new StewardError('INTERNAL', 'forged'), 0), message: 'forged' } },
     });
-    stream.write({ seq: 1_000_001, event: { eventType: 'instance.delete.end', payloadJson: JSON.stringify({ instance_id: b.instance!.id }) } });
+    stream.write({ seq: 1_000_001, body: { $case: 'event', value: { eventType: 'instance.delete.end', payloadJson: JSON.stringify({ instance_id: b.instance!.id }) } } });
     // While the rogue holds A's session, B gets a command: it must go to B's real agent only.
     const bPing = await call<object, Operation>(t.clients.instances, 'ping', { instanceId: b.instance!.id, echo: 'only-b' });
-    expect(bPing.result?.noop?.echo).toBe('only-b');
+    expect(resultOf(bPing.result, 'noop')?.echo).toBe('only-b');
     await new Promise((r) => setTimeout(r, 300));
     stream.cancel();
     rogue.close();
@@ -85,7 +88,7 @@ describe('security', () => {
     expect(await call<object, Operation>(t.clients.operations, 'get', { id: bOp.id })).toEqual(bOpBefore);
     const agentB = await t.controller.store.selectFrom('agents').selectAll().where('instance_id', '=', b.instance!.id).executeTakeFirstOrThrow();
     expect(agentB.facts).not.toContain('evil');
-    const commandsSeen = received.filter((m) => m.command).map((m) => m.command!.operationId);
+    const commandsSeen = received.flatMap((m) => (m.body?.$case === 'command' ? [m.body.value.operationId] : []));
     expect(commandsSeen).not.toContain(bOp.id);
     expect(commandsSeen).not.toContain(bPing.id);
   });
@@ -121,7 +124,7 @@ describe('security', () => {
   it('a certificate without the controller CA, or a TLS client without a certificate, cannot reach the gateway', async () => {
     const gw = new AgentGatewayClient(t.controller.agentAddress, credentials.createSsl(ca()));
     const s = gw.connect();
-    s.write({ seq: 0, hello: { instanceId: a.instance!.id, datastore: '', datastoreVersion: '', capabilities: [], agentVersion: '', heartbeatIntervalMs: 0, knownOperations: [] } });
+    s.write({ seq: 0, body: { $case: 'hello', value: { instanceId: a.instance!.id, datastore: '', datastoreVersion: '', capabilities: [], agentVersion: '', heartbeatIntervalMs: 0, knownOperations: [] } } });
     const err = await new Promise<ServiceError>((resolve) => s.on('error', resolve));
     expect(err.code).toBe(status.UNAVAILABLE);
     gw.close();
@@ -182,7 +185,7 @@ describe('certificate renewal', () => {
       }, 30_000);
       await waitFor('connected', async () => (await call<object, Instance>(t.clients.instances, 'get', { id })).agentConnected);
       const op = await call<object, Operation>(t.clients.instances, 'ping', { instanceId: id, echo: 'still-me' });
-      expect(op.result?.noop?.echo).toBe('still-me');
+      expect(resultOf(op.result, 'noop')?.echo).toBe('still-me');
       expect(await t.controller.provisioner.agentPid(id)).toBe(pid);
     } finally {
       await t.close();

@@ -18,6 +18,7 @@ import { OperationState, type Operation } from '../../proto/gen/steward/v1/commo
 import { pidsMentioning, terminate } from '../../controller/provisioner/processes.js';
 import { notificationErrors } from '../../controller/notifications/schema.js';
 import type { Notification } from '../../controller/notifications/types.js';
+import { codeOfNumber } from '../../managers/sdk/errors.js';
 
 const noRabbit = rabbitmqUnavailableReason();
 if (noRabbit) console.warn(`SKIPPING notification fault tests: ${noRabbit}`);
@@ -208,7 +209,7 @@ describe.skipIf(!!noRabbit)('notification delivery faults (real RabbitMQ)', () =
         for (const op of ops) {
           const done = await call<object, Operation>(clients!.operations, 'wait', { id: op.id, timeoutMs: 60_000 });
           expect([OperationState.SUCCEEDED, OperationState.FAILED]).toContain(done.state);
-          if (done.state === OperationState.FAILED) console.info(`reboot failed across the kill: ${done.error?.code}: ${done.error?.message}`);
+          if (done.state === OperationState.FAILED) console.info(`reboot failed across the kill: ${codeOfNumber(done.error?.code ?? 0)}: ${done.error?.message}`);
         }
       }
       // At least one kill hit the window between a committed change and its delivery.

@@ -40,7 +40,7 @@ describe('session faults (no-op manager)', () => {
     await call(t.clients.operations, 'wait', { id: operation!.id, timeoutMs: 30_000 });
     const row = await t.controller.operations.get(operation!.id);
     const command = t.controller.operations.commandOf(row)!;
-    for (let i = 0; i < 3; i++) t.controller.agents.send(instance!.id, { command });
+    for (let i = 0; i < 3; i++) t.controller.agents.send(instance!.id, { body: { $case: 'command', value: command } });
     await new Promise((r) => setTimeout(r, 500));
     expect(runs(instance!.id)).toBe(1);
     expect((await getOp(operation!.id)).state).toBe(OperationState.SUCCEEDED);

@@ -30,6 +30,11 @@ import { chainTo, checkRestorable, descendantsDeepestFirst } from '../../control
 import { storageOf } from '../../controller/backups/config.js';
 import { artifactOf } from '../../controller/backups/records.js';
 import { checkSeries, seriesOf } from '../../managers/sdk/backup/strategy.js';
+import { mysqlIdentity } from '../../managers/mysql/identity.js';
+import { StewardError } from '../../managers/sdk/errors.js';
+import { answer, DONE } from '../../managers/sdk/operations/payload.js';
+import { updates } from '../../managers/sdk/operations/state.js';
+import { canSee, tenantScope, type CallerScope } from '../../controller/tenancy.js';
 
 const log = createLogger('test', { level: 'silent' });
 const codeOf = (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => asStewardError(e).code);
@@ -106,15 +111,14 @@ describe('BackupService (SQLite, real operation service, fake agent stream)', ()
     agents = new AgentRegistry();
     sent = [];
     agents.attach('inst-1', { send: (m) => void sent.push(m), close: () => undefined });
-    const operations = new OperationService(store, agents, log, notifier, new CommandCodec(SecretBox.loadOrCreate(join(dir, 'secrets.key'))));
     capabilities = ['backup', 'backup_incremental'];
-    const instances = { ready: async (t: string, id: string) => {
-      if (id !== 'inst-1' || (t !== '*' && t !== 't1')) throw Object.assign(new Error('nf'), { code: 'NOT_FOUND' });
+    const module = () => ({ ...mysqlIdentity, capabilities });
+    const catalog = { get: module, require: module } as unknown as DatastoreCatalog;
+    const operations = new OperationService(store, agents, catalog, log, notifier, new CommandCodec(SecretBox.loadOrCreate(join(dir, 'secrets.key'))));
+    const instances = { ready: async (scope: CallerScope, id: string) => {
+      if (id !== 'inst-1' || !canSee(scope, 't1')) throw new StewardError('NOT_FOUND', 'nf');
       return INSTANCE;
     } } as unknown as InstanceService;
-    const catalog = {
-      require: () => ({ name: 'mysql', displayName: 'MySQL / MariaDB', capabilities }),
-    } as unknown as DatastoreCatalog;
     svc = new BackupService({
       store, operations, instances, catalog, keyring: BackupKeyring.fromKey(randomBytes(32)),
       storage: storageOf({ storage: { kind: 'filesystem', path: join(dir, 'store') }, compression: 'zstd' }, dir), compression: 'zstd', notifier, log,
@@ -128,52 +132,78 @@ describe('BackupService (SQLite, real operation service, fake agent stream)', ()
   const outbox = async () => (await store.selectFrom('notification_outbox').select('event_type').orderBy('seq').execute()).map((r) => r.event_type);
   const rows = () => store.selectFrom('backups').selectAll().execute();
   const req = (over: Partial<CreateBackupApiRequest> = {}) => CreateBackupApiRequest.fromPartial({ instanceId: 'inst-1', name: 'nightly', ...over });
+  const T1 = tenantScope('t1');
+  /** The createBackup payload of the n-th message sent to the agent. */
+  const backupCommand = (n = 0) => {
+    const m = sent[n].body;
+    const p = m?.$case === 'command' ? m.value.payload : undefined;
+    if (p?.$case !== 'createBackup') throw new Error('not a backup command');
+    return p.value;
+  };
+  const statusOf = async (id: string) => (await svc.get(T1, id)).status;
 
-  it('sends a full backup command with its own key and records BUILDING with a backup.create.start', async () => {
-    const b = await svc.create('t1', req());
-    expect(b.status).toBe('BUILDING');
-    const cmd = sent[0].command as unknown as { createBackup: { backupId: string; type: BackupType; key: { wrappingKey: Uint8Array }; storage: { kind: string } } };
-    expect(cmd.createBackup.backupId).toBe(b.id);
-    expect(cmd.createBackup.type).toBe(BackupType.FULL);
-    expect(cmd.createBackup.key.wrappingKey.length).toBe(32);
-    expect(cmd.createBackup.storage.kind).toBe('filesystem');
+  it('sends a full backup command with its own key and records NEW with a backup.create.start', async () => {
+    const b = await svc.create(T1, req());
+    expect(b.status).toBe('NEW');
+    expect(await statusOf(b.id)).toBe('NEW');
+    const cmd = backupCommand();
+    expect(cmd.backupId).toBe(b.id);
+    expect(cmd.type).toBe(BackupType.FULL);
+    expect(cmd.key!.wrappingKey.length).toBe(32);
+    expect(cmd.storage!.kind).toBe('filesystem');
     expect(await outbox()).toEqual(['backup.create.start']);
-    expect(await codeOf(svc.create('t1', req()))).toBe('FAILED_PRECONDITION'); // one at a time per instance
+    expect(await codeOf(svc.create(T1, req()))).toBe('FAILED_PRECONDITION'); // one at a time per instance
+  });
+
+  it('stores each status as the agent reports: NEW, BUILDING, SAVING from the first stored bytes, never back', async () => {
+    const b = await svc.create(T1, req());
+    const ops = (svc as unknown as { d: { operations: OperationService } }).d.operations;
+    await ops.applyUpdate('inst-1', updates.running(b.operation_id!, 0, 'started'));
+    expect(await statusOf(b.id)).toBe('BUILDING');
+    await ops.applyUpdate('inst-1', updates.running(b.operation_id!, 5, 'streaming', { done: 1_048_576, total: 8_388_608 }));
+    expect(await statusOf(b.id)).toBe('SAVING');
+    expect((await ops.get(b.operation_id!)).bytes_done).toBe(1_048_576);
+    expect(await svc.bytesDone(await svc.get(T1, b.id))).toBe(1_048_576);
+    // A later report without bytes (the tool's closing step) does not move it back.
+    await ops.applyUpdate('inst-1', updates.running(b.operation_id!, 95, 'fsync and rename'));
+    expect(await statusOf(b.id)).toBe('SAVING');
+    await ops.applyUpdate('inst-1', updates.succeeded(b.operation_id!, answer('backup', { ...artifactOf(row(b.id, null)), instanceId: 'inst-1' })));
+    expect(await statusOf(b.id)).toBe('COMPLETED');
+    expect(await outbox()).toEqual(['backup.create.start', 'backup.create.end']);
   });
 
   it('refuses, and records nothing, an incremental the datastore cannot make, one without a parent, and an unreachable agent', async () => {
     capabilities = ['backup'];
-    expect(await codeOf(svc.create('t1', req({ incremental: true })))).toBe('FAILED_PRECONDITION');
+    expect(await codeOf(svc.create(T1, req({ incremental: true })))).toBe('FAILED_PRECONDITION');
     capabilities = ['backup', 'backup_incremental'];
-    expect(await codeOf(svc.create('t1', req({ incremental: true })))).toBe('FAILED_PRECONDITION'); // no completed backup yet
-    expect(await codeOf(svc.create('t1', req({ parentId: 'x' })))).toBe('INVALID_ARGUMENT');
-    expect(await codeOf(svc.create('t1', req({ name: '' })))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(svc.create(T1, req({ incremental: true })))).toBe('FAILED_PRECONDITION'); // no completed backup yet
+    expect(await codeOf(svc.create(T1, req({ parentId: 'x' })))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(svc.create(T1, req({ name: '' })))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(svc.create(T1, req({ name: 'a\u202Eb' })))).toBe('INVALID_ARGUMENT'); // a bidi override
+    expect(await codeOf(svc.create(tenantScope('t2'), req()))).toBe('NOT_FOUND');
     agents.disconnect('inst-1', 'gone');
-    expect(await codeOf(svc.create('t1', req()))).toBe('UNAVAILABLE');
+    expect(await codeOf(svc.create(T1, req()))).toBe('UNAVAILABLE');
     expect(await rows()).toEqual([]);
     expect(sent).toEqual([]);
     expect(await outbox()).toEqual([]);
   });
 
   it('an agent failure (e.g. "agent restarted" after kill -9) ends the backup FAILED and removes its partial objects', async () => {
-    const b = await svc.create('t1', req());
+    const b = await svc.create(T1, req());
     const partial = join(dir, 'store', 'inst-1', b.id);
     mkdirSync(partial, { recursive: true });
     writeFileSync(join(partial, '.data.partial-1-abc'), 'half a backup');
     const ops = (svc as unknown as { d: { operations: OperationService } }).d.operations;
-    await ops.applyUpdate('inst-1', {
-      operationId: b.operation_id!, state: OperationState.FAILED, progress: 40, message: 'agent restarted',
-      result: undefined, error: { code: 'ABORTED', message: 'agent restarted while create_backup was running' },
-    });
+    await ops.applyUpdate('inst-1', updates.failed(b.operation_id!, new StewardError('ABORTED', 'agent restarted while create_backup was running'), 40));
     const [after] = await rows();
     expect(after.status).toBe('FAILED');
     expect(after.message).toMatch(/agent restarted/);
     expect(existsSync(partial)).toBe(false);
     expect(await outbox()).toEqual(['backup.create.start', 'backup.create.error']);
     // A SUCCEEDED without an artifact is not believed either.
-    const c = await svc.create('t1', req());
-    await ops.applyUpdate('inst-1', { operationId: c.operation_id!, state: OperationState.SUCCEEDED, progress: 100, message: 'done', result: {}, error: undefined });
-    expect((await svc.get('t1', c.id)).status).toBe('FAILED');
+    const c = await svc.create(T1, req());
+    await ops.applyUpdate('inst-1', updates.succeeded(c.operation_id!, DONE));
+    expect((await svc.get(T1, c.id)).status).toBe('FAILED');
   });
 
   it('incrementals hang from the latest completed backup; delete refuses a parent unless asked for the chain', async () => {
@@ -184,26 +214,28 @@ describe('BackupService (SQLite, real operation service, fake agent stream)', ()
       writeFileSync(join(dir, 'store', 'inst-1', id, 'data'), id);
     }
     await db.updateTable('backups').set({ storage: JSON.stringify({ kind: 'filesystem', path: join(dir, 'store') }) }).execute();
-    const inc = await svc.create('t1', req({ incremental: true }));
-    const cmd = sent[0].command as unknown as { createBackup: { parent: { backupId: string; facts: Record<string, string> } } };
+    const inc = await svc.create(T1, req({ incremental: true }));
+    const cmd = backupCommand();
     expect(inc.parent_id).toBe('i2');
-    expect(cmd.createBackup.parent.backupId).toBe('i2');
-    expect(cmd.createBackup.parent.facts.to_lsn).toBe('1');
+    expect(cmd.parent!.backupId).toBe('i2');
+    expect(cmd.parent!.facts.to_lsn).toBe('1');
     await db.deleteFrom('backups').where('id', '=', inc.id).execute();
 
-    const restore = await svc.restoreCommand('t1', 'i2', 'mysql', '10.11.6');
+    const restore = await svc.restoreCommand(T1, 'i2', 'mysql', '10.11.6');
     expect(restore.chain.map((c) => c.artifact!.backupId)).toEqual(['f', 'i1', 'i2']);
     expect(restore.chain.every((c) => c.key!.wrappingKey.length === 32)).toBe(true);
-    expect(await codeOf(svc.restoreCommand('t1', 'i2', 'postgresql', ''))).toBe('FAILED_PRECONDITION');
+    expect(await codeOf(svc.restoreCommand(T1, 'i2', 'postgresql', ''))).toBe('FAILED_PRECONDITION');
+    expect(await codeOf(svc.restoreCommand(tenantScope('t2'), 'i2', 'mysql', ''))).toBe('NOT_FOUND');
 
-    expect(await codeOf(svc.delete('t1', 'f', false))).toBe('FAILED_PRECONDITION');
+    expect(await codeOf(svc.delete(T1, 'f', false))).toBe('FAILED_PRECONDITION');
     expect((await rows()).filter((r) => r.deleted_at).length).toBe(0);
     expect(existsSync(join(dir, 'store', 'inst-1', 'f', 'data'))).toBe(true);
-    expect(await svc.delete('t1', 'i2', false)).toEqual(['i2']);
-    expect(await svc.delete('t1', 'f', true)).toEqual(['i1', 'f']);
+    expect(await codeOf(svc.delete(tenantScope('t2'), 'i2', false))).toBe('NOT_FOUND');
+    expect(await svc.delete(T1, 'i2', false)).toEqual(['i2']);
+    expect(await svc.delete(T1, 'f', true)).toEqual(['i1', 'f']);
     expect(existsSync(join(dir, 'store', 'inst-1', 'f'))).toBe(false);
-    expect(await svc.list('t1')).toEqual([]);
-    expect(await codeOf(svc.get('t2', 'f'))).toBe('NOT_FOUND');
+    expect(await svc.list(T1)).toEqual([]);
+    expect(await codeOf(svc.get(tenantScope('t2'), 'f'))).toBe('NOT_FOUND');
     expect((await outbox()).filter((e) => e.startsWith('backup.delete'))).toEqual([
       'backup.delete.start', 'backup.delete.end', 'backup.delete.start', 'backup.delete.end', 'backup.delete.start', 'backup.delete.end',
     ]);

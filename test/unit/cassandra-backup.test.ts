@@ -16,9 +16,12 @@ import {
   type BackupManifest,
 } from '../../managers/cassandra/backup-manifest.js';
 import { checkSchemaStatement, splitCql, unquoteIdent } from '../../managers/cassandra/cql-script.js';
-import { CASSANDRA_CAPABILITIES } from '../../managers/cassandra/identity.js';
-import { checkPrepareRequest } from '../../managers/cassandra/prepare.js';
+import { CASSANDRA_CAPABILITIES, cassandraIdentity } from '../../managers/cassandra/identity.js';
+import { checkRestoreChain } from '../../managers/cassandra/restore.js';
 import { expectCode, thrown } from '../fixtures/datastore-assertions.js';
+import { checkCommand, runCommand } from '../../managers/sdk/operations/commands.js';
+import { payload } from '../../managers/sdk/operations/payload.js';
+import type { AgentManager } from '../../managers/sdk/contract.js';
 
 
 /** What Cassandra 5.0 writes into a snapshot (shortened), with a comment holding a ';' and a line break. */
@@ -167,8 +170,12 @@ describe('cassandra restore requests', () => {
     memoryMb: 0, port: 0, bindAddress: '', databases: [], users: [], cluster: undefined, restore: restore(artifact()), ...over,
   });
 
+  // What the agent and the controller check a prepare through: the operations table.
+  const check = (r: PrepareRequest) => checkCommand(payload('prepare', r), cassandraIdentity);
+
   it('a restore alone is fine', () => {
-    expect(() => checkPrepareRequest(req())).not.toThrow();
+    expect(() => check(req())).not.toThrow();
+    expect(() => checkRestoreChain(req().restore!)).not.toThrow();
   });
 
   it('refuses keyspaces, roles and cluster membership with a restore, naming the field', () => {
@@ -177,17 +184,17 @@ describe('cassandra restore requests', () => {
     const cluster = { clusterId: 'c1', clusterName: 'ring', seeds: ['10.0.0.1'], autoBootstrap: false, dataCenter: 'dc1', rack: 'rack1', adminUser: 'steward_admin', adminPassword: 'pw', secureCluster: false };
     const cases: Array<[Partial<PrepareRequest>, string]> = [[{ databases: [ks] }, 'databases'], [{ users: [user] }, 'users'], [{ cluster }, 'cluster']];
     for (const [over, field] of cases) {
-      const err = thrown(() => checkPrepareRequest(req(over)));
+      const err = thrown(() => check(req(over)));
       expect(err.code).toBe('INVALID_ARGUMENT');
       expect(err.field).toBe(field);
     }
   });
 
   it('takes exactly one full Cassandra backup', () => {
-    expect(thrown(() => checkPrepareRequest(req({ restore: restore() }))).field).toBe('restore.chain');
-    expect(thrown(() => checkPrepareRequest(req({ restore: restore(artifact({ datastore: 'mysql' })) }))).code).toBe('FAILED_PRECONDITION');
+    expect(thrown(() => checkRestoreChain(restore()!)).field).toBe('restore.chain');
+    expect(thrown(() => checkRestoreChain(restore(artifact({ datastore: 'mysql' }))!)).code).toBe('FAILED_PRECONDITION');
     const incr = artifact({ backupId: 'b2', type: BackupType.INCREMENTAL, parentId: 'b1' });
-    const chain = thrown(() => checkPrepareRequest(req({ restore: restore(artifact(), incr) })));
+    const chain = thrown(() => checkRestoreChain(restore(artifact(), incr)!));
     expect(chain.code).toBe('FAILED_PRECONDITION');
     expect(chain.message).toMatch(/full only/);
   });
@@ -206,13 +213,10 @@ describe('cassandra backup ops', () => {
       session: untouchable,
       nodetool: untouchable,
       requireRunning: untouchable,
-      prepareFrom: untouchable,
     });
-    expect(ops.incremental).toBe(false);
-    const err = await expectCode(
-      ops.create({ backupId: 'b2', type: BackupType.INCREMENTAL, parent: artifact(), storage: undefined, key: undefined, compression: 'zstd' }, { signal: new AbortController().signal, progress: () => undefined }),
-      'FAILED_PRECONDITION',
-    );
-    expect(err.message).toMatch(/incremental backups are not supported by the cassandra backup strategy/);
+    const manager = { backup: ops } as unknown as AgentManager;
+    const req = { backupId: 'b2', type: BackupType.INCREMENTAL, parent: artifact(), storage: undefined, key: undefined, compression: 'zstd' };
+    const err = await expectCode(runCommand(manager, cassandraIdentity, payload('createBackup', req), { signal: new AbortController().signal, progress: () => undefined }), 'FAILED_PRECONDITION');
+    expect(err.message).toMatch(/does not support incremental backups/);
   });
 });

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { cassandraStrategy, seedsFirst } from '../../managers/cassandra/orchestration-strategy.js';
 import type { ClusterStep, ClusterStepContext, MemberRecord, MemberSpec } from '../../managers/sdk/cluster.js';
+import { DONE } from '../../managers/sdk/operations/payload.js';
 
 function fakeContext() {
   const members: MemberRecord[] = [];
@@ -29,11 +30,10 @@ function fakeContext() {
       return m;
     },
     async run(key, instanceId, command) {
-      if (done.has(`run:${key}`)) return {};
+      if (done.has(`run:${key}`)) return DONE;
       done.set(`run:${key}`, true);
-      const what = Object.keys(command).find((k) => (command as Record<string, unknown>)[k] !== undefined);
-      log.push(`${what} ${instanceId}${command.setSeeds ? ` [${command.setSeeds.seeds.join(',')}]` : ''}`);
-      return {};
+      log.push(`${command.$case} ${instanceId}${command.$case === 'setSeeds' ? ` [${command.value.seeds.join(',')}]` : ''}`);
+      return DONE;
     },
     async updateMember(id, patch) {
       Object.assign(members.find((m) => m.instanceId === id)!, patch);

@@ -1,17 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { StewardError } from '../../managers/sdk/errors.js';
 import type { Database, PrepareRequest, User } from '../../managers/sdk/types.js';
-import { checkPrepareRequest } from '../../managers/cassandra/prepare.js';
 import {
-  cassandraValidator as v,
-  checkDatabases,
+  cassandraRules as v, cassandraValidator,
   checkReplication,
   checkSeeds,
-  checkUsers,
   cqlString,
   quoteCqlIdent,
 } from '../../managers/cassandra/validation.js';
 import { replicationLiteral, defaultReplication } from '../../managers/cassandra/topology.js';
+import { cassandraIdentity } from '../../managers/cassandra/identity.js';
+import { checkCommand } from '../../managers/sdk/operations/commands.js';
+import { payload } from '../../managers/sdk/operations/payload.js';
+import type { PrepareRequest as PrepareCheck } from '../../managers/sdk/types.js';
+
+/** A prepare request checked as the agent and the controller check it: through the operations table. */
+const checkPrepareRequest = (r: PrepareCheck) => checkCommand(payload('prepare', r), cassandraIdentity);
 
 const user = (over: Partial<User> = {}): User => ({ name: 'alice', host: '', password: 'pw', access: [], permissions: '', ...over });
 const ks = (name: string, replication: Record<string, number> = {}): Database => ({ name, characterSet: '', collation: '', ctype: '', replication });
@@ -65,7 +69,7 @@ describe('cassandra role names', () => {
   });
 
   it('refuses duplicate roles and keyspaces in one request', () => {
-    expect(fieldOf(() => checkUsers([user(), user()]))).toBe('users[1]');
+    expect(fieldOf(() => cassandraValidator.users([user(), user()], 'users'))).toBe('users[1]');
     expect(fieldOf(() => v.user(user({ access: [{ database: 'a' }, { database: 'a' }] }), 'u'))).toBe('u.access[1]');
   });
 });
@@ -87,8 +91,8 @@ describe('cassandra keyspace names', () => {
   });
 
   it('keyspace names are case-sensitive: App and app may both be asked for', () => {
-    expect(() => checkDatabases([ks('App'), ks('app')])).not.toThrow();
-    expect(fieldOf(() => checkDatabases([ks('app'), ks('app')]))).toBe('databases[1]');
+    expect(() => cassandraValidator.databases([ks('App'), ks('app')], 'databases')).not.toThrow();
+    expect(fieldOf(() => cassandraValidator.databases([ks('app'), ks('app')], 'databases'))).toBe('databases[1]');
   });
 });
 

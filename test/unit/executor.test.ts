@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { Executor } from '../../agent/executor.js';
 import { Journal } from '../../agent/journal.js';
 import { createLogger } from '../../managers/sdk/logger.js';
-import type { AgentManager, OperationScope } from '../../managers/sdk/contract.js';
+import type { AgentManager, ManagerIdentity, OperationScope } from '../../managers/sdk/contract.js';
+import { codeOfNumber } from '../../managers/sdk/errors.js';
+import { payload, type CommandPayload } from '../../managers/sdk/operations/payload.js';
 import { Command } from '../../proto/gen/steward/v1/agent.js';
 import { DatastoreStatus, OperationState } from '../../proto/gen/steward/v1/common.js';
 import { validator } from '../fixtures/noop-manager/orchestration.js';
@@ -52,16 +54,17 @@ function setup() {
     },
   };
   const journal = new Journal(join(tempDir('exec-'), 'j.db'));
-  const ex = new Executor({ journal, manager, validator, capabilities: ['users'], log, onUpdate: () => undefined });
-  const cmd = (id: string, payload: Partial<Command>, deadlineMs = 0) =>
-    Command.fromPartial({ operationId: id, deadlineUnixMs: deadlineMs ? Date.now() + deadlineMs : 0, ...payload });
+  const datastore: ManagerIdentity = { name: 'exec-test', displayName: 'Executor test', capabilities: ['users'], validator, defaultPort: 1 };
+  const ex = new Executor({ journal, manager, datastore, log, onUpdate: () => undefined });
+  const cmd = (id: string, p: CommandPayload, deadlineMs = 0): Command => ({ operationId: id, deadlineUnixMs: deadlineMs ? Date.now() + deadlineMs : 0, payload: p });
   const finished = (id: string) => waitFor(`operation ${id}`, async () => {
     const op = journal.get(id);
     return op && op.state !== OperationState.RUNNING && op;
   }, 5_000, 10);
   /** Reads are not journaled: their answer is only in the outbox. */
   const answered = (id: string) => waitFor(`answer to ${id}`, async () => {
-    return journal.pendingAfter(0).find((m) => m.update?.operationId === id && m.update.state !== OperationState.RUNNING)?.update;
+    const answers = journal.pendingAfter(0).flatMap((m) => (m.body?.$case === 'update' ? [m.body.value] : []));
+    return answers.find((u) => u.operationId === id && u.state !== OperationState.RUNNING);
   }, 5_000, 10);
   return { ex, journal, events, cmd, finished, answered, maxActive: () => maxActive };
 }
@@ -69,7 +72,7 @@ function setup() {
 describe('executor', () => {
   it('runs a repeated operation id once', async () => {
     const s = setup();
-    const c = s.cmd('op-1', { createUsers: { users: [{ name: 'alice', host: '%', password: 'pw', access: [], permissions: '' }] } });
+    const c = s.cmd('op-1', payload('createUsers', { users: [{ name: 'alice', host: '%', password: 'pw', access: [], permissions: '' }] }));
     s.ex.submit(c);
     s.ex.submit(c);
     await s.finished('op-1');
@@ -81,9 +84,9 @@ describe('executor', () => {
 
   it('runs mutating operations one at a time and reads alongside them', async () => {
     const s = setup();
-    s.ex.submit(s.cmd('p', { prepare: { memoryMb: 256, databases: [], users: [], bindAddress: '', port: 0, cluster: undefined, restore: undefined } }));
-    s.ex.submit(s.cmd('r', { restart: {} }));
-    s.ex.submit(s.cmd('read', { listUsers: { page: { limit: 10, marker: '' } } }));
+    s.ex.submit(s.cmd('p', payload('prepare', { memoryMb: 256, databases: [], users: [], bindAddress: '', port: 0, cluster: undefined, restore: undefined })));
+    s.ex.submit(s.cmd('r', payload('restart', {})));
+    s.ex.submit(s.cmd('read', payload('listUsers', { page: { limit: 10, marker: '' } })));
     expect((await s.answered('read')).state).toBe(OperationState.SUCCEEDED);
     expect(s.journal.get('read')).toBeUndefined(); // a read leaves no run-once record
     expect(s.events).not.toContain('end prepare'); // the read did not wait for the mutation
@@ -94,7 +97,7 @@ describe('executor', () => {
 
   it('cancels through the AbortSignal and records CANCELLED', async () => {
     const s = setup();
-    s.ex.submit(s.cmd('long', { restart: {} }));
+    s.ex.submit(s.cmd('long', payload('restart', {})));
     await new Promise((r) => setTimeout(r, 20));
     s.ex.cancel('long');
     expect((await s.finished('long')).state).toBe(OperationState.CANCELLED);
@@ -102,18 +105,18 @@ describe('executor', () => {
 
   it('fails with DEADLINE_EXCEEDED when the deadline passes', async () => {
     const s = setup();
-    s.ex.submit(s.cmd('late', { restart: {} }, 30));
+    s.ex.submit(s.cmd('late', payload('restart', {}), 30));
     const op = await s.finished('late');
     expect(op.state).toBe(OperationState.FAILED);
-    expect(op.error?.code).toBe('DEADLINE_EXCEEDED');
+    expect(codeOfNumber(op.error!.code)).toBe('DEADLINE_EXCEEDED');
   });
 
   it('refuses a capability the manager does not declare and bad input, without calling the manager', async () => {
     const s = setup();
-    s.ex.submit(s.cmd('db', { createDatabases: { databases: [{ name: 'x', characterSet: '', collation: '', ctype: '', replication: {} }] } }));
-    expect((await s.finished('db')).error?.code).toBe('FAILED_PRECONDITION');
-    s.ex.submit(s.cmd('bad', { createUsers: { users: [{ name: "x'; DROP", host: '%', password: 'p', access: [], permissions: '' }] } }));
-    expect((await s.finished('bad')).error?.code).toBe('INVALID_ARGUMENT');
+    s.ex.submit(s.cmd('db', payload('createDatabases', { databases: [{ name: 'x', characterSet: '', collation: '', ctype: '', replication: {} }] })));
+    expect(codeOfNumber((await s.finished('db')).error!.code)).toBe('FAILED_PRECONDITION');
+    s.ex.submit(s.cmd('bad', payload('createUsers', { users: [{ name: "x'; DROP", host: '%', password: 'p', access: [], permissions: '' }] })));
+    expect(codeOfNumber((await s.finished('bad')).error!.code)).toBe('INVALID_ARGUMENT');
     expect(s.events.filter((e) => e.startsWith('create'))).toEqual([]);
   });
 
@@ -124,5 +127,6 @@ describe('executor', () => {
     const op = s.journal.get('orphan')!;
     expect(op.state).toBe(OperationState.FAILED);
     expect(op.message).toMatch(/agent restarted/);
+    expect(codeOfNumber(op.error!.code)).toBe('ABORTED');
   });
 });

@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { Journal } from '../../agent/journal.js';
 import { OperationState } from '../../proto/gen/steward/v1/common.js';
 import { tempDir } from '../fixtures/controller.js';
+import { answer, resultOf } from '../../managers/sdk/operations/payload.js';
+import { updates } from '../../managers/sdk/operations/state.js';
 
 describe('agent journal', () => {
   it('records an operation once: a repeated id is refused', () => {
@@ -18,14 +20,14 @@ describe('agent journal', () => {
     const j = new Journal(path);
     j.begin('op-a', 'prepare');
     j.begin('op-b', 'noop');
-    j.update({ operationId: 'op-b', state: OperationState.SUCCEEDED, progress: 100, message: 'done', result: { noop: { echo: 'x' } }, error: undefined });
+    j.update(updates.succeeded('op-b', answer('noop', { echo: 'x' })));
     j.close(); // as if the process died here
 
     const again = new Journal(path);
     expect(again.interrupted().map((o) => o.id)).toEqual(['op-a']);
-    expect(again.get('op-b')?.result?.noop?.echo).toBe('x');
+    expect(resultOf(again.get('op-b')?.result, 'noop')?.echo).toBe('x');
     const pending = again.pendingAfter(0);
-    expect(pending.map((m) => m.update?.operationId)).toEqual(['op-a', 'op-b', 'op-b']);
+    expect(pending.map((m) => (m.body?.$case === 'update' ? m.body.value.operationId : ''))).toEqual(['op-a', 'op-b', 'op-b']);
     expect(pending.map((m) => m.seq)).toEqual([...pending.map((m) => m.seq)].sort((a, b) => a - b));
     again.close();
   });
@@ -46,10 +48,11 @@ describe('agent journal', () => {
   it('never keeps a generated root password in the operations table', () => {
     const j = new Journal(join(tempDir('journal-'), 'j.db'));
     j.begin('r', 'enable_root');
-    j.update({ operationId: 'r', state: OperationState.SUCCEEDED, progress: 100, message: 'done', result: { root: { enabled: true, user: 'root', password: 'S3cretS3cret' } }, error: undefined });
-    expect(j.get('r')?.result?.root?.password).toBe('');
+    j.update(updates.succeeded('r', answer('root', { enabled: true, user: 'root', password: 'S3cretS3cret' })));
+    expect(resultOf(j.get('r')?.result, 'root')?.password).toBe('');
     // It still travels once, in the outbox, until the controller acknowledges it.
-    expect(j.pendingAfter(0).at(-1)?.update?.result?.root?.password).toBe('S3cretS3cret');
+    const last = j.pendingAfter(0).at(-1)?.body;
+    expect(last?.$case === 'update' && resultOf(last.value.result, 'root')?.password).toBe('S3cretS3cret');
     j.close();
   });
 });

@@ -2,15 +2,19 @@ import { describe, expect, it } from 'vitest';
 import { fieldOf } from '../fixtures/datastore-assertions.js';
 import { renderMyCnf, tuning } from '../../managers/mysql/config.js';
 import { flavourFromVersion } from '../../managers/mysql/flavour.js';
-import { checkPrepareRequest } from '../../managers/mysql/prepare.js';
 import {
   ADMIN_USER,
-  checkDatabases,
   checkHost,
-  checkUsers,
-  mysqlValidator as v,
+  mysqlRules as v, mysqlValidator,
 } from '../../managers/mysql/validation.js';
 import type { User } from '../../managers/sdk/types.js';
+import { mysqlIdentity } from '../../managers/mysql/identity.js';
+import { checkCommand } from '../../managers/sdk/operations/commands.js';
+import { payload } from '../../managers/sdk/operations/payload.js';
+import type { PrepareRequest as PrepareCheck } from '../../managers/sdk/types.js';
+
+/** A prepare request checked as the agent and the controller check it: through the operations table. */
+const checkPrepareRequest = (r: PrepareCheck) => checkCommand(payload('prepare', r), mysqlIdentity);
 
 const user = (over: Partial<User> = {}): User => ({ name: 'alice', host: '%', password: 'pw', access: [], permissions: '', ...over });
 
@@ -76,7 +80,7 @@ describe('mysql database names', () => {
 
   it('refuses duplicates in one request', () => {
     const db = { name: 'a', characterSet: '', collation: '', ctype: '', replication: {} };
-    expect(fieldOf(() => checkDatabases([db, { ...db, name: 'b' }, db]))).toBe('databases[2]');
+    expect(fieldOf(() => mysqlValidator.databases([db, { ...db, name: 'b' }, db], 'databases'))).toBe('databases[2]');
   });
 });
 
@@ -136,8 +140,8 @@ describe('mysql users in a request', () => {
     expect(fieldOf(() => v.user(user({ access: [{ database: 'mysql' }] }), 'users[0]'))).toBe('users[0].access[0].database');
   });
   it('refuses the same user@host twice, but not the same name on two hosts', () => {
-    expect(fieldOf(() => checkUsers([user(), user({ host: '' })]))).toBe('users[1]');
-    expect(() => checkUsers([user(), user({ host: 'localhost' })])).not.toThrow();
+    expect(fieldOf(() => mysqlValidator.users([user(), user({ host: '' })], 'users'))).toBe('users[1]');
+    expect(() => mysqlValidator.users([user(), user({ host: 'localhost' })], 'users')).not.toThrow();
   });
   it('prepare refuses access to a database it does not create, before touching anything', () => {
     const req = { memoryMb: 0, port: 0, bindAddress: '', cluster: undefined, restore: undefined, databases: [{ name: 'app', characterSet: '', collation: '', ctype: '', replication: {} }], users: [user({ access: [{ database: 'other' }] })] };

@@ -9,7 +9,8 @@ import { fullBackupFacts, manifestEndLsn, parseBackupLabel, pgpassField } from '
 import { restorePointName } from '../../managers/postgresql/backup-incremental.js';
 import { renderPostgresqlConf } from '../../managers/postgresql/config.js';
 import { ADMIN_REPLICATION_LINE, hbaAllowsAdminReplication, hbaAllowsRoot, renderHba } from '../../managers/postgresql/hba.js';
-import { checkPrepareRequest } from '../../managers/postgresql/prepare.js';
+import { postgresqlIdentity } from '../../managers/postgresql/identity.js';
+import { checkRestoreChain } from '../../managers/postgresql/restore.js';
 import { parseControlData, recoverySettings } from '../../managers/postgresql/recovery.js';
 import { adminRoleSql } from '../../managers/postgresql/secure.js';
 import {
@@ -23,6 +24,8 @@ import {
   walRange,
 } from '../../managers/postgresql/wal.js';
 import { thrown } from '../fixtures/datastore-assertions.js';
+import { checkCommand } from '../../managers/sdk/operations/commands.js';
+import { payload } from '../../managers/sdk/operations/payload.js';
 
 const MB16 = 16 * 1024 * 1024;
 
@@ -224,10 +227,11 @@ describe('postgresql recovery and rendered files', () => {
   it('refuses databases or users together with a restore, naming the field', () => {
     const chain = [{ artifact: artifact({ facts: toFacts(fullFacts) }), key: undefined }];
     const req = (over: object) => ({ memoryMb: 0, port: 0, bindAddress: '', cluster: undefined, databases: [], users: [], restore: { storage: undefined, chain }, ...over });
-    const err = (over: object) => thrown(() => checkPrepareRequest(req(over)));
-    expect(() => checkPrepareRequest(req({}))).not.toThrow();
+    const check = (over: object) => checkCommand(payload('prepare', req(over)), postgresqlIdentity);
+    const err = (over: object) => thrown(() => check(over));
+    expect(() => check({})).not.toThrow();
     expect(err({ databases: [{ name: 'app', characterSet: '', collation: '', ctype: '', replication: {} }] })).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'databases' });
     expect(err({ users: [{ name: 'bob', host: '', password: 'pw', access: [], permissions: '' }] })).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'users' });
-    expect(err({ restore: { storage: undefined, chain: [] } })).toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect(thrown(() => checkRestoreChain({ storage: undefined, chain: [] }))).toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 });

@@ -11,10 +11,16 @@ import { normaliseLocale } from '../../managers/postgresql/databases.js';
 import { hbaAllowsRoot, renderHba } from '../../managers/postgresql/hba.js';
 import { pageLimit, pageMarker } from '../../managers/postgresql/paging.js';
 import { serviceSpec, pgPaths } from '../../managers/postgresql/paths.js';
-import { checkPrepareRequest } from '../../managers/postgresql/prepare.js';
 import { SCRAM_ITERATIONS, scramVerifier } from '../../managers/postgresql/scram.js';
-import { ADMIN_USER, checkDatabaseNames, checkDatabases, checkUsers, pgValidator as v } from '../../managers/postgresql/validation.js';
+import { ADMIN_USER, pgRules as v, pgValidator } from '../../managers/postgresql/validation.js';
 import type { Database, User } from '../../managers/sdk/types.js';
+import { postgresqlIdentity } from '../../managers/postgresql/identity.js';
+import { checkCommand } from '../../managers/sdk/operations/commands.js';
+import { payload } from '../../managers/sdk/operations/payload.js';
+import type { PrepareRequest as PrepareCheck } from '../../managers/sdk/types.js';
+
+/** A prepare request checked as the agent and the controller check it: through the operations table. */
+const checkPrepareRequest = (r: PrepareCheck) => checkCommand(payload('prepare', r), postgresqlIdentity);
 
 const user = (over: Partial<User> = {}): User => ({ name: 'alice', host: '', password: 'pw', access: [], permissions: '', ...over });
 const db = (over: Partial<Database> = {}): Database => ({ name: 'app', characterSet: '', collation: '', ctype: '', replication: {}, ...over });
@@ -26,7 +32,7 @@ describe('postgresql identity', () => {
       expect(m.displayName).toBe('PostgreSQL');
       expect(m.capabilities).toEqual(['users', 'databases', 'root', 'backup', 'backup_incremental']);
       expect(m.defaultPort).toBe(5432);
-      expect(m.validator).toBe(v);
+      expect(m.validator).toBe(pgValidator);
     }
     expect(typeof postgresqlAgent.create).toBe('function');
   });
@@ -182,11 +188,11 @@ describe('postgresql requests', () => {
   });
 
   it('refuses duplicates in one request (names are case-sensitive)', () => {
-    expect(fieldOf(() => checkUsers([user(), user({ host: '%' })]))).toBe('users[1]');
-    expect(() => checkUsers([user(), user({ name: 'Alice' })])).not.toThrow();
-    expect(fieldOf(() => checkDatabases([db(), db({ name: 'b' }), db()]))).toBe('databases[2]');
-    expect(fieldOf(() => checkDatabaseNames(['a', 'a'], 'databases'))).toBe('databases[1]');
-    expect(fieldOf(() => checkDatabaseNames([], 'databases'))).toBe('databases');
+    expect(fieldOf(() => pgValidator.users([user(), user({ host: '%' })], 'users'))).toBe('users[1]');
+    expect(() => pgValidator.users([user(), user({ name: 'Alice' })], 'users')).not.toThrow();
+    expect(fieldOf(() => pgValidator.databases([db(), db({ name: 'b' }), db()], 'databases'))).toBe('databases[2]');
+    expect(fieldOf(() => pgValidator.databaseNames(['a', 'a'], 'databases'))).toBe('databases[1]');
+    expect(fieldOf(() => pgValidator.databaseNames([], 'databases'))).toBe('databases');
   });
 
   it('prepare refuses access to a database it does not create, before touching anything', () => {
@@ -282,13 +288,15 @@ describe('postgresql configuration', () => {
 
 describe('postgresql SCRAM verifiers and errors', () => {
   it('builds a verifier in the server format, salted afresh each time', () => {
-    const a = scramVerifier('pw');
+    // '!' and '#' are outside base64: a random verifier can never contain this password by chance.
+    const password = 'p!w#';
+    const a = scramVerifier(password);
     expect(a).toMatch(new RegExp(`^SCRAM-SHA-256\\$${SCRAM_ITERATIONS}:[A-Za-z0-9+/=]{24}\\$[A-Za-z0-9+/=]{44}:[A-Za-z0-9+/=]{44}$`));
-    expect(scramVerifier('pw')).not.toBe(a);
+    expect(scramVerifier(password)).not.toBe(a);
     const salt = Buffer.alloc(16, 7);
     expect(scramVerifier('pw', salt)).toBe(scramVerifier('pw', salt));
     expect(scramVerifier('pw', salt)).not.toBe(scramVerifier('pw2', salt));
-    expect(a).not.toContain('pw');
+    expect(a).not.toContain(password);
   });
 
   it('maps server errors to codes without the statement', () => {

@@ -10,8 +10,7 @@ import { buffer } from 'node:stream/consumers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackupType, type BackupArtifact, type RestoreBackupCommand } from '../../proto/gen/steward/v1/backups.js';
 import { AOF_DIR, AOF_FILE, renderRedisConf } from '../../managers/redis/config.js';
-import { REDIS_CAPABILITIES } from '../../managers/redis/identity.js';
-import { checkPrepareRequest } from '../../managers/redis/prepare.js';
+import { REDIS_CAPABILITIES, redisIdentity } from '../../managers/redis/identity.js';
 import { checkError, checkRdbTool, parseCheckSummary } from '../../managers/redis/rdb-check.js';
 import { encodeCommand, syncRdb } from '../../managers/redis/rdb-sync.js';
 import { aofLayout, baseOnlyManifest } from '../../managers/redis/restore-aof.js';
@@ -19,6 +18,9 @@ import { checkRestore } from '../../managers/redis/restore.js';
 import { confirmRestoreLoaded } from '../../managers/redis/restore-check.js';
 import { failure, thrown } from '../fixtures/datastore-assertions.js';
 import { prepareRequest } from '../fixtures/datastore-suite.js';
+import { checkCommand } from '../../managers/sdk/operations/commands.js';
+import { payload } from '../../managers/sdk/operations/payload.js';
+import type { PrepareRequest } from '../../managers/sdk/types.js';
 
 const PASSWORD = 'admin-secret-pw-42';
 const RDB = Buffer.concat([Buffer.from('REDIS0010'), Buffer.alloc(200_000, 7), Buffer.from([0xff, 1, 2, 3, 4, 5, 6, 7, 8])]);
@@ -224,11 +226,12 @@ describe('restore requests', () => {
 
   it('refuses users together with a restore, naming the field', () => {
     const users = [{ name: 'app', host: '', password: 'app-pw-123', access: [], permissions: '' }];
-    expect(() => checkPrepareRequest(prepareRequest({ restore: restore(artifact()) }))).not.toThrow();
-    const err = thrown(() => checkPrepareRequest(prepareRequest({ users, restore: restore(artifact()) })));
+    const check = (r: PrepareRequest) => checkCommand(payload('prepare', r), redisIdentity);
+    expect(() => check(prepareRequest({ restore: restore(artifact()) }))).not.toThrow();
+    const err = thrown(() => check(prepareRequest({ users, restore: restore(artifact()) })));
     expect(err.code).toBe('INVALID_ARGUMENT');
     expect(err.field).toBe('users');
-    expect(thrown(() => checkPrepareRequest(prepareRequest({ restore: restore(artifact({ datastore: 'postgresql' })) }))).code).toBe('FAILED_PRECONDITION');
+    expect(thrown(() => checkRestore(restore(artifact({ datastore: 'postgresql' })))).code).toBe('FAILED_PRECONDITION');
   });
 
   it('declares backups, not incremental ones', () => {

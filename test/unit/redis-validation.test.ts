@@ -2,7 +2,7 @@
 // The datastore test checks the same rules against a live server; these pin
 // down every branch of the grammar and the exact arguments sent to ACL SETUSER.
 import { describe, expect, it } from 'vitest';
-import { refusal } from '../fixtures/datastore-assertions.js';
+import { refusal, thrown } from '../fixtures/datastore-assertions.js';
 import type { User } from '../../managers/sdk/types.js';
 import {
   ACL_CATEGORIES,
@@ -18,11 +18,16 @@ import { confValue, renderInitialAcl, renderRedisConf, tuning } from '../../mana
 import { parseInfo } from '../../managers/redis/connection.js';
 import { describePermissions } from '../../managers/redis/acl.js';
 import { pageLimit, pageMarker } from '../../managers/redis/paging.js';
-import { checkPrepareRequest } from '../../managers/redis/prepare.js';
-import { checkUsers, redisValidator } from '../../managers/redis/validation.js';
+import { redisRules, redisValidator } from '../../managers/redis/validation.js';
 import { REDIS_CAPABILITIES, redisIdentity } from '../../managers/redis/identity.js';
 import redisAgent from '../../managers/redis/agent.js';
 import redisOrchestration from '../../managers/redis/orchestration.js';
+import { checkCommand } from '../../managers/sdk/operations/commands.js';
+import { payload } from '../../managers/sdk/operations/payload.js';
+import type { PrepareRequest as PrepareCheck } from '../../managers/sdk/types.js';
+
+/** A prepare request checked as the agent and the controller check it: through the operations table. */
+const checkPrepareRequest = (r: PrepareCheck) => checkCommand(payload('prepare', r), redisIdentity);
 
 const user = (over: Partial<User> = {}): User => ({
   name: 'alice',
@@ -78,7 +83,7 @@ describe('user names', () => {
 
   it('refuses a host: Redis users have none', () => {
     expect(refusal(() => redisValidator.userRef({ name: 'alice', host: '%' }, 'user')).field).toBe('user.host');
-    expect(refusal(() => redisValidator.user(user({ host: 'localhost' }), 'users[0]')).field).toBe('users[0].host');
+    expect(refusal(() => redisRules.user(user({ host: 'localhost' }), 'users[0]')).field).toBe('users[0].host');
   });
 });
 
@@ -106,27 +111,27 @@ describe('passwords', () => {
 describe('users', () => {
   it('accepts the presets, a rule, and an empty permission (the read-write default)', () => {
     for (const permissions of ['read-only', 'read-write', '~app:* +@read', '']) {
-      expect(() => redisValidator.user(user({ permissions }), 'users[0]')).not.toThrow();
+      expect(() => redisRules.user(user({ permissions }), 'users[0]')).not.toThrow();
     }
   });
 
   it('refuses database access and names the field', () => {
-    expect(refusal(() => redisValidator.user(user({ access: [{ database: '0' }] }), 'users[0]')).field).toBe('users[0].access');
+    expect(refusal(() => redisRules.user(user({ access: [{ database: '0' }] }), 'users[0]')).field).toBe('users[0].access');
   });
 
   it('refuses a bad permission with the permissions field', () => {
-    expect(refusal(() => redisValidator.user(user({ permissions: '+@all' }), 'users[2]')).field).toBe('users[2].permissions');
-    expect(refusal(() => redisValidator.user(user({ permissions: 7 as unknown as string }), 'users[0]')).field).toBe('users[0].permissions');
+    expect(refusal(() => redisRules.user(user({ permissions: '+@all' }), 'users[2]')).field).toBe('users[2].permissions');
+    expect(refusal(() => redisRules.user(user({ permissions: 7 as unknown as string }), 'users[0]')).field).toBe('users[0].permissions');
   });
 
   it('refuses duplicates and a non-list', () => {
-    expect(refusal(() => checkUsers([user(), user()])).field).toBe('users[1]');
-    expect(refusal(() => checkUsers('alice' as unknown as User[])).field).toBe('users');
+    expect(refusal(() => redisValidator.users([user(), user()], 'users')).field).toBe('users[1]');
+    expect(refusal(() => redisValidator.users('alice' as unknown as User[], 'users')).field).toBe('users');
   });
 
   it('has no databases at all', () => {
     expect(refusal(() => redisValidator.databaseName('0', 'name')).field).toBe('name');
-    expect(refusal(() => redisValidator.database({ name: 'app', characterSet: '', collation: '', ctype: '', replication: {} }, 'databases[0]')).field).toBe('databases[0]');
+    expect(refusal(() => redisRules.database({ name: 'app', characterSet: '', collation: '', ctype: '', replication: {} }, 'databases[0]')).field).toBe('databases[0]');
   });
 });
 
@@ -286,10 +291,12 @@ describe('describing a user', () => {
 
 describe('prepare requests', () => {
   const base = { memoryMb: 0, port: 0, bindAddress: '', cluster: undefined, restore: undefined, databases: [], users: [] };
-  it('accepts users and refuses databases, cluster membership and bad users', () => {
+  it('accepts users and refuses databases, cluster membership (capabilities Redis lacks) and bad users', () => {
     expect(() => checkPrepareRequest({ ...base, users: [user()] })).not.toThrow();
-    expect(refusal(() => checkPrepareRequest({ ...base, databases: [{ name: 'a', characterSet: '', collation: '', ctype: '', replication: {} }] })).field).toBe('databases');
-    expect(refusal(() => checkPrepareRequest({ ...base, cluster: {} as never })).field).toBe('cluster');
+    const databases = thrown(() => checkPrepareRequest({ ...base, databases: [{ name: 'a', characterSet: '', collation: '', ctype: '', replication: {} }] }));
+    expect([databases.code, databases.message]).toEqual(['FAILED_PRECONDITION', 'datastore Redis does not support databases']);
+    const cluster = thrown(() => checkPrepareRequest({ ...base, cluster: {} as never }));
+    expect([cluster.code, cluster.message]).toEqual(['FAILED_PRECONDITION', 'datastore Redis does not support clusters']);
     expect(refusal(() => checkPrepareRequest({ ...base, users: [user({ permissions: 'nopass' })] })).field).toBe('users[0].permissions');
   });
 });

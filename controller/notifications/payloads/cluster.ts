@@ -1,5 +1,5 @@
-// The cluster payload exactly as the Trove page gives it. No cluster table
-// exists yet: the cluster workflows pass this snapshot when they raise events.
+// The cluster payload exactly as the Trove page gives it, built from the rows
+// as the raising transaction sees them (controller/clusters/events.ts).
 import { troveDate } from '../message.js';
 import type { Payload } from '../types.js';
 

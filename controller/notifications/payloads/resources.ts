@@ -16,17 +16,17 @@ function base(inst: InstancesTable, agent: AgentsTable | undefined, op: Operatio
   };
 }
 
-const commandOf = (op: OperationsTable): Command => (op.command ? Command.decode(op.command) : Command.fromPartial({}));
+const payloadOf = (op: OperationsTable) => (op.command ? Command.decode(op.command).payload : undefined);
 
 export function usersPayload(inst: InstancesTable, agent: AgentsTable | undefined, op: OperationsTable): Payload {
-  const c = commandOf(op);
-  const refs = c.createUsers ? c.createUsers.users : c.deleteUser ? [c.deleteUser] : [];
+  const p = payloadOf(op);
+  const refs = p?.$case === 'createUsers' ? p.value.users : p?.$case === 'deleteUser' ? [p.value] : [];
   return { ...base(inst, agent, op), users: refs.map((u) => ({ name: u.name, host: u.host })) };
 }
 
 export function databasesPayload(inst: InstancesTable, agent: AgentsTable | undefined, op: OperationsTable): Payload {
-  const c = commandOf(op);
-  const names = c.createDatabases ? c.createDatabases.databases.map((d) => d.name) : c.deleteDatabase ? [c.deleteDatabase.name] : [];
+  const p = payloadOf(op);
+  const names = p?.$case === 'createDatabases' ? p.value.databases.map((d) => d.name) : p?.$case === 'deleteDatabase' ? [p.value.name] : [];
   return { ...base(inst, agent, op), databases: names.map((name) => ({ name })) };
 }
 

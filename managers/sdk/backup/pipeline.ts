@@ -42,6 +42,7 @@ import { unwrapDataKey } from './keys.js';
 import { ENCRYPTION, decryptStream, sealStream, type SealStream } from './secretstream.js';
 import { backupPrefix } from './layout.js';
 import type { ObjectStorage } from './storage/storage.js';
+import { scopedSignal } from '../signals.js';
 
 export interface SaveOptions {
   source: Readable;
@@ -146,7 +147,8 @@ function spliceZstd(tool: ToolOutput, signal: AbortSignal, onRawBytes?: (bytes: 
 
 export async function saveStream(o: SaveOptions): Promise<Saved> {
   const stop = new AbortController();
-  const signal = AbortSignal.any([o.signal, stop.signal]);
+  const scope = scopedSignal([o.signal, stop.signal]);
+  const { signal } = scope;
   let spliced: ReturnType<typeof spliceZstd> | undefined;
   let sealed: SealStream | undefined;
   let raw: Tap | undefined;
@@ -173,6 +175,7 @@ export async function saveStream(o: SaveOptions): Promise<Saved> {
     stop.abort(err);
     spliced?.done();
     sealed?.destroy();
+    scope.dispose();
     throw err;
   }
   const seal = sealed;
@@ -182,6 +185,7 @@ export async function saveStream(o: SaveOptions): Promise<Saved> {
   writing.catch((err: unknown) => stop.abort(err));
   // Both settle before we answer, so a failed write has removed its temporary object by then.
   const [f, w] = await Promise.allSettled([flowing, writing]);
+  scope.dispose();
   if (f.status === 'rejected' || w.status === 'rejected') {
     throw (f.status === 'rejected' ? f.reason : (w as PromiseRejectedResult).reason) as Error;
   }

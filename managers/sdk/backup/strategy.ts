@@ -14,12 +14,10 @@ export interface CheckedBackup {
   keyRef: string;
 }
 
-export function checkBackupCommand(req: CreateBackupCommand, opts: { datastore: string; instanceId: string; incrementalSupported: boolean }): CheckedBackup {
+/** Whether the datastore can make an incremental backup is its capability "backup_incremental", checked before this runs. */
+export function checkBackupCommand(req: CreateBackupCommand, opts: { datastore: string; instanceId: string }): CheckedBackup {
   if (!req.backupId) throw invalidArgument('backup_id', 'is required');
   const incremental = req.type === BackupType.INCREMENTAL;
-  if (incremental && !opts.incrementalSupported) {
-    throw failedPrecondition(`incremental backups are not supported by the ${opts.datastore} backup strategy`);
-  }
   if (incremental) {
     const p = req.parent;
     if (!p?.backupId) throw invalidArgument('parent', 'is required for an incremental backup');

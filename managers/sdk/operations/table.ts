@@ -1,0 +1,352 @@
+// THE operations table: every operation an agent can run, once. For each
+// payload case of `Command`: the kind it is stored and reported under, whether
+// it mutates (run one at a time, journaled so it runs once) or reads (runs
+// alongside, safe to repeat), the capabilities it needs, its default deadline,
+// the notification it raises, the instance task it sets, how its input is
+// checked and which manager method does the work. The controller and the agent
+// both read it; `satisfies` below makes a missing or misspelt entry a compile
+// error. Adding an operation: a proto payload field, a row here, the manager
+// method.
+import type { InstanceTask } from '../../../proto/gen/steward/v1/api.js';
+import { BackupType } from '../../../proto/gen/steward/v1/backups.js';
+import type { OperationResult } from '../../../proto/gen/steward/v1/common.js';
+import type { AgentManager, Capability, OperationScope, Validator } from '../contract.js';
+import { failedPrecondition, invalidArgument } from '../errors.js';
+import type { EventType } from '../events.js';
+import { registerSecret } from '../redact.js';
+import { answer, DONE, type PayloadCase, type PayloadOf, type SnakeCase } from './payload.js';
+
+export type InstanceTaskName = Exclude<keyof typeof InstanceTask, 'UNSPECIFIED' | 'UNRECOGNIZED'>;
+
+export interface OperationSpec<C extends PayloadCase = PayloadCase> {
+  readonly kind: SnakeCase<C>;
+  /** Mutations run one at a time per datastore and are journaled before they start; reads run alongside. */
+  readonly mutating: boolean;
+  /** Capabilities the datastore must declare; [] = every manager can do it. */
+  needs(p: PayloadOf<C>): readonly Capability[];
+  /** The deadline the controller gives it unless the caller names one. */
+  readonly deadlineMs: number;
+  /**
+   * The notification it raises, or null for none. 'operation': the operation's
+   * own acceptance and outcome raise `.start` and `.end`/`.error`; 'resource':
+   * the service that owns the resource raises them, because the outcome is the
+   * resource's (a backup the controller refuses to believe ends `.error`).
+   */
+  readonly event: { readonly type: EventType; readonly raisedBy: 'operation' | 'resource' } | null;
+  /** The instance task while it runs, and the one it leaves when it fails; null = the task is not touched. */
+  readonly task: { readonly running: InstanceTaskName; readonly failed: InstanceTaskName } | null;
+  /** False for what instance deletion runs itself: a lost agent must not fail the deletion's own step. */
+  readonly failsWithLostAgent: boolean;
+  /** Throws INVALID_ARGUMENT naming the field; called by both sides before anything is recorded or touched. */
+  check(p: PayloadOf<C>, v: Validator): void;
+  run(m: AgentManager, p: PayloadOf<C>, op: OperationScope): Promise<OperationResult>;
+}
+
+const SECOND = 1_000;
+const MINUTE = 60 * SECOND;
+/** Short reads answer a waiting caller. */
+const READ = 30 * SECOND;
+const MUTATION = 2 * MINUTE;
+
+const none = (): readonly Capability[] => [];
+const only =
+  (...caps: Capability[]) =>
+  (): readonly Capability[] =>
+    caps;
+const noCheck = (): void => undefined;
+const quiet = { event: null, task: null, failsWithLostAgent: true } as const;
+
+/** A manager part the capability promised (the capability check ran first; this guards the manager's honesty). */
+function part<T>(value: T | undefined, capability: Capability): T {
+  if (!value) throw failedPrecondition(`this datastore declares "${capability}" but its manager does not implement it`);
+  return value;
+}
+
+function nonEmpty(list: readonly unknown[], field: string, what: string): void {
+  if (list.length === 0) throw invalidArgument(field, `name at least one ${what}`);
+}
+
+function required<T>(value: T | undefined, field: string): T {
+  if (!value) throw invalidArgument(field, 'is required');
+  return value;
+}
+
+export const OPERATIONS = {
+  // ---- lifecycle -----------------------------------------------------------
+  prepare: {
+    kind: 'prepare',
+    mutating: true,
+    needs: (p) => [
+      ...(p.databases.length ? (['databases'] as const) : []),
+      ...(p.users.length ? (['users'] as const) : []),
+      ...(p.restore ? (['backup'] as const) : []),
+      ...(p.cluster ? (['cluster'] as const) : []),
+    ],
+    deadlineMs: 15 * MINUTE,
+    event: { type: 'instance.create', raisedBy: 'operation' },
+    task: { running: 'BUILDING', failed: 'BUILDING_ERROR' },
+    failsWithLostAgent: true,
+    check: (p, v) => v.prepare(p),
+    run: async (m, p, op) => {
+      registerSecret(p.cluster?.adminPassword);
+      registerSecret(p.restore?.storage?.secretAccessKey);
+      await m.prepare(p, op);
+      return answer('prepared', { datastoreVersion: (await m.probe()).version });
+    },
+  },
+  restart: {
+    kind: 'restart',
+    mutating: true,
+    needs: none,
+    deadlineMs: 5 * MINUTE,
+    event: { type: 'instance.reboot', raisedBy: 'operation' },
+    task: { running: 'REBOOTING', failed: 'REBOOTING_ERROR' },
+    failsWithLostAgent: true,
+    check: noCheck,
+    run: async (m, _p, op) => (await m.restart(op), DONE),
+  },
+  stop: { kind: 'stop', mutating: true, needs: none, deadlineMs: MUTATION, ...quiet, check: noCheck, run: async (m, _p, op) => (await m.stop(op), DONE) },
+  start: { kind: 'start', mutating: true, needs: none, deadlineMs: 5 * MINUTE, ...quiet, check: noCheck, run: async (m, _p, op) => (await m.start(op), DONE) },
+  // Instance deletion raises instance.delete from its own workflow.
+  destroy: {
+    kind: 'destroy',
+    mutating: true,
+    needs: none,
+    deadlineMs: MUTATION,
+    event: null,
+    task: null,
+    failsWithLostAgent: false,
+    check: noCheck,
+    run: async (m, _p, op) => (await m.destroy(op), DONE),
+  },
+  noop: { kind: 'noop', mutating: false, needs: none, deadlineMs: READ, ...quiet, check: noCheck, run: async (_m, p) => answer('noop', { echo: p.echo }) },
+
+  // ---- databases -----------------------------------------------------------
+  createDatabases: {
+    kind: 'create_databases',
+    mutating: true,
+    needs: only('databases'),
+    deadlineMs: MUTATION,
+    event: { type: 'database.create', raisedBy: 'operation' },
+    task: null,
+    failsWithLostAgent: true,
+    check: (p, v) => (nonEmpty(p.databases, 'databases', 'database'), v.databases(p.databases, 'databases')),
+    run: async (m, p, op) => (await part(m.databases, 'databases').create(p.databases, op), DONE),
+  },
+  listDatabases: {
+    kind: 'list_databases',
+    mutating: false,
+    needs: only('databases'),
+    deadlineMs: READ,
+    ...quiet,
+    check: (p, v) => v.page(p.page),
+    run: async (m, p, op) => answer('databases', await part(m.databases, 'databases').list(p.page ?? { limit: 0, marker: '' }, op)),
+  },
+  deleteDatabase: {
+    kind: 'delete_database',
+    mutating: true,
+    needs: only('databases'),
+    deadlineMs: MUTATION,
+    event: { type: 'database.delete', raisedBy: 'operation' },
+    task: null,
+    failsWithLostAgent: true,
+    check: (p, v) => v.databaseName(p.name, 'name'),
+    run: async (m, p, op) => (await part(m.databases, 'databases').delete(p.name, op, { force: p.force }), DONE),
+  },
+
+  // ---- users ---------------------------------------------------------------
+  createUsers: {
+    kind: 'create_users',
+    mutating: true,
+    needs: only('users'),
+    deadlineMs: MUTATION,
+    event: { type: 'user.create', raisedBy: 'operation' },
+    task: null,
+    failsWithLostAgent: true,
+    check: (p, v) => (nonEmpty(p.users, 'users', 'user'), v.users(p.users, 'users')),
+    run: async (m, p, op) => (await part(m.users, 'users').create(p.users, op), DONE),
+  },
+  listUsers: {
+    kind: 'list_users',
+    mutating: false,
+    needs: only('users'),
+    deadlineMs: READ,
+    ...quiet,
+    check: (p, v) => v.page(p.page),
+    run: async (m, p, op) => answer('users', await part(m.users, 'users').list(p.page ?? { limit: 0, marker: '' }, op)),
+  },
+  getUser: {
+    kind: 'get_user',
+    mutating: false,
+    needs: only('users'),
+    deadlineMs: READ,
+    ...quiet,
+    check: (p, v) => v.userRef(p, 'user'),
+    run: async (m, p, op) => answer('user', await part(m.users, 'users').get(p, op)),
+  },
+  deleteUser: {
+    kind: 'delete_user',
+    mutating: true,
+    needs: only('users'),
+    deadlineMs: MUTATION,
+    event: { type: 'user.delete', raisedBy: 'operation' },
+    task: null,
+    failsWithLostAgent: true,
+    check: (p, v) => v.userRef(p, 'user'),
+    run: async (m, p, op) => (await part(m.users, 'users').delete(p, op), DONE),
+  },
+  changePassword: {
+    kind: 'change_password',
+    mutating: true,
+    needs: only('users'),
+    deadlineMs: MUTATION,
+    ...quiet,
+    check: (p, v) => (v.userRef(required(p.user, 'user'), 'user'), v.password(p.password, 'password')),
+    run: async (m, p, op) => (await part(m.users, 'users').changePassword(p.user!, p.password, op), DONE),
+  },
+  grantAccess: {
+    kind: 'grant_access',
+    mutating: true,
+    needs: only('users'),
+    deadlineMs: MUTATION,
+    ...quiet,
+    check: (p, v) => (v.userRef(required(p.user, 'user'), 'user'), nonEmpty(p.databases, 'databases', 'database'), v.databaseNames(p.databases, 'databases')),
+    run: async (m, p, op) => (await part(m.users, 'users').grant(p.user!, p.databases, op), DONE),
+  },
+  revokeAccess: {
+    kind: 'revoke_access',
+    mutating: true,
+    needs: only('users'),
+    deadlineMs: MUTATION,
+    ...quiet,
+    check: (p, v) => (v.userRef(required(p.user, 'user'), 'user'), nonEmpty(p.databases, 'databases', 'database'), v.databaseNames(p.databases, 'databases')),
+    run: async (m, p, op) => (await part(m.users, 'users').revoke(p.user!, p.databases, op), DONE),
+  },
+  listAccess: {
+    kind: 'list_access',
+    mutating: false,
+    needs: only('users'),
+    deadlineMs: READ,
+    ...quiet,
+    check: (p, v) => v.userRef(p, 'user'),
+    run: async (m, p, op) => answer('access', { access: await part(m.users, 'users').listAccess(p, op) }),
+  },
+
+  // ---- root ----------------------------------------------------------------
+  enableRoot: {
+    kind: 'enable_root',
+    mutating: true,
+    needs: only('root'),
+    deadlineMs: MINUTE,
+    event: { type: 'root.enable', raisedBy: 'operation' },
+    task: null,
+    failsWithLostAgent: true,
+    check: noCheck,
+    run: async (m, _p, op) => answer('root', { enabled: true, ...(await part(m.root, 'root').enable(op)) }),
+  },
+  disableRoot: {
+    kind: 'disable_root',
+    mutating: true,
+    needs: only('root'),
+    deadlineMs: MUTATION,
+    ...quiet,
+    check: noCheck,
+    run: async (m, _p, op) => (await part(m.root, 'root').disable(op), DONE),
+  },
+  rootStatus: {
+    kind: 'root_status',
+    mutating: false,
+    needs: only('root'),
+    deadlineMs: READ,
+    ...quiet,
+    check: noCheck,
+    run: async (m, _p, op) => answer('root', { ...(await part(m.root, 'root').status(op)), password: '' }),
+  },
+
+  // ---- cluster members (each acts on this member only) ---------------------
+  memberInfo: {
+    kind: 'member_info',
+    mutating: false,
+    needs: only('cluster'),
+    deadlineMs: READ,
+    ...quiet,
+    check: noCheck,
+    run: async (m, _p, op) => answer('member', await part(m.cluster, 'cluster').memberInfo(op)),
+  },
+  ringView: {
+    kind: 'ring_view',
+    mutating: false,
+    needs: only('cluster'),
+    deadlineMs: READ,
+    ...quiet,
+    check: noCheck,
+    run: async (m, _p, op) => answer('ring', await part(m.cluster, 'cluster').ringView(op)),
+  },
+  setSeeds: {
+    kind: 'set_seeds',
+    mutating: true,
+    needs: only('cluster'),
+    deadlineMs: MUTATION,
+    ...quiet,
+    check: (p, v) => part(v.cluster, 'cluster').seeds(p.seeds, 'seeds'),
+    run: async (m, p, op) => (await part(m.cluster, 'cluster').setSeeds(p.seeds, op), DONE),
+  },
+  nodeCleanup: {
+    kind: 'node_cleanup',
+    mutating: true,
+    needs: only('cluster'),
+    deadlineMs: 60 * MINUTE,
+    ...quiet,
+    check: noCheck,
+    run: async (m, _p, op) => (await part(m.cluster, 'cluster').cleanup(op), DONE),
+  },
+  decommission: {
+    kind: 'decommission',
+    mutating: true,
+    needs: only('cluster'),
+    deadlineMs: 60 * MINUTE,
+    ...quiet,
+    check: noCheck,
+    run: async (m, _p, op) => (await part(m.cluster, 'cluster').decommission(op), DONE),
+  },
+  storeAdminCredentials: {
+    kind: 'store_admin_credentials',
+    mutating: true,
+    needs: only('cluster'),
+    deadlineMs: MUTATION,
+    ...quiet,
+    check: (p, v) => part(v.cluster, 'cluster').adminCredentials(p.user, p.password, 'admin'),
+    run: async (m, p, op) => {
+      registerSecret(p.password);
+      await part(m.cluster, 'cluster').storeAdminCredentials(p.user, p.password, op);
+      return DONE;
+    },
+  },
+  secureCluster: {
+    kind: 'secure_cluster',
+    mutating: true,
+    needs: only('cluster'),
+    deadlineMs: 5 * MINUTE,
+    ...quiet,
+    check: noCheck,
+    run: async (m, _p, op) => (await part(m.cluster, 'cluster').secureCluster(op), DONE),
+  },
+
+  // ---- backups (docs/backups.md) -------------------------------------------
+  createBackup: {
+    kind: 'create_backup',
+    mutating: true,
+    // An incremental is refused before anything is written where the datastore cannot make one.
+    needs: (p) => (p.type === BackupType.INCREMENTAL ? ['backup', 'backup_incremental'] : ['backup']),
+    // Backups stream for as long as the data takes; the deadline only catches an agent gone silent.
+    deadlineMs: 12 * 60 * MINUTE,
+    event: { type: 'backup.create', raisedBy: 'resource' },
+    task: null,
+    failsWithLostAgent: true,
+    check: noCheck,
+    run: async (m, p, op) => {
+      registerSecret(p.storage?.secretAccessKey);
+      return answer('backup', await part(m.backup, 'backup').create(p, op));
+    },
+  },
+} as const satisfies { readonly [C in PayloadCase]: OperationSpec<C> };
