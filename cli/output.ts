@@ -182,8 +182,6 @@ export function resultSummary(op: Operation): string {
       return `${r.value.members.length} ring member(s)`;
     case 'member':
       return `member ${r.value.address} (${r.value.dataCenter}/${r.value.rack})`;
-    case 'prepared':
-      return r.value.datastoreVersion ? `version ${r.value.datastoreVersion}` : '';
     default:
       return '';
   }

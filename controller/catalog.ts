@@ -1,5 +1,5 @@
-// The orchestration side of every datastore the controller knows: capabilities,
-// validation rules and (later) cluster strategies. Loaded once at start-up.
+// The orchestration side of every datastore the controller knows: identity,
+// capabilities, validation rules and cluster strategies. Loaded once at start-up.
 import type { Capability, OrchestrationModule } from '../managers/sdk/contract.js';
 import { failedPrecondition, invalidArgument } from '../managers/sdk/errors.js';
 import { BUILT_IN_MANAGERS, loadOrchestration } from '../managers/sdk/registry.js';

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The local demo: a controller plus one datastore instance on this machine, on
 # embedded defaults (SQLite store, local provisioner, TLS with the controller's
-# own CA). Prints how to connect, then waits; Ctrl-C deletes the instance and
-# stops the controller.
+# own CA). Prints how to connect, then waits; Ctrl-C deletes every cluster and
+# instance the demo's controller holds (the demo's own and any made during it),
+# then stops the controller.
 #   npm run demo                    # MariaDB
 #   npm run demo -- postgresql      # or redis
 set -euo pipefail
@@ -24,12 +25,20 @@ export STEWARD_CONTROLLER="$API" STEWARD_CA_FILE="$DATA_DIR/pki/ca.pem"
 ctl() { node --import tsx cli/stewardctl.ts "$@"; }
 
 INSTANCE=""
+# Ids of what the controller holds, one per line (from `stewardctl --json ... list`).
+ids() { ctl --json "$1" list 2>/dev/null | node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>{try{for(const r of JSON.parse(s))console.log(r.id)}catch{}})"; }
 cleanup() {
   trap - INT TERM EXIT
   echo
-  if [ -n "$INSTANCE" ]; then
-    echo "demo: deleting instance $INSTANCE"
-    ctl instance delete "$INSTANCE" --wait || true
+  if [ -n "${STEWARD_TOKEN:-}" ]; then
+    # Everything this controller holds, not only the demo's instance: once it stops, nothing could manage them.
+    for c in $(ids cluster); do echo "demo: deleting cluster $c"; ctl cluster delete "$c" >/dev/null || true; done
+    for i in $(ids instance); do echo "demo: deleting instance $i"; ctl instance delete "$i" --wait >/dev/null || true; done
+    left="$(ids instance)"
+    if [ -n "$left" ]; then
+      echo "demo: these instances could not be deleted and keep running: $left"
+      echo "demo: restart the demo's controller (same --data-dir) and run: stewardctl instance delete <id> --wait"
+    fi
   fi
   kill "$CONTROLLER" 2>/dev/null || true
   wait "$CONTROLLER" 2>/dev/null || true
@@ -57,23 +66,24 @@ for _ in $(seq 1 100); do
   sleep 0.3
 done
 ctl instance show "$INSTANCE"
-PORT="$(ctl --json instance show "$INSTANCE" | node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>process.stdout.write(String(JSON.parse(s).port)))")"
+# Each instance has a loopback address of its own, like a VM's IP: connect there, not to 127.0.0.1.
+read -r HOST PORT < <(ctl --json instance show "$INSTANCE" | node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>{const i=JSON.parse(s);console.log(i.host, i.port)})")
 
 cat <<INFO
 
 Steward is running.
-  instance:   $INSTANCE ($DATASTORE on 127.0.0.1:$PORT)
+  instance:   $INSTANCE ($DATASTORE on $HOST:$PORT)
 INFO
 case "$DATASTORE" in
-  mysql) echo "  connect:    mariadb -h 127.0.0.1 -P $PORT -u demo -p'$PASSWORD' demo" ;;
-  postgresql) echo "  connect:    PGPASSWORD='$PASSWORD' psql -h 127.0.0.1 -p $PORT -U demo demo" ;;
-  redis) echo "  connect:    stewardctl root enable $INSTANCE, then redis-cli -p $PORT --user default --pass <password>" ;;
+  mysql) echo "  connect:    mariadb -h $HOST -P $PORT -u demo -p'$PASSWORD' demo" ;;
+  postgresql) echo "  connect:    PGPASSWORD='$PASSWORD' psql -h $HOST -p $PORT -U demo demo" ;;
+  redis) echo "  connect:    stewardctl root enable $INSTANCE, then redis-cli -h $HOST -p $PORT --user default --pass <password>" ;;
 esac
 cat <<INFO
   stewardctl: export STEWARD_CONTROLLER=$API STEWARD_CA_FILE=$STEWARD_CA_FILE STEWARD_TOKEN=\$(cat $DATA_DIR/admin.token)
               node --import tsx cli/stewardctl.ts user list $INSTANCE
               node --import tsx cli/stewardctl.ts backup create $INSTANCE    # then: instance create copy --datastore $DATASTORE --backup <id>
 
-Press Ctrl-C to delete the instance and stop.
+Press Ctrl-C to delete every instance and cluster of this controller and stop.
 INFO
 wait "$CONTROLLER"

@@ -98,10 +98,10 @@ export function clusterOps(d: ClusterDeps): ClusterOps {
       op.progress(100, 'admin credentials stored');
     },
 
-    async secureCluster(op) {
+    async secureCluster(members, op) {
       await d.requirePrepared();
-      op.progress(10, 'creating the admin role and disabling the default superuser');
-      await secureNode(d.access, await d.endpoint(), await d.access.storedOrNew(), op.signal);
+      op.progress(10, `waiting to see all ${members} members, then creating the admin role and disabling the default superuser`);
+      await secureNode(d.access, await d.endpoint(), await d.access.storedOrNew(), members, op.signal);
       op.progress(100, 'secured');
     },
   };

@@ -89,7 +89,7 @@ export const cassandraStrategy: ClusterStrategy = {
         name: 'secure the cluster (admin role, default superuser off)',
         async run(ctx) {
           const first = live(ctx).find((m) => m.seed) ?? live(ctx)[0];
-          await ctx.run('secure', first.instanceId, payload('secureCluster', {}), 10 * 60_000);
+          await ctx.run('secure', first.instanceId, payload('secureCluster', { members: live(ctx).length }), 10 * 60_000);
         },
       },
       pushSeeds('create'),

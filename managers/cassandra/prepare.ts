@@ -140,7 +140,7 @@ async function prepareNode(deps: PrepareDeps, req: PrepareRequest, op: Operation
       // The default superuser appears shortly after the native port opens.
       await waitForCql(ready, endpoint, DEFAULT_CREDENTIALS, signal, { requireLogin: true });
       op.progress(60, 'securing the node');
-      await secureNode(admin, endpoint, await admin.storedOrNew(), signal);
+      await secureNode(admin, endpoint, await admin.storedOrNew(), 1, signal);
     } else {
       const timeoutMs = settings.autoBootstrap ? BOOTSTRAP_READY_TIMEOUT_MS : undefined;
       await waitForCql(ready, endpoint, (await admin.stored()) ?? DEFAULT_CREDENTIALS, signal, { requireLogin: false, timeoutMs });

@@ -9,7 +9,7 @@ import { StewardError } from '../sdk/errors.js';
 import { registerSecret } from '../sdk/redact.js';
 import { withSession, type Credentials, type Endpoint, type Session } from './connection.js';
 import { DEFAULT_CREDENTIALS, type AdminAccess } from './credentials.js';
-import { defaultReplication, readTopology, replicationLiteral } from './topology.js';
+import { defaultReplication, membersIn, readTopology, replicationLiteral } from './topology.js';
 import { roleExists } from './users.js';
 import { DEFAULT_ROLE, cqlString, quoteCqlIdent } from './validation.js';
 
@@ -28,12 +28,23 @@ const RANGES_SETTLE_MS = 120_000;
 
 /**
  * NetworkTopologyStrategy with up to three replicas per data center, unless it
- * already is exactly that. Cassandra refuses to change replication while a
- * member is still joining (its ranges are moving), which is the case for a few
- * seconds after the last initial member started: wait that out.
+ * already is exactly that. Gossip tells this member about the others a moment
+ * after they start: until it sees all `expectedMembers` the replication would
+ * be computed for a smaller ring (system_auth on two replicas of a three-node
+ * ring), so wait for them. Cassandra also refuses to change replication while
+ * a member is still joining (its ranges are moving): wait that out too.
  */
-async function replicateAuth(s: Session, signal: AbortSignal): Promise<void> {
-  const target = defaultReplication(await readTopology(s));
+async function replicateAuth(s: Session, expectedMembers: number, signal: AbortSignal): Promise<void> {
+  const deadline = Date.now() + RANGES_SETTLE_MS;
+  let topology = await readTopology(s);
+  for (let seen = membersIn(topology); seen < expectedMembers; seen = membersIn(topology)) {
+    if (Date.now() > deadline) {
+      throw new StewardError('FAILED_PRECONDITION', `this member sees ${seen} of the ring's ${expectedMembers} members; system_auth would be under-replicated`);
+    }
+    await sleep(1_000, undefined, { signal });
+    topology = await readTopology(s);
+  }
+  const target = defaultReplication(topology);
   const [row] = await s.rows("SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = 'system_auth'");
   const current = (row?.replication ?? {}) as Record<string, string>;
   const same =
@@ -41,7 +52,6 @@ async function replicateAuth(s: Session, signal: AbortSignal): Promise<void> {
     Object.keys(current).length === Object.keys(target).length + 1 &&
     Object.entries(target).every(([dc, rf]) => current[dc] === String(rf));
   if (same) return;
-  const deadline = Date.now() + RANGES_SETTLE_MS;
   for (;;) {
     try {
       await s.exec(`ALTER KEYSPACE system_auth WITH replication = ${replicationLiteral(target)}`);
@@ -76,7 +86,7 @@ async function canLogIn(endpoint: Endpoint, admin: Credentials, signal: AbortSig
  * repair its own row (no role may alter its own superuser status). The default
  * role's row is the one left behind, which is fine: it is switched off next.
  */
-async function createAdminAsDefault(endpoint: Endpoint, admin: Credentials, signal: AbortSignal): Promise<void> {
+async function createAdminAsDefault(endpoint: Endpoint, admin: Credentials, expectedMembers: number, signal: AbortSignal): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     let loggedIn = false;
     try {
@@ -84,7 +94,7 @@ async function createAdminAsDefault(endpoint: Endpoint, admin: Credentials, sign
         { ...endpoint, credentials: DEFAULT_CREDENTIALS },
         async (s) => {
           loggedIn = true;
-          await replicateAuth(s, signal);
+          await replicateAuth(s, expectedMembers, signal);
           await createAdminRole(s, admin);
         },
         signal,
@@ -105,10 +115,11 @@ async function createAdminAsDefault(endpoint: Endpoint, admin: Credentials, sign
   }
 }
 
-export async function secureNode(access: AdminAccess, endpoint: Endpoint, admin: Credentials, signal: AbortSignal): Promise<void> {
+/** `expectedMembers`: the ring this node is part of (1 for a lone node), all of which must be seen before auth is replicated. */
+export async function secureNode(access: AdminAccess, endpoint: Endpoint, admin: Credentials, expectedMembers: number, signal: AbortSignal): Promise<void> {
   registerSecret(admin.password);
   if (!(await canLogIn(endpoint, admin, signal))) {
-    await createAdminAsDefault(endpoint, admin, signal);
+    await createAdminAsDefault(endpoint, admin, expectedMembers, signal);
     const deadline = Date.now() + ADMIN_LOGIN_WAIT_MS;
     while (!(await canLogIn(endpoint, admin, signal))) {
       if (Date.now() > deadline) throw new StewardError('INTERNAL', `the new admin role '${admin.user}' cannot log in`);

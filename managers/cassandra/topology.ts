@@ -20,6 +20,9 @@ export async function readTopology(s: Session): Promise<Topology> {
   return { localDataCenter, nodes };
 }
 
+/** How many nodes the topology counts, all data centers together. */
+export const membersIn = (t: Topology): number => [...t.nodes.values()].reduce((a, b) => a + b, 0);
+
 /** Three replicas per data center where there are enough nodes (the usual choice), fewer on small rings. */
 export function defaultReplication(t: Topology, perDc = 3): Record<string, number> {
   return Object.fromEntries([...t.nodes].map(([dc, n]) => [dc, Math.max(1, Math.min(perDc, n))]));

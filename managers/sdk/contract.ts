@@ -119,8 +119,8 @@ export interface ClusterOps {
   /** Leaves the ring; the member ends stopped and is never started again. */
   decommission(op: OperationScope): Promise<void>;
   storeAdminCredentials(user: string, password: string, op: OperationScope): Promise<void>;
-  /** Once per cluster: the shared admin role, auth replication, default superuser off. */
-  secureCluster(op: OperationScope): Promise<void>;
+  /** Once per cluster of `members` members (all of which it waits to see): the shared admin role, auth replication, default superuser off. */
+  secureCluster(members: number, op: OperationScope): Promise<void>;
 }
 
 /** The agent side of one datastore, bound to one instance. */

@@ -227,7 +227,7 @@ describe.skipIf(!!reason)('Cassandra backup and restore (snapshot, nodetool impo
       [{ cluster: { clusterId: 'c1', clusterName: 'ring', seeds: [], dataCenter: '', rack: '', autoBootstrap: false, adminUser: '', adminPassword: '', secureCluster: true } }, 'cluster'],
     ];
     for (const [extra, field] of cases) {
-      await expectCode(dst.manager.prepare({ ...EMPTY_PREPARE, ...extra, restore }, testOp()), 'INVALID_ARGUMENT', field);
+      await expectCode(dst.agent.prepare({ ...EMPTY_PREPARE, ...extra, restore }, testOp()), 'INVALID_ARGUMENT', field);
     }
     expect(await dst.manager.isPrepared()).toBe(false);
   });

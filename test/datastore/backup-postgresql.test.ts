@@ -356,7 +356,7 @@ if (reason) {
 
       // Prepare refuses a restore mixed with databases or users, and a chain that does not start with a full backup.
       const dst = await freshInstance();
-      const prepare = (req: PrepareRequest) => dst.manager.prepare(req, testOp());
+      const prepare = (req: PrepareRequest) => dst.agent.prepare(req, testOp());
       await expectCode(prepare(restoreRequest([full], { databases: [db('extra')] })), 'INVALID_ARGUMENT', 'databases');
       await expectCode(prepare(restoreRequest([full], { users: [{ name: 'bob', host: '', password: 'pw', access: [], permissions: '' }] })), 'INVALID_ARGUMENT', 'users');
       await expectCode(prepare(restoreRequest([incr1])), 'FAILED_PRECONDITION');

@@ -214,7 +214,7 @@ if (reason) {
     });
 
     it('refuses users together with a restore, before touching anything', async () => {
-      await expectCode(dst.manager.prepare(prepareRequest({ users: [appUser], restore: restoreOf(full) }), testOp()), 'INVALID_ARGUMENT', 'users');
+      await expectCode(dst.agent.prepare(prepareRequest({ users: [appUser], restore: restoreOf(full) }), testOp()), 'INVALID_ARGUMENT', 'users');
       await expectNothingLeft(dst);
     });
 

@@ -135,7 +135,7 @@ if (reason) {
       const op = testOp();
       // Before securing, every member still has the well-known default superuser.
       expect(await canLogIn(ADDRESSES[1], { user: 'cassandra', password: 'cassandra' })).toBe(true);
-      await nodes[0].manager.cluster.secureCluster(op);
+      await nodes[0].manager.cluster.secureCluster(3, op);
       expect(op.steps.at(-1)).toEqual({ percent: 100, message: 'secured' });
 
       for (const address of ADDRESSES.slice(0, 3)) {

@@ -16,6 +16,7 @@ import { ADMIN_PASSWORD_SECRET, cassandraPaths } from '../../managers/cassandra/
 import { cassandraUnavailableReason, createCassandraNode, testOp, type CassandraNode } from '../fixtures/cassandra-instance.js';
 import { serverProcesses, until } from '../fixtures/datastore-lifecycle.js';
 import { failure } from '../fixtures/datastore-assertions.js';
+import { payload } from '../../managers/sdk/operations/payload.js';
 
 const ks = (name: string, replication: Record<string, number> = {}): Database => ({ name, characterSet: '', collation: '', ctype: '', replication });
 const role = (name: string, password: string, access: string[] = []): User => ({
@@ -275,7 +276,7 @@ if (reason) {
 
     it('keyspaces: replication per data center checked, delete takes the grants along', async () => {
       const op = testOp();
-      const dbs = node.manager.databases;
+      const dbs = node.agent.databases; // as the agent calls it: input checked first, then the server's data centers
       const before = await snapshot();
       await expectCode(dbs.create([ks('shop', { dc9: 1 })], op), 'INVALID_ARGUMENT', 'databases[0].replication');
       await expectCode(dbs.create([ks('shop', { dc1: 0 })], op), 'INVALID_ARGUMENT', 'databases[0].replication.dc1');
@@ -317,7 +318,7 @@ if (reason) {
       expect(await connectAs('root', second.password)).toBe('ok');
       // Root is the root API's: the users API does not list or touch it.
       expect((await node.manager.users.list({ limit: 0, marker: '' }, op)).users.map((u) => u.name)).toEqual(['alice']);
-      await expectCode(node.manager.users.delete({ name: 'root', host: '' }, op), 'INVALID_ARGUMENT', 'user.name');
+      await expectCode(node.agent.users.delete({ name: 'root', host: '' }, op), 'INVALID_ARGUMENT', 'user.name');
 
       await node.manager.root.disable(op);
       expect(await node.manager.root.status(op)).toEqual({ enabled: false, user: 'root' });
@@ -327,7 +328,7 @@ if (reason) {
 
     it('hostile role and keyspace names are refused with INVALID_ARGUMENT and change nothing', async () => {
       const op = testOp();
-      const { users, databases } = node.manager;
+      const { users, databases } = node.agent; // as the agent calls it: the operations table checks first
       const before = await snapshot();
       const badRoles = [
         '',
@@ -425,8 +426,8 @@ if (reason) {
       expect(ring.members).toEqual([
         expect.objectContaining({ address: node.address, hostId: info.hostId, status: 'up', state: 'normal', tokens: 16, dataCenter: 'dc1', rack: 'rack1', owns: '100.0%' }),
       ]);
-      await expectCode(node.manager.cluster.setSeeds(['127.0.0.1', 'bad seed'], op), 'INVALID_ARGUMENT', 'seeds[1]');
-      await expectCode(node.manager.cluster.setSeeds([], op), 'INVALID_ARGUMENT', 'seeds');
+      await expectCode(node.run(payload('setSeeds', { seeds: ['127.0.0.1', 'bad seed'] }), op), 'INVALID_ARGUMENT', 'seeds[1]');
+      await expectCode(node.run(payload('setSeeds', { seeds: [] }), op), 'INVALID_ARGUMENT', 'seeds');
       await node.manager.cluster.setSeeds([node.address, '127.0.0.99:7000'], op);
       expect(await readFile(cassandraPaths(node.ctx).yaml, 'utf8')).toContain(`seeds: ${node.address},127.0.0.99:7000`);
       expect(op.steps.at(-1)?.message).toMatch(/next|restart/);

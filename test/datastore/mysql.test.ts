@@ -285,7 +285,7 @@ if (reason) {
 
     it('refuses hostile input with INVALID_ARGUMENT and changes nothing', async () => {
       const op = testOp();
-      const { users, databases } = inst.manager;
+      const { users, databases } = inst.agent; // as the agent calls it: the operations table checks first
       const badNames = [
         "x'; DROP DATABASE mysql; --",
         'a`b',

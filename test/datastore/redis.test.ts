@@ -264,8 +264,8 @@ if (reason) {
 
       await expectCode(users.create([user('cache', 'cache-pw-2', 'read-only')], op), 'ALREADY_EXISTS');
       expect(await users.listAccess({ name: 'cache', host: '' }, op)).toEqual([]);
-      await expectCode(users.grant({ name: 'cache', host: '' }, ['0'], op), 'INVALID_ARGUMENT', 'databases');
-      await expectCode(users.revoke({ name: 'cache', host: '' }, ['0'], op), 'INVALID_ARGUMENT', 'databases');
+      await expectCode(inst.agent.users.grant({ name: 'cache', host: '' }, ['0'], op), 'INVALID_ARGUMENT', 'databases[0]');
+      await expectCode(inst.agent.users.revoke({ name: 'cache', host: '' }, ['0'], op), 'INVALID_ARGUMENT', 'databases[0]');
 
       await users.changePassword({ name: 'cache', host: '' }, 'n3w"pw\\x\'', op);
       expect(await connectAs('cache', 'cache-pw-1')).toBe('denied');
@@ -356,7 +356,7 @@ if (reason) {
 
     it('refuses hostile input with INVALID_ARGUMENT and changes nothing', async () => {
       const op = testOp();
-      const { users } = inst.manager;
+      const { users } = inst.agent; // as the agent calls it: the operations table checks first
       expect((inst.manager as AgentManager).databases).toBeUndefined();
       const badNames = [
         "x'; FLUSHALL; --",
@@ -568,15 +568,15 @@ if (reason) {
       c.destroy();
     });
 
-    it('refuses databases and cluster membership before touching anything', async () => {
+    it('refuses databases and cluster membership (capabilities it lacks) and bad users before touching anything', async () => {
       const fresh = await createRedisInstance();
       try {
         const databases = [{ name: 'app', characterSet: '', collation: '', ctype: '', replication: {} }];
-        await expectCode(fresh.manager.prepare(prepareRequest({ databases }), testOp()), 'INVALID_ARGUMENT', 'databases');
+        await expectCode(fresh.agent.prepare(prepareRequest({ databases }), testOp()), 'FAILED_PRECONDITION');
         const cluster = ClusterMembership.fromPartial({ clusterId: 'c', clusterName: 'c' });
-        await expectCode(fresh.manager.prepare(prepareRequest({ cluster }), testOp()), 'INVALID_ARGUMENT', 'cluster');
+        await expectCode(fresh.agent.prepare(prepareRequest({ cluster }), testOp()), 'FAILED_PRECONDITION');
         const users = [user('ok', 'pw-ok-123', '+@all')];
-        await expectCode(fresh.manager.prepare(prepareRequest({ users }), testOp()), 'INVALID_ARGUMENT', 'users[0].permissions');
+        await expectCode(fresh.agent.prepare(prepareRequest({ users }), testOp()), 'INVALID_ARGUMENT', 'users[0].permissions');
         expect(await fresh.manager.isPrepared()).toBe(false);
         expect(serverProcesses(await fresh.manager.serviceSpec())).toEqual([]);
         await expectCode(fresh.manager.users.list({ limit: 0, marker: '' }, testOp()), 'FAILED_PRECONDITION');

@@ -2,7 +2,7 @@
 // QUORUM with RF 3, grow to 4 with the controller restarted in the middle of the
 // grow, check every member's peers and the data, shrink back to 3 by
 // decommission, delete, and check nothing is left.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import cassandra from 'cassandra-driver';
 import { call, startTestController, waitFor, type TestController } from '../fixtures/controller.js';
@@ -10,6 +10,8 @@ import { cassandraHome, cassandraUnavailableReason, TEST_JVM_OPTIONS } from '../
 import { ClusterTask, CreateClusterRequest, GrowClusterRequest, type Cluster } from '../../proto/gen/steward/v1/clusters.js';
 import { OperationState, type Operation, type RingView, type RootResult } from '../../proto/gen/steward/v1/common.js';
 import { pidsMentioning } from '../../controller/provisioner/processes.js';
+import { notificationErrors } from '../../controller/notifications/schema.js';
+import type { Notification } from '../../controller/notifications/types.js';
 
 const missing = await cassandraUnavailableReason();
 if (missing) console.warn(`SKIPPING Cassandra cluster end-to-end test: ${missing}`);
@@ -121,5 +123,31 @@ describe.skipIf(!!missing)('Cassandra cluster end to end', () => {
       expect(pidsMentioning(d)).toEqual([]);
       expect(existsSync(d)).toBe(false);
     }
+  });
+
+  it('raised the cluster events of the Ceilometer page, in order, with the cluster payload', async () => {
+    const path = t.controller.notifications.filePath!;
+    const events = await waitFor('cluster.delete.end in the file', async () => {
+      const all = readFileSync(path, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Notification);
+      const mine = all.filter((e) => e.event_type.startsWith('cluster.') && e.payload.id === cluster.id);
+      return mine.some((e) => e.event_type === 'cluster.delete.end') && mine;
+    }, 60_000);
+    expect(events.map((e) => e.event_type)).toEqual([
+      'cluster.create.start', 'cluster.create.end',
+      'cluster.resize.start', 'cluster.resize.end', // grow, across a controller restart
+      'cluster.resize.start', 'cluster.resize.end', // shrink
+      'cluster.delete.start', 'cluster.delete.end',
+    ]);
+    for (const e of events) expect(notificationErrors(e), e.event_type).toEqual([]);
+    const sizes = events.map((e) => e.payload.cluster_size);
+    expect(sizes).toEqual([0, 3, 3, 4, 4, 3, 3, 3]);
+    const end = events[1].payload as { name: string; datastore: { type: string; version: string }; task: { name: string }; instances: Array<{ type: string }> };
+    expect(end.name).toBe('ring');
+    expect(end.datastore.type).toBe('cassandra');
+    expect(end.datastore.version).toMatch(/^5\.0/);
+    expect(end.instances.every((i) => i.type === 'member')).toBe(true);
+    expect(events.map((e) => (e.payload.task as { name: string }).name)).toEqual([
+      'BUILDING', 'NONE', 'GROWING_CLUSTER', 'NONE', 'SHRINKING_CLUSTER', 'NONE', 'DELETING', 'DELETING',
+    ]);
   });
 });

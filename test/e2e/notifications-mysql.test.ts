@@ -146,6 +146,8 @@ describe.skipIf(!!noMysql)('notifications from user, database and root flows (re
     const instanceEvents = fileEvents().filter((e) => e.event_type.startsWith('instance.'));
     expect(instanceEvents.map((e) => e.event_type)).toEqual(['instance.create.start', 'instance.create.end', 'instance.delete.start', 'instance.delete.end']);
     for (const e of instanceEvents) expect(notificationErrors(e)).toEqual([]);
+    // The server version as the agent reported it: from prepare's own result on create.end, before any heartbeat could.
+    expect(instanceEvents.slice(1).map((e) => e.payload.datastore_version)).toEqual([version, version, version]);
     const outbox = await t.controller.store.selectFrom('notification_outbox').select('payload').execute();
     expect(outbox.map((r) => r.payload).join('\n')).not.toContain(USER_PASSWORD);
   });

@@ -162,6 +162,32 @@ describe('security', () => {
     expect(stillThere.agentConnected).toBe(true);
   });
 
+  it('Tokens.Create refuses hostile tenant ids and names with INVALID_ARGUMENT naming the field, storing nothing', async () => {
+    const before = (await call<object, { tokens: unknown[] }>(t.clients.tokens, 'list', {})).tokens.length;
+    const cases: Array<[{ tenantId: string; name: string }, string]> = [
+      [{ tenantId: '', name: 'ci' }, 'tenant_id'],
+      [{ tenantId: 'Acme', name: 'ci' }, 'tenant_id'],
+      [{ tenantId: "acme'; DROP TABLE api_tokens; --", name: 'ci' }, 'tenant_id'],
+      [{ tenantId: 'x'.repeat(64), name: 'ci' }, 'tenant_id'],
+      [{ tenantId: 'ac\u0000me', name: 'ci' }, 'tenant_id'],
+      [{ tenantId: 'acme', name: '' }, 'name'],
+      [{ tenantId: 'acme', name: '\ud800' }, 'name'], // a lone surrogate, stored as mojibake before
+      [{ tenantId: 'acme', name: `it's "quoted"` }, 'name'],
+      [{ tenantId: 'acme', name: 'x'.repeat(70_000) }, 'name'],
+      [{ tenantId: 'acme', name: 'line\nbreak' }, 'name'],
+      [{ tenantId: 'acme', name: 'right\u202eto-left' }, 'name'],
+    ];
+    for (const [req, field] of cases) {
+      await expect(call(t.clients.tokens, 'create', { ...req, admin: false }), JSON.stringify(req).slice(0, 60)).rejects.toMatchObject({
+        code: status.INVALID_ARGUMENT,
+        details: expect.stringContaining(`${field}:`),
+      });
+    }
+    expect((await call<object, { tokens: unknown[] }>(t.clients.tokens, 'list', {})).tokens.length).toBe(before);
+    // Names in any script are labels too.
+    await expect(call(t.clients.tokens, 'create', { tenantId: 'acme-2', name: 'déploiement ci (nuit)', admin: false })).resolves.toMatchObject({ token: expect.stringMatching(/^stw_/) });
+  });
+
   it('a revoked certificate cannot connect any more', async () => {
     const id = b.instance!.id;
     await call(t.clients.agents, 'revokeCertificates', { id });

@@ -328,8 +328,10 @@ export const OPERATIONS = {
     needs: only('cluster'),
     deadlineMs: 5 * MINUTE,
     ...quiet,
-    check: noCheck,
-    run: async (m, _p, op) => (await part(m.cluster, 'cluster').secureCluster(op), DONE),
+    check: (p) => {
+      if (!Number.isInteger(p.members) || p.members < 1 || p.members > 1_000) throw invalidArgument('members', 'must be the number of members, 1 to 1000');
+    },
+    run: async (m, p, op) => (await part(m.cluster, 'cluster').secureCluster(p.members, op), DONE),
   },
 
   // ---- backups (docs/backups.md) -------------------------------------------
