@@ -19,7 +19,10 @@ export const agentConfigSchema = z
         /** The agent gateway (mutual TLS). */
         address: z.string().regex(/^[^\s:]+:\d+$/, 'host:port'),
         /** The API port, used once to enroll; defaults to `address`. */
-        enrollAddress: z.string().regex(/^[^\s:]+:\d+$/, 'host:port').optional(),
+        enrollAddress: z
+          .string()
+          .regex(/^[^\s:]+:\d+$/, 'host:port')
+          .optional(),
         /** The controller's CA certificate: the only CA this agent trusts (pinned). */
         caFile: z.string().min(1).optional(),
       })
@@ -78,11 +81,7 @@ const ENV_KEYS: Record<string, (c: Record<string, unknown>, v: string) => void> 
   STEWARD_AGENT_ENROLLMENT_TOKEN: (c, v) => (c.enrollment = { ...(c.enrollment as object), token: v }),
 };
 
-export function loadAgentConfig(
-  path: string,
-  overrides: Record<string, unknown> = {},
-  env: NodeJS.ProcessEnv = process.env,
-): AgentConfig {
+export function loadAgentConfig(path: string, overrides: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = process.env): AgentConfig {
   let raw: unknown;
   try {
     raw = parseYaml(readFileSync(path, 'utf8')) ?? {};

@@ -20,7 +20,7 @@ import type { Logger } from '../managers/sdk/logger.js';
 import { checkCommand, isKnownPayload, specOf } from '../managers/sdk/operations/commands.js';
 import { isTerminal, stateName, updates, type ByteProgress } from '../managers/sdk/operations/state.js';
 import { scopedSignal } from '../managers/sdk/signals.js';
-import { Journal } from './journal.js';
+import type { Journal } from './journal.js';
 
 export interface ExecutorDeps {
   journal: Journal;
@@ -127,4 +127,3 @@ export class Executor {
     this.deps.onUpdate(seq);
   }
 }
-

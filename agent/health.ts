@@ -27,7 +27,7 @@ export async function startHealthServer(host: string, port: number, src: HealthS
         ...Object.entries(src.counters()).flatMap(([k, v]) => [`# TYPE steward_agent_${k}_total counter`, `steward_agent_${k}_total ${v}`]),
       ];
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-      res.end(lines.join('\n') + '\n');
+      res.end(`${lines.join('\n')}\n`);
     } else {
       res.writeHead(404).end();
     }

@@ -58,18 +58,21 @@ export class AgentIdentity {
     const { notBefore, notAfter } = cert;
     const at = notBefore.getTime() + ((notAfter.getTime() - notBefore.getTime()) * 2) / 3;
     clearTimeout(this.renewTimer);
-    this.renewTimer = setTimeout(() => {
-      this.renew().then(
-        (creds) => {
-          onRenewed(creds);
-          this.scheduleRenewal(onRenewed);
-        },
-        (err) => {
-          this.log.error({ err: (err as Error).message }, 'certificate renewal failed; retrying in 30 s');
-          this.renewTimer = setTimeout(() => this.scheduleRenewal(onRenewed), 30_000);
-        },
-      );
-    }, Math.max(1_000, at - Date.now()));
+    this.renewTimer = setTimeout(
+      () => {
+        this.renew().then(
+          (creds) => {
+            onRenewed(creds);
+            this.scheduleRenewal(onRenewed);
+          },
+          (err) => {
+            this.log.error({ err: (err as Error).message }, 'certificate renewal failed; retrying in 30 s');
+            this.renewTimer = setTimeout(() => this.scheduleRenewal(onRenewed), 30_000);
+          },
+        );
+      },
+      Math.max(1_000, at - Date.now()),
+    );
     this.renewTimer.unref();
   }
 

@@ -4,7 +4,7 @@
 // - outbox: every update and event gets a sequence number and stays until the
 //   controller acknowledges it, so nothing is lost across a reconnect.
 import Database from 'better-sqlite3';
-import { AgentMessage, OperationUpdate } from '../proto/gen/steward/v1/agent.js';
+import { AgentMessage, type OperationUpdate } from '../proto/gen/steward/v1/agent.js';
 import { OperationState, OperationResult, type OperationError } from '../proto/gen/steward/v1/common.js';
 import { codeNumber, codeOfName, codeOfNumber } from '../managers/sdk/errors.js';
 
@@ -62,7 +62,16 @@ export class Journal {
         )
         .run(id, kind, OperationState.RUNNING, now, now);
       if (info.changes === 0) return false;
-      this.appendUpdate({ operationId: id, state: OperationState.RUNNING, progress: 0, message: 'started', result: undefined, error: undefined, bytesDone: 0, bytesTotal: 0 });
+      this.appendUpdate({
+        operationId: id,
+        state: OperationState.RUNNING,
+        progress: 0,
+        message: 'started',
+        result: undefined,
+        error: undefined,
+        bytesDone: 0,
+        bytesTotal: 0,
+      });
       return true;
     })();
   }
@@ -101,9 +110,7 @@ export class Journal {
   }
 
   knownOperationIds(limit = 200): string[] {
-    return (this.db.prepare('SELECT id FROM operations ORDER BY created_at DESC LIMIT ?').all(limit) as { id: string }[]).map(
-      (r) => r.id,
-    );
+    return (this.db.prepare('SELECT id FROM operations ORDER BY created_at DESC LIMIT ?').all(limit) as { id: string }[]).map((r) => r.id);
   }
 
   append(message: Omit<AgentMessage, 'seq'>): number {

@@ -12,7 +12,11 @@ const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/
 const t = await startTestController({ provisioner: { heartbeatIntervalMs: 1_000 } });
 try {
   for (const datastore of ['noop-fixture', 'mysql']) {
-    const res = await call<object, CreateInstanceResponse>(t.clients.instances, 'create', CreateInstanceRequest.fromPartial({ name: datastore, datastore, memoryMb: 256 }));
+    const res = await call<object, CreateInstanceResponse>(
+      t.clients.instances,
+      'create',
+      CreateInstanceRequest.fromPartial({ name: datastore, datastore, memoryMb: 256 }),
+    );
     const id = res.instance!.id;
     await waitFor('HEALTHY', async () => (await call<object, Instance>(t.clients.instances, 'get', { id })).status === DatastoreStatus.HEALTHY, 120_000);
     await new Promise((r) => setTimeout(r, IDLE_S * 1000));

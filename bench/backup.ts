@@ -45,10 +45,14 @@ try {
   const conn = () => mysql.createConnection({ socketPath: paths.socket, user: 'steward_admin', password });
 
   function steward(id: string, compression: string) {
-    const out = spawnSync('npx', ['tsx', 'bench/backup-run.ts', JSON.stringify({ dir: inst.dir, instanceId: inst.ctx.instanceId, backupId: id, storageDir: store, compression })], {
-      encoding: 'utf8',
-      maxBuffer: 16 * MB,
-    });
+    const out = spawnSync(
+      'npx',
+      ['tsx', 'bench/backup-run.ts', JSON.stringify({ dir: inst.dir, instanceId: inst.ctx.instanceId, backupId: id, storageDir: store, compression })],
+      {
+        encoding: 'utf8',
+        maxBuffer: 16 * MB,
+      },
+    );
     if (out.status !== 0) throw new Error(`steward backup failed: ${out.stderr}`);
     const r = JSON.parse(out.stdout.trim().split('\n').at(-1)!) as {
       seconds: number;
@@ -122,7 +126,9 @@ try {
     const bs = median(b.map((r) => r.seconds));
     const ss = median(s.map((r) => r.seconds));
     const raw = s.at(-1)!.rawSize;
-    console.log(`compression ${compression} (${ROUNDS} rounds, medians; load average ${load0.toFixed(1)} -> ${loadavg()[0].toFixed(1)} on ${availableParallelism()} cores)`);
+    console.log(
+      `compression ${compression} (${ROUNDS} rounds, medians; load average ${load0.toFixed(1)} -> ${loadavg()[0].toFixed(1)} on ${availableParallelism()} cores)`,
+    );
     console.log(
       `  bare tool : ${bs.toFixed(2)} s  ${(raw / MB / bs).toFixed(0)} MB/s  stored ${(b.at(-1)!.size / MB).toFixed(0)} MiB` +
         `  (of which the closing fsync ${median(b.map((r) => r.syncSeconds)).toFixed(2)} s; CPU ${median(b.map((r) => r.cpuSeconds)).toFixed(2)} s)`,

@@ -18,20 +18,33 @@ process.env.STEWARD_CASSANDRA_JVM_OPTS = TEST_JVM_OPTIONS.join(' ');
 
 let peakUsedMb = 0;
 const sampler = setInterval(() => {
-  const m = Object.fromEntries(readFileSync('/proc/meminfo', 'utf8').split('\n').map((l) => [l.split(':')[0], parseInt(l.split(':')[1] ?? '0', 10)]));
+  const m = Object.fromEntries(
+    readFileSync('/proc/meminfo', 'utf8')
+      .split('\n')
+      .map((l) => [l.split(':')[0], parseInt(l.split(':')[1] ?? '0', 10)]),
+  );
   peakUsedMb = Math.max(peakUsedMb, (m.MemTotal - m.MemAvailable) / 1024);
 }, 500);
 
 const t = await startTestController({ provisioner: { heartbeatIntervalMs: 1_000 } });
 const settle = (id: string) =>
-  waitFor('cluster settled', async () => {
-    const c = await call<object, Cluster>(t.clients.clusters, 'get', { id });
-    if (ClusterTask[c.task].endsWith('_ERROR')) throw new Error(c.taskMessage);
-    return c.task === ClusterTask.NONE && c;
-  }, 20 * 60_000, 500);
+  waitFor(
+    'cluster settled',
+    async () => {
+      const c = await call<object, Cluster>(t.clients.clusters, 'get', { id });
+      if (ClusterTask[c.task].endsWith('_ERROR')) throw new Error(c.taskMessage);
+      return c.task === ClusterTask.NONE && c;
+    },
+    20 * 60_000,
+    500,
+  );
 try {
   let t0 = performance.now();
-  let cluster = await call<object, Cluster>(t.clients.clusters, 'create', CreateClusterRequest.fromPartial({ name: 'bench', datastore: 'cassandra', members: [{}, {}, {}] }));
+  let cluster = await call<object, Cluster>(
+    t.clients.clusters,
+    'create',
+    CreateClusterRequest.fromPartial({ name: 'bench', datastore: 'cassandra', members: [{}, {}, {}] }),
+  );
   cluster = await settle(cluster.id);
   const createMs = performance.now() - t0;
 
@@ -48,7 +61,16 @@ try {
   t0 = performance.now();
   await node.manager.prepare(
     PrepareRequest.fromPartial({
-      cluster: { clusterId: cluster.id, clusterName: 'bench', seeds: [seed.host], autoBootstrap: true, dataCenter: 'dc1', rack: 'rack1', adminUser: 'steward_cluster_admin', adminPassword: password },
+      cluster: {
+        clusterId: cluster.id,
+        clusterName: 'bench',
+        seeds: [seed.host],
+        autoBootstrap: true,
+        dataCenter: 'dc1',
+        rack: 'rack1',
+        adminUser: 'steward_cluster_admin',
+        adminPassword: password,
+      },
     }),
     testOp(),
   );
@@ -63,7 +85,16 @@ try {
   console.log(`  ratio grow / bare join: ${(growMs / bareMs).toFixed(2)}x`);
   console.log(`  peak memory used on the machine: ${peakUsedMb.toFixed(0)} MiB`);
   await call(t.clients.clusters, 'delete', { id: cluster.id });
-  await waitFor('deleted', () => call(t.clients.clusters, 'get', { id: cluster.id }).then(() => false, () => true), 5 * 60_000, 1_000);
+  await waitFor(
+    'deleted',
+    () =>
+      call(t.clients.clusters, 'get', { id: cluster.id }).then(
+        () => false,
+        () => true,
+      ),
+    5 * 60_000,
+    1_000,
+  );
 } finally {
   clearInterval(sampler);
   await t.close();

@@ -62,8 +62,23 @@ const BARE_RUNS: Record<string, BareRun> = {
     stopSignal: 'SIGTERM',
     start(dir, port) {
       const data = join(dir, 'data');
-      execFileSync('mariadb-install-db', ['--no-defaults', `--datadir=${data}`, '--user=mysql', '--skip-test-db', '--auth-root-authentication-method=socket'], { stdio: 'ignore' });
-      return spawn('mariadbd', ['--no-defaults', `--datadir=${data}`, '--user=mysql', `--port=${port}`, '--bind-address=127.0.0.1', `--socket=${join(dir, 'mysqld.sock')}`, '--innodb-buffer-pool-size=128M', '--skip-name-resolve'], { stdio: 'ignore' });
+      execFileSync('mariadb-install-db', ['--no-defaults', `--datadir=${data}`, '--user=mysql', '--skip-test-db', '--auth-root-authentication-method=socket'], {
+        stdio: 'ignore',
+      });
+      return spawn(
+        'mariadbd',
+        [
+          '--no-defaults',
+          `--datadir=${data}`,
+          '--user=mysql',
+          `--port=${port}`,
+          '--bind-address=127.0.0.1',
+          `--socket=${join(dir, 'mysqld.sock')}`,
+          '--innodb-buffer-pool-size=128M',
+          '--skip-name-resolve',
+        ],
+        { stdio: 'ignore' },
+      );
     },
     async ready(dir) {
       await (await mysql.createConnection({ socketPath: join(dir, 'mysqld.sock'), user: 'root' })).end();
@@ -75,7 +90,10 @@ const BARE_RUNS: Record<string, BareRun> = {
     start(dir, port) {
       const ids = uidOf('postgres');
       execFileSync(`${PG_BIN}/initdb`, ['-D', join(dir, 'data'), '-U', 'postgres', '--auth=trust'], { stdio: 'ignore', ...ids });
-      return spawn(`${PG_BIN}/postgres`, ['-D', join(dir, 'data'), '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1'], { stdio: 'ignore', ...ids });
+      return spawn(`${PG_BIN}/postgres`, ['-D', join(dir, 'data'), '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1'], {
+        stdio: 'ignore',
+        ...ids,
+      });
     },
     async ready(_dir, port) {
       const c = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres' });

@@ -13,7 +13,11 @@ import { generateKeyPair, privateKeyToPem } from '../managers/sdk/pki.js';
 const N = Number(process.argv[2] ?? 300);
 const t = await startTestController();
 try {
-  const res = await call<object, CreateInstanceResponse>(t.clients.instances, 'create', CreateInstanceRequest.fromPartial({ name: 'bench', datastore: 'noop-fixture' }));
+  const res = await call<object, CreateInstanceResponse>(
+    t.clients.instances,
+    'create',
+    CreateInstanceRequest.fromPartial({ name: 'bench', datastore: 'noop-fixture' }),
+  );
   const id = res.instance!.id;
   await waitFor('agent', async () => (await call<object, Instance>(t.clients.instances, 'get', { id })).agentConnected);
 

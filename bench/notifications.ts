@@ -30,7 +30,6 @@ import { createNotifications, type Notifications } from '../controller/notificat
 import { notificationsConfigSchema } from '../controller/notifications/config.js';
 import { osloEnvelope, osloTimestamp } from '../controller/notifications/message.js';
 import { openSqliteStore, type Store } from '../controller/store/open.js';
-import { OperationState } from '../proto/gen/steward/v1/common.js';
 import { createLogger } from '../managers/sdk/logger.js';
 import { tempDir } from '../test/fixtures/controller.js';
 import { startRabbitMq, type RabbitMq } from '../test/fixtures/rabbitmq.js';
@@ -78,13 +77,34 @@ async function setUp(sinks: Sinks, agentMs = 0, dispatch = true): Promise<Setup>
   const notifications = notificationsFor(store, dir, sinks, dispatch);
   const agents = new AgentRegistry();
   const catalog = await DatastoreCatalog.load();
-  const operations = new OperationService(store, agents, catalog, log, notifications.notifier, new CommandCodec(SecretBox.loadOrCreate(join(dir, 'secrets.key'))));
+  const operations = new OperationService(
+    store,
+    agents,
+    catalog,
+    log,
+    notifications.notifier,
+    new CommandCodec(SecretBox.loadOrCreate(join(dir, 'secrets.key'))),
+  );
   const now = new Date().toISOString();
   const instanceIds = Array.from({ length: CONCURRENCY }, () => randomUUID());
   for (const [i, id] of instanceIds.entries()) {
     await store
       .insertInto('instances')
-      .values({ id, tenant_id: 'bench', name: `bench-${i}`, datastore: 'mysql', datastore_version: '10.11', memory_mb: 512, task: 'NONE', task_message: '', host: '127.0.0.1', port: 3306, created_at: now, updated_at: now, deleted_at: null })
+      .values({
+        id,
+        tenant_id: 'bench',
+        name: `bench-${i}`,
+        datastore: 'mysql',
+        datastore_version: '10.11',
+        memory_mb: 512,
+        task: 'NONE',
+        task_message: '',
+        host: '127.0.0.1',
+        port: 3306,
+        created_at: now,
+        updated_at: now,
+        deleted_at: null,
+      })
       .execute();
     agents.attach(id, {
       send: (msg) => {
@@ -115,7 +135,10 @@ async function workload(s: Setup, ops = OPS): Promise<number> {
     s.instanceIds.map(async (id) => {
       while (next < ops) {
         const n = next++;
-        const op = await s.operations.start(id, payload('createDatabases', { databases: [{ name: `db${n}`, characterSet: '', collation: '', ctype: '', replication: {} }] }));
+        const op = await s.operations.start(
+          id,
+          payload('createDatabases', { databases: [{ name: `db${n}`, characterSet: '', collation: '', ctype: '', replication: {} }] }),
+        );
         await s.operations.wait(op.id, 120_000);
       }
     }),
@@ -178,7 +201,15 @@ const sampleNotification = (i: number) => ({
   publisher_id: 'steward.controller.bench',
   event_type: 'database.create.end',
   priority: 'INFO' as const,
-  payload: { instance_id: randomUUID(), instance_name: `bench-${i}`, tenant_id: 'bench', datastore: 'mysql', datastore_version: '10.11', operation_id: randomUUID(), databases: [{ name: `db${i}` }] },
+  payload: {
+    instance_id: randomUUID(),
+    instance_name: `bench-${i}`,
+    tenant_id: 'bench',
+    datastore: 'mysql',
+    datastore_version: '10.11',
+    operation_id: randomUUID(),
+    databases: [{ name: `db${i}` }],
+  },
   timestamp: osloTimestamp(),
 });
 
@@ -265,7 +296,11 @@ async function drainRun(rabbit: RabbitMq, sinks: { file: boolean; amqp: boolean 
 
 async function main(): Promise<void> {
   console.log(`notifications: ${OPS} operations (${EVENTS} events), ${CONCURRENCY} in flight, SQLite store (synchronous=FULL); median of ${RUNS} runs`);
-  console.log(`machine: ${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} at the start\n`);
+  console.log(
+    `machine: ${cpus().length} CPUs, load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')} at the start\n`,
+  );
   const rabbit = await startRabbitMq();
   try {
     // Warm-up (JIT, module loading, the broker's first queues), not measured.

@@ -82,7 +82,7 @@ function connectionHint(reason: string, t: Target): string {
   if (/certificate|self[- ]signed|unable to verify|SSL|TLS|handshake|wrong version/i.test(reason)) {
     return t.caFile
       ? `TLS failed with the CA in ${t.caFile}: is it the controller's CA (<dataDir>/pki/ca.pem)?`
-      : "TLS failed: give the controller's CA with --ca-file, STEWARD_CA_FILE or \"caFile\" in the config file (<dataDir>/pki/ca.pem on the controller)";
+      : 'TLS failed: give the controller\'s CA with --ca-file, STEWARD_CA_FILE or "caFile" in the config file (<dataDir>/pki/ca.pem on the controller)';
   }
   const mode = t.insecure ? ' (plain text: is the controller really running with --insecure-dev?)' : '';
   return `that address came from ${t.source}${mode}: set another with --controller, STEWARD_CONTROLLER or "controller" in ${t.configPath}`;

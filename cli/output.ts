@@ -2,10 +2,7 @@
 // survive grep/awk), or JSON for scripts with every field present and enums by
 // name. Notes and progress go to stderr so stdout stays parseable.
 import Table from 'cli-table3';
-import {
-  instanceTaskToJSON,
-  type Instance,
-} from '../proto/gen/steward/v1/api.js';
+import { instanceTaskToJSON, type Instance } from '../proto/gen/steward/v1/api.js';
 import {
   datastoreStatusToJSON,
   operationStateToJSON,
@@ -73,7 +70,12 @@ export class Output {
   }
 
   private write(text: string): void {
-    process.stdout.write(`${text.split('\n').map((l) => l.trimEnd()).join('\n')}\n`);
+    process.stdout.write(
+      `${text
+        .split('\n')
+        .map((l) => l.trimEnd())
+        .join('\n')}\n`,
+    );
   }
 }
 
@@ -128,8 +130,7 @@ export function rootJson(r: RootResult): Record<string, unknown> {
 
 // ---- shared renderings ----------------------------------------------------------
 
-export const terminal = (op: Operation) =>
-  op.state === OperationState.SUCCEEDED || op.state === OperationState.FAILED || op.state === OperationState.CANCELLED;
+export const terminal = (op: Operation) => op.state === OperationState.SUCCEEDED || op.state === OperationState.FAILED || op.state === OperationState.CANCELLED;
 
 export function userLabel(u: { name: string; host: string }): string {
   return u.host ? `${u.name}@${u.host}` : u.name;

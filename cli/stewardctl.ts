@@ -30,14 +30,10 @@ export function buildProgram(): Command {
     .helpOption('-h, --help', 'show help for a command')
     .option('--controller <host:port>', `controller address (env STEWARD_CONTROLLER, config "controller", default ${DEFAULT_CONTROLLER})`)
     .option('--config <path>', 'config file (env STEWARD_CONFIG, default ~/.config/steward/cli.yaml)')
-    .option('--ca-file <path>', "trust this CA for the controller's TLS certificate (env STEWARD_CA_FILE, config \"caFile\")")
+    .option('--ca-file <path>', 'trust this CA for the controller\'s TLS certificate (env STEWARD_CA_FILE, config "caFile")')
     .option('--insecure', 'plain-text gRPC, for a controller started with --insecure-dev (env STEWARD_INSECURE=1)')
     .option('--json', 'print machine-readable JSON (proto field names, enums by name) instead of tables')
-    .addOption(
-      new Option('--timeout <seconds>', 'give up waiting for an operation after this long (it continues on the server)').argParser(
-        positiveSeconds,
-      ),
-    )
+    .addOption(new Option('--timeout <seconds>', 'give up waiting for an operation after this long (it continues on the server)').argParser(positiveSeconds))
     // Fail with our one-line format and exit codes instead of commander's own.
     .exitOverride()
     .configureOutput({ outputError: () => undefined })
@@ -121,7 +117,10 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return EXIT_OK;
       // A group run without a subcommand: commander has already printed its help on stderr.
       if (err.code === 'commander.help') return EXIT_USAGE;
-      const message = err.message.replace(/^error:\s*/, '').replace(/\s+/g, ' ').trim();
+      const message = err.message
+        .replace(/^error:\s*/, '')
+        .replace(/\s+/g, ' ')
+        .trim();
       process.stderr.write(`${formatError(new UsageError(`${message} (see ${commandPath(program, argv)} --help)`))}\n`);
       return EXIT_USAGE;
     }

@@ -11,15 +11,31 @@ import { backupsConfigSchema } from './backups/config.js';
 export const controllerConfigSchema = z
   .object({
     /** Public API and agent enrollment (TLS; bearer tokens). */
-    listen: z.string().regex(/^[^\s]+:\d+$/, 'host:port').default('127.0.0.1:50051'),
+    listen: z
+      .string()
+      .regex(/^[^\s]+:\d+$/, 'host:port')
+      .default('127.0.0.1:50051'),
     /** Agent gateway (mutual TLS: agents only). */
-    agentListen: z.string().regex(/^[^\s]+:\d+$/, 'host:port').default('127.0.0.1:50052'),
+    agentListen: z
+      .string()
+      .regex(/^[^\s]+:\d+$/, 'host:port')
+      .default('127.0.0.1:50052'),
     /** Development only: plain-text gRPC, identity from Hello, no API authentication. Logs a warning. */
     insecure: z.boolean().default(false),
     /** Extra DNS names / IPs for the controller's server certificate. */
     serverNames: z.array(z.string().min(1)).default([]),
-    enrollmentTokenTtlMs: z.number().int().min(1_000).max(7 * 24 * 3600_000).default(15 * 60_000),
-    agentCertificateLifetimeMs: z.number().int().min(5_000).max(366 * 24 * 3600_000).default(24 * 3600_000),
+    enrollmentTokenTtlMs: z
+      .number()
+      .int()
+      .min(1_000)
+      .max(7 * 24 * 3600_000)
+      .default(15 * 60_000),
+    agentCertificateLifetimeMs: z
+      .number()
+      .int()
+      .min(5_000)
+      .max(366 * 24 * 3600_000)
+      .default(24 * 3600_000),
     dataDir: z.string().default('.steward'),
     /** SQLite file; defaults to <dataDir>/steward.db. */
     storePath: z.string().optional(),

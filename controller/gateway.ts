@@ -1,7 +1,7 @@
 // AgentGateway.Connect: one bidirectional stream per agent. The first message
 // must be Hello. Messages with a sequence number are applied once (the stored
 // acked_seq dedupes replays) and acknowledged; heartbeats are applied as they come.
-import { status, type ServerDuplexStream } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 import type { AgentGatewayServer, AgentMessage, ControllerMessage, Hello } from '../proto/gen/steward/v1/agent.js';
 import type { Logger } from '../managers/sdk/logger.js';
 import { StewardError } from '../managers/sdk/errors.js';
@@ -153,12 +153,7 @@ async function onMessage(
   if (body?.$case === 'update') await deps.operations.applyUpdate(instanceId, body.value);
   if (body?.$case === 'event') deps.log.info({ instanceId, eventType: body.value.eventType }, 'agent event');
   // Guarded: a stream replaced by a newer one can never move the mark backwards.
-  await deps.store
-    .updateTable('agents')
-    .set({ acked_seq: msg.seq })
-    .where('instance_id', '=', instanceId)
-    .where('acked_seq', '<', msg.seq)
-    .execute();
+  await deps.store.updateTable('agents').set({ acked_seq: msg.seq }).where('instance_id', '=', instanceId).where('acked_seq', '<', msg.seq).execute();
   applied.seq = msg.seq;
   ack(msg.seq);
 }

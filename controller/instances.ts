@@ -219,7 +219,12 @@ export class InstanceService {
       await this.d.notifier.transaction(this.d.store, async (trx) => {
         const now = nowIso();
         // Guarded: a second runDelete (resume racing a repeated request) must not report the end twice.
-        const res = await trx.updateTable('instances').set({ deleted_at: now, updated_at: now }).where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
+        const res = await trx
+          .updateTable('instances')
+          .set({ deleted_at: now, updated_at: now })
+          .where('id', '=', id)
+          .where('deleted_at', 'is', null)
+          .executeTakeFirst();
         if (Number(res.numUpdatedRows) === 0) return;
         await this.d.notifier.instance(trx, 'delete', 'end', id);
         await trx.deleteFrom('agents').where('instance_id', '=', id).execute();
@@ -276,4 +281,3 @@ export function instanceProto(row: InstancesTable, agent: AgentsTable | undefine
     capabilities: agent ? (JSON.parse(agent.capabilities) as string[]) : [],
   };
 }
-

@@ -187,7 +187,13 @@ export class OperationService {
 
   /** The newest operation of a kind on an instance. */
   async latest(instanceId: string, kind: string): Promise<OperationsTable | undefined> {
-    return this.store.selectFrom('operations').selectAll().where('instance_id', '=', instanceId).where('kind', '=', kind).orderBy('created_at', 'desc').executeTakeFirst();
+    return this.store
+      .selectFrom('operations')
+      .selectAll()
+      .where('instance_id', '=', instanceId)
+      .where('kind', '=', kind)
+      .orderBy('created_at', 'desc')
+      .executeTakeFirst();
   }
 
   /** The operation once finished, or as it stands after `timeoutMs`. */
@@ -261,7 +267,13 @@ export class OperationService {
   }
 
   private unfinished(instanceId: string): Promise<OperationsTable[]> {
-    return this.store.selectFrom('operations').selectAll().where('instance_id', '=', instanceId).where('state', 'in', UNFINISHED).orderBy('created_at').execute();
+    return this.store
+      .selectFrom('operations')
+      .selectAll()
+      .where('instance_id', '=', instanceId)
+      .where('state', 'in', UNFINISHED)
+      .orderBy('created_at')
+      .execute();
   }
 
   private async move(row: OperationsTable, patch: Partial<OperationsTable>): Promise<void> {
@@ -270,7 +282,12 @@ export class OperationService {
     const finished = isTerminal(next.state);
     const moved = await this.notifier.transaction(this.store, async (trx) => {
       // Guarded update: only an unfinished row moves, so two writers cannot both finish it (nor raise its event twice).
-      const res = await trx.updateTable('operations').set({ ...patch, updated_at }).where('id', '=', row.id).where('state', 'in', UNFINISHED).executeTakeFirst();
+      const res = await trx
+        .updateTable('operations')
+        .set({ ...patch, updated_at })
+        .where('id', '=', row.id)
+        .where('state', 'in', UNFINISHED)
+        .executeTakeFirst();
       if (Number(res.numUpdatedRows) === 0) return false;
       for (const hook of this.hooks) await hook(trx, next, finished ? 'finished' : 'progressed');
       if (finished) await this.notifier.operation(trx, this.inClear(next), 'finished');

@@ -44,7 +44,8 @@ export class Security {
 
   static async create(store: Store, opts: SecurityOptions, log: Logger): Promise<Security> {
     const ca = await CertificateAuthority.loadOrCreate(join(opts.dataDir, 'pki'));
-    if (opts.insecure) log.warn('INSECURE DEVELOPMENT MODE: plain-text gRPC, no agent identity checks, no API authentication. Never use this outside a development machine.');
+    if (opts.insecure)
+      log.warn('INSECURE DEVELOPMENT MODE: plain-text gRPC, no agent identity checks, no API authentication. Never use this outside a development machine.');
     return new Security(store, ca, opts, log);
   }
 
@@ -126,7 +127,14 @@ export class Security {
   private async record(instanceId: string, kind: string, cert: IssuedCertificate): Promise<void> {
     await this.store
       .insertInto('certificates')
-      .values({ serial: normalizeSerial(cert.serial), instance_id: instanceId, kind, not_after: cert.notAfter.toISOString(), revoked_at: null, created_at: nowIso() })
+      .values({
+        serial: normalizeSerial(cert.serial),
+        instance_id: instanceId,
+        kind,
+        not_after: cert.notAfter.toISOString(),
+        revoked_at: null,
+        created_at: nowIso(),
+      })
       .execute();
   }
 

@@ -1,7 +1,7 @@
 // Wires the controller together: store, registry, operations, workflows, the
 // agent gateway and the public API on one gRPC server with the standard health
 // service and reflection. `startController` is what main.ts and the tests run.
-import { Server, ServerCredentials, type Metadata } from '@grpc/grpc-js';
+import { Server, type ServerCredentials, type Metadata } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { ReflectionService } from '@grpc/reflection';
 import { loadSync } from '@grpc/proto-loader';
@@ -9,15 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { AgentGatewayService, EnrollmentService } from '../proto/gen/steward/v1/agent.js';
 import { EventsService } from '../proto/gen/steward/v1/events.js';
-import {
-  AgentsService,
-  DatabasesService,
-  InstancesService,
-  OperationsService,
-  RootService,
-  TokensService,
-  UsersService,
-} from '../proto/gen/steward/v1/api.js';
+import { AgentsService, DatabasesService, InstancesService, OperationsService, RootService, TokensService, UsersService } from '../proto/gen/steward/v1/api.js';
 import { createLogger, type Logger } from '../managers/sdk/logger.js';
 import type { ControllerConfig } from './config.js';
 import { openSqliteStore, type Store } from './store/open.js';
@@ -52,7 +44,9 @@ import { storageOf } from './backups/config.js';
 import { ALL_TENANTS } from './tenancy.js';
 
 const PROTO_ROOT = fileURLToPath(new URL('../proto', import.meta.url));
-const SERVICES = ['Instances', 'Databases', 'Users', 'Root', 'Operations', 'Agents', 'Tokens', 'Enrollment', 'Events', 'Clusters', 'Backups'].map((s) => `steward.v1.${s}`);
+const SERVICES = ['Instances', 'Databases', 'Users', 'Root', 'Operations', 'Agents', 'Tokens', 'Enrollment', 'Events', 'Clusters', 'Backups'].map(
+  (s) => `steward.v1.${s}`,
+);
 
 export interface RunningController {
   /** Public API + enrollment. */
@@ -195,7 +189,10 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
   const served = notifications.watch ? SERVICES : SERVICES.filter((s) => s !== 'steward.v1.Events');
   const health = new HealthImplementation({ '': 'SERVING', ...Object.fromEntries(served.map((s) => [s, 'SERVING'])) });
   health.addToServer(apiServer);
-  const definitions = loadSync(['steward/v1/api.proto', 'steward/v1/agent.proto', 'steward/v1/events.proto', 'steward/v1/clusters.proto', 'steward/v1/backups.proto'], { includeDirs: [PROTO_ROOT] });
+  const definitions = loadSync(
+    ['steward/v1/api.proto', 'steward/v1/agent.proto', 'steward/v1/events.proto', 'steward/v1/clusters.proto', 'steward/v1/backups.proto'],
+    { includeDirs: [PROTO_ROOT] },
+  );
   new ReflectionService(definitions).addToServer(apiServer);
 
   await notifications.start();

@@ -23,15 +23,16 @@ export const canSee = (scope: CallerScope, ownerTenantId: string): boolean => sc
 /** The scope's live (not deleted) rows of a tenant-owned table; add filters and order as needed. */
 export function visibleRows<T extends TenantTable>(db: Store, table: T, scope: CallerScope): SelectQueryBuilder<DB, T, DB[T]> {
   // The three tables share these columns; Kysely cannot see that through the type parameter.
-  const q = db.selectFrom(table as TenantTable).selectAll().where('deleted_at', 'is', null);
+  const q = db
+    .selectFrom(table as TenantTable)
+    .selectAll()
+    .where('deleted_at', 'is', null);
   return (scope.all ? q : q.where('tenant_id', '=', scope.tenantId)) as unknown as SelectQueryBuilder<DB, T, DB[T]>;
 }
 
 /** One live row the scope may see, or NOT_FOUND saying `what` (e.g. "instance") was not found. */
 export async function findVisible<T extends TenantTable>(db: Store, table: T, id: string, scope: CallerScope, what: string): Promise<DB[T]> {
-  const row = await (visibleRows(db, table, scope) as unknown as SelectQueryBuilder<DB, TenantTable, DB[TenantTable]>)
-    .where('id', '=', id)
-    .executeTakeFirst();
+  const row = await (visibleRows(db, table, scope) as unknown as SelectQueryBuilder<DB, TenantTable, DB[TenantTable]>).where('id', '=', id).executeTakeFirst();
   if (!row) throw notFound(`${what} ${id.slice(0, 64)} not found`);
   return row as DB[T];
 }

@@ -1,7 +1,7 @@
 // stewardctl backup: create (with a progress bar while the agent streams),
 // list, show and delete. A backup is made by one agent operation; waiting
 // follows that operation, then shows the backup as the controller recorded it.
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { backupStatusToJSON, backupTypeToJSON, BackupStatus, type Backup } from '../../proto/gen/steward/v1/backups.js';
 import { OperationState } from '../../proto/gen/steward/v1/common.js';
 import { CliError } from '../errors.js';

@@ -1,7 +1,7 @@
 // stewardctl cluster: rings of instances sequenced by the controller. A cluster
 // change is a workflow, not a single operation: waiting follows the cluster's
 // task until it is NONE again (or an *_ERROR with the reason).
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { clusterTaskToJSON, ClusterTask, memberStateToJSON, type Cluster, type MemberState, type MemberSpec } from '../../proto/gen/steward/v1/clusters.js';
 import { CliError, UsageError } from '../errors.js';
 import { short } from '../output.js';
@@ -93,7 +93,10 @@ export function clusterCommand(parent: Command): Command {
       action(async (ctx) => {
         const all = await ctx.api.listClusters();
         if (ctx.out.json) return ctx.out.data(all.map(clusterJson));
-        ctx.out.table(['id', 'name', 'datastore', 'task', 'members'], all.map((c) => [c.id, c.name, c.datastore, taskName(c), c.members.length]));
+        ctx.out.table(
+          ['id', 'name', 'datastore', 'task', 'members'],
+          all.map((c) => [c.id, c.name, c.datastore, taskName(c), c.members.length]),
+        );
       }),
     );
 

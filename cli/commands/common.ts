@@ -76,12 +76,7 @@ export interface NoWaitOption {
  * stdout (the operation object with --json). Otherwise: follow it, then the
  * operation (--json) or `done` (text); a failed or cancelled one exits 1.
  */
-export async function finishOperation(
-  ctx: Ctx,
-  op: Operation,
-  opts: NoWaitOption,
-  done: (op: Operation) => string | void,
-): Promise<Operation> {
+export async function finishOperation(ctx: Ctx, op: Operation, opts: NoWaitOption, done: (op: Operation) => string | void): Promise<Operation> {
   if (opts.wait === false) {
     if (ctx.out.json) ctx.out.data(operationJson(op));
     else {

@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { action, collect, finishOperation, NO_WAIT_HELP, type NoWaitOption } from './common.js';
 
@@ -69,7 +69,13 @@ Examples:
             d.characterSet,
             d.collation,
             ...(ctype ? [d.ctype] : []),
-            ...(repl ? [Object.entries(d.replication ?? {}).map(([dc, n]) => `${dc}=${n}`).join(', ')] : []),
+            ...(repl
+              ? [
+                  Object.entries(d.replication ?? {})
+                    .map(([dc, n]) => `${dc}=${n}`)
+                    .join(', '),
+                ]
+              : []),
           ]),
         );
       }),

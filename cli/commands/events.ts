@@ -3,7 +3,7 @@
 // the last cursor when the connection drops, so nothing is skipped or shown
 // twice. Not registered yet: stewardctl.ts needs `eventsCommand(program)`.
 import { readFileSync } from 'node:fs';
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { credentials, Metadata, status, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
 import { EventsClient, WatchRequest, type EventEnvelope } from '../../proto/gen/steward/v1/events.js';
 import type { Settings } from '../client.js';

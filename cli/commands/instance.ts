@@ -1,17 +1,9 @@
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import type { Instance } from '../../proto/gen/steward/v1/api.js';
 import { OperationState } from '../../proto/gen/steward/v1/common.js';
 import type { NewUser } from '../client.js';
 import { CliError, UsageError } from '../errors.js';
-import {
-  address,
-  agentLabel,
-  instanceJson,
-  instanceRecord,
-  operationJson,
-  statusName,
-  taskName,
-} from '../output.js';
+import { address, agentLabel, instanceJson, instanceRecord, operationJson, statusName, taskName } from '../output.js';
 import { readPassword } from '../password.js';
 import { Progress, pollUntil, waitForOperation } from '../wait.js';
 import { action, collect, finishOperation, NO_WAIT_HELP, operationFailure, positiveInt, type NoWaitOption } from './common.js';
@@ -63,7 +55,9 @@ async function usersFor(opts: CreateOpts): Promise<NewUser[]> {
 export function instanceCommand(parent: Command): Command {
   const cmd = parent
     .command('instance')
-    .summary('Create, list, show, restart and delete instances').description('Create, inspect, restart and delete database instances.').alias('instances');
+    .summary('Create, list, show, restart and delete instances')
+    .description('Create, inspect, restart and delete database instances.')
+    .alias('instances');
 
   cmd
     .command('create')

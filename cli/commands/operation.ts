@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { operationJson, operationRecord, resultSummary, stateName } from '../output.js';
 import { waitForOperation } from '../wait.js';
 import { action, reportOutcome } from './common.js';

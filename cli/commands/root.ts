@@ -1,13 +1,12 @@
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { rootJson } from '../output.js';
 import { action, finishOperation, NO_WAIT_HELP, type NoWaitOption } from './common.js';
 
 export function rootCommand(parent: Command): Command {
   const cmd = parent
     .command('root')
-    .summary('Enable, show or disable the root account').description(
-    "The datastore's superuser account (MySQL/MariaDB: root@'%'). Steward keeps its own admin account; root is for you.",
-  );
+    .summary('Enable, show or disable the root account')
+    .description("The datastore's superuser account (MySQL/MariaDB: root@'%'). Steward keeps its own admin account; root is for you.");
 
   cmd
     .command('enable')
@@ -17,7 +16,10 @@ export function rootCommand(parent: Command): Command {
         'The password is shown this once and stored nowhere you can read it back; running enable again resets it.',
     )
     .argument('<ID>', 'instance id')
-    .addHelpText('after', '\nExample (keep it in a secret store right away):\n  stewardctl root enable $ID --json | jq -r .password | pass insert -e db/$ID/root')
+    .addHelpText(
+      'after',
+      '\nExample (keep it in a secret store right away):\n  stewardctl root enable $ID --json | jq -r .password | pass insert -e db/$ID/root',
+    )
     .action(
       action(async (ctx, [id]) => {
         const r = await ctx.api.enableRoot(id!);

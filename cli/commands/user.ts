@@ -1,11 +1,11 @@
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import type { UserRef } from '../../proto/gen/steward/v1/common.js';
 import { UsageError } from '../errors.js';
 import { userJson, userLabel } from '../output.js';
 import { readPassword, type PasswordOptions } from '../password.js';
 import { action, collect, finishOperation, NO_WAIT_HELP, type NoWaitOption } from './common.js';
 
-const HOST_HELP = "MySQL host pattern of the account (default: %, any host)";
+const HOST_HELP = 'MySQL host pattern of the account (default: %, any host)';
 
 interface HostOpt {
   host?: string;
@@ -22,7 +22,9 @@ function requireDatabases(list: string[] | undefined): string[] {
 export function userCommand(parent: Command): Command {
   const cmd = parent
     .command('user')
-    .summary('Manage users, passwords and database access').alias('users').description('Manage the database users of an instance and their access to databases.');
+    .summary('Manage users, passwords and database access')
+    .alias('users')
+    .description('Manage the database users of an instance and their access to databases.');
 
   cmd
     .command('create')

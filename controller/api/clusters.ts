@@ -14,9 +14,7 @@ export function clustersApi(c: ApiContext, clusters: ClusterService): ClustersSe
       const rows = await clusters.list(await c.scopeOf(call.metadata));
       return { clusters: await Promise.all(rows.map((r) => clusters.toProto(r))) };
     }),
-    grow: unary(c.log, 'Clusters.Grow', async (req, call) =>
-      clusters.toProto(await clusters.grow(await c.scopeOf(call.metadata), req.id, req.members)),
-    ),
+    grow: unary(c.log, 'Clusters.Grow', async (req, call) => clusters.toProto(await clusters.grow(await c.scopeOf(call.metadata), req.id, req.members))),
     shrink: unary(c.log, 'Clusters.Shrink', async (req, call) =>
       clusters.toProto(await clusters.shrink(await c.scopeOf(call.metadata), req.id, req.instanceIds)),
     ),

@@ -11,10 +11,18 @@ export function rootApi(c: ApiContext): RootServer {
     return inst.id;
   };
   return {
-    enable: unary(c.log, 'Root.Enable', async (req, call) => resultOf(await c.operations.call(await target(call.metadata, req.id), payload('enableRoot', {})), 'root')!),
+    enable: unary(
+      c.log,
+      'Root.Enable',
+      async (req, call) => resultOf(await c.operations.call(await target(call.metadata, req.id), payload('enableRoot', {})), 'root')!,
+    ),
     disable: unary(c.log, 'Root.Disable', async (req, call) =>
       c.operations.toProto(await c.operations.start(await target(call.metadata, req.id), payload('disableRoot', {}))),
     ),
-    status: unary(c.log, 'Root.Status', async (req, call) => resultOf(await c.operations.call(await target(call.metadata, req.id), payload('rootStatus', {})), 'root')!),
+    status: unary(
+      c.log,
+      'Root.Status',
+      async (req, call) => resultOf(await c.operations.call(await target(call.metadata, req.id), payload('rootStatus', {})), 'root')!,
+    ),
   };
 }

@@ -32,13 +32,19 @@ export function usersApi(c: ApiContext): UsersServer {
       c.operations.toProto(await c.operations.start(await target(call.metadata, req.instanceId), payload('deleteUser', user(req.user)))),
     ),
     changePassword: unary(c.log, 'Users.ChangePassword', async (req, call) =>
-      c.operations.toProto(await c.operations.start(await target(call.metadata, req.instanceId), payload('changePassword', { user: req.user, password: req.password }))),
+      c.operations.toProto(
+        await c.operations.start(await target(call.metadata, req.instanceId), payload('changePassword', { user: req.user, password: req.password })),
+      ),
     ),
     grant: unary(c.log, 'Users.Grant', async (req, call) =>
-      c.operations.toProto(await c.operations.start(await target(call.metadata, req.instanceId), payload('grantAccess', { user: req.user, databases: req.databases }))),
+      c.operations.toProto(
+        await c.operations.start(await target(call.metadata, req.instanceId), payload('grantAccess', { user: req.user, databases: req.databases })),
+      ),
     ),
     revoke: unary(c.log, 'Users.Revoke', async (req, call) =>
-      c.operations.toProto(await c.operations.start(await target(call.metadata, req.instanceId), payload('revokeAccess', { user: req.user, databases: req.databases }))),
+      c.operations.toProto(
+        await c.operations.start(await target(call.metadata, req.instanceId), payload('revokeAccess', { user: req.user, databases: req.databases })),
+      ),
     ),
     listAccess: unary(c.log, 'Users.ListAccess', async (req, call) => {
       const result = await c.operations.call(await target(call.metadata, req.instanceId), payload('listAccess', user(req.user)));

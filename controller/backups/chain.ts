@@ -51,7 +51,6 @@ export function chainTo<T extends Node>(id: string, byId: ReadonlyMap<string, T>
   throw failedPrecondition(`backup ${id} not found`);
 }
 
-
 export function checkRestorable(backup: Pick<BackupsTable, 'id' | 'datastore' | 'datastore_version'>, datastore: string, version: string): void {
   if (backup.datastore !== datastore) {
     throw failedPrecondition(`backup ${backup.id} is a ${backup.datastore} backup and cannot be restored into ${datastore}`);

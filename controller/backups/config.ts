@@ -37,7 +37,17 @@ export type BackupsConfig = z.infer<typeof backupsConfigSchema>;
 /** The storage as commands carry it (filesystem default: <dataDir>/backups, which agents on this host share). */
 export function storageOf(c: BackupsConfig, dataDir: string): BackupStorage {
   const s = c.storage;
-  const blank: BackupStorage = { kind: s.kind, path: '', endpoint: '', region: '', bucket: '', prefix: '', accessKeyId: '', secretAccessKey: '', forcePathStyle: false };
+  const blank: BackupStorage = {
+    kind: s.kind,
+    path: '',
+    endpoint: '',
+    region: '',
+    bucket: '',
+    prefix: '',
+    accessKeyId: '',
+    secretAccessKey: '',
+    forcePathStyle: false,
+  };
   if (s.kind === 'filesystem') return { ...blank, path: s.path ?? join(dataDir, 'backups') };
   registerSecret(s.secretAccessKey);
   return {

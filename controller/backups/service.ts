@@ -128,14 +128,13 @@ export class BackupService {
 
   /** The parent named, or the instance's latest COMPLETED backup. */
   private async parentFor(instanceId: string, parentId: string): Promise<BackupsTable> {
-    let q = this.d.store
-      .selectFrom('backups')
-      .selectAll()
-      .where('instance_id', '=', instanceId)
-      .where('deleted_at', 'is', null);
+    let q = this.d.store.selectFrom('backups').selectAll().where('instance_id', '=', instanceId).where('deleted_at', 'is', null);
     q = parentId ? q.where('id', '=', parentId) : q.where('status', '=', 'COMPLETED').orderBy('created_at', 'desc').limit(1);
     const p = await q.executeTakeFirst();
-    if (!p) throw parentId ? notFound(`backup ${parentId} of instance ${instanceId} not found`) : failedPrecondition(`instance ${instanceId} has no completed backup to build an incremental on`);
+    if (!p)
+      throw parentId
+        ? notFound(`backup ${parentId} of instance ${instanceId} not found`)
+        : failedPrecondition(`instance ${instanceId} has no completed backup to build an incremental on`);
     if (p.status !== 'COMPLETED') throw failedPrecondition(`backup ${p.id} is ${p.status}: an incremental needs a COMPLETED parent`);
     return p;
   }
@@ -163,10 +162,16 @@ export class BackupService {
   async delete(scope: CallerScope, id: string, chain: boolean): Promise<string[]> {
     const b = await this.get(scope, id);
     if (isBackupRunning(b.status)) throw failedPrecondition(`backup ${id} is ${b.status}: wait for it to finish`);
-    const family = await this.d.store.selectFrom('backups').select(['id', 'parent_id', 'status', 'deleted_at']).where('instance_id', '=', b.instance_id).execute();
+    const family = await this.d.store
+      .selectFrom('backups')
+      .select(['id', 'parent_id', 'status', 'deleted_at'])
+      .where('instance_id', '=', b.instance_id)
+      .execute();
     const children = descendantsDeepestFirst(id, family);
     if (children.length && !chain) {
-      throw failedPrecondition(`backup ${id} has ${children.length} incremental backup(s) built on it (${children.join(', ')}); delete those first or delete the chain`);
+      throw failedPrecondition(
+        `backup ${id} has ${children.length} incremental backup(s) built on it (${children.join(', ')}); delete those first or delete the chain`,
+      );
     }
     const running = family.filter((f) => children.includes(f.id) && isBackupRunning(f.status));
     if (running.length) throw failedPrecondition(`backup ${running[0].id} in the chain is still running`);
@@ -248,7 +253,7 @@ export class BackupService {
   private async onOperationFinished(op: OperationsTable): Promise<void> {
     if (op.kind !== CREATE_BACKUP || op.state === OperationState.SUCCEEDED) return;
     const b = await this.d.store.selectFrom('backups').selectAll().where('operation_id', '=', op.id).executeTakeFirst();
-    if (!b || b.status !== 'FAILED') return;
+    if (b?.status !== 'FAILED') return;
     const storage = openStorage(storageFromRecord(b.storage, this.d.storage));
     try {
       await discardBackup(storage, b.instance_id, b.id);

@@ -18,14 +18,27 @@ const TROVE_TASKS: Record<string, { id: number; name: string; description: strin
 
 export type ClusterAction = 'create' | 'delete' | 'resize';
 
-export async function emitClusterEvent(notifier: Notifier, trx: Store, action: ClusterAction, phase: Phase, clusterId: string, exception?: string): Promise<void> {
+export async function emitClusterEvent(
+  notifier: Notifier,
+  trx: Store,
+  action: ClusterAction,
+  phase: Phase,
+  clusterId: string,
+  exception?: string,
+): Promise<void> {
   const c = await trx.selectFrom('clusters').selectAll().where('id', '=', clusterId).executeTakeFirst();
   if (!c) return;
   const members = await trx
     .selectFrom('cluster_members')
     .innerJoin('instances', 'instances.id', 'cluster_members.instance_id')
     .leftJoin('agents', 'agents.instance_id', 'cluster_members.instance_id')
-    .select(['cluster_members.instance_id', 'cluster_members.name', 'instances.created_at', 'instances.datastore_version', 'agents.datastore_version as reported'])
+    .select([
+      'cluster_members.instance_id',
+      'cluster_members.name',
+      'instances.created_at',
+      'instances.datastore_version',
+      'agents.datastore_version as reported',
+    ])
     .where('cluster_members.cluster_id', '=', clusterId)
     .orderBy('cluster_members.ordinal')
     .execute();

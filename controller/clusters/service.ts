@@ -140,7 +140,10 @@ export class ClusterService {
     const row = await this.get(scope, id);
     const members = (await this.memberRows(id)).map(toRecord);
     const ctx = await this.context(id, {}, async () => undefined);
-    return this.strategyOf(row.datastore).ring({ members: () => members, run: (_key, instanceId, cmd, t) => ctx.run(`ring-${randomUUID()}`, instanceId, cmd, t) });
+    return this.strategyOf(row.datastore).ring({
+      members: () => members,
+      run: (_key, instanceId, cmd, t) => ctx.run(`ring-${randomUUID()}`, instanceId, cmd, t),
+    });
   }
 
   async resume(): Promise<void> {
@@ -163,7 +166,16 @@ export class ClusterService {
       datastore: row.datastore,
       task: clusterTaskProto(row.task),
       taskMessage: row.task_message,
-      members: members.map((m) => ({ instanceId: m.instance_id, name: m.name, dataCenter: m.data_center, rack: m.rack, seed: m.seed === 1, state: memberStateProto(m.state), host: m.host, port: m.port })),
+      members: members.map((m) => ({
+        instanceId: m.instance_id,
+        name: m.name,
+        dataCenter: m.data_center,
+        rack: m.rack,
+        seed: m.seed === 1,
+        state: memberStateProto(m.state),
+        host: m.host,
+        port: m.port,
+      })),
       createdAt: row.created_at,
       updatedAt: row.updated_at,
       workflowStep: wf && isWorkflowRunning(wf.state) ? wf.step_name : '',
@@ -210,7 +222,7 @@ export class ClusterService {
     const refresh = async () => {
       members = (await this.memberRows(clusterId)).map(toRecord);
     };
-    const keyed = (name: string) => ((data[name] ??= {}) as Record<string, string>);
+    const keyed = (name: string) => (data[name] ??= {}) as Record<string, string>;
 
     const ctx: ClusterStepContext = {
       clusterId,
@@ -285,7 +297,12 @@ export class ClusterService {
         await refresh();
       },
       say: async (message) => {
-        await this.d.store.updateTable('workflows').set({ step_name: message, updated_at: nowIso() }).where('cluster_id', '=', clusterId).where('state', '=', 'RUNNING').execute();
+        await this.d.store
+          .updateTable('workflows')
+          .set({ step_name: message, updated_at: nowIso() })
+          .where('cluster_id', '=', clusterId)
+          .where('state', '=', 'RUNNING')
+          .execute();
       },
     };
     return ctx;
@@ -352,5 +369,14 @@ function normalizeSpec(m: MemberSpecProto, field: string): MemberSpec {
 }
 
 function toRecord(m: ClusterMembersTable): MemberRecord {
-  return { instanceId: m.instance_id, name: m.name, dataCenter: m.data_center, rack: m.rack, seed: m.seed === 1, state: m.state as MemberStateName, host: m.host, port: m.port };
+  return {
+    instanceId: m.instance_id,
+    name: m.name,
+    dataCenter: m.data_center,
+    rack: m.rack,
+    seed: m.seed === 1,
+    state: m.state as MemberStateName,
+    host: m.host,
+    port: m.port,
+  };
 }

@@ -36,7 +36,18 @@ export class WorkflowRunner {
     const id = randomUUID();
     await this.store
       .insertInto('workflows')
-      .values({ id, cluster_id: clusterId, kind, state: 'RUNNING', step_index: 0, step_name: '', data: JSON.stringify({ input }), error: null, created_at: now, updated_at: now })
+      .values({
+        id,
+        cluster_id: clusterId,
+        kind,
+        state: 'RUNNING',
+        step_index: 0,
+        step_name: '',
+        data: JSON.stringify({ input }),
+        error: null,
+        created_at: now,
+        updated_at: now,
+      })
       .execute();
     this.launch(id);
   }
@@ -73,7 +84,11 @@ export class WorkflowRunner {
     const kind = wf.kind as WorkflowKind;
     let index = wf.step_index;
     const persist = async () => {
-      await this.store.updateTable('workflows').set({ data: JSON.stringify(data), updated_at: nowIso() }).where('id', '=', id).execute();
+      await this.store
+        .updateTable('workflows')
+        .set({ data: JSON.stringify(data), updated_at: nowIso() })
+        .where('id', '=', id)
+        .execute();
     };
     try {
       const steps = await this.hooks.steps(wf.cluster_id, kind, data.input);

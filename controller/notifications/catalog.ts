@@ -33,7 +33,7 @@ const OPERATION_PAYLOADS: Partial<Record<ResourceKind, PayloadBuilder>> = {
 /** The event an operation of this kind raises from its own lifecycle, with its payload builder; undefined for none. */
 export function operationEventOf(kind: string): { type: EventType; payload: PayloadBuilder } | undefined {
   const event = (specOfKind(kind) as OperationSpec | undefined)?.event;
-  if (!event || event.raisedBy !== 'operation') return undefined;
+  if (event?.raisedBy !== 'operation') return undefined;
   const payload = OPERATION_PAYLOADS[resourceKindOf(event.type)];
   if (!payload) throw new Error(`operation ${kind} raises ${event.type}, which has no operation payload`);
   return { type: event.type, payload };

@@ -16,7 +16,10 @@ const amqpSink = z
   .object({
     enabled: z.boolean().default(false),
     /** amqp://user:password@host:port/vhost (the password is never logged). */
-    url: z.string().regex(/^amqps?:\/\//, 'an amqp:// or amqps:// URL').default('amqp://guest:guest@127.0.0.1:5672/'),
+    url: z
+      .string()
+      .regex(/^amqps?:\/\//, 'an amqp:// or amqps:// URL')
+      .default('amqp://guest:guest@127.0.0.1:5672/'),
     /** Topic exchange the events are published on (oslo.messaging's control_exchange). */
     exchange: z.string().min(1).max(255).default('steward'),
     /**
@@ -42,7 +45,10 @@ export const notificationsConfigSchema = z
     serviceIds: z.record(z.string(), z.string().min(1)).default({}),
     file: fileSink.prefault({}),
     amqp: amqpSink.prefault({}),
-    watch: z.object({ enabled: z.boolean().default(true) }).strict().prefault({}),
+    watch: z
+      .object({ enabled: z.boolean().default(true) })
+      .strict()
+      .prefault({}),
     dispatch: z
       .object({
         /**
@@ -59,7 +65,11 @@ export const notificationsConfigSchema = z
       .strict()
       .prefault({}),
     /** Delivered events older than this are pruned from the outbox (Watch cannot resume before them). */
-    retentionHours: z.number().min(0.001).max(24 * 3650).default(7 * 24),
+    retentionHours: z
+      .number()
+      .min(0.001)
+      .max(24 * 3650)
+      .default(7 * 24),
   })
   .strict()
   .prefault({});

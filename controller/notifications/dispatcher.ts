@@ -160,7 +160,9 @@ export class Dispatcher {
       await this.sleep(l, waitMs); // a finished batch or a commit wakes it early
     }
     await Promise.allSettled([...l.batches]);
-    await this.writeMarks(l).catch((err) => this.log.error({ sink: l.sink.name, err: (err as Error).message }, 'could not record deliveries: they will be repeated'));
+    await this.writeMarks(l).catch((err) =>
+      this.log.error({ sink: l.sink.name, err: (err as Error).message }, 'could not record deliveries: they will be repeated'),
+    );
   }
 
   /** Hands a batch to the sink without waiting: its resources stay busy until the outcome is in. */
@@ -278,7 +280,13 @@ export class Dispatcher {
       p.attempts++;
       if (err) {
         p.dueAt = now + retryDelay(p.attempts, this.opts.retry);
-        l.marks.set(p.event.seq, { seq: p.event.seq, attempts: p.attempts, next_attempt_at: p.dueAt, last_error: err.message.slice(0, 1000), delivered_at: null });
+        l.marks.set(p.event.seq, {
+          seq: p.event.seq,
+          attempts: p.attempts,
+          next_attempt_at: p.dueAt,
+          last_error: err.message.slice(0, 1000),
+          delivered_at: null,
+        });
       } else {
         delivered.add(p.event.seq);
         l.unwrittenDeliveries.add(p.event.seq);
@@ -291,37 +299,39 @@ export class Dispatcher {
 
   /** Writes the queued marks (one transaction) and moves the cursor; one writer per loop at a time. */
   private writeMarks(l: SinkLoop): Promise<void> {
-    l.writing = l.writing.catch(() => undefined).then(async () => {
-      if (l.marks.size === 0) return;
-      l.lastWriteAt = Date.now();
-      const marks = [...l.marks.values()];
-      l.marks = new Map();
-      const sink = l.sink.name;
-      try {
-        await this.store.transaction().execute(async (trx) => {
-          for (let i = 0; i < marks.length; i += 200) {
-            await trx
-              .insertInto('notification_deliveries')
-              .values(marks.slice(i, i + 200).map((m) => ({ sink, ...m })))
-              .onConflict((oc) =>
-                oc.columns(['sink', 'seq']).doUpdateSet((eb) => ({
-                  attempts: eb.ref('excluded.attempts'),
-                  next_attempt_at: eb.ref('excluded.next_attempt_at'),
-                  last_error: eb.ref('excluded.last_error'),
-                  delivered_at: eb.ref('excluded.delivered_at'),
-                })),
-              )
-              .execute();
-          }
-          await this.advanceCursor(trx, sink);
-        });
-        for (const m of marks) if (m.delivered_at) l.unwrittenDeliveries.delete(m.seq);
-      } catch (err) {
-        // Keep them (newer outcomes win) for the next attempt.
-        for (const m of marks) if (!l.marks.has(m.seq)) l.marks.set(m.seq, m);
-        throw err;
-      }
-    });
+    l.writing = l.writing
+      .catch(() => undefined)
+      .then(async () => {
+        if (l.marks.size === 0) return;
+        l.lastWriteAt = Date.now();
+        const marks = [...l.marks.values()];
+        l.marks = new Map();
+        const sink = l.sink.name;
+        try {
+          await this.store.transaction().execute(async (trx) => {
+            for (let i = 0; i < marks.length; i += 200) {
+              await trx
+                .insertInto('notification_deliveries')
+                .values(marks.slice(i, i + 200).map((m) => ({ sink, ...m })))
+                .onConflict((oc) =>
+                  oc.columns(['sink', 'seq']).doUpdateSet((eb) => ({
+                    attempts: eb.ref('excluded.attempts'),
+                    next_attempt_at: eb.ref('excluded.next_attempt_at'),
+                    last_error: eb.ref('excluded.last_error'),
+                    delivered_at: eb.ref('excluded.delivered_at'),
+                  })),
+                )
+                .execute();
+            }
+            await this.advanceCursor(trx, sink);
+          });
+          for (const m of marks) if (m.delivered_at) l.unwrittenDeliveries.delete(m.seq);
+        } catch (err) {
+          // Keep them (newer outcomes win) for the next attempt.
+          for (const m of marks) if (!l.marks.has(m.seq)) l.marks.set(m.seq, m);
+          throw err;
+        }
+      });
     return l.writing;
   }
 
@@ -346,7 +356,10 @@ export class Dispatcher {
     const failed = outcomes.findIndex((o) => o);
     if (failed >= 0 && !l.failing) {
       l.failing = true;
-      this.log.warn({ sink: l.sink.name, err: outcomes[failed]!.message, seq: batch[failed].event.seq }, 'notification sink failing: events wait in the outbox');
+      this.log.warn(
+        { sink: l.sink.name, err: outcomes[failed]!.message, seq: batch[failed].event.seq },
+        'notification sink failing: events wait in the outbox',
+      );
     } else if (failed < 0 && l.failing) {
       l.failing = false;
       this.log.info({ sink: l.sink.name }, 'notification sink delivering again');

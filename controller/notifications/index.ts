@@ -47,12 +47,7 @@ export function createNotifications(config: NotificationsConfig, deps: Notificat
   const d = config.dispatch;
   const dispatcher =
     d.enabled && sinks.length > 0
-      ? new Dispatcher(
-          deps.store,
-          sinks,
-          { batchSize: d.batchSize, pollMs: d.pollMs, retry: { initialMs: d.retryInitialMs, maxMs: d.retryMaxMs } },
-          log,
-        )
+      ? new Dispatcher(deps.store, sinks, { batchSize: d.batchSize, pollMs: d.pollMs, retry: { initialMs: d.retryInitialMs, maxMs: d.retryMaxMs } }, log)
       : undefined;
   const watch = config.watch.enabled ? new WatchService({ store: deps.store, notifier, caller: deps.caller, log, pollMs: d.pollMs }) : undefined;
   let unsubscribe: (() => void) | undefined;
@@ -63,13 +58,22 @@ export function createNotifications(config: NotificationsConfig, deps: Notificat
     watch,
     filePath,
     async start() {
-      await registerSinks(deps.store, sinks.map((s) => s.name));
+      await registerSinks(
+        deps.store,
+        sinks.map((s) => s.name),
+      );
       if (dispatcher) {
         unsubscribe = notifier.onCommitted((events) => dispatcher.committed(events));
         await dispatcher.start();
       }
       // Housekeeping belongs to the controller that dispatches (one, when several share a store).
-      if (d.enabled) stopPruning = startPruning(deps.store, sinks.map((s) => s.name), config.retentionHours * 3600_000, log);
+      if (d.enabled)
+        stopPruning = startPruning(
+          deps.store,
+          sinks.map((s) => s.name),
+          config.retentionHours * 3600_000,
+          log,
+        );
       log.info(
         {
           publisherId: notifier.publisherId,

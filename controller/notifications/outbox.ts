@@ -31,7 +31,14 @@ export async function appendToOutbox(db: Store, e: RaisedEvent, publisherId: str
     resourceKind: row.resource_kind,
     resourceId: row.resource_id,
     tenantId: row.tenant_id,
-    notification: { message_id: row.message_id, publisher_id: publisherId, event_type: row.event_type, priority: e.priority, payload: e.payload, timestamp: row.timestamp },
+    notification: {
+      message_id: row.message_id,
+      publisher_id: publisherId,
+      event_type: row.event_type,
+      priority: e.priority,
+      payload: e.payload,
+      timestamp: row.timestamp,
+    },
   };
 }
 
@@ -62,7 +69,10 @@ export const PRUNED_CURSOR = '~pruned';
 
 /** The newest sequence number ever written: the last row's, or the pruning mark when every row was pruned (0 when none ever was). */
 export async function headSeq(db: Store): Promise<number> {
-  const r = await db.selectFrom('notification_outbox').select((eb) => eb.fn.max('seq').as('max')).executeTakeFirst();
+  const r = await db
+    .selectFrom('notification_outbox')
+    .select((eb) => eb.fn.max('seq').as('max'))
+    .executeTakeFirst();
   if (r?.max != null) return Number(r.max);
   return (await readCursor(db, PRUNED_CURSOR)) ?? 0;
 }

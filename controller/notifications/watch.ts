@@ -52,7 +52,8 @@ export function parseFilter(req: WatchRequest): WatchFilter {
   });
   const types = list(req.eventTypes, 'event_types');
   types.forEach((t, i) => {
-    if (!TYPE_PATTERN.test(t)) throw invalidArgument(`event_types[${i}]`, 'must be an event type ("instance.create.end") or a prefix ending in "*" ("instance.*")');
+    if (!TYPE_PATTERN.test(t))
+      throw invalidArgument(`event_types[${i}]`, 'must be an event type ("instance.create.end") or a prefix ending in "*" ("instance.*")');
   });
   return {
     kinds,

@@ -56,9 +56,13 @@ export class CertificateAuthority {
   /** A client certificate for an agent: the CSR's key, the CA's chosen identity. */
   async issueAgentCertificate(csrPem: string, instanceId: string, lifetimeMs: number): Promise<IssuedCertificate> {
     const csr = await parseCsr(csrPem);
-    return this.issue(csr.publicKey, `CN=steward-agent ${instanceId}`, lifetimeMs, [x509.ExtendedKeyUsage.clientAuth], [
-      { type: 'url', value: instanceUri(instanceId) },
-    ]);
+    return this.issue(
+      csr.publicKey,
+      `CN=steward-agent ${instanceId}`,
+      lifetimeMs,
+      [x509.ExtendedKeyUsage.clientAuth],
+      [{ type: 'url', value: instanceUri(instanceId) }],
+    );
   }
 
   /** A server certificate for hosts/IPs (the controller itself, or a datastore). */

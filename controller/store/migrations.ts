@@ -181,8 +181,14 @@ const migrations: Record<string, Migration> = {
   '0006_operation_bytes': {
     // Work measured in bytes travels as numbers (OperationUpdate.bytes_done/bytes_total), never parsed from a message.
     async up(db: Kysely<unknown>) {
-      await db.schema.alterTable('operations').addColumn('bytes_done', 'bigint', (c) => c.notNull().defaultTo(0)).execute();
-      await db.schema.alterTable('operations').addColumn('bytes_total', 'bigint', (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema
+        .alterTable('operations')
+        .addColumn('bytes_done', 'bigint', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema
+        .alterTable('operations')
+        .addColumn('bytes_total', 'bigint', (c) => c.notNull().defaultTo(0))
+        .execute();
     },
   },
 };

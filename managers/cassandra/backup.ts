@@ -45,9 +45,9 @@ export function cassandraBackupOps(deps: CassandraBackupDeps): BackupOps {
 /** Clears a snapshot; a failure is logged, not thrown: it must not hide the backup's own outcome. */
 async function clearSnapshot(deps: CassandraBackupDeps, tag: string): Promise<void> {
   // Not the operation's signal: a cancelled backup must still let go of its hard links.
-  await deps.nodetool(['clearsnapshot', '-t', tag], deadline(CLEAR_TIMEOUT_MS), CLEAR_TIMEOUT_MS).catch((err: Error) =>
-    deps.ctx.log.warn({ tag, err: err.message }, 'could not clear a backup snapshot; the next backup tries again'),
-  );
+  await deps
+    .nodetool(['clearsnapshot', '-t', tag], deadline(CLEAR_TIMEOUT_MS), CLEAR_TIMEOUT_MS)
+    .catch((err: Error) => deps.ctx.log.warn({ tag, err: err.message }, 'could not clear a backup snapshot; the next backup tries again'));
 }
 
 export async function createBackup(deps: CassandraBackupDeps, req: CreateBackupCommand, op: OperationScope): Promise<BackupArtifact> {

@@ -5,7 +5,6 @@
 import { writeFile } from 'node:fs/promises';
 import type { ClusterOps, OperationScope } from '../sdk/contract.js';
 import { invalidArgument } from '../sdk/errors.js';
-import type { MemberInfo, RingView } from '../sdk/types.js';
 import type { Endpoint, SessionRunner } from './connection.js';
 import { writeConfig, type NodeSettings } from './config.js';
 import type { AdminAccess } from './credentials.js';

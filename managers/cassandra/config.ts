@@ -93,8 +93,7 @@ export function renderRackdc(s: Pick<NodeSettings, 'dataCenter' | 'rack'>): stri
   return `# Rendered by the Steward agent.\ndc=${s.dataCenter}\nrack=${s.rack}\n`;
 }
 
-const xml = (v: string): string =>
-  v.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
+const xml = (v: string): string => v.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
 
 /** system.log in the server's log directory, rolled; warnings also on stdout (the console log). */
 export function renderLogback(paths: Pick<CassandraPaths, 'serverLogDir'>): string {

@@ -54,7 +54,7 @@ export function splitCql(text: string): string[] {
   return out;
 }
 
-const IDENT = String.raw`("(?:[^"]|"")+"|[A-Za-z0-9_]+)`;
+const IDENT = '("(?:[^"]|"")+"|[A-Za-z0-9_]+)';
 const INE = String.raw`(?:IF\s+NOT\s+EXISTS\s+)?`;
 /** The statement kinds found in a snapshot's schema.cql, each with where its keyspace name sits. */
 const ALLOWED: readonly RegExp[] = [

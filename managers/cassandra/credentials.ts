@@ -4,7 +4,7 @@
 // that has not seen the admin role work yet falls back to it; once the admin
 // role has logged in here, the default is never tried again.
 import { access as fsAccess, writeFile } from 'node:fs/promises';
-import { StewardError, invalidArgument } from '../sdk/errors.js';
+import { StewardError } from '../sdk/errors.js';
 import { registerSecret } from '../sdk/redact.js';
 import type { SecretStore } from '../sdk/secrets.js';
 import { withSession, type Credentials, type Endpoint, type Session } from './connection.js';

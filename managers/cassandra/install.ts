@@ -104,9 +104,7 @@ export async function resolveInstallation(opts: CassandraOptions): Promise<Insta
   const homeJars = await jarsIn(opts.home);
   const all = [...libJars, ...homeJars];
   if (!all.some((j) => /^(cassandra-all|apache-cassandra)-\d.*\.jar$/.test(j))) {
-    throw failedPrecondition(
-      `no Cassandra server jar in ${lib} or ${opts.home} (run scripts/fetch-cassandra.sh, or set STEWARD_CASSANDRA_HOME)`,
-    );
+    throw failedPrecondition(`no Cassandra server jar in ${lib} or ${opts.home} (run scripts/fetch-cassandra.sh, or set STEWARD_CASSANDRA_HOME)`);
   }
   const jammJar = libJars.find((j) => /^jamm-.*\.jar$/.test(j));
   if (!jammJar) throw failedPrecondition(`no jamm agent jar in ${lib}`);

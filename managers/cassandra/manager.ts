@@ -231,7 +231,9 @@ export class CassandraManager implements AgentManager {
 
 /** Gossip's word for a node's state ("NORMAL,<token>", "BOOT,...", "LEAVING,...", "shutdown,true") in the ring's terms. */
 export function gossipState(status: unknown): string {
-  const word = String(status ?? '').split(',')[0].toUpperCase();
+  const word = String(status ?? '')
+    .split(',')[0]
+    .toUpperCase();
   switch (word) {
     case 'NORMAL':
       return 'normal';
@@ -283,4 +285,3 @@ export function ringFacts(local: Row, gossip: Array<Record<string, unknown>>, ad
   facts.node_state = own ? gossipState(statusOf(own)) : 'joining';
   return facts;
 }
-

@@ -15,9 +15,7 @@ export const pageMarker = (page: Page | undefined): string => sdkPageMarker(page
 export function pageOf<T>(items: T[], name: (item: T) => string, page: Page | undefined): { items: T[]; nextMarker: string } {
   const limit = pageLimit(page);
   const marker = pageMarker(page);
-  const sorted = items
-    .filter((i) => name(i) > marker)
-    .sort((a, b) => (name(a) < name(b) ? -1 : name(a) > name(b) ? 1 : 0));
+  const sorted = items.filter((i) => name(i) > marker).sort((a, b) => (name(a) < name(b) ? -1 : name(a) > name(b) ? 1 : 0));
   const items_ = sorted.slice(0, limit);
   return { items: items_, nextMarker: sorted.length > limit ? name(items_.at(-1)!) : '' };
 }

@@ -44,10 +44,7 @@ export interface CassandraPaths {
   restoreFiles: string;
 }
 
-export function cassandraPaths(
-  ctx: Pick<ManagerContext, 'configDir' | 'dataDir' | 'runDir' | 'logDir'>,
-  confDir: string = ctx.configDir,
-): CassandraPaths {
+export function cassandraPaths(ctx: Pick<ManagerContext, 'configDir' | 'dataDir' | 'runDir' | 'logDir'>, confDir: string = ctx.configDir): CassandraPaths {
   const serverLogDir = join(ctx.logDir, 'cassandra');
   return {
     confDir,

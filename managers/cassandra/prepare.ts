@@ -8,7 +8,7 @@ import { access, chmod, chown, mkdir, readdir, rm } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { ManagerContext, OperationScope } from '../sdk/contract.js';
 import { writeFileAtomic } from '../sdk/config-file.js';
-import { failedPrecondition, internal, invalidArgument } from '../sdk/errors.js';
+import { failedPrecondition, internal } from '../sdk/errors.js';
 import { isRoot, lookupOsUser, type OsUser } from '../sdk/os-user.js';
 import { withFetchedChain, type FetchedBackup } from '../sdk/backup/fetch-chain.js';
 import { subScope } from '../sdk/backup/progress.js';
@@ -37,7 +37,26 @@ export interface PrepareDeps {
   previous?: NodeSettings;
 }
 
-const SYSTEM_DIRS = new Set(['/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/var', '/var/lib']);
+const SYSTEM_DIRS = new Set([
+  '/',
+  '/bin',
+  '/boot',
+  '/dev',
+  '/etc',
+  '/home',
+  '/lib',
+  '/opt',
+  '/proc',
+  '/root',
+  '/run',
+  '/sbin',
+  '/srv',
+  '/sys',
+  '/tmp',
+  '/usr',
+  '/var',
+  '/var/lib',
+]);
 
 async function emptyDir(dir: string): Promise<void> {
   // The data directory comes from the agent's config: a typo there must not wipe the machine.
@@ -97,9 +116,7 @@ export async function prepare(deps: PrepareDeps, req: PrepareRequest, op: Operat
   checkRestoreChain(req.restore);
   // The backup is fetched and verified before anything else: a corrupt one stops prepare with the instance untouched.
   try {
-    await withFetchedChain({ ctx: deps.ctx, req: req.restore, op, range: [2, 30] }, ([fetched]) =>
-      prepareNode(deps, req, subScope(op, 30, 100), fetched),
-    );
+    await withFetchedChain({ ctx: deps.ctx, req: req.restore, op, range: [2, 30] }, ([fetched]) => prepareNode(deps, req, subScope(op, 30, 100), fetched));
   } finally {
     await rm(deps.paths.restoreFiles, { recursive: true, force: true });
   }
@@ -160,7 +177,11 @@ async function prepareNode(deps: PrepareDeps, req: PrepareRequest, op: Operation
       await admin.session(endpoint, (s) => createRoles(s, req.users, () => admin.adminName()), signal);
     }
 
-    await writeFileAtomic(paths.preparedMarker, `${JSON.stringify({ at: new Date().toISOString(), cluster: !!cluster, restored: restore?.artifact.backupId })}\n`, { mode: 0o644 });
+    await writeFileAtomic(
+      paths.preparedMarker,
+      `${JSON.stringify({ at: new Date().toISOString(), cluster: !!cluster, restored: restore?.artifact.backupId })}\n`,
+      { mode: 0o644 },
+    );
   } catch (err) {
     // Not prepared means nothing to keep: stop rather than leave a half-made node being restarted.
     await ctx.service.stop(spec).catch((e: Error) => ctx.log.warn({ err: e.message }, 'stop after failed prepare failed'));

@@ -13,7 +13,6 @@ export const READY_TIMEOUT_MS = 10 * 60_000;
 export const BOOTSTRAP_READY_TIMEOUT_MS = 24 * 60 * 60_000;
 const RETRY_MS = 1_000;
 
-
 export interface ReadyDeps {
   service: ServiceControl;
   spec: ServiceSpec;
@@ -32,20 +31,18 @@ export interface ReadyOptions {
   timeoutMs?: number;
 }
 
-export async function waitForCql(
-  deps: ReadyDeps,
-  endpoint: Endpoint,
-  credentials: Credentials,
-  signal: AbortSignal,
-  opts: ReadyOptions,
-): Promise<void> {
+export async function waitForCql(deps: ReadyDeps, endpoint: Endpoint, credentials: Credentials, signal: AbortSignal, opts: ReadyOptions): Promise<void> {
   const timeoutMs = opts.timeoutMs ?? READY_TIMEOUT_MS;
   const deadline = Date.now() + timeoutMs;
   let last = '';
   for (;;) {
     signal.throwIfAborted();
     try {
-      await withSession({ ...endpoint, credentials, connectTimeoutMs: 5_000, readTimeoutMs: 10_000 }, (s) => s.rows('SELECT release_version FROM system.local'), signal);
+      await withSession(
+        { ...endpoint, credentials, connectTimeoutMs: 5_000, readTimeoutMs: 10_000 },
+        (s) => s.rows('SELECT release_version FROM system.local'),
+        signal,
+      );
       return;
     } catch (err) {
       if (signal.aborted) throw err;

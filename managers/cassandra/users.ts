@@ -74,7 +74,11 @@ export async function createRoles(s: Session, users: readonly User[], adminName:
   for (const [i, u] of users.entries()) {
     await refuseAdmin(adminName, u.name, `users[${i}].name`);
     if (await roleExists(s, u.name)) throw alreadyExists(`role '${u.name}' already exists (users[${i}])`);
-    await requireKeyspaces(s, (u.access ?? []).map((a) => a.database), `users[${i}].access`);
+    await requireKeyspaces(
+      s,
+      (u.access ?? []).map((a) => a.database),
+      `users[${i}].access`,
+    );
   }
   const created: string[] = [];
   try {

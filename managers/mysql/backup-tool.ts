@@ -63,7 +63,13 @@ export async function readCheckpoints(lsnDir: string): Promise<{ facts: Record<s
   if (!/^\d+$/.test(cp.to_lsn ?? '')) throw failedPrecondition('mariadb-backup wrote no to_lsn in xtrabackup_checkpoints');
   const info = parseKeyValues(await readFile(join(lsnDir, 'xtrabackup_info'), 'utf8').catch(() => ''));
   return {
-    facts: { backup_type: cp.backup_type ?? '', from_lsn: cp.from_lsn ?? '', to_lsn: cp.to_lsn, last_lsn: cp.last_lsn ?? '', tool_version: info.tool_version ?? '' },
+    facts: {
+      backup_type: cp.backup_type ?? '',
+      from_lsn: cp.from_lsn ?? '',
+      to_lsn: cp.to_lsn,
+      last_lsn: cp.last_lsn ?? '',
+      tool_version: info.tool_version ?? '',
+    },
     serverVersion: info.server_version ?? '',
   };
 }

@@ -58,12 +58,7 @@ function mariadb(server: string, installDb: string): Flavour {
       command: installDb,
       // --defaults-file must come first; no test database, and root@localhost
       // reachable only through the unix socket by OS root.
-      args: [
-        `--defaults-file=${defaultsFile}`,
-        '--skip-test-db',
-        '--auth-root-authentication-method=socket',
-        ...(osUser ? [`--user=${osUser}`] : []),
-      ],
+      args: [`--defaults-file=${defaultsFile}`, '--skip-test-db', '--auth-root-authentication-method=socket', ...(osUser ? [`--user=${osUser}`] : [])],
     }),
     lockLocalRoot: () => [],
   };
@@ -84,8 +79,7 @@ function mysql(server: string): Flavour {
 }
 
 /** MariaDB reports itself in VERSION() ("10.11.6-MariaDB-0+deb12u1"); MySQL does not. */
-export const flavourFromVersion = (version: string): FlavourName =>
-  /mariadb/i.test(version) ? 'mariadb' : 'mysql';
+export const flavourFromVersion = (version: string): FlavourName => (/mariadb/i.test(version) ? 'mariadb' : 'mysql');
 
 let detected: Promise<Flavour> | undefined;
 

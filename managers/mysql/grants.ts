@@ -23,19 +23,15 @@ export async function revokeAll(s: Session, db: string, user: string, host: stri
 export async function accessOf(s: Session, users: ReadonlyArray<{ name: string; host: string }>): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>(users.map((u) => [`${u.name}@${u.host}`, []]));
   if (users.length === 0) return out;
-  const rows = await select<{ User: string; Host: string; Db: string }>(
-    s,
-    'SELECT User, Host, Db FROM mysql.db WHERE User IN (?) ORDER BY Db',
-    [[...new Set(users.map((u) => u.name))]],
-  );
+  const rows = await select<{ User: string; Host: string; Db: string }>(s, 'SELECT User, Host, Db FROM mysql.db WHERE User IN (?) ORDER BY Db', [
+    [...new Set(users.map((u) => u.name))],
+  ]);
   for (const r of rows) out.get(`${r.User}@${r.Host}`)?.push(unescapePattern(r.Db));
   return out;
 }
 
 /** Users holding one of our grants on exactly `db` (to clean up when it is dropped). */
 export async function grantees(s: Session, db: string): Promise<Array<{ user: string; host: string }>> {
-  const rows = await select<{ User: string; Host: string }>(s, 'SELECT User, Host FROM mysql.db WHERE Db = ?', [
-    escapePattern(db),
-  ]);
+  const rows = await select<{ User: string; Host: string }>(s, 'SELECT User, Host FROM mysql.db WHERE Db = ?', [escapePattern(db)]);
   return rows.map((r) => ({ user: r.User, host: r.Host }));
 }

@@ -8,7 +8,7 @@ const mysqlOrchestration: OrchestrationModule = {
   rootDescription:
     "Enabling root creates the account root@'%' (or resets its password if it exists) with ALL PRIVILEGES " +
     'WITH GRANT OPTION, reachable from any host the network allows. The generated password is shown once ' +
-    'and is not stored by Steward; enable root again to get a new one. Disabling root drops root@\'%\'; ' +
+    "and is not stored by Steward; enable root again to get a new one. Disabling root drops root@'%'; " +
     "root@'localhost' stays reserved for the server's own maintenance.",
 };
 

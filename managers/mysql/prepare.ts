@@ -71,11 +71,15 @@ export async function prepare(deps: PrepareDeps, req: PrepareRequest, op: Operat
 
     op.progress(65, 'securing the installation');
     const adminPassword = await ctx.secrets.getOrCreate(ADMIN_SECRET);
-    await withSession(osRoot, async (s) => {
-      await secureInstallation(s);
-      await createAdmin(s, adminPassword);
-      await lockLocalRoot(s, flavour);
-    }, signal);
+    await withSession(
+      osRoot,
+      async (s) => {
+        await secureInstallation(s);
+        await createAdmin(s, adminPassword);
+        await lockLocalRoot(s, flavour);
+      },
+      signal,
+    );
     const admin: SessionOptions = { socket: paths.socket, user: ADMIN_USER, password: adminPassword };
     await waitUntilReady(admin, ready, signal, 10_000);
 

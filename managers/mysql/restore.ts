@@ -22,11 +22,7 @@ import { OS_USER, type MysqlPaths } from './paths.js';
 
 const TOOL_TIMEOUT_MS = 6 * 3600_000;
 
-export async function restoreChain(
-  { ctx, paths }: { ctx: ManagerContext; paths: MysqlPaths },
-  req: RestoreBackupCommand,
-  op: OperationScope,
-): Promise<void> {
+export async function restoreChain({ ctx, paths }: { ctx: ManagerContext; paths: MysqlPaths }, req: RestoreBackupCommand, op: OperationScope): Promise<void> {
   checkChain(req, 'mysql');
   const { signal } = op;
   const flavour = await detectFlavour(ctx.runner);

@@ -34,7 +34,11 @@ export async function createUsers(s: Session, users: readonly User[]): Promise<v
   for (const u of users) registerSecret(u.password);
   for (const [i, u] of users.entries()) {
     if (await userExists(s, u.name, hostOf(u))) throw alreadyExists(`${label(u.name, hostOf(u))} already exists (users[${i}])`);
-    await requireDatabases(s, (u.access ?? []).map((a) => a.database), `users[${i}].access`);
+    await requireDatabases(
+      s,
+      (u.access ?? []).map((a) => a.database),
+      `users[${i}].access`,
+    );
   }
   const created: User[] = [];
   try {

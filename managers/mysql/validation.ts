@@ -25,13 +25,7 @@ export const RESERVED_USERS: readonly string[] = [
   ADMIN_USER,
 ];
 
-export const RESERVED_DATABASES: readonly string[] = [
-  'mysql',
-  'sys',
-  'information_schema',
-  'performance_schema',
-  'lost+found',
-];
+export const RESERVED_DATABASES: readonly string[] = ['mysql', 'sys', 'information_schema', 'performance_schema', 'lost+found'];
 
 /** MySQL 8 limits user names to 32 characters (MariaDB allows 80). */
 const USER_RULES = {

@@ -91,7 +91,8 @@ export function checkChainFacts(chain: Array<{ id: string; facts: PgBackupFacts 
   const [first] = chain;
   for (const [i, { id, facts }] of chain.entries()) {
     if (facts.systemIdentifier !== first.facts.systemIdentifier) throw failedPrecondition(`backup ${id} is of another cluster than ${first.id}`);
-    if (facts.timeline !== first.facts.timeline) throw failedPrecondition(`backup ${id} is on timeline ${facts.timeline}, ${first.id} on ${first.facts.timeline}`);
+    if (facts.timeline !== first.facts.timeline)
+      throw failedPrecondition(`backup ${id} is on timeline ${facts.timeline}, ${first.id} on ${first.facts.timeline}`);
     if (facts.segmentSize !== first.facts.segmentSize) throw failedPrecondition(`backup ${id} has another WAL segment size than ${first.id}`);
     if (i > 0 && facts.startWal !== chain[i - 1].facts.endWal) {
       throw failedPrecondition(`backup ${id} continues from WAL ${facts.startWal}, but ${chain[i - 1].id} ends at ${chain[i - 1].facts.endWal}`);

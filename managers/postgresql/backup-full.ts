@@ -41,7 +41,13 @@ async function allowAdminReplication(i: FullBackupInput): Promise<void> {
   if (hbaAllowsAdminReplication(current)) return;
   const owner = isRoot() ? { uid: process.getuid?.(), gid: (await lookupOsUser(OS_USER, i.ctx.runner)).gid } : {};
   const text = renderHba({ rootOverTcp: hbaAllowsRoot(current), adminReplication: true });
-  await applyHba(sessionsWith(async () => i.admin, i.signal), i.paths.hbaFile, text, owner, i.signal);
+  await applyHba(
+    sessionsWith(async () => i.admin, i.signal),
+    i.paths.hbaFile,
+    text,
+    owner,
+    i.signal,
+  );
 }
 
 /** Runs `fn` while a session holds a temporary slot reserving WAL from now on. */
@@ -66,7 +72,11 @@ async function whileWalReserved<T>(admin: SessionOptions, signal: AbortSignal, f
 
 export async function fullBackup(i: FullBackupInput): Promise<{ saved: Saved; facts: WalSpan }> {
   await allowAdminReplication(i);
-  const [{ bytes }] = await withSession(i.admin, (s) => select<{ bytes: string }>(s, 'SELECT sum(pg_database_size(oid))::text AS bytes FROM pg_database'), i.signal);
+  const [{ bytes }] = await withSession(
+    i.admin,
+    (s) => select<{ bytes: string }>(s, 'SELECT sum(pg_database_size(oid))::text AS bytes FROM pg_database'),
+    i.signal,
+  );
   const passFile = await writePasswordFile(i.work, i.admin.password);
   try {
     return await whileWalReserved(i.admin, i.signal, async () => {

@@ -67,12 +67,16 @@ async function precheck(s: Session, i: IncrementalInput, archiveDir: string): Pr
     "SELECT current_setting('archive_mode') AS mode, current_setting('archive_command') AS command, (SELECT last_archived_wal FROM pg_stat_archiver) AS last",
   );
   if (row.mode !== 'on' || row.command !== archiveCommand(archiveDir)) {
-    throw failedPrecondition("this instance does not archive its WAL into the agent's archive (prepared before incremental backups existed?): take a full backup after re-preparing it");
+    throw failedPrecondition(
+      "this instance does not archive its WAL into the agent's archive (prepared before incremental backups existed?): take a full backup after re-preparing it",
+    );
   }
   const first = i.parent.endWal;
   const passed = !!row.last && isWalSegmentName(row.last) && timelineOf(row.last) === timelineOf(first) && row.last >= first;
   if (passed && !(await isArchived(archiveDir, first))) {
-    throw failedPrecondition(`the WAL since parent backup ${i.parentId} is no longer complete in the WAL archive: ${first} is missing${await whyMissing(archiveDir, first, i.parentId)}`);
+    throw failedPrecondition(
+      `the WAL since parent backup ${i.parentId} is no longer complete in the WAL archive: ${first} is missing${await whyMissing(archiveDir, first, i.parentId)}`,
+    );
   }
 }
 

@@ -73,7 +73,9 @@ export function renderPostgresqlConf(s: ServerSettings): string {
       password_encryption: 'scram-sha-256',
       // Client TLS with a certificate from the controller's CA (clients choose
       // to require it; pg_hba's "host" lines accept both).
-      ...(s.tls ? { ssl: true, ssl_cert_file: s.tls.certFile, ssl_key_file: s.tls.keyFile, ssl_ca_file: s.tls.caFile, ssl_min_protocol_version: 'TLSv1.2' } : {}),
+      ...(s.tls
+        ? { ssl: true, ssl_cert_file: s.tls.certFile, ssl_key_file: s.tls.keyFile, ssl_ca_file: s.tls.caFile, ssl_min_protocol_version: 'TLSv1.2' }
+        : {}),
       ...tuning(s.memoryMb),
       // Every finished WAL segment goes to the instance's archive: incremental
       // backups are the archived WAL since their parent.

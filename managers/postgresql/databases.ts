@@ -70,8 +70,7 @@ async function serverLocale(s: Session, name: string, field: string): Promise<Lo
   return found;
 }
 
-const suits = (locale: Locale, encoding: Encoding): boolean =>
-  encoding.id === SQL_ASCII || locale.encodings.some((e) => e === -1 || e === encoding.id);
+const suits = (locale: Locale, encoding: Encoding): boolean => encoding.id === SQL_ASCII || locale.encodings.some((e) => e === -1 || e === encoding.id);
 
 interface Plan {
   name: string;

@@ -51,8 +51,7 @@ export async function accessOf(s: Session, roles: readonly string[]): Promise<Ma
   return out;
 }
 
-const hasPublicSchema = async (s: Session): Promise<boolean> =>
-  (await select(s, "SELECT 1 FROM pg_namespace WHERE nspname = 'public'")).length > 0;
+const hasPublicSchema = async (s: Session): Promise<boolean> => (await select(s, "SELECT 1 FROM pg_namespace WHERE nspname = 'public'")).length > 0;
 
 /** Grants `role` access to `db` (see the top of this file). Granting again is harmless. Validated names only. */
 export async function grantDatabase(sessions: Sessions, db: string, role: string): Promise<void> {

@@ -59,10 +59,7 @@ export async function applyHba(sessions: Sessions, path: string, text: string, o
   const previous = await readFile(path, 'utf8');
   await writeHba(path, text, owner);
   const errors = await sessions((s) =>
-    select<{ line_number: number; error: string }>(
-      s,
-      'SELECT line_number, error FROM pg_hba_file_rules WHERE error IS NOT NULL ORDER BY line_number',
-    ),
+    select<{ line_number: number; error: string }>(s, 'SELECT line_number, error FROM pg_hba_file_rules WHERE error IS NOT NULL ORDER BY line_number'),
   );
   if (errors.length) {
     await writeHba(path, previous, owner);
@@ -71,8 +68,7 @@ export async function applyHba(sessions: Sessions, path: string, text: string, o
   await reloadAndWait(sessions, signal);
 }
 
-const loadTime = (s: Session): Promise<string> =>
-  select<{ t: string }>(s, 'SELECT pg_conf_load_time()::text AS t').then((rows) => rows[0].t);
+const loadTime = (s: Session): Promise<string> => select<{ t: string }>(s, 'SELECT pg_conf_load_time()::text AS t').then((rows) => rows[0].t);
 
 /**
  * pg_reload_conf() only signals the postmaster; the reload happens shortly

@@ -139,7 +139,10 @@ export async function prepare(deps: PrepareDeps, req: PrepareRequest, op: Operat
     op.progress(80, 'creating databases');
     await withSession(admin, (s) => createDatabases(s, req.databases ?? []), signal);
     op.progress(90, 'creating users');
-    await createUsers(sessionsWith(async () => admin, signal), req.users ?? []);
+    await createUsers(
+      sessionsWith(async () => admin, signal),
+      req.users ?? [],
+    );
 
     await markPrepared(paths.preparedMarker, { major: inst.major });
   });

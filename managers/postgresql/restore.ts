@@ -67,7 +67,10 @@ export async function restoreChain({ ctx, paths }: { ctx: ManagerContext; paths:
       const recoverySignal = join(ctx.dataDir, 'recovery.signal');
       await writeFile(recoverySignal, '', { mode: 0o600 });
       if (owner) await chown(recoverySignal, owner.uid, owner.gid);
-      op.progress(60, `recovering to ${target.kind === 'immediate' ? `the end of ${chain[0].a.backupId}` : `restore point ${target.name} of ${last.a.backupId}`}`);
+      op.progress(
+        60,
+        `recovering to ${target.kind === 'immediate' ? `the end of ${chain[0].a.backupId}` : `restore point ${target.name} of ${last.a.backupId}`}`,
+      );
       let lastReport = 0;
       await withRecoveryConfig(paths.configFile, recoverySettings(walDir, target), async () => {
         try {

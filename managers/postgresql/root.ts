@@ -29,9 +29,7 @@ export async function disableRoot(sessions: Sessions, deps: RootDeps, signal: Ab
   await sessions((s) => exec(s, `ALTER ROLE ${quotePgIdent(ROOT_USER)} PASSWORD NULL`));
   await applyHba(sessions, deps.hbaFile, renderHba({ rootOverTcp: false, adminReplication: true }), await deps.owner(), signal);
   // Sessions root opened while enabled would otherwise outlive the disable.
-  await sessions((s) =>
-    select(s, 'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND client_addr IS NOT NULL', [ROOT_USER]),
-  );
+  await sessions((s) => select(s, 'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND client_addr IS NOT NULL', [ROOT_USER]));
 }
 
 /** Enabled only when root both has a password and may connect over TCP: one without the other lets nobody in. */

@@ -54,7 +54,11 @@ export async function createUsers(sessions: Sessions, users: readonly User[]): P
       if ((await select(s, 'SELECT 1 FROM pg_roles WHERE rolname = $1', [u.name])).length) {
         throw alreadyExists(`${label(u.name)} already exists (users[${i}])`);
       }
-      await requireDatabases(s, (u.access ?? []).map((a) => a.database), `users[${i}].access`);
+      await requireDatabases(
+        s,
+        (u.access ?? []).map((a) => a.database),
+        `users[${i}].access`,
+      );
     }
     await transaction(s, async () => {
       for (const u of users) {
@@ -156,7 +160,9 @@ async function ownedBy(sessions: Sessions, role: string): Promise<Owned[]> {
 function describeOwned(owned: readonly Owned[]): string {
   return owned
     .map((o) => {
-      const where = o.database ? `${o.count} object${o.count === 1 ? '' : 's'} in database '${o.database}'` : `${o.count} shared object${o.count === 1 ? '' : 's'}`;
+      const where = o.database
+        ? `${o.count} object${o.count === 1 ? '' : 's'} in database '${o.database}'`
+        : `${o.count} shared object${o.count === 1 ? '' : 's'}`;
       return o.examples.length ? `${where} (${o.examples.join(', ')}${o.count > o.examples.length ? ', ...' : ''})` : where;
     })
     .join('; ');
@@ -195,9 +201,7 @@ async function dropRole(sessions: Sessions, role: string): Promise<void> {
 export async function deleteUser(sessions: Sessions, ref: UserRef): Promise<void> {
   const name = await sessions((s) => requireUser(s, ref));
   const refuse = (owned: readonly Owned[]) =>
-    failedPrecondition(
-      `${label(name)} still owns ${describeOwned(owned)}; drop them or give them another owner (REASSIGN OWNED, with root enabled) first`,
-    );
+    failedPrecondition(`${label(name)} still owns ${describeOwned(owned)}; drop them or give them another owner (REASSIGN OWNED, with root enabled) first`);
   let owned = await ownedBy(sessions, name);
   if (owned.length) throw refuse(owned);
   const limit = await sessions(async (s) => {

@@ -128,7 +128,8 @@ export const pgRules: ItemRules = {
     checkUserName(user.name, `${field}.name`);
     checkHost(user.host, `${field}.host`);
     checkPasswordValue(user.password, `${field}.password`);
-    if (user.permissions) throw invalidArgument(`${field}.permissions`, 'permission strings apply to Redis ACL users; PostgreSQL users get access per database');
+    if (user.permissions)
+      throw invalidArgument(`${field}.permissions`, 'permission strings apply to Redis ACL users; PostgreSQL users get access per database');
     checkAccessList(user.access, `${field}.access`, checkDatabaseName);
   },
   userKey: (u) => u.name,

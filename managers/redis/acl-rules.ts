@@ -52,18 +52,81 @@ const UNGRANTABLE_CATEGORIES = new Set(['all', 'admin', 'dangerous']);
  * (and any newer ones) regardless.
  */
 export const DANGEROUS_COMMANDS: ReadonlySet<string> = new Set([
-  'acl|deluser', 'acl|dryrun', 'acl|getuser', 'acl|list', 'acl|load', 'acl|log', 'acl|save', 'acl|setuser', 'acl|users',
-  'bgrewriteaof', 'bgsave',
-  'client|kill', 'client|list', 'client|no-evict', 'client|pause', 'client|unblock', 'client|unpause',
-  'cluster|addslots', 'cluster|addslotsrange', 'cluster|bumpepoch', 'cluster|count-failure-reports', 'cluster|delslots',
-  'cluster|delslotsrange', 'cluster|failover', 'cluster|flushslots', 'cluster|forget', 'cluster|meet', 'cluster|replicas',
-  'cluster|replicate', 'cluster|reset', 'cluster|saveconfig', 'cluster|set-config-epoch', 'cluster|setslot', 'cluster|slaves',
-  'config|get', 'config|resetstat', 'config|rewrite', 'config|set',
-  'debug', 'failover', 'flushall', 'flushdb', 'info', 'keys', 'lastsave',
-  'latency|doctor', 'latency|graph', 'latency|histogram', 'latency|history', 'latency|latest', 'latency|reset',
-  'migrate', 'module|list', 'module|load', 'module|loadex', 'module|unload', 'monitor',
-  'pfdebug', 'pfselftest', 'psync', 'replconf', 'replicaof', 'restore', 'restore-asking', 'role',
-  'save', 'shutdown', 'slaveof', 'slowlog|get', 'slowlog|len', 'slowlog|reset', 'sort', 'sort_ro', 'swapdb', 'sync',
+  'acl|deluser',
+  'acl|dryrun',
+  'acl|getuser',
+  'acl|list',
+  'acl|load',
+  'acl|log',
+  'acl|save',
+  'acl|setuser',
+  'acl|users',
+  'bgrewriteaof',
+  'bgsave',
+  'client|kill',
+  'client|list',
+  'client|no-evict',
+  'client|pause',
+  'client|unblock',
+  'client|unpause',
+  'cluster|addslots',
+  'cluster|addslotsrange',
+  'cluster|bumpepoch',
+  'cluster|count-failure-reports',
+  'cluster|delslots',
+  'cluster|delslotsrange',
+  'cluster|failover',
+  'cluster|flushslots',
+  'cluster|forget',
+  'cluster|meet',
+  'cluster|replicas',
+  'cluster|replicate',
+  'cluster|reset',
+  'cluster|saveconfig',
+  'cluster|set-config-epoch',
+  'cluster|setslot',
+  'cluster|slaves',
+  'config|get',
+  'config|resetstat',
+  'config|rewrite',
+  'config|set',
+  'debug',
+  'failover',
+  'flushall',
+  'flushdb',
+  'info',
+  'keys',
+  'lastsave',
+  'latency|doctor',
+  'latency|graph',
+  'latency|histogram',
+  'latency|history',
+  'latency|latest',
+  'latency|reset',
+  'migrate',
+  'module|list',
+  'module|load',
+  'module|loadex',
+  'module|unload',
+  'monitor',
+  'pfdebug',
+  'pfselftest',
+  'psync',
+  'replconf',
+  'replicaof',
+  'restore',
+  'restore-asking',
+  'role',
+  'save',
+  'shutdown',
+  'slaveof',
+  'slowlog|get',
+  'slowlog|len',
+  'slowlog|reset',
+  'sort',
+  'sort_ro',
+  'swapdb',
+  'sync',
 ]);
 
 /** Container commands with dangerous subcommands: granting the whole container would grant those. */
@@ -111,10 +174,7 @@ const REFUSED_WORDS: Readonly<Record<string, string>> = {
 
 function checkPattern(pattern: string, token: string, at: string, field: string): void {
   if (!PATTERN.test(pattern)) {
-    throw invalidArgument(
-      field,
-      `${at} ${describeValue(token)}: a pattern is 1-256 of letters, digits and _ - : . * ? [ ] ^ ! { } / @ # $ + = ,`,
-    );
+    throw invalidArgument(field, `${at} ${describeValue(token)}: a pattern is 1-256 of letters, digits and _ - : . * ? [ ] ^ ! { } / @ # $ + = ,`);
   }
 }
 
@@ -158,7 +218,10 @@ function checkToken(token: string, i: number, field: string): void {
     }
     return;
   }
-  throw invalidArgument(field, `${at} ${describeValue(token)} is not a rule this service accepts (~keys, %R~keys, %W~keys, &channels, +@category, -@category, +command, -command)`);
+  throw invalidArgument(
+    field,
+    `${at} ${describeValue(token)} is not a rule this service accepts (~keys, %R~keys, %W~keys, &channels, +@category, -@category, +command, -command)`,
+  );
 }
 
 /** Splits and checks an ACL rule string; returns its tokens. */

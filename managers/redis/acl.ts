@@ -48,7 +48,13 @@ export async function getAclUser(s: Session, name: string): Promise<AclUser | un
 
 /** A user's permissions as one rule string: Redis's own normalised description. */
 export function describePermissions(u: AclUser): string {
-  const root = rulesOf(new Map<string, unknown>([['keys', u.keys], ['channels', u.channels], ['commands', u.commands]]));
+  const root = rulesOf(
+    new Map<string, unknown>([
+      ['keys', u.keys],
+      ['channels', u.channels],
+      ['commands', u.commands],
+    ]),
+  );
   return [root, ...u.selectors.map((sel) => `(${sel})`)].filter(Boolean).join(' ');
 }
 

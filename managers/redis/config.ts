@@ -86,10 +86,7 @@ export function renderRedisConf(s: ServerSettings): string {
     ['acl-pubsub-default', 'resetchannels'],
     ...tuning(s.memoryMb),
   ];
-  const header = [
-    '# Rendered by the Steward agent; local edits are overwritten.',
-    '# Change settings through configuration groups.',
-  ];
+  const header = ['# Rendered by the Steward agent; local edits are overwritten.', '# Change settings through configuration groups.'];
   return `${[...header, ...directives.map(([key, ...values]) => [key, ...values.map(confValue)].join(' '))].join('\n')}\n`;
 }
 

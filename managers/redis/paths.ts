@@ -56,7 +56,13 @@ export function findRedisServer(): Promise<string> {
   found ??= (async () => {
     for (const dir of SEARCH_DIRS) {
       const path = join(dir, 'redis-server');
-      if (await access(path, constants.X_OK).then(() => true, () => false)) return path;
+      if (
+        await access(path, constants.X_OK).then(
+          () => true,
+          () => false,
+        )
+      )
+        return path;
     }
     throw failedPrecondition(`redis-server is not installed (looked in ${SEARCH_DIRS.join(', ')})`);
   })().catch((err) => {

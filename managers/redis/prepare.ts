@@ -7,10 +7,9 @@ import { mkdir } from 'node:fs/promises';
 import type { ManagerContext, OperationScope } from '../sdk/contract.js';
 import { writeFileAtomic } from '../sdk/config-file.js';
 import { emptyDir, handOverFile, ownedBy, prepareInstanceDirs } from '../sdk/data-dir.js';
-import { failedPrecondition, internal, invalidArgument } from '../sdk/errors.js';
+import { failedPrecondition, internal } from '../sdk/errors.js';
 import { isRoot, lookupOsUser, type OsUser } from '../sdk/os-user.js';
 import { markPrepared, stopIfFailed } from '../sdk/prepared.js';
-import { checkRestoreAlone } from '../sdk/request-lists.js';
 import type { PrepareRequest } from '../sdk/types.js';
 import { subScope } from '../sdk/backup/progress.js';
 import { getAclUser, isEnabled, persistAcl, setAclUser } from './acl.js';
@@ -89,13 +88,17 @@ export async function prepare(deps: PrepareDeps, req: PrepareRequest, op: Operat
     }
 
     op.progress(70, 'securing the installation');
-    await withSession(admin, async (s) => {
-      // The ACL file already says so; saying it again leaves no doubt whatever that file held.
-      await setAclUser(s, ROOT_USER, ROOT_OFF_RULES, 'root');
-      const root = await getAclUser(s, ROOT_USER);
-      if (!root || isEnabled(root)) throw internal('the default user is still enabled after being turned off');
-      await persistAcl(s);
-    }, signal);
+    await withSession(
+      admin,
+      async (s) => {
+        // The ACL file already says so; saying it again leaves no doubt whatever that file held.
+        await setAclUser(s, ROOT_USER, ROOT_OFF_RULES, 'root');
+        const root = await getAclUser(s, ROOT_USER);
+        if (!root || isEnabled(root)) throw internal('the default user is still enabled after being turned off');
+        await persistAcl(s);
+      },
+      signal,
+    );
 
     op.progress(85, 'creating users');
     await withSession(admin, (s) => createUsers(s, req.users ?? []), signal);

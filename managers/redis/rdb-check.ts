@@ -36,7 +36,10 @@ export function parseCheckSummary(text: string): RdbSummary | undefined {
 /** What went wrong, from the lines after "--- RDB ERROR DETECTED ---" ("[offset 9] Can't handle RDB format version 11"). */
 export function checkError(text: string): string {
   const after = text.split('--- RDB ERROR DETECTED ---')[1] ?? text;
-  const lines = after.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('[info]'));
+  const lines = after
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('[info]'));
   return lines.slice(0, 3).join('; ') || 'no reason given';
 }
 

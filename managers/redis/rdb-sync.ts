@@ -139,9 +139,7 @@ export function syncRdb(o: RdbSyncOptions): RdbSync {
     }
   };
 
-  sock.setTimeout(o.idleMs ?? 60_000, () =>
-    fail(internal(`Redis did not start sending a snapshot within ${Math.round((o.idleMs ?? 60_000) / 1000)} s`)),
-  );
+  sock.setTimeout(o.idleMs ?? 60_000, () => fail(internal(`Redis did not start sending a snapshot within ${Math.round((o.idleMs ?? 60_000) / 1000)} s`)));
   sock.on('connect', () => sock.write(encodeCommand(steps[0])));
   sock.on('data', (chunk: Buffer) => {
     if (settled) return;

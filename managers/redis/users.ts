@@ -45,9 +45,7 @@ export async function createUsers(s: Session, users: readonly User[]): Promise<v
 export async function listUsers(s: Session, page: Page): Promise<UserList> {
   const limit = pageLimit(page);
   const marker = pageMarker(page);
-  const names = (await listAclUserNames(s))
-    .filter((n) => !RESERVED_USERS.includes(n) && n > marker)
-    .sort();
+  const names = (await listAclUserNames(s)).filter((n) => !RESERVED_USERS.includes(n) && n > marker).sort();
   const pageNames = names.slice(0, limit);
   const users: User[] = [];
   for (const name of pageNames) {

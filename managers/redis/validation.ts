@@ -43,8 +43,7 @@ function checkNoHost(host: unknown, field: string): void {
   if (checkString(host ?? '', field) !== '') throw invalidArgument(field, 'Redis users have no host: leave it empty');
 }
 
-const noDatabases = (field: string) =>
-  invalidArgument(field, 'Redis has no databases to manage; limit a user with key patterns in its permissions instead');
+const noDatabases = (field: string) => invalidArgument(field, 'Redis has no databases to manage; limit a user with key patterns in its permissions instead');
 
 /** The item rules (each entry on its own); validatorOf adds the list and prepare rules. */
 export const redisRules: ItemRules = {

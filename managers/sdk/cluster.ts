@@ -43,7 +43,11 @@ export interface ClusterStepContext {
    * `membership`) and waits until its prepare finished. Keyed: a resumed step
    * finds the member it already created.
    */
-  addMember(key: string, spec: MemberSpec, membership: Omit<ClusterMembership, 'clusterId' | 'clusterName' | 'adminUser' | 'adminPassword'>): Promise<MemberRecord>;
+  addMember(
+    key: string,
+    spec: MemberSpec,
+    membership: Omit<ClusterMembership, 'clusterId' | 'clusterName' | 'adminUser' | 'adminPassword'>,
+  ): Promise<MemberRecord>;
   /** Runs a command on a member and waits for its result (keyed like addMember). */
   run(key: string, instanceId: string, command: MemberCommand, timeoutMs?: number): Promise<OperationResult>;
   updateMember(instanceId: string, patch: Partial<Pick<MemberRecord, 'seed' | 'state'>>): Promise<void>;

@@ -11,31 +11,9 @@ import type { ClusterStrategy } from './cluster.js';
 import type { Runner } from './runner.js';
 import type { SecretStore } from './secrets.js';
 import type { ServiceControl } from './service-control.js';
-import type {
-  Access,
-  Database,
-  DatabaseList,
-  DatastoreStatus,
-  MemberInfo,
-  Page,
-  RingView,
-  PrepareRequest,
-  User,
-  UserList,
-  UserRef,
-} from './types.js';
+import type { Access, Database, DatabaseList, DatastoreStatus, MemberInfo, Page, RingView, PrepareRequest, User, UserList, UserRef } from './types.js';
 
-export const CAPABILITIES = [
-  'users',
-  'databases',
-  'root',
-  'backup',
-  'backup_incremental',
-  'replication',
-  'cluster',
-  'configuration',
-  'logs',
-] as const;
+export const CAPABILITIES = ['users', 'databases', 'root', 'backup', 'backup_incremental', 'replication', 'cluster', 'configuration', 'logs'] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 
 /** What every manager hands the agent: facts about one running operation. */

@@ -7,7 +7,26 @@ import type { ManagerContext } from './contract.js';
 import { internal } from './errors.js';
 import type { OsUser } from './os-user.js';
 
-const SYSTEM_DIRS = new Set(['/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/var', '/var/lib']);
+const SYSTEM_DIRS = new Set([
+  '/',
+  '/bin',
+  '/boot',
+  '/dev',
+  '/etc',
+  '/home',
+  '/lib',
+  '/opt',
+  '/proc',
+  '/root',
+  '/run',
+  '/sbin',
+  '/srv',
+  '/sys',
+  '/tmp',
+  '/usr',
+  '/var',
+  '/var/lib',
+]);
 
 /** Removes everything inside `dir`, keeping the directory itself (its owner and mode stay). */
 export async function emptyDir(dir: string): Promise<void> {

@@ -19,8 +19,7 @@ export class StewardError extends Error {
   }
 }
 
-export const invalidArgument = (field: string, message: string): StewardError =>
-  new StewardError('INVALID_ARGUMENT', `${field}: ${message}`, field);
+export const invalidArgument = (field: string, message: string): StewardError => new StewardError('INVALID_ARGUMENT', `${field}: ${message}`, field);
 export const notFound = (message: string): StewardError => new StewardError('NOT_FOUND', message);
 export const alreadyExists = (message: string): StewardError => new StewardError('ALREADY_EXISTS', message);
 export const failedPrecondition = (message: string): StewardError => new StewardError('FAILED_PRECONDITION', message);
@@ -53,7 +52,9 @@ export function codeOfNumber(n: number): ErrorCode {
 
 /** A code from its stored name; a name that is not a code (a damaged row) is UNKNOWN. */
 export function codeOfName(name: string | null | undefined): ErrorCode {
-  return name && Object.hasOwn(WireCode, name) && Number.isNaN(Number(name)) && name !== 'UNSPECIFIED' && name !== 'UNRECOGNIZED' ? (name as ErrorCode) : 'UNKNOWN';
+  return name && Object.hasOwn(WireCode, name) && Number.isNaN(Number(name)) && name !== 'UNSPECIFIED' && name !== 'UNRECOGNIZED'
+    ? (name as ErrorCode)
+    : 'UNKNOWN';
 }
 
 /** The wire form of any thrown value. */

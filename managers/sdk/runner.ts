@@ -64,12 +64,7 @@ export const run: Runner = (command, args, opts = {}) =>
       const result = { code: code ?? -1, stdout: redactText(stdout), stderr: redactText(stderr) };
       if (code === 0 || (code !== null && opts.okCodes?.includes(code))) return resolve(result);
       const tail = failureSummary(result.stderr || result.stdout);
-      reject(
-        new StewardError(
-          'INTERNAL',
-          `${command} exited with ${code ?? `signal ${sig}`}${tail ? `: ${tail}` : ''}`,
-        ),
-      );
+      reject(new StewardError('INTERNAL', `${command} exited with ${code ?? `signal ${sig}`}${tail ? `: ${tail}` : ''}`));
     });
   });
 

@@ -31,14 +31,17 @@ const TABLES = ['"Audit".events', '"Audit".hits', 'shop."Empty"', 'shop.items', 
 
 type Snapshot = Record<string, { rows: number; content: string }>;
 
-
 /** A value in a stable printable form (driver types print themselves; UDTs and maps are plain objects). */
 function encode(v: unknown): unknown {
   if (v === null || v === undefined) return null;
   if (Buffer.isBuffer(v)) return `0x${v.toString('hex')}`;
   if (Array.isArray(v)) return v.map(encode);
   if (typeof v === 'object' && (v as object).constructor === Object) {
-    return Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, x]) => [k, encode(x)]));
+    return Object.fromEntries(
+      Object.entries(v as Record<string, unknown>)
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([k, x]) => [k, encode(x)]),
+    );
   }
   return typeof v === 'object' ? String(v) : v;
 }
@@ -76,7 +79,13 @@ describe.skipIf(!!reason)('Cassandra backup and restore (snapshot, nodetool impo
       // The driver's ResultStream is a Readable that fetches the next page as it is read.
       const rs = c.stream(`SELECT * FROM ${table}`, [], { fetchSize: 500 }) as unknown as AsyncIterable<Record<string, unknown>>;
       for await (const r of rs) {
-        hash.update(`${JSON.stringify(Object.keys(r).sort().map((k) => [k, encode(r[k])]))}\n`);
+        hash.update(
+          `${JSON.stringify(
+            Object.keys(r)
+              .sort()
+              .map((k) => [k, encode(r[k])]),
+          )}\n`,
+        );
         rows++;
       }
       out[table] = { rows, content: hash.digest('hex') };
@@ -102,7 +111,7 @@ describe.skipIf(!!reason)('Cassandra backup and restore (snapshot, nodetool impo
   }
 
   const restoreCommand = (artifact: BackupArtifact) => ({ storage, chain: [{ artifact, key: grant }] });
-  const backup = (backupId: string, type = BackupType.FULL, parent?: BackupArtifact) =>
+  const _backup = (backupId: string, type = BackupType.FULL, parent?: BackupArtifact) =>
     src.manager.backup.create({ backupId, type, parent, storage, key: grant, compression: 'zstd' }, testOp());
 
   beforeAll(async () => {
@@ -117,9 +126,13 @@ describe.skipIf(!!reason)('Cassandra backup and restore (snapshot, nodetool impo
     await c.execute("CREATE KEYSPACE \"Audit\" WITH replication = {'class': 'NetworkTopologyStrategy', 'dc1': 1} AND durable_writes = false");
     await c.execute('CREATE TYPE shop.addr (street text, "Zip" int)');
     // A comment with a semicolon and a line break: schema.cql must be split by a CQL reader, not by lines.
-    await c.execute("CREATE TABLE shop.items (id int PRIMARY KEY, name text, body blob, price decimal, home frozen<addr>, gone text) WITH comment = 'items; all of them\nreally'");
+    await c.execute(
+      "CREATE TABLE shop.items (id int PRIMARY KEY, name text, body blob, price decimal, home frozen<addr>, gone text) WITH comment = 'items; all of them\nreally'",
+    );
     await c.execute("CREATE INDEX items_name ON shop.items (name) USING 'sai'");
-    await c.execute('CREATE TABLE shop.orders (customer text, placed int, qty int, note text, PRIMARY KEY (customer, placed)) WITH CLUSTERING ORDER BY (placed DESC)');
+    await c.execute(
+      'CREATE TABLE shop.orders (customer text, placed int, qty int, note text, PRIMARY KEY (customer, placed)) WITH CLUSTERING ORDER BY (placed DESC)',
+    );
     await c.execute('CREATE TABLE shop."Empty" (k int PRIMARY KEY)');
     await c.execute('CREATE TABLE "Audit".events (day text, seq int, msg text, tags set<text>, attrs map<text, int>, PRIMARY KEY (day, seq))');
     await c.execute('CREATE TABLE "Audit".hits (page text PRIMARY KEY, n counter)');
@@ -134,17 +147,38 @@ describe.skipIf(!!reason)('Cassandra backup and restore (snapshot, nodetool impo
     await concurrent.executeConcurrent(c, 'INSERT INTO shop.orders (customer, placed, qty, note) VALUES (?, ?, ?, ?)', orders, { concurrencyLevel: 64 });
     // A first sstable; what follows (deletes, a dropped column, more rows) lands in a second one at the snapshot.
     await src.nodetool(['flush']);
-    await concurrent.executeConcurrent(c, 'DELETE FROM shop.items WHERE id = ?', Array.from({ length: 40 }, (_, i) => [i * 50]), { concurrencyLevel: 16 });
+    await concurrent.executeConcurrent(
+      c,
+      'DELETE FROM shop.items WHERE id = ?',
+      Array.from({ length: 40 }, (_, i) => [i * 50]),
+      { concurrencyLevel: 16 },
+    );
     await c.execute('ALTER TABLE shop.items DROP gone');
-    await concurrent.executeConcurrent(c, 'INSERT INTO shop.items (id, name, body, price, home) VALUES (?, ?, ?, ?, ?)', items(2000, 3000).map((r) => r.slice(0, 5)), {
-      concurrencyLevel: 64,
-    });
-    const events = Array.from({ length: 1000 }, (_, i) => [`2024-01-${String((i % 10) + 1).padStart(2, '0')}`, i, `event ${i}`, [`t${i % 3}`, `u${i % 5}`], { a: i, b: i % 7 }]);
+    await concurrent.executeConcurrent(
+      c,
+      'INSERT INTO shop.items (id, name, body, price, home) VALUES (?, ?, ?, ?, ?)',
+      items(2000, 3000).map((r) => r.slice(0, 5)),
+      {
+        concurrencyLevel: 64,
+      },
+    );
+    const events = Array.from({ length: 1000 }, (_, i) => [
+      `2024-01-${String((i % 10) + 1).padStart(2, '0')}`,
+      i,
+      `event ${i}`,
+      [`t${i % 3}`, `u${i % 5}`],
+      { a: i, b: i % 7 },
+    ]);
     await concurrent.executeConcurrent(c, 'INSERT INTO "Audit".events (day, seq, msg, tags, attrs) VALUES (?, ?, ?, ?, ?)', events, { concurrencyLevel: 64 });
     for (let round = 0; round < 2; round++) {
-      await concurrent.executeConcurrent(c, 'UPDATE "Audit".hits SET n = n + ? WHERE page = ?', Array.from({ length: 50 }, (_, i) => [i + round, `/page/${i}`]), {
-        concurrencyLevel: 16,
-      });
+      await concurrent.executeConcurrent(
+        c,
+        'UPDATE "Audit".hits SET n = n + ? WHERE page = ?',
+        Array.from({ length: 50 }, (_, i) => [i + round, `/page/${i}`]),
+        {
+          concurrencyLevel: 16,
+        },
+      );
     }
   });
 
@@ -198,7 +232,10 @@ describe.skipIf(!!reason)('Cassandra backup and restore (snapshot, nodetool impo
       progress(p, m);
       if (m.startsWith('streaming')) abort.abort();
     };
-    await expectCode(src.manager.backup.create({ backupId: 'cancelled-1', type: BackupType.FULL, parent: undefined, storage, key: grant, compression: 'gzip' }, op), 'CANCELLED');
+    await expectCode(
+      src.manager.backup.create({ backupId: 'cancelled-1', type: BackupType.FULL, parent: undefined, storage, key: grant, compression: 'gzip' }, op),
+      'CANCELLED',
+    );
     expect(readdirSync(join(root, src.ctx.instanceId))).toEqual(['full-1']);
     expect(await leftoverTags(cassandraPaths(src.ctx).dataFiles)).toEqual([]);
   });
@@ -212,7 +249,7 @@ describe.skipIf(!!reason)('Cassandra backup and restore (snapshot, nodetool impo
     // Rows written after the backup must not come back with it.
     const c = await admin(src);
     await c.execute("INSERT INTO shop.items (id, name, price) VALUES (999999, 'after the backup', 1.0)");
-    await c.execute("INSERT INTO shop.\"Empty\" (k) VALUES (7)");
+    await c.execute('INSERT INTO shop."Empty" (k) VALUES (7)');
     await c.execute("DELETE FROM shop.orders WHERE customer = 'customer-3'");
     await c.execute('UPDATE "Audit".hits SET n = n + 1000 WHERE page = \'/page/1\'');
     afterBackup = await snapshot(src);
@@ -224,7 +261,22 @@ describe.skipIf(!!reason)('Cassandra backup and restore (snapshot, nodetool impo
     const cases: Array<[Partial<PrepareRequest>, string]> = [
       [{ databases: [{ name: 'extra', characterSet: '', collation: '', ctype: '', replication: {} }] }, 'databases'],
       [{ users: [{ name: 'alice', host: '', password: 'pw', access: [], permissions: '' }] }, 'users'],
-      [{ cluster: { clusterId: 'c1', clusterName: 'ring', seeds: [], dataCenter: '', rack: '', autoBootstrap: false, adminUser: '', adminPassword: '', secureCluster: true } }, 'cluster'],
+      [
+        {
+          cluster: {
+            clusterId: 'c1',
+            clusterName: 'ring',
+            seeds: [],
+            dataCenter: '',
+            rack: '',
+            autoBootstrap: false,
+            adminUser: '',
+            adminPassword: '',
+            secureCluster: true,
+          },
+        },
+        'cluster',
+      ],
     ];
     for (const [extra, field] of cases) {
       await expectCode(dst.agent.prepare({ ...EMPTY_PREPARE, ...extra, restore }, testOp()), 'INVALID_ARGUMENT', field);
@@ -242,8 +294,13 @@ describe.skipIf(!!reason)('Cassandra backup and restore (snapshot, nodetool impo
     expect(readdirSync(dst.dir)).not.toContain('restore-staging');
 
     // The same object with a checksum recorded to match: verified, but it does not decrypt. Refused before a node starts.
-    const sha = `sha256:${createHash('sha256').update(readFileSync(join(dir, 'full-flip', 'data'))).digest('hex')}`;
-    const forged = await expectCode(dst.manager.prepare({ ...EMPTY_PREPARE, restore: restoreCommand({ ...broken, checksum: sha }) }, testOp()), 'FAILED_PRECONDITION');
+    const sha = `sha256:${createHash('sha256')
+      .update(readFileSync(join(dir, 'full-flip', 'data')))
+      .digest('hex')}`;
+    const forged = await expectCode(
+      dst.manager.prepare({ ...EMPTY_PREPARE, restore: restoreCommand({ ...broken, checksum: sha }) }, testOp()),
+      'FAILED_PRECONDITION',
+    );
     expect(forged.message).toMatch(/backup data does not decrypt/);
     expect(await dst.manager.isPrepared()).toBe(false);
     expect((await dst.manager.probe()).status).toBe(DatastoreStatus.NEW); // not even configured: the unpack comes first

@@ -95,17 +95,25 @@ describe.skipIf(!!reason)('MariaDB backup and restore (mariadb-backup, process b
     const spec = await inst.manager.serviceSpec();
     await inst.ctx.service.stop(spec);
     await rm(inst.ctx.dataDir, { recursive: true, force: true });
-    await restoreChain({ ctx: inst.ctx, paths: mysqlPaths(inst.ctx) }, { storage: store, chain: chain.map((artifact) => ({ artifact, key: grant })) }, testOp());
+    await restoreChain(
+      { ctx: inst.ctx, paths: mysqlPaths(inst.ctx) },
+      { storage: store, chain: chain.map((artifact) => ({ artifact, key: grant })) },
+      testOp(),
+    );
     await inst.ctx.service.start(spec);
     const paths = mysqlPaths(inst.ctx);
     const osRoot = { socket: paths.socket, user: 'root' };
     const signal = AbortSignal.timeout(120_000);
     await waitUntilReady(osRoot, { service: inst.ctx.service, spec, errorLog: paths.errorLog }, signal);
     const password = (await inst.ctx.secrets.get(ADMIN_SECRET))!;
-    await withSession(osRoot, async (s) => {
-      await secureInstallation(s);
-      await createAdmin(s, password);
-    }, signal);
+    await withSession(
+      osRoot,
+      async (s) => {
+        await secureInstallation(s);
+        await createAdmin(s, password);
+      },
+      signal,
+    );
   }
 
   const backup = (backupId: string, type: BackupType, parent?: BackupArtifact, compression = 'zstd', op = testOp()) =>
@@ -179,7 +187,10 @@ describe.skipIf(!!reason)('MariaDB backup and restore (mariadb-backup, process b
     await expectCode(backup('bad-2', BackupType.INCREMENTAL, { ...full, facts: {} }), 'FAILED_PRECONDITION');
     await expectCode(backup('bad-3', BackupType.INCREMENTAL, { ...full, instanceId: 'someone-else' }), 'FAILED_PRECONDITION');
     await expectCode(backup('bad-4', BackupType.FULL, undefined, 'lz4'), 'INVALID_ARGUMENT');
-    await expectCode(restoreChain({ ctx: dst.ctx, paths: mysqlPaths(dst.ctx) }, { storage, chain: [{ artifact: incr, key: grant }] }, testOp()), 'FAILED_PRECONDITION');
+    await expectCode(
+      restoreChain({ ctx: dst.ctx, paths: mysqlPaths(dst.ctx) }, { storage, chain: [{ artifact: incr, key: grant }] }, testOp()),
+      'FAILED_PRECONDITION',
+    );
     expect(readdirSync(join(root, src.ctx.instanceId)).sort()).toEqual(['full-1', 'incr-1', 'incr-flip']);
   });
 
@@ -191,8 +202,15 @@ describe.skipIf(!!reason)('MariaDB backup and restore (mariadb-backup, process b
     it.skipIf(!!bin.reason)('backs up to and restores from a real S3-compatible server', async () => {
       server = await startS3Server(bin.path!);
       const s3: BackupStorage = {
-        kind: 's3', path: '', endpoint: server.endpoint, region: 'us-east-1', bucket: server.bucket, prefix: 'mysql',
-        accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey, forcePathStyle: true,
+        kind: 's3',
+        path: '',
+        endpoint: server.endpoint,
+        region: 'us-east-1',
+        bucket: server.bucket,
+        prefix: 'mysql',
+        accessKeyId: server.accessKeyId,
+        secretAccessKey: server.secretAccessKey,
+        forcePathStyle: true,
       };
       const ops = mysqlBackupOps({ ctx: src.ctx, paths: mysqlPaths(src.ctx) });
       const a = await ops.create({ backupId: 's3-full', type: BackupType.FULL, parent: undefined, storage: s3, key: grant, compression: 'gzip' }, testOp());

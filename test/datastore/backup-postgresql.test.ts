@@ -149,7 +149,7 @@ if (reason) {
         'CREATE TABLE items (id int PRIMARY KEY, name text, body text, price numeric(10,2))',
         "INSERT INTO items SELECT g, 'item-' || g, repeat(md5(g::text), 4), (g % 997) + 0.5 FROM generate_series(1, 20000) g",
         'CREATE TABLE blobs (id int PRIMARY KEY, data bytea)',
-        'INSERT INTO blobs SELECT g, decode(repeat(md5(random()::text), 32), \'hex\') FROM generate_series(1, 2000) g',
+        "INSERT INTO blobs SELECT g, decode(repeat(md5(random()::text), 32), 'hex') FROM generate_series(1, 2000) g",
       );
       await sql('audit', 'CREATE TABLE log (id serial PRIMARY KEY, msg text)', "INSERT INTO log (msg) VALUES ('created'), ('seeded')");
     });
@@ -163,7 +163,10 @@ if (reason) {
 
     // First: its full backup prunes the WAL archive up to its own end, so full-1 (next) is the latest when incr-1 continues it.
     it("gives an instance prepared before backups existed the admin's replication line", async () => {
-      const sessions = sessionsWith(async () => ({ host: src.ctx.runDir, port: src.port, user: 'steward_admin', password: (await src.ctx.secrets.get(ADMIN_SECRET))! }), AbortSignal.timeout(30_000));
+      const sessions = sessionsWith(
+        async () => ({ host: src.ctx.runDir, port: src.port, user: 'steward_admin', password: (await src.ctx.secrets.get(ADMIN_SECRET))! }),
+        AbortSignal.timeout(30_000),
+      );
       const hbaFile = join(src.ctx.configDir, 'pg_hba.conf');
       const owner = { uid: process.getuid?.(), gid: statSync(hbaFile).gid };
       await applyHba(sessions, hbaFile, renderHba({ rootOverTcp: false }), owner, AbortSignal.timeout(30_000));
@@ -224,7 +227,7 @@ if (reason) {
     });
 
     it('makes a second incremental on top of the first', async () => {
-      await sql('shop', 'UPDATE orders SET qty = qty + 1', 'DELETE FROM blobs WHERE id > 1500', "INSERT INTO orders VALUES (3, 7, 1)");
+      await sql('shop', 'UPDATE orders SET qty = qty + 1', 'DELETE FROM blobs WHERE id > 1500', 'INSERT INTO orders VALUES (3, 7, 1)');
       await sql('audit', "INSERT INTO log (msg) SELECT 'bulk ' || g FROM generate_series(1, 5000) g");
       afterIncr2 = await snapshot(src);
       incr2 = await backup('incr-2', BackupType.INCREMENTAL, incr1, 'gzip');
@@ -235,7 +238,9 @@ if (reason) {
     it('refuses an incremental on an older parent once a later backup pruned its WAL, and stores nothing', async () => {
       for (const older of [full, incr1]) {
         const err = await expectCode(backup('incr-old', BackupType.INCREMENTAL, older), 'FAILED_PRECONDITION');
-        expect(err.message).toContain(`the WAL since parent backup ${older.backupId} is no longer complete in the WAL archive: ${older.facts.end_wal} is missing`);
+        expect(err.message).toContain(
+          `the WAL since parent backup ${older.backupId} is no longer complete in the WAL archive: ${older.facts.end_wal} is missing`,
+        );
         expect(err.message).toContain('pruned after the later backup incr-2');
         expect(err.message).toContain('take a full backup, or an incremental with incr-2 as its parent');
         expect(readdirSync(join(root, src.ctx.instanceId)).sort()).toEqual(['full-1', 'incr-1', 'incr-2']);
@@ -358,7 +363,11 @@ if (reason) {
       const dst = await freshInstance();
       const prepare = (req: PrepareRequest) => dst.agent.prepare(req, testOp());
       await expectCode(prepare(restoreRequest([full], { databases: [db('extra')] })), 'INVALID_ARGUMENT', 'databases');
-      await expectCode(prepare(restoreRequest([full], { users: [{ name: 'bob', host: '', password: 'pw', access: [], permissions: '' }] })), 'INVALID_ARGUMENT', 'users');
+      await expectCode(
+        prepare(restoreRequest([full], { users: [{ name: 'bob', host: '', password: 'pw', access: [], permissions: '' }] })),
+        'INVALID_ARGUMENT',
+        'users',
+      );
       await expectCode(prepare(restoreRequest([incr1])), 'FAILED_PRECONDITION');
       await expectCode(prepare(restoreRequest([full, incr2])), 'FAILED_PRECONDITION');
       expect(await dst.manager.isPrepared()).toBe(false);

@@ -136,7 +136,12 @@ async function persistence(inst: RedisInstance): Promise<Record<string, string>>
   const c = await adminClient(inst);
   try {
     const text = String(await cmd(c, 'INFO', 'persistence'));
-    return Object.fromEntries(text.split(/\r?\n/).filter((l) => l.includes(':')).map((l) => l.split(':', 2) as [string, string]));
+    return Object.fromEntries(
+      text
+        .split(/\r?\n/)
+        .filter((l) => l.includes(':'))
+        .map((l) => l.split(':', 2) as [string, string]),
+    );
   } finally {
     await c.close();
   }
@@ -174,10 +179,7 @@ if (reason) {
       expect(atBackup.keys).toBe(2000 + 4 * 300 + 4 + 1 + 200 + 100);
       expect(atBackup.withTtl).toBe(250);
       const op = testOp();
-      full = await src.manager.backup.create(
-        { backupId: 'full-1', type: BackupType.FULL, parent: undefined, storage, key: grant, compression: 'zstd' },
-        op,
-      );
+      full = await src.manager.backup.create({ backupId: 'full-1', type: BackupType.FULL, parent: undefined, storage, key: grant, compression: 'zstd' }, op);
       expect(full).toMatchObject({ type: BackupType.FULL, datastore: 'redis', parentId: '', compression: 'zstd', keyRef: 'test-master' });
       expect(full.datastoreVersion).toMatch(/^7\.\d+\.\d+$/);
       expect(full.facts).toMatchObject({ format: 'rdb', rdb_version: expect.stringMatching(/^\d+$/), redis_version: full.datastoreVersion });
@@ -222,7 +224,9 @@ if (reason) {
       const dir = join(root, src.ctx.instanceId);
       const broken = flippedCopy(root, full, 'full-flip');
       const err = await expectCode(dst.manager.prepare(prepareRequest({ restore: restoreOf(broken) }), testOp()), 'FAILED_PRECONDITION');
-      expect(err.message).toMatch(/backup full-1 is corrupt or incomplete in storage: checksum sha256:\w+ does not match the recorded sha256:\w+; nothing was restored/);
+      expect(err.message).toMatch(
+        /backup full-1 is corrupt or incomplete in storage: checksum sha256:\w+ does not match the recorded sha256:\w+; nothing was restored/,
+      );
       await expectNothingLeft(dst);
       expect(await readdir(dst.ctx.dataDir)).toEqual([]);
       expect(readdirSync(dst.ctx.stateDir)).not.toContain('restore-staging');
@@ -237,9 +241,20 @@ if (reason) {
       const fs = new FilesystemStorage(root);
       const dataKey = newDataKey();
       const saved = await saveStream({
-        source: Readable.from([rdb]), storage: fs, key: dataObject(src.ctx.instanceId, 'future-1'), dataKey, compression: 'gzip', signal: AbortSignal.timeout(30_000),
+        source: Readable.from([rdb]),
+        storage: fs,
+        key: dataObject(src.ctx.instanceId, 'future-1'),
+        dataKey,
+        compression: 'gzip',
+        signal: AbortSignal.timeout(30_000),
       });
-      const future: BackupArtifact = { ...full, backupId: 'future-1', ...saved, compression: 'gzip', wrappedKey: wrapDataKey(dataKey, grant.wrappingKey, 'future-1') };
+      const future: BackupArtifact = {
+        ...full,
+        backupId: 'future-1',
+        ...saved,
+        compression: 'gzip',
+        wrappedKey: wrapDataKey(dataKey, grant.wrappingKey, 'future-1'),
+      };
       await writeMeta(fs, future);
       const err = await expectCode(dst.manager.prepare(prepareRequest({ restore: restoreOf(future) }), testOp()), 'FAILED_PRECONDITION');
       expect(err.message).toMatch(/backup future-1 does not hold an RDB file this Redis can load: .*RDB format version 99/);

@@ -16,7 +16,7 @@ const ADDRESSES = ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4'];
 const SEED = ADDRESSES[0];
 const ROWS = 200;
 
-async function until<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
+async function until<T>(_what: string, fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
@@ -98,7 +98,12 @@ if (reason) {
     }
 
     async function canLogIn(address: string, who: { user: string; password: string }): Promise<boolean> {
-      const c = new Client({ contactPoints: [`${address}:${port}`], localDataCenter: 'dc1', credentials: { username: who.user, password: who.password }, isMetadataSyncEnabled: false });
+      const c = new Client({
+        contactPoints: [`${address}:${port}`],
+        localDataCenter: 'dc1',
+        credentials: { username: who.user, password: who.password },
+        isMetadataSyncEnabled: false,
+      });
       try {
         await c.connect();
         return true;
@@ -147,7 +152,11 @@ if (reason) {
       const [auth] = (await c.execute("SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = 'system_auth'")).rows;
       expect(auth.replication).toMatchObject({ class: 'org.apache.cassandra.locator.NetworkTopologyStrategy', dc1: '3' });
 
-      const ring = await until('every member normal in the ring view', () => nodes[1].manager.cluster.ringView(testOp()), (r) => r.members.filter((m) => m.status === 'up' && m.state === 'normal').length === 3);
+      const ring = await until(
+        'every member normal in the ring view',
+        () => nodes[1].manager.cluster.ringView(testOp()),
+        (r) => r.members.filter((m) => m.status === 'up' && m.state === 'normal').length === 3,
+      );
       expect(ring.members.map((m) => [m.address, m.status, m.state, m.tokens])).toEqual(ADDRESSES.slice(0, 3).map((a) => [a, 'up', 'normal', 16]));
       for (const [i, node] of nodes.entries()) {
         const info = await node.manager.cluster.memberInfo(testOp());
@@ -162,7 +171,10 @@ if (reason) {
     it('rows written at QUORUM with replication factor 3', async () => {
       const op = testOp();
       await nodes[0].manager.databases.create([{ name: 'ringks', characterSet: '', collation: '', ctype: '', replication: { dc1: 3 } }], op);
-      await nodes[0].manager.users.create([{ name: appRole.user, host: '', password: appRole.password, access: [{ database: 'ringks' }], permissions: '' }], op);
+      await nodes[0].manager.users.create(
+        [{ name: appRole.user, host: '', password: appRole.password, access: [{ database: 'ringks' }], permissions: '' }],
+        op,
+      );
       // Keyspaces and roles are the ring's, whichever member was asked.
       expect((await nodes[2].manager.databases.list({ limit: 0, marker: '' }, op)).databases).toEqual([
         { name: 'ringks', characterSet: '', collation: '', ctype: '', replication: { dc1: 3 } },
@@ -174,7 +186,10 @@ if (reason) {
       for (let i = 0; i < ROWS; i += 50) {
         await Promise.all(
           Array.from({ length: 50 }, (_, j) =>
-            c.execute('INSERT INTO ringks.items (id, body) VALUES (?, ?)', [i + j, `item ${i + j}`], { prepare: true, consistency: types.consistencies.quorum }),
+            c.execute('INSERT INTO ringks.items (id, body) VALUES (?, ?)', [i + j, `item ${i + j}`], {
+              prepare: true,
+              consistency: types.consistencies.quorum,
+            }),
           ),
         );
       }
@@ -192,7 +207,13 @@ if (reason) {
 
       // Gossip tells the others within a moment of the node turning NORMAL.
       for (const address of ADDRESSES) {
-        expect(await until(`system.peers on ${address}`, () => peersOf(address), (p) => p.length === 3)).toEqual(ADDRESSES.filter((a) => a !== address));
+        expect(
+          await until(
+            `system.peers on ${address}`,
+            () => peersOf(address),
+            (p) => p.length === 3,
+          ),
+        ).toEqual(ADDRESSES.filter((a) => a !== address));
       }
       const ring = await n4.manager.cluster.ringView(testOp());
       expect(ring.members.map((m) => [m.address, m.status, m.state])).toEqual(ADDRESSES.map((a) => [a, 'up', 'normal']));
@@ -218,9 +239,13 @@ if (reason) {
       expect(probe.facts.decommissioned).toBe('true');
 
       for (const address of ADDRESSES.slice(0, 3)) {
-        expect(await until(`system.peers on ${address}`, () => peersOf(address), (p) => p.length === 2)).toEqual(
-          ADDRESSES.slice(0, 3).filter((a) => a !== address),
-        );
+        expect(
+          await until(
+            `system.peers on ${address}`,
+            () => peersOf(address),
+            (p) => p.length === 2,
+          ),
+        ).toEqual(ADDRESSES.slice(0, 3).filter((a) => a !== address));
       }
       const ring = await nodes[0].manager.cluster.ringView(testOp());
       expect(ring.members.map((m) => m.address)).toEqual(ADDRESSES.slice(0, 3));

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, errors as cqlErrors } from 'cassandra-driver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { StewardError, asStewardError, type ErrorCode } from '../../managers/sdk/errors.js';
+import { type StewardError, asStewardError, type ErrorCode } from '../../managers/sdk/errors.js';
 import type { ServiceSpec } from '../../managers/sdk/service-control.js';
 import { DatastoreStatus, type Database, type User } from '../../managers/sdk/types.js';
 import { ADMIN_PASSWORD_SECRET, cassandraPaths } from '../../managers/cassandra/paths.js';
@@ -26,7 +26,6 @@ const role = (name: string, password: string, access: string[] = []): User => ({
   access: access.map((database) => ({ database })),
   permissions: '',
 });
-
 
 async function expectCode(p: Promise<unknown>, code: ErrorCode, field?: string): Promise<StewardError> {
   const err = await failure(p);
@@ -136,7 +135,8 @@ if (reason) {
         memoryMb: 0,
         port: 0,
         bindAddress: '',
-        cluster: undefined, restore: undefined,
+        cluster: undefined,
+        restore: undefined,
         databases: [ks('app'), ks('App'), ks('other', { dc1: 1 })],
         users: [role('alice', "al'ice-pw", ['app'])],
       };
@@ -184,7 +184,10 @@ if (reason) {
       expect(yaml).toContain('endpoint_snitch: GossipingPropertyFileSnitch');
       expect(yaml).toContain(`listen_address: ${node.address}`);
       expect(yaml).toContain(`native_transport_port: ${node.port}`);
-      await expectCode(node.manager.prepare({ memoryMb: 0, port: 0, bindAddress: '', databases: [], users: [], cluster: undefined, restore: undefined }, testOp()), 'FAILED_PRECONDITION');
+      await expectCode(
+        node.manager.prepare({ memoryMb: 0, port: 0, bindAddress: '', databases: [], users: [], cluster: undefined, restore: undefined }, testOp()),
+        'FAILED_PRECONDITION',
+      );
     });
 
     it('a prepared role reads and writes its keyspace, and nothing else', async () => {
@@ -212,22 +215,38 @@ if (reason) {
 
       await users.grant({ name: 'bob', host: '' }, ['other'], op);
       // Permissions are cached by the server for up to 2 s.
-      await until('the grant to take effect', () => attempt(bob, 'CREATE TABLE IF NOT EXISTS other.t (id int PRIMARY KEY)'), (r) => r === 'ok');
+      await until(
+        'the grant to take effect',
+        () => attempt(bob, 'CREATE TABLE IF NOT EXISTS other.t (id int PRIMARY KEY)'),
+        (r) => r === 'ok',
+      );
       await bob.execute('INSERT INTO other.t (id) VALUES (42)');
       expect((await bob.execute('SELECT id FROM other.t')).rows.map((r) => r.id)).toEqual([42]);
       expect(await users.listAccess({ name: 'bob', host: '%' }, op)).toEqual([{ database: 'other' }]);
 
       await users.revoke({ name: 'bob', host: '' }, ['other'], op);
-      await until('the revoke to take effect', () => attempt(bob, 'SELECT id FROM other.t'), (r) => r === 'unauthorized');
+      await until(
+        'the revoke to take effect',
+        () => attempt(bob, 'SELECT id FROM other.t'),
+        (r) => r === 'unauthorized',
+      );
       expect(await users.listAccess({ name: 'bob', host: '' }, op)).toEqual([]);
       await users.revoke({ name: 'bob', host: '' }, ['other'], op); // again: a no-op, so retries succeed
 
       await pastPasswordRateLimit(() => users.changePassword({ name: 'bob', host: '' }, `n3w'pw"\\x$$`, op));
-      await until('the old password to stop working', () => connectAs('bob', 'bob-pw-1'), (r) => r === 'denied');
+      await until(
+        'the old password to stop working',
+        () => connectAs('bob', 'bob-pw-1'),
+        (r) => r === 'denied',
+      );
       expect(await connectAs('bob', `n3w'pw"\\x$$`)).toBe('ok');
 
       await users.delete({ name: 'bob', host: '' }, op);
-      await until('the dropped role to be refused', () => connectAs('bob', `n3w'pw"\\x$$`), (r) => r === 'denied');
+      await until(
+        'the dropped role to be refused',
+        () => connectAs('bob', `n3w'pw"\\x$$`),
+        (r) => r === 'denied',
+      );
       await expectCode(users.get({ name: 'bob', host: '' }, op), 'NOT_FOUND');
       await expectCode(users.delete({ name: 'bob', host: '' }, op), 'NOT_FOUND');
     });
@@ -314,7 +333,11 @@ if (reason) {
       // Right after a change the server refuses another one: a clear, retryable refusal.
       const tooSoon = await expectCode(node.manager.root.enable(op), 'FAILED_PRECONDITION');
       expect(tooSoon.message).toMatch(/try again/);
-      await until('the old root password to stop working', () => connectAs('root', first.password), (r) => r === 'denied');
+      await until(
+        'the old root password to stop working',
+        () => connectAs('root', first.password),
+        (r) => r === 'denied',
+      );
       expect(await connectAs('root', second.password)).toBe('ok');
       // Root is the root API's: the users API does not list or touch it.
       expect((await node.manager.users.list({ limit: 0, marker: '' }, op)).users.map((u) => u.name)).toEqual(['alice']);
@@ -322,7 +345,11 @@ if (reason) {
 
       await node.manager.root.disable(op);
       expect(await node.manager.root.status(op)).toEqual({ enabled: false, user: 'root' });
-      await until('root to be refused', () => connectAs('root', second.password), (r) => r === 'denied');
+      await until(
+        'root to be refused',
+        () => connectAs('root', second.password),
+        (r) => r === 'denied',
+      );
       await node.manager.root.disable(op); // again: nothing to do
     });
 
@@ -424,7 +451,16 @@ if (reason) {
       expect(info.hostId).toMatch(/^[0-9a-f-]{36}$/);
       const ring = await node.manager.cluster.ringView(op);
       expect(ring.members).toEqual([
-        expect.objectContaining({ address: node.address, hostId: info.hostId, status: 'up', state: 'normal', tokens: 16, dataCenter: 'dc1', rack: 'rack1', owns: '100.0%' }),
+        expect.objectContaining({
+          address: node.address,
+          hostId: info.hostId,
+          status: 'up',
+          state: 'normal',
+          tokens: 16,
+          dataCenter: 'dc1',
+          rack: 'rack1',
+          owns: '100.0%',
+        }),
       ]);
       await expectCode(node.run(payload('setSeeds', { seeds: ['127.0.0.1', 'bad seed'] }), op), 'INVALID_ARGUMENT', 'seeds[1]');
       await expectCode(node.run(payload('setSeeds', { seeds: [] }), op), 'INVALID_ARGUMENT', 'seeds');

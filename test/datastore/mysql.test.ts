@@ -152,7 +152,13 @@ if (reason) {
       // "_" is a wildcard in GRANT: the grant on app_2 must not cover appx2.
       expect(await connectAs('bob', 'bob-pw-1', 'appx2')).toBe('ER_DBACCESS_DENIED_ERROR');
       expect(await users.listAccess({ name: 'bob', host: '%' }, op)).toEqual([{ database: 'app_2' }]);
-      expect(await users.get({ name: 'bob', host: '' }, op)).toEqual({ name: 'bob', host: '%', password: '', access: [{ database: 'app_2' }], permissions: '' });
+      expect(await users.get({ name: 'bob', host: '' }, op)).toEqual({
+        name: 'bob',
+        host: '%',
+        password: '',
+        access: [{ database: 'app_2' }],
+        permissions: '',
+      });
 
       await users.revoke({ name: 'bob', host: '%' }, ['app_2'], op);
       expect(await connectAs('bob', 'bob-pw-1', 'app_2')).toBe('ER_DBACCESS_DENIED_ERROR');
@@ -306,7 +312,18 @@ if (reason) {
         'alice ',
       ];
       const reservedUsers = ['root', 'ROOT', 'steward_admin', 'mysql', 'mariadb.sys', 'mysql.sys', 'debian-sys-maint'];
-      const badDbs = [...badNames.filter((n) => n !== 'x'.repeat(33)), 'x'.repeat(65), 'a.b', '../etc', 'mysql', 'MYSQL', 'information_schema', 'performance_schema', 'sys', 'lost+found'];
+      const badDbs = [
+        ...badNames.filter((n) => n !== 'x'.repeat(33)),
+        'x'.repeat(65),
+        'a.b',
+        '../etc',
+        'mysql',
+        'MYSQL',
+        'information_schema',
+        'performance_schema',
+        'sys',
+        'lost+found',
+      ];
       const badHosts = ["%' OR '1'='1", 'a b', 'h\0', 'hôte', '10.0.0.0/24', "localhost'--"];
       const badPasswords = ['', 'p\0w', 'x'.repeat(129), 'pässword', 'tab\there'];
 
@@ -422,8 +439,7 @@ describe('mysql manager SQL on MySQL 8 (testcontainers)', () => {
 
   it.runIf(!dockerReason)('users, grants, databases and root work on MySQL 8', async () => {
     const server = await startMysqlContainer();
-    const open = (u: string, p: string, database?: string) =>
-      mysql.createConnection({ host: server.host, port: server.port, user: u, password: p, database });
+    const open = (u: string, p: string, database?: string) => mysql.createConnection({ host: server.host, port: server.port, user: u, password: p, database });
     const admin = await open('root', server.rootPassword);
     try {
       const [[{ v }]] = await admin.query<RowDataPacket[]>('SELECT VERSION() AS v');

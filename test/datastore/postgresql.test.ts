@@ -11,12 +11,7 @@ import type { ServiceSpec } from '../../managers/sdk/service-control.js';
 import { DatastoreStatus, type Database, type User } from '../../managers/sdk/types.js';
 import { ADMIN_SECRET } from '../../managers/postgresql/paths.js';
 import { scramVerifier } from '../../managers/postgresql/scram.js';
-import {
-  createPostgresqlInstance,
-  postgresqlUnavailableReason,
-  testOp,
-  type PostgresqlInstance,
-} from '../fixtures/postgresql-instance.js';
+import { createPostgresqlInstance, postgresqlUnavailableReason, testOp, type PostgresqlInstance } from '../fixtures/postgresql-instance.js';
 import { expectAllInvalid, expectCode, type Attempt } from '../fixtures/datastore-assertions.js';
 import {
   cancelledAt,
@@ -112,7 +107,10 @@ if (reason) {
       return admin(async (c) => ({
         roles: (await c.query('SELECT rolname, rolcanlogin, rolsuper, rolconnlimit, rolpassword FROM pg_authid ORDER BY rolname COLLATE "C"')).rows,
         databases: (await c.query('SELECT datname, datacl::text, encoding, datcollate, datctype FROM pg_database ORDER BY datname COLLATE "C"')).rows,
-        appDefaults: await admin(async (a) => (await a.query('SELECT defaclrole::regrole::text, defaclacl::text FROM pg_default_acl ORDER BY 1, 2')).rows, 'app'),
+        appDefaults: await admin(
+          async (a) => (await a.query('SELECT defaclrole::regrole::text, defaclacl::text FROM pg_default_acl ORDER BY 1, 2')).rows,
+          'app',
+        ),
       }));
     }
 
@@ -141,8 +139,22 @@ if (reason) {
 
       // Settings rendered from the context: memory split, port, socket, logs, password hashing.
       const settings = await admin(async (c) => {
-        const names = ['shared_buffers', 'effective_cache_size', 'port', 'listen_addresses', 'unix_socket_directories', 'log_directory', 'password_encryption', 'data_directory', 'data_checksums'];
-        const rows = (await c.query('SELECT name, setting, unit FROM pg_settings WHERE name = ANY($1)', [names])).rows as Array<{ name: string; setting: string; unit: string | null }>;
+        const names = [
+          'shared_buffers',
+          'effective_cache_size',
+          'port',
+          'listen_addresses',
+          'unix_socket_directories',
+          'log_directory',
+          'password_encryption',
+          'data_directory',
+          'data_checksums',
+        ];
+        const rows = (await c.query('SELECT name, setting, unit FROM pg_settings WHERE name = ANY($1)', [names])).rows as Array<{
+          name: string;
+          setting: string;
+          unit: string | null;
+        }>;
         return Object.fromEntries(rows.map((r) => [r.name, r.unit === '8kB' ? `${(Number(r.setting) * 8) / 1024}MB` : r.setting]));
       });
       expect(settings).toEqual({
@@ -171,15 +183,25 @@ if (reason) {
       expect(data.mode & 0o777).toBe(0o700);
       expect(data.uid).not.toBe(0);
 
-      const roles = await admin(async (c) => (await c.query('SELECT rolname, rolsuper, rolpassword FROM pg_authid WHERE rolname IN ($1, $2, $3) ORDER BY 1', ['alice', 'postgres', 'steward_admin'])).rows);
+      const roles = await admin(
+        async (c) =>
+          (
+            await c.query('SELECT rolname, rolsuper, rolpassword FROM pg_authid WHERE rolname IN ($1, $2, $3) ORDER BY 1', [
+              'alice',
+              'postgres',
+              'steward_admin',
+            ])
+          ).rows,
+      );
       expect(roles.map((r) => [r.rolname, r.rolsuper, r.rolpassword === null ? null : String(r.rolpassword).split('$')[0]])).toEqual([
         ['alice', false, 'SCRAM-SHA-256'],
         ['postgres', true, null],
         ['steward_admin', true, 'SCRAM-SHA-256'],
       ]);
       // The server's grants to PUBLIC on its own databases are gone: users reach only what they are granted.
-      const publicConnect = await admin(async (c) =>
-        (await c.query("SELECT datname FROM pg_database WHERE has_database_privilege('public', datname, 'CONNECT') AND datallowconn ORDER BY 1")).rows,
+      const publicConnect = await admin(
+        async (c) =>
+          (await c.query("SELECT datname FROM pg_database WHERE has_database_privilege('public', datname, 'CONNECT') AND datallowconn ORDER BY 1")).rows,
       );
       expect(publicConnect).toEqual([]);
 
@@ -272,7 +294,9 @@ if (reason) {
       await expectCode(users.grant(ref('alice'), ['nope'], op), 'NOT_FOUND');
       await expectCode(users.create([user('alice', 'pw')], op), 'ALREADY_EXISTS');
       // Nothing of bob is left anywhere: no role, no grants, no default privileges.
-      const left = await admin(async (c) => (await c.query("SELECT count(*)::int AS n FROM pg_shdepend WHERE refobjid = (SELECT oid FROM pg_roles WHERE rolname = 'bob')")).rows[0].n);
+      const left = await admin(
+        async (c) => (await c.query("SELECT count(*)::int AS n FROM pg_shdepend WHERE refobjid = (SELECT oid FROM pg_roles WHERE rolname = 'bob')")).rows[0].n,
+      );
       expect(left).toBe(0);
       expect(JSON.stringify(await snapshot())).not.toContain('bob');
       await users.revoke(ref('alice'), ['app_2'], op);
@@ -290,7 +314,10 @@ if (reason) {
     it('lists users in pages, in byte order, without reserved roles', async () => {
       const op = testOp();
       const made = ['Zed', 'u_1', 'u-2', 'U3', '_u4'];
-      await inst.manager.users.create(made.map((n) => user(n, 'pw-list')), op);
+      await inst.manager.users.create(
+        made.map((n) => user(n, 'pw-list')),
+        op,
+      );
       // Roles the API does not manage: a group role and a reserved-looking one made behind its back.
       await admin(async (c) => {
         await c.query('CREATE ROLE some_group NOLOGIN');
@@ -335,11 +362,14 @@ if (reason) {
       expect(await snapshot()).toEqual(before);
 
       await dbs.create([db('shop', 'LATIN1', 'C'), db('Shop'), db('shop-2$', 'UTF8', 'C', 'C.UTF-8'), db('sqlascii', 'SQL_ASCII', 'POSIX')], op);
-      const catalog = await admin(async (c) =>
-        (await c.query(
-          `SELECT datname, pg_encoding_to_char(encoding) AS enc, datcollate, datctype, datacl::text AS acl
+      const catalog = await admin(
+        async (c) =>
+          (
+            await c.query(
+              `SELECT datname, pg_encoding_to_char(encoding) AS enc, datcollate, datctype, datacl::text AS acl
              FROM pg_database WHERE datname IN ('shop', 'Shop', 'shop-2$', 'sqlascii') ORDER BY datname COLLATE "C"`,
-        )).rows,
+            )
+          ).rows,
       );
       expect(catalog.map((r) => [r.datname, r.enc, r.datcollate, r.datctype])).toEqual([
         ['Shop', 'UTF8', 'C.UTF-8', 'C.UTF-8'],
@@ -452,7 +482,25 @@ if (reason) {
         ' alice',
         'alice ',
       ];
-      const reserved = ['postgres', 'Postgres', 'POSTGRES', 'template0', 'template1', 'steward_admin', 'public', 'PUBLIC', 'none', 'all', 'current_user', 'session_user', 'replication', 'pg_signal_backend', 'pg_monitor', 'pg_x', 'PG_x'];
+      const reserved = [
+        'postgres',
+        'Postgres',
+        'POSTGRES',
+        'template0',
+        'template1',
+        'steward_admin',
+        'public',
+        'PUBLIC',
+        'none',
+        'all',
+        'current_user',
+        'session_user',
+        'replication',
+        'pg_signal_backend',
+        'pg_monitor',
+        'pg_x',
+        'PG_x',
+      ];
       const badHosts = ['10.0.0.%', 'localhost', "%' OR '1'='1", '0.0.0.0/0', 'h\0'];
       const badPasswords = ['', 'p\0w', 'x'.repeat(129), 'pässword', 'tab\there', 'line\nbreak'];
 

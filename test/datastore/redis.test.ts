@@ -115,7 +115,18 @@ if (reason) {
 
       const paths = redisPaths(inst.ctx);
       const conf = await readFile(paths.configFile, 'utf8');
-      for (const line of ['shutdown-on-sigterm force', 'protected-mode yes', 'appendonly yes', 'appendfsync everysec', 'set-proc-title no', 'daemonize no', 'maxmemory 96mb', 'maxmemory-policy noeviction', `port ${inst.port}`, 'bind 127.0.0.1']) {
+      for (const line of [
+        'shutdown-on-sigterm force',
+        'protected-mode yes',
+        'appendonly yes',
+        'appendfsync everysec',
+        'set-proc-title no',
+        'daemonize no',
+        'maxmemory 96mb',
+        'maxmemory-policy noeviction',
+        `port ${inst.port}`,
+        'bind 127.0.0.1',
+      ]) {
         expect(conf.split('\n')).toContain(line);
       }
       const config = await asAdmin(async (call) => ({
@@ -336,7 +347,12 @@ if (reason) {
       await chmod(inst.ctx.dataDir, 0o550);
       try {
         await asAdmin((call) => call('BGSAVE'));
-        const bad = await until('the failed snapshot to show', () => inst.manager.probe(), (p) => p.facts.rdb_last_bgsave_status === 'err', 15_000);
+        const bad = await until(
+          'the failed snapshot to show',
+          () => inst.manager.probe(),
+          (p) => p.facts.rdb_last_bgsave_status === 'err',
+          15_000,
+        );
         expect(bad.status).toBe(DatastoreStatus.RUNNING);
         expect(bad.facts.error).toMatch(/MISCONF/);
         expect(bad.facts.error).toMatch(/snapshot failed/);
@@ -346,9 +362,23 @@ if (reason) {
         await inst.manager.start(testOp());
       } finally {
         await chmod(inst.ctx.dataDir, 0o750);
-        await until('a good snapshot', () => asAdmin((call) => call('BGSAVE')).then(() => true, () => false), (ok) => ok, 15_000);
+        await until(
+          'a good snapshot',
+          () =>
+            asAdmin((call) => call('BGSAVE')).then(
+              () => true,
+              () => false,
+            ),
+          (ok) => ok,
+          15_000,
+        );
       }
-      const good = await until('HEALTHY again', () => inst.manager.probe(), (p) => p.status === DatastoreStatus.HEALTHY, 15_000);
+      const good = await until(
+        'HEALTHY again',
+        () => inst.manager.probe(),
+        (p) => p.status === DatastoreStatus.HEALTHY,
+        15_000,
+      );
       expect(good.facts.rdb_last_bgsave_status).toBe('ok');
       expect(await attempt(app, 'SET', 'accepted', 'x')).toBe('OK');
       expect(await attempt(app, 'DEL', 'accepted')).toBe(1);

@@ -49,7 +49,9 @@ describe('agent session (no-op manager)', () => {
   it('refuses operations the datastore lacks with FAILED_PRECONDITION, before sending anything', async () => {
     const before = (await call<object, { operations: Operation[] }>(t.clients.operations, 'list', { instanceId })).operations.length;
     await expect(call(t.clients.users, 'list', { instanceId })).rejects.toMatchObject({ code: status.FAILED_PRECONDITION });
-    await expect(call(t.clients.databases, 'create', { instanceId, databases: [{ name: 'x', characterSet: '', collation: '', ctype: '', replication: {} }] })).rejects.toMatchObject({
+    await expect(
+      call(t.clients.databases, 'create', { instanceId, databases: [{ name: 'x', characterSet: '', collation: '', ctype: '', replication: {} }] }),
+    ).rejects.toMatchObject({
       code: status.FAILED_PRECONDITION,
       details: expect.stringContaining('No-op fixture'),
     });
@@ -66,15 +68,17 @@ describe('agent session (no-op manager)', () => {
 
   it('answers unknown ids with NOT_FOUND and bad input with INVALID_ARGUMENT naming the field', async () => {
     await expect(getInstance('no-such-instance')).rejects.toMatchObject({ code: status.NOT_FOUND });
-    await expect(
-      call(t.clients.instances, 'create', CreateInstanceRequest.fromPartial({ name: '', datastore: 'mysql' })),
-    ).rejects.toMatchObject({ code: status.INVALID_ARGUMENT, details: expect.stringContaining('name') });
-    await expect(
-      call(t.clients.instances, 'create', CreateInstanceRequest.fromPartial({ name: 'x', datastore: 'oracle' })),
-    ).rejects.toMatchObject({ code: status.INVALID_ARGUMENT, details: expect.stringContaining('datastore') });
-    await expect(
-      call(t.clients.instances, 'create', CreateInstanceRequest.fromPartial({ name: 'bad\u0000name', datastore: 'mysql' })),
-    ).rejects.toMatchObject({ code: status.INVALID_ARGUMENT });
+    await expect(call(t.clients.instances, 'create', CreateInstanceRequest.fromPartial({ name: '', datastore: 'mysql' }))).rejects.toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      details: expect.stringContaining('name'),
+    });
+    await expect(call(t.clients.instances, 'create', CreateInstanceRequest.fromPartial({ name: 'x', datastore: 'oracle' }))).rejects.toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      details: expect.stringContaining('datastore'),
+    });
+    await expect(call(t.clients.instances, 'create', CreateInstanceRequest.fromPartial({ name: 'bad\u0000name', datastore: 'mysql' }))).rejects.toMatchObject({
+      code: status.INVALID_ARGUMENT,
+    });
     const list = await call<object, { instances: Instance[] }>(t.clients.instances, 'list', {});
     expect(list.instances).toHaveLength(1);
   });
@@ -84,7 +88,12 @@ describe('agent session (no-op manager)', () => {
     const dir = t.controller.provisioner.stateDirOf(instanceId);
     expect(pid && isAlive(pid)).toBe(true);
     await call(t.clients.instances, 'delete', { id: instanceId });
-    await waitFor('instance gone', async () => getInstance().then(() => false, (e) => e.code === status.NOT_FOUND));
+    await waitFor('instance gone', async () =>
+      getInstance().then(
+        () => false,
+        (e) => e.code === status.NOT_FOUND,
+      ),
+    );
     expect(isAlive(pid!)).toBe(false);
     expect(existsSync(dir)).toBe(false);
   });

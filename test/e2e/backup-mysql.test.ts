@@ -67,10 +67,14 @@ describe.skipIf(!!unavailable)('MariaDB backups end to end (controller + agents 
   }
 
   async function healthy(id: string): Promise<Instance> {
-    return waitFor(`instance ${id} HEALTHY`, async () => {
-      const i = await call<object, Instance>(t.clients.instances, 'get', { id });
-      return i.status === DatastoreStatus.HEALTHY && i.task === InstanceTask.NONE && i;
-    }, 120_000);
+    return waitFor(
+      `instance ${id} HEALTHY`,
+      async () => {
+        const i = await call<object, Instance>(t.clients.instances, 'get', { id });
+        return i.status === DatastoreStatus.HEALTHY && i.task === InstanceTask.NONE && i;
+      },
+      120_000,
+    );
   }
 
   const startBackup = (req: DeepPartial<CreateBackupApiRequest>, clients: Clients = t.clients) =>
@@ -80,11 +84,16 @@ describe.skipIf(!!unavailable)('MariaDB backups end to end (controller + agents 
 
   async function finished(id: string): Promise<{ backup: Backup; seen: Set<BackupStatus> }> {
     const seen = new Set<BackupStatus>();
-    const backup = await waitFor(`backup ${id} to finish`, async () => {
-      const b = await getBackup(id);
-      seen.add(b.status);
-      return b.status !== BackupStatus.BUILDING && b.status !== BackupStatus.SAVING && b.status !== BackupStatus.NEW && b;
-    }, 180_000, 100);
+    const backup = await waitFor(
+      `backup ${id} to finish`,
+      async () => {
+        const b = await getBackup(id);
+        seen.add(b.status);
+        return b.status !== BackupStatus.BUILDING && b.status !== BackupStatus.SAVING && b.status !== BackupStatus.NEW && b;
+      },
+      180_000,
+      100,
+    );
     return { backup, seen };
   }
 
@@ -177,7 +186,11 @@ describe.skipIf(!!unavailable)('MariaDB backups end to end (controller + agents 
     await expectCode(startBackup({ instanceId: "x'; DROP TABLE backups; --" }), status.NOT_FOUND);
     await expectCode(startBackup({ incremental: true, parentId: 'no-such-backup-ü' }), status.NOT_FOUND);
     await expectCode(createInstance({ name: 'r', backupId: full.id, databases: [{ name: 'other' }] }), status.INVALID_ARGUMENT, 'databases');
-    await expectCode(createInstance({ name: 'r', backupId: full.id, users: [{ name: 'u2', password: PASSWORD, host: '%' }] }), status.INVALID_ARGUMENT, 'users');
+    await expectCode(
+      createInstance({ name: 'r', backupId: full.id, users: [{ name: 'u2', password: PASSWORD, host: '%' }] }),
+      status.INVALID_ARGUMENT,
+      'users',
+    );
     await expectCode(createInstance({ name: 'r', backupId: 'nope' }), status.NOT_FOUND, 'nope');
     await expectCode(createInstance({ name: 'r', datastore: 'postgresql', backupId: full.id }), status.FAILED_PRECONDITION, 'mysql backup');
     await expectCode(createInstance({ name: 'r', datastoreVersion: '11.4', backupId: full.id }), status.FAILED_PRECONDITION, '10.11');
@@ -249,26 +262,36 @@ describe.skipIf(!!unavailable)('MariaDB backups end to end (controller + agents 
       const started = await startBackup({ instanceId, name, incremental });
       const dir = join(store(), instanceId, started.id);
       const over = async () => (await getBackup(started.id)).status === BackupStatus.COMPLETED;
-      const tool = await waitFor('mariadb-backup running, or the backup over', async () => {
-        const pids = pidsMentioning('--stream=xbstream').filter((p) => pidsMentioning(stateDir).includes(p));
-        if (pids.length) signalAll(pids, 'SIGSTOP');
-        return pids.length ? pids : (await over()) && [];
-      }, 120_000, 5);
+      const tool = await waitFor(
+        'mariadb-backup running, or the backup over',
+        async () => {
+          const pids = pidsMentioning('--stream=xbstream').filter((p) => pidsMentioning(stateDir).includes(p));
+          if (pids.length) signalAll(pids, 'SIGSTOP');
+          return pids.length ? pids : (await over()) && [];
+        },
+        120_000,
+        5,
+      );
       let slice = 10;
       const caught =
         tool.length > 0 &&
-        (await waitFor('bytes of the running backup on their way to storage, or the backup over', async () => {
-          const saving = (await getBackup(started.id)).status === BackupStatus.SAVING;
-          const stored = partialsOf(dir).reduce((n, f) => n + statSync(join(dir, f)).size, 0);
-          if (partialsOf(dir).length && (saving || stored > 0)) return 'caught';
-          if (await over()) return 'over';
-          signalAll(tool, 'SIGCONT');
-          await new Promise((r) => setTimeout(r, slice));
-          signalAll(tool, 'SIGSTOP');
-          slice = Math.min(slice * 2, 200);
-          await new Promise((r) => setTimeout(r, 150)); // let the pipeline drain what was read
-          return undefined;
-        }, 60_000, 0)) === 'caught';
+        (await waitFor(
+          'bytes of the running backup on their way to storage, or the backup over',
+          async () => {
+            const saving = (await getBackup(started.id)).status === BackupStatus.SAVING;
+            const stored = partialsOf(dir).reduce((n, f) => n + statSync(join(dir, f)).size, 0);
+            if (partialsOf(dir).length && (saving || stored > 0)) return 'caught';
+            if (await over()) return 'over';
+            signalAll(tool, 'SIGCONT');
+            await new Promise((r) => setTimeout(r, slice));
+            signalAll(tool, 'SIGSTOP');
+            slice = Math.min(slice * 2, 200);
+            await new Promise((r) => setTimeout(r, 150)); // let the pipeline drain what was read
+            return undefined;
+          },
+          60_000,
+          0,
+        )) === 'caught';
       if (caught) return { started, tool, dir };
       signalAll(tool, 'SIGCONT');
       expect(attempt, 'a backup could not be caught mid-stream in 5 attempts').toBeLessThan(5);
@@ -309,7 +332,11 @@ describe.skipIf(!!unavailable)('MariaDB backups end to end (controller + agents 
   });
 
   it('ends a running backup FAILED when its instance is deleted, and removes what it had stored', async () => {
-    const created = await createInstance({ name: 'doomed', databases: [{ name: 'shop' }], users: [{ name: 'app', password: PASSWORD, host: '%', access: [{ database: 'shop' }] }] });
+    const created = await createInstance({
+      name: 'doomed',
+      databases: [{ name: 'shop' }],
+      users: [{ name: 'app', password: PASSWORD, host: '%', access: [{ database: 'shop' }] }],
+    });
     await call(t.clients.operations, 'wait', { id: created.operation!.id, timeoutMs: 180_000 });
     const doomed = await healthy(created.instance!.id);
     const { started, tool } = await frozenMidStream(doomed.id, 'doomed-backup', false); // still running when the deletion arrives
@@ -319,7 +346,15 @@ describe.skipIf(!!unavailable)('MariaDB backups end to end (controller + agents 
     const { backup } = await finished(started.id);
     expect(backup.status).toBe(BackupStatus.FAILED);
     expect(backup.message).toMatch(/instance deleted/);
-    await waitFor('instance gone', () => call(t.clients.instances, 'get', { id: doomed.id }).then(() => false, (e) => e.code === status.NOT_FOUND), 120_000);
+    await waitFor(
+      'instance gone',
+      () =>
+        call(t.clients.instances, 'get', { id: doomed.id }).then(
+          () => false,
+          (e) => e.code === status.NOT_FOUND,
+        ),
+      120_000,
+    );
     expect(Date.now() - deletedAt).toBeLessThan(60_000); // the backup did not hold the deletion up
     await waitFor('objects removed', async () => !existsSync(join(store(), doomed.id, started.id)), 30_000);
     expect(tool.filter((p) => pidsMentioning(stateDir).includes(p))).toEqual([]);
@@ -337,11 +372,20 @@ describe.skipIf(!!unavailable)('MariaDB backups end to end (controller + agents 
 
   it('raised backup.create and backup.delete start/end/error, each backup in order, through the one notification module', async () => {
     const path = t.controller.notifications.filePath!;
-    const events = await waitFor('backup events in the file sink', async () => {
-      const all = existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
-      const mine = all.filter((e) => e.event_type.startsWith('backup.'));
-      return mine.some((e) => e.event_type === 'backup.delete.end' && e.payload.id === full.id) && mine;
-    }, 30_000);
+    const events = await waitFor(
+      'backup events in the file sink',
+      async () => {
+        const all = existsSync(path)
+          ? readFileSync(path, 'utf8')
+              .split('\n')
+              .filter(Boolean)
+              .map((l) => JSON.parse(l))
+          : [];
+        const mine = all.filter((e) => e.event_type.startsWith('backup.'));
+        return mine.some((e) => e.event_type === 'backup.delete.end' && e.payload.id === full.id) && mine;
+      },
+      30_000,
+    );
     const of = (id: string) => events.filter((e: any) => e.payload.id === id).map((e: any) => e.event_type);
     expect(of(full.id)).toEqual(['backup.create.start', 'backup.create.end', 'backup.delete.start', 'backup.delete.end']);
     expect(of(incr.id)).toEqual(['backup.create.start', 'backup.create.end', 'backup.delete.start', 'backup.delete.end']);

@@ -27,17 +27,26 @@ describe.skipIf(!!missing)('Cassandra cluster end to end', () => {
 
   const get = () => call<object, Cluster>(t.clients.clusters, 'get', { id: cluster.id });
   const settled = (what: string, timeoutMs = 15 * 60_000) =>
-    waitFor(what, async () => {
-      const c = await get();
-      if (c.task !== ClusterTask.NONE && ClusterTask[c.task].endsWith('_ERROR')) throw new Error(`cluster failed: ${ClusterTask[c.task]}: ${c.taskMessage}`);
-      return c.task === ClusterTask.NONE && c;
-    }, timeoutMs, 1_000);
+    waitFor(
+      what,
+      async () => {
+        const c = await get();
+        if (c.task !== ClusterTask.NONE && ClusterTask[c.task].endsWith('_ERROR')) throw new Error(`cluster failed: ${ClusterTask[c.task]}: ${c.taskMessage}`);
+        return c.task === ClusterTask.NONE && c;
+      },
+      timeoutMs,
+      1_000,
+    );
   const session = (host: string, port: number) =>
     new cassandra.Client({
       contactPoints: [`${host}:${port}`],
       localDataCenter: 'dc1',
       credentials: { username: root.user, password: root.password },
-      policies: { loadBalancing: new cassandra.policies.loadBalancing.AllowListPolicy(new cassandra.policies.loadBalancing.DCAwareRoundRobinPolicy('dc1'), [`${host}:${port}`]) },
+      policies: {
+        loadBalancing: new cassandra.policies.loadBalancing.AllowListPolicy(new cassandra.policies.loadBalancing.DCAwareRoundRobinPolicy('dc1'), [
+          `${host}:${port}`,
+        ]),
+      },
     });
   /** Every member's view of its peers: the addresses system.peers lists on that member. */
   const peersEverywhere = async (c: Cluster) => {
@@ -77,7 +86,10 @@ describe.skipIf(!!missing)('Cassandra cluster end to end', () => {
     const s = session(first.host, first.port);
     await s.execute('CREATE TABLE shop.orders (id int PRIMARY KEY, item text)');
     for (let i = 0; i < 50; i++) {
-      await s.execute('INSERT INTO shop.orders (id, item) VALUES (?, ?)', [i, `item-${i}`], { prepare: true, consistency: cassandra.types.consistencies.quorum });
+      await s.execute('INSERT INTO shop.orders (id, item) VALUES (?, ?)', [i, `item-${i}`], {
+        prepare: true,
+        consistency: cassandra.types.consistencies.quorum,
+      });
     }
     await s.shutdown();
     const ring = await call<object, RingView>(t.clients.clusters, 'ring', { id: cluster.id });
@@ -92,7 +104,12 @@ describe.skipIf(!!missing)('Cassandra cluster end to end', () => {
     expect(cluster.members).toHaveLength(4);
     const views = await peersEverywhere(cluster);
     for (const m of cluster.members) {
-      expect(views[m.host]).toEqual(cluster.members.filter((o) => o.host !== m.host).map((o) => o.host).sort());
+      expect(views[m.host]).toEqual(
+        cluster.members
+          .filter((o) => o.host !== m.host)
+          .map((o) => o.host)
+          .sort(),
+      );
     }
     const s = session(cluster.members[3].host, cluster.members[3].port);
     const rs = await s.execute('SELECT count(*) AS n FROM shop.orders', [], { consistency: cassandra.types.consistencies.quorum });
@@ -118,7 +135,16 @@ describe.skipIf(!!missing)('Cassandra cluster end to end', () => {
   it('deletes the cluster: no member, process or directory left', async () => {
     const dirs = cluster.members.map((m) => t.controller.provisioner.stateDirOf(m.instanceId));
     await call(t.clients.clusters, 'delete', { id: cluster.id });
-    await waitFor('cluster gone', () => get().then(() => false, (e) => e.code === 5), 5 * 60_000, 1_000);
+    await waitFor(
+      'cluster gone',
+      () =>
+        get().then(
+          () => false,
+          (e) => e.code === 5,
+        ),
+      5 * 60_000,
+      1_000,
+    );
     for (const d of dirs) {
       expect(pidsMentioning(d)).toEqual([]);
       expect(existsSync(d)).toBe(false);
@@ -127,16 +153,27 @@ describe.skipIf(!!missing)('Cassandra cluster end to end', () => {
 
   it('raised the cluster events of the Ceilometer page, in order, with the cluster payload', async () => {
     const path = t.controller.notifications.filePath!;
-    const events = await waitFor('cluster.delete.end in the file', async () => {
-      const all = readFileSync(path, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Notification);
-      const mine = all.filter((e) => e.event_type.startsWith('cluster.') && e.payload.id === cluster.id);
-      return mine.some((e) => e.event_type === 'cluster.delete.end') && mine;
-    }, 60_000);
+    const events = await waitFor(
+      'cluster.delete.end in the file',
+      async () => {
+        const all = readFileSync(path, 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as Notification);
+        const mine = all.filter((e) => e.event_type.startsWith('cluster.') && e.payload.id === cluster.id);
+        return mine.some((e) => e.event_type === 'cluster.delete.end') && mine;
+      },
+      60_000,
+    );
     expect(events.map((e) => e.event_type)).toEqual([
-      'cluster.create.start', 'cluster.create.end',
-      'cluster.resize.start', 'cluster.resize.end', // grow, across a controller restart
-      'cluster.resize.start', 'cluster.resize.end', // shrink
-      'cluster.delete.start', 'cluster.delete.end',
+      'cluster.create.start',
+      'cluster.create.end',
+      'cluster.resize.start',
+      'cluster.resize.end', // grow, across a controller restart
+      'cluster.resize.start',
+      'cluster.resize.end', // shrink
+      'cluster.delete.start',
+      'cluster.delete.end',
     ]);
     for (const e of events) expect(notificationErrors(e), e.event_type).toEqual([]);
     const sizes = events.map((e) => e.payload.cluster_size);
@@ -147,7 +184,14 @@ describe.skipIf(!!missing)('Cassandra cluster end to end', () => {
     expect(end.datastore.version).toMatch(/^5\.0/);
     expect(end.instances.every((i) => i.type === 'member')).toBe(true);
     expect(events.map((e) => (e.payload.task as { name: string }).name)).toEqual([
-      'BUILDING', 'NONE', 'GROWING_CLUSTER', 'NONE', 'SHRINKING_CLUSTER', 'NONE', 'DELETING', 'DELETING',
+      'BUILDING',
+      'NONE',
+      'GROWING_CLUSTER',
+      'NONE',
+      'SHRINKING_CLUSTER',
+      'NONE',
+      'DELETING',
+      'DELETING',
     ]);
   });
 });

@@ -59,9 +59,11 @@ function stewardctl(args: string[], opts: { env?: Record<string, string | undefi
 /** A few at a time: each run is a Node process, and the machine may have two cores. */
 async function all<T>(items: T[], fn: (item: T) => Promise<void>, width = 4): Promise<void> {
   const queue = [...items];
-  await Promise.all(Array.from({ length: width }, async () => {
-    for (let item = queue.shift(); item !== undefined; item = queue.shift()) await fn(item);
-  }));
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      for (let item = queue.shift(); item !== undefined; item = queue.shift()) await fn(item);
+    }),
+  );
 }
 
 const json = <T = any>(r: Run): T => {
@@ -94,12 +96,38 @@ describe('stewardctl', () => {
 
     it('has a usage line and a description on every command', async () => {
       const commands = [
-        'instance', 'instance create', 'instance list', 'instance show', 'instance delete', 'instance restart',
-        'database', 'database create', 'database list', 'database delete',
-        'user', 'user create', 'user list', 'user show', 'user delete', 'user grant', 'user revoke', 'user password',
-        'root', 'root enable', 'root show', 'root disable',
-        'operation', 'operation show', 'operation wait', 'operation list', 'operation cancel',
-        'backup', 'backup create', 'backup list', 'backup show', 'backup delete',
+        'instance',
+        'instance create',
+        'instance list',
+        'instance show',
+        'instance delete',
+        'instance restart',
+        'database',
+        'database create',
+        'database list',
+        'database delete',
+        'user',
+        'user create',
+        'user list',
+        'user show',
+        'user delete',
+        'user grant',
+        'user revoke',
+        'user password',
+        'root',
+        'root enable',
+        'root show',
+        'root disable',
+        'operation',
+        'operation show',
+        'operation wait',
+        'operation list',
+        'operation cancel',
+        'backup',
+        'backup create',
+        'backup list',
+        'backup show',
+        'backup delete',
       ];
       await all(commands, async (c) => {
         const r = await stewardctl([...c.split(' '), '--help']);
@@ -112,7 +140,7 @@ describe('stewardctl', () => {
       for (const o of ['--datastore', '--memory-mb', '--database', '--user', '--password-stdin', '--backup', '--no-wait']) expect(create.stdout).toContain(o);
     });
 
-    it('shows a group\'s help on stderr and exits 2 when its subcommand is missing', async () => {
+    it("shows a group's help on stderr and exits 2 when its subcommand is missing", async () => {
       const r = await stewardctl(['user']);
       expect(r.code).toBe(2);
       expect(r.stderr).toContain('Usage: stewardctl user');
@@ -139,7 +167,7 @@ describe('stewardctl', () => {
       expect(op.stderr).toMatch(oneLine('NOT_FOUND'));
     });
 
-    it('passes the server\'s refusal through with its code (exit 1)', async () => {
+    it("passes the server's refusal through with its code (exit 1)", async () => {
       const r = await stewardctl(['instance', 'create', 'x', '--datastore', 'oracle']);
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(oneLine('INVALID_ARGUMENT'));
@@ -196,11 +224,9 @@ describe('stewardctl', () => {
     it('reads controller, CA and token from the config file, and rejects unknown keys', async () => {
       const dir = join(home, '.config', 'steward');
       mkdirSync(dir, { recursive: true });
-      writeFileSync(
-        join(dir, 'cli.yaml'),
-        `controller: ${t.controller.address}\ncaFile: ${t.controller.caFile}\ntoken: ${t.controller.adminToken}\n`,
-        { mode: 0o600 },
-      );
+      writeFileSync(join(dir, 'cli.yaml'), `controller: ${t.controller.address}\ncaFile: ${t.controller.caFile}\ntoken: ${t.controller.adminToken}\n`, {
+        mode: 0o600,
+      });
       try {
         const noEnv = { STEWARD_CONTROLLER: undefined, STEWARD_CA_FILE: undefined, STEWARD_TOKEN: undefined };
         const ok = await stewardctl(['--json', 'instance', 'list'], { env: noEnv });
@@ -320,11 +346,22 @@ describe('stewardctl', () => {
     let port: number;
     let host: string;
 
-    const connect = (user: string, password: string) =>
-      mysql.createConnection({ host, port, user, password, connectTimeout: 10_000 });
+    const connect = (user: string, password: string) => mysql.createConnection({ host, port, user, password, connectTimeout: 10_000 });
 
     it('creates an instance with a database and a user, and waits until it is ready', async () => {
-      const r = await stewardctl(['instance', 'create', 'cli-shop', '--datastore', 'mysql', '--memory-mb', '256', '--database', 'shop', '--user', 'app:App-pw-1234']);
+      const r = await stewardctl([
+        'instance',
+        'create',
+        'cli-shop',
+        '--datastore',
+        'mysql',
+        '--memory-mb',
+        '256',
+        '--database',
+        'shop',
+        '--user',
+        'app:App-pw-1234',
+      ]);
       expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).toMatch(/^prepare: succeeded$/m);
       expect(r.stdout).toMatch(/^task:\s+NONE$/m);
@@ -417,7 +454,10 @@ describe('stewardctl', () => {
       const [, rh, rp] = restored.stdout.match(/^address:\s+(127\.\d+\.\d+\.\d+):(\d+)$/m)!;
       const rc = await mysql.createConnection({ host: rh, port: Number(rp), user: 'app', password: 'App-pw-1234' });
       const [rows] = await rc.query('SELECT id, body FROM shop.notes ORDER BY id');
-      expect(rows).toEqual([{ id: 1, body: 'kept by the backup' }, { id: 2, body: 'ünïcödé' }]);
+      expect(rows).toEqual([
+        { id: 1, body: 'kept by the backup' },
+        { id: 2, body: 'ünïcödé' },
+      ]);
       await rc.end();
       const restoredId = restored.stdout.match(/^id:\s+(\S+)$/m)![1]!;
       expect((await stewardctl(['instance', 'delete', restoredId, '--wait'])).code).toBe(0);

@@ -24,8 +24,7 @@ describe.skipIf(!!unavailable)('MariaDB instance end to end (controller + agent 
   const USER_PASSWORD = 'Appuser-Pw-7f3k2';
 
   const get = () => call<object, Instance>(t.clients.instances, 'get', { id: inst.id });
-  const connect = (user: string, password: string, database?: string) =>
-    mysql.createConnection({ host: inst.host, port: inst.port, user, password, database });
+  const connect = (user: string, password: string, database?: string) => mysql.createConnection({ host: inst.host, port: inst.port, user, password, database });
   const readAgentLogs = () => {
     const dir = t.controller.provisioner.stateDirOf(inst.id);
     agentLogs.push(readFileSync(join(dir, 'agent.log'), 'utf8'));
@@ -159,7 +158,15 @@ describe.skipIf(!!unavailable)('MariaDB instance end to end (controller + agent 
     readAgentLogs();
     expect(pidsMentioning(dir).length).toBeGreaterThanOrEqual(1); // agent and mariadbd
     await call(t.clients.instances, 'delete', { id: inst.id });
-    await waitFor('instance gone', () => get().then(() => false, (e) => e.code === status.NOT_FOUND), 120_000);
+    await waitFor(
+      'instance gone',
+      () =>
+        get().then(
+          () => false,
+          (e) => e.code === status.NOT_FOUND,
+        ),
+      120_000,
+    );
     expect(pidsMentioning(dir)).toEqual([]);
     expect(existsSync(dir)).toBe(false);
   });

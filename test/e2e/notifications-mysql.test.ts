@@ -68,7 +68,12 @@ describe.skipIf(!!noMysql)('notifications from user, database and root flows (re
 
   const fileEvents = (): Notification[] => {
     const path = t.controller.notifications.filePath!;
-    return existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Notification) : [];
+    return existsSync(path)
+      ? readFileSync(path, 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as Notification)
+      : [];
   };
   const finish = async (op: Operation) => call<object, Operation>(t.clients.operations, 'wait', { id: op.id, timeoutMs: 60_000 });
   const succeeds = async (p: Promise<Operation>) => expect((await finish(await p)).state).toBe(OperationState.SUCCEEDED);
@@ -80,7 +85,8 @@ describe.skipIf(!!noMysql)('notifications from user, database and root flows (re
     const createUser = () =>
       call<object, Operation>(t.clients.users, 'create', CreateUsersApiRequest.fromPartial({ instanceId: id, users: [{ ...user, password: USER_PASSWORD }] }));
     const deleteUser = () => call<object, Operation>(t.clients.users, 'delete', UserApiRequest.fromPartial({ instanceId: id, user }));
-    const createDb = () => call<object, Operation>(t.clients.databases, 'create', CreateDatabasesApiRequest.fromPartial({ instanceId: id, databases: [{ name: 'notif_shop' }] }));
+    const createDb = () =>
+      call<object, Operation>(t.clients.databases, 'create', CreateDatabasesApiRequest.fromPartial({ instanceId: id, databases: [{ name: 'notif_shop' }] }));
     const deleteDb = () => call<object, Operation>(t.clients.databases, 'delete', DeleteDatabaseApiRequest.fromPartial({ instanceId: id, name: 'notif_shop' }));
 
     await succeeds(createUser());
@@ -98,11 +104,24 @@ describe.skipIf(!!noMysql)('notifications from user, database and root flows (re
     await call(t.clients.root, 'status', { id }); // a read
 
     const expected = [
-      'user.create.start', 'user.create.end', 'user.create.start', 'user.create.error',
-      'user.delete.start', 'user.delete.end', 'user.delete.start', 'user.delete.error',
-      'database.create.start', 'database.create.end', 'database.create.start', 'database.create.error',
-      'database.delete.start', 'database.delete.end', 'database.delete.start', 'database.delete.error',
-      'root.enable.start', 'root.enable.end',
+      'user.create.start',
+      'user.create.end',
+      'user.create.start',
+      'user.create.error',
+      'user.delete.start',
+      'user.delete.end',
+      'user.delete.start',
+      'user.delete.error',
+      'database.create.start',
+      'database.create.end',
+      'database.create.start',
+      'database.create.error',
+      'database.delete.start',
+      'database.delete.end',
+      'database.delete.start',
+      'database.delete.error',
+      'root.enable.start',
+      'root.enable.end',
     ];
     const events = await waitFor('the events in the file', async () => {
       const e = fileEvents().slice(before);
@@ -138,7 +157,15 @@ describe.skipIf(!!noMysql)('notifications from user, database and root flows (re
 
   it('never writes a password into an event', async () => {
     await call(t.clients.instances, 'delete', { id });
-    await waitFor('instance gone', async () => call<object, Instance>(t.clients.instances, 'get', { id }).then(() => false, (e) => e.code === status.NOT_FOUND), 120_000);
+    await waitFor(
+      'instance gone',
+      async () =>
+        call<object, Instance>(t.clients.instances, 'get', { id }).then(
+          () => false,
+          (e) => e.code === status.NOT_FOUND,
+        ),
+      120_000,
+    );
     await waitFor('delete.end in the file', async () => fileEvents().some((e) => e.event_type === 'instance.delete.end'));
     const text = readFileSync(t.controller.notifications.filePath!, 'utf8');
     expect(text).not.toContain(USER_PASSWORD);

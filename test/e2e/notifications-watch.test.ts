@@ -32,10 +32,15 @@ function watch(client: EventsClient, req: Partial<WatchRequest>): Watching {
     error: () => error,
     startCursor: () => start,
     until: (what, fn, timeoutMs = 30_000) =>
-      waitFor(what, async () => {
-        if (error && error.code !== status.CANCELLED) throw error;
-        return fn(events) && events;
-      }, timeoutMs, 50),
+      waitFor(
+        what,
+        async () => {
+          if (error && error.code !== status.CANCELLED) throw error;
+          return fn(events) && events;
+        },
+        timeoutMs,
+        50,
+      ),
     cancel: () => stream.cancel(),
   };
 }
@@ -49,7 +54,11 @@ describe('Events.Watch', () => {
     process.env.STEWARD_NOOP_PREPARE_MS = '0';
     t = await startTestController({ notifications: { dispatch: { pollMs: 200 } } });
     events = new EventsClient(t.controller.address, channelCredentials(t.controller.caFile, t.controller.adminToken));
-    const res = await call<object, CreateInstanceResponse>(t.clients.instances, 'create', CreateInstanceRequest.fromPartial({ name: 'watched', datastore: 'noop-fixture' }));
+    const res = await call<object, CreateInstanceResponse>(
+      t.clients.instances,
+      'create',
+      CreateInstanceRequest.fromPartial({ name: 'watched', datastore: 'noop-fixture' }),
+    );
     instanceId = res.instance!.id;
     await call(t.clients.operations, 'wait', { id: res.operation!.id, timeoutMs: 30_000 });
     await waitFor('agent connected', async () => (await call<object, Instance>(t.clients.instances, 'get', { id: instanceId })).agentConnected);
@@ -76,7 +85,14 @@ describe('Events.Watch', () => {
     for (const e of got) {
       expect(e.resourceKind).toBe('instance');
       expect(e.resourceId).toBe(instanceId);
-      const n = { message_id: e.messageId, publisher_id: e.publisherId, event_type: e.eventType, priority: e.priority, payload: JSON.parse(e.payloadJson), timestamp: e.timestamp };
+      const n = {
+        message_id: e.messageId,
+        publisher_id: e.publisherId,
+        event_type: e.eventType,
+        priority: e.priority,
+        payload: JSON.parse(e.payloadJson),
+        timestamp: e.timestamp,
+      };
       expect(notificationErrors(n)).toEqual([]);
     }
     expect(Number(got[1].cursor)).toBeGreaterThan(Number(got[0].cursor));
@@ -142,7 +158,11 @@ describe('Events.Watch', () => {
     const acmeApi = clientsFor(t.controller.address, t.controller.caFile, token);
     try {
       const w = watch(acme, { cursor: '0' });
-      const res = await call<object, CreateInstanceResponse>(acmeApi.instances, 'create', CreateInstanceRequest.fromPartial({ name: 'acme-db', datastore: 'noop-fixture' }));
+      const res = await call<object, CreateInstanceResponse>(
+        acmeApi.instances,
+        'create',
+        CreateInstanceRequest.fromPartial({ name: 'acme-db', datastore: 'noop-fixture' }),
+      );
       await w.until('acme create start and end', (e) => e.length >= 2);
       await reboot(); // the admin tenant's, unseen by acme
       await new Promise((r) => setTimeout(r, 500));
@@ -164,8 +184,14 @@ describe('Events.Watch', () => {
       await waitFor('refusal', async () => !!w.error());
       return w.error()!;
     };
-    expect(await refused(events, { eventTypes: ['instance create'] })).toMatchObject({ code: status.INVALID_ARGUMENT, details: expect.stringContaining('event_types[0]') });
-    expect(await refused(events, { resourceKinds: ['spaceship'] })).toMatchObject({ code: status.INVALID_ARGUMENT, details: expect.stringContaining('resource_kinds[0]') });
+    expect(await refused(events, { eventTypes: ['instance create'] })).toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      details: expect.stringContaining('event_types[0]'),
+    });
+    expect(await refused(events, { resourceKinds: ['spaceship'] })).toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      details: expect.stringContaining('resource_kinds[0]'),
+    });
     expect(await refused(events, { cursor: 'abc' })).toMatchObject({ code: status.INVALID_ARGUMENT, details: expect.stringContaining('cursor') });
     expect(await refused(events, { cursor: '999999999' })).toMatchObject({ code: status.INVALID_ARGUMENT, details: expect.stringContaining('cursor') });
     const anonymous = new EventsClient(t.controller.address, channelCredentials(t.controller.caFile));
@@ -192,4 +218,3 @@ describe('Events.Watch', () => {
     resumed.cancel();
   });
 });
-

@@ -52,11 +52,20 @@ describe.skipIf(!!noRabbit)('notifications from instance flows (no-op manager, r
   const about = (events: Notification[], instanceId: string) => events.filter((e) => e.payload.instance_id === instanceId);
   const create = async (name: string, prepareMs = 0) => {
     process.env.STEWARD_NOOP_PREPARE_MS = String(prepareMs); // inherited by the agent the provisioner spawns
-    return call<object, CreateInstanceResponse>(t.clients.instances, 'create', CreateInstanceRequest.fromPartial({ name, datastore: 'noop-fixture', memoryMb: 256 }));
+    return call<object, CreateInstanceResponse>(
+      t.clients.instances,
+      'create',
+      CreateInstanceRequest.fromPartial({ name, datastore: 'noop-fixture', memoryMb: 256 }),
+    );
   };
   const waitOp = (id: string) => call<object, Operation>(t.clients.operations, 'wait', { id, timeoutMs: 60_000 });
   const gone = (id: string) =>
-    waitFor('instance gone', async () => call<object, Instance>(t.clients.instances, 'get', { id }).then(() => false, (e) => e.code === status.NOT_FOUND));
+    waitFor('instance gone', async () =>
+      call<object, Instance>(t.clients.instances, 'get', { id }).then(
+        () => false,
+        (e) => e.code === status.NOT_FOUND,
+      ),
+    );
 
   it('create, reboot and delete raise start and end, with Trove usage payloads, in order, once each, in the file and over AMQP', async () => {
     const res = await create('usage-1');
@@ -119,7 +128,10 @@ describe.skipIf(!!noRabbit)('notifications from instance flows (no-op manager, r
   it('a create cancelled mid-prepare ends in instance.create.error with the exception, on notifications.error', async () => {
     const res = await create('cancelled', 5_000);
     const id = res.instance!.id;
-    await waitFor('prepare running', async () => (await call<object, Operation>(t.clients.operations, 'get', { id: res.operation!.id })).state === OperationState.RUNNING);
+    await waitFor(
+      'prepare running',
+      async () => (await call<object, Operation>(t.clients.operations, 'get', { id: res.operation!.id })).state === OperationState.RUNNING,
+    );
     await call(t.clients.operations, 'cancel', { id: res.operation!.id });
     const events = about(await consumer.waitFor('create.error', (u) => about(u, id).some((e) => e.event_type === 'instance.create.error')), id);
     expect(events.map((e) => e.event_type)).toEqual(['instance.create.start', 'instance.create.error']);

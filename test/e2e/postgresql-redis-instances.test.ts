@@ -49,11 +49,15 @@ async function restartHealthy(id: string): Promise<void> {
 async function backupCompleted(instanceId: string, incremental: boolean): Promise<Backup> {
   const name = incremental ? 'incremental' : 'full';
   const started = await call<object, Backup>(t.clients.backups, 'create', CreateBackupApiRequest.fromPartial({ instanceId, name, incremental }));
-  const done = await waitFor(`${name} backup COMPLETED`, async () => {
-    const b = await call<object, Backup>(t.clients.backups, 'get', { id: started.id });
-    if (b.status === BackupStatus.FAILED) throw new Error(b.message);
-    return b.status === BackupStatus.COMPLETED && b;
-  }, 120_000);
+  const done = await waitFor(
+    `${name} backup COMPLETED`,
+    async () => {
+      const b = await call<object, Backup>(t.clients.backups, 'get', { id: started.id });
+      if (b.status === BackupStatus.FAILED) throw new Error(b.message);
+      return b.status === BackupStatus.COMPLETED && b;
+    },
+    120_000,
+  );
   expect(done.checksum).toMatch(/^sha256:[0-9a-f]{64}$/);
   return done;
 }
@@ -61,7 +65,15 @@ async function backupCompleted(instanceId: string, incremental: boolean): Promis
 async function deleteAndCheckGone(id: string): Promise<void> {
   const dir = t.controller.provisioner.stateDirOf(id);
   await call(t.clients.instances, 'delete', { id });
-  await waitFor('instance gone', () => call(t.clients.instances, 'get', { id }).then(() => false, (e) => e.code === status.NOT_FOUND), 120_000);
+  await waitFor(
+    'instance gone',
+    () =>
+      call(t.clients.instances, 'get', { id }).then(
+        () => false,
+        (e) => e.code === status.NOT_FOUND,
+      ),
+    120_000,
+  );
   expect(pidsMentioning(dir)).toEqual([]);
   expect(existsSync(dir)).toBe(false);
 }
@@ -157,7 +169,10 @@ describe.skipIf(!!redisMissing)('Redis instance end to end', () => {
     ).rejects.toMatchObject({ code: status.FAILED_PRECONDITION, details: expect.stringContaining('Redis') });
     await expect(call(t.clients.databases, 'list', { instanceId: inst.id })).rejects.toMatchObject({ code: status.FAILED_PRECONDITION });
     await expect(
-      call(t.clients.users, 'create', { instanceId: inst.id, users: [{ name: 'evil', password: 'Redis-pass-8812', host: '', access: [], permissions: '+@all' }] }),
+      call(t.clients.users, 'create', {
+        instanceId: inst.id,
+        users: [{ name: 'evil', password: 'Redis-pass-8812', host: '', access: [], permissions: '+@all' }],
+      }),
     ).rejects.toMatchObject({ code: status.INVALID_ARGUMENT, details: expect.stringContaining('permissions') });
     const after = (await call<object, { operations: Operation[] }>(t.clients.operations, 'list', { instanceId: inst.id })).operations.length;
     expect(after).toBe(before);

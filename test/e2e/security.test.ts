@@ -8,7 +8,7 @@ import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js'
 import { call, clientsFor, startTestController, waitFor, type TestController } from '../fixtures/controller.js';
 import { CreateInstanceRequest, InstancesClient, type CreateInstanceResponse, type Instance } from '../../proto/gen/steward/v1/api.js';
 import { AgentGatewayClient, EnrollmentClient, type ControllerMessage } from '../../proto/gen/steward/v1/agent.js';
-import { DatastoreStatus, OperationState, type Operation } from '../../proto/gen/steward/v1/common.js';
+import { DatastoreStatus, type Operation } from '../../proto/gen/steward/v1/common.js';
 import { createCsr, generateKeyPair } from '../../managers/sdk/pki.js';
 import { hashToken } from '../../controller/tokens.js';
 import { payload, resultOf } from '../../managers/sdk/operations/payload.js';
@@ -37,9 +37,7 @@ describe('security', () => {
       const client = new EnrollmentClient(t.controller.address, credentials.createSsl(ca()));
       const csrPem = await createCsr(keys, 'x');
       try {
-        return await new Promise((resolve, reject) =>
-          client.enroll({ token, instanceId, csrPem }, (err, res) => (err ? reject(err) : resolve(res))),
-        );
+        return await new Promise((resolve, reject) => client.enroll({ token, instanceId, csrPem }, (err, res) => (err ? reject(err) : resolve(res))));
       } finally {
         client.close();
       }
@@ -67,14 +65,31 @@ describe('security', () => {
     await call(t.clients.operations, 'wait', { id: bOp.id, timeoutMs: 10_000 });
     const bOpBefore = await call<object, Operation>(t.clients.operations, 'get', { id: bOp.id });
 
-    stream.write({ seq: 0, body: { $case: 'hello', value: { instanceId: b.instance!.id, datastore: 'noop-fixture', datastoreVersion: 'evil', capabilities: ['users'], agentVersion: 'x', heartbeatIntervalMs: 500, knownOperations: [] } } });
+    stream.write({
+      seq: 0,
+      body: {
+        $case: 'hello',
+        value: {
+          instanceId: b.instance!.id,
+          datastore: 'noop-fixture',
+          datastoreVersion: 'evil',
+          capabilities: ['users'],
+          agentVersion: 'x',
+          heartbeatIntervalMs: 500,
+          knownOperations: [],
+        },
+      },
+    });
     await waitFor('welcome', async () => received.some((m) => m.body?.$case === 'welcome'));
     stream.write({ seq: 0, body: { $case: 'heartbeat', value: { status: DatastoreStatus.CRASHED, facts: { evil: '1' }, datastoreVersion: 'evil' } } });
     stream.write({
       seq: 1_000_000,
       body: { $case: 'update', value: { ...updates.failed(bOp.id, new StewardError('INTERNAL', 'forged'), 0), message: 'forged' } },
     });
-    stream.write({ seq: 1_000_001, body: { $case: 'event', value: { eventType: 'instance.delete.end', payloadJson: JSON.stringify({ instance_id: b.instance!.id }) } } });
+    stream.write({
+      seq: 1_000_001,
+      body: { $case: 'event', value: { eventType: 'instance.delete.end', payloadJson: JSON.stringify({ instance_id: b.instance!.id }) } },
+    });
     // While the rogue holds A's session, B gets a command: it must go to B's real agent only.
     const bPing = await call<object, Operation>(t.clients.instances, 'ping', { instanceId: b.instance!.id, echo: 'only-b' });
     expect(resultOf(bPing.result, 'noop')?.echo).toBe('only-b');
@@ -102,7 +117,11 @@ describe('security', () => {
     await expect(enroll(fresh.enrollmentToken, b.instance!.id)).resolves.toMatchObject({ certificatePem: expect.stringContaining('CERTIFICATE') });
     // Expired: its expiry moved into the past, as if the operator waited too long.
     const late = await call<object, { enrollmentToken: string }>(t.clients.instances, 'newEnrollmentToken', { id: b.instance!.id });
-    await t.controller.store.updateTable('enrollment_tokens').set({ expires_at: Date.now() - 1 }).where('token_hash', '=', hashToken(late.enrollmentToken)).execute();
+    await t.controller.store
+      .updateTable('enrollment_tokens')
+      .set({ expires_at: Date.now() - 1 })
+      .where('token_hash', '=', hashToken(late.enrollmentToken))
+      .execute();
     await expect(enroll(late.enrollmentToken, b.instance!.id)).rejects.toMatchObject({ code: status.UNAUTHENTICATED });
     // Garbage.
     await expect(enroll("x'; DROP TABLE enrollment_tokens; --", b.instance!.id)).rejects.toMatchObject({ code: status.UNAUTHENTICATED });
@@ -124,7 +143,21 @@ describe('security', () => {
   it('a certificate without the controller CA, or a TLS client without a certificate, cannot reach the gateway', async () => {
     const gw = new AgentGatewayClient(t.controller.agentAddress, credentials.createSsl(ca()));
     const s = gw.connect();
-    s.write({ seq: 0, body: { $case: 'hello', value: { instanceId: a.instance!.id, datastore: '', datastoreVersion: '', capabilities: [], agentVersion: '', heartbeatIntervalMs: 0, knownOperations: [] } } });
+    s.write({
+      seq: 0,
+      body: {
+        $case: 'hello',
+        value: {
+          instanceId: a.instance!.id,
+          datastore: '',
+          datastoreVersion: '',
+          capabilities: [],
+          agentVersion: '',
+          heartbeatIntervalMs: 0,
+          knownOperations: [],
+        },
+      },
+    });
     const err = await new Promise<ServiceError>((resolve) => s.on('error', resolve));
     expect(err.code).toBe(status.UNAVAILABLE);
     gw.close();
@@ -153,7 +186,11 @@ describe('security', () => {
     await expect(call(acme.tokens, 'list', {})).rejects.toMatchObject({ code: status.PERMISSION_DENIED });
     expect((await call<object, { instances: Instance[] }>(acme.instances, 'list', {})).instances).toEqual([]);
     // acme's own instance is visible to acme and to the admin, not the other way round.
-    const mine = await call<object, CreateInstanceResponse>(acme.instances, 'create', CreateInstanceRequest.fromPartial({ name: 'acme-1', datastore: 'noop-fixture' }));
+    const mine = await call<object, CreateInstanceResponse>(
+      acme.instances,
+      'create',
+      CreateInstanceRequest.fromPartial({ name: 'acme-1', datastore: 'noop-fixture' }),
+    );
     expect((await call<object, { instances: Instance[] }>(acme.instances, 'list', {})).instances.map((i) => i.id)).toEqual([mine.instance!.id]);
     await call(acme.instances, 'delete', { id: mine.instance!.id });
     acme.close();
@@ -185,7 +222,9 @@ describe('security', () => {
     }
     expect((await call<object, { tokens: unknown[] }>(t.clients.tokens, 'list', {})).tokens.length).toBe(before);
     // Names in any script are labels too.
-    await expect(call(t.clients.tokens, 'create', { tenantId: 'acme-2', name: 'déploiement ci (nuit)', admin: false })).resolves.toMatchObject({ token: expect.stringMatching(/^stw_/) });
+    await expect(call(t.clients.tokens, 'create', { tenantId: 'acme-2', name: 'déploiement ci (nuit)', admin: false })).resolves.toMatchObject({
+      token: expect.stringMatching(/^stw_/),
+    });
   });
 
   it('a revoked certificate cannot connect any more', async () => {
@@ -202,13 +241,26 @@ describe('certificate renewal', () => {
   it('renews the agent certificate before it expires, without restarting the agent', async () => {
     const t = await startTestController({ agentCertificateLifetimeMs: 6_000 });
     try {
-      const res = await call<object, CreateInstanceResponse>(t.clients.instances, 'create', CreateInstanceRequest.fromPartial({ name: 'renew', datastore: 'noop-fixture' }));
+      const res = await call<object, CreateInstanceResponse>(
+        t.clients.instances,
+        'create',
+        CreateInstanceRequest.fromPartial({ name: 'renew', datastore: 'noop-fixture' }),
+      );
       const id = res.instance!.id;
       const pid = await t.controller.provisioner.agentPid(id);
-      await waitFor('two renewals', async () => {
-        const certs = await t.controller.store.selectFrom('certificates').select('serial').where('instance_id', '=', id).where('kind', '=', 'agent').execute();
-        return certs.length >= 3;
-      }, 30_000);
+      await waitFor(
+        'two renewals',
+        async () => {
+          const certs = await t.controller.store
+            .selectFrom('certificates')
+            .select('serial')
+            .where('instance_id', '=', id)
+            .where('kind', '=', 'agent')
+            .execute();
+          return certs.length >= 3;
+        },
+        30_000,
+      );
       await waitFor('connected', async () => (await call<object, Instance>(t.clients.instances, 'get', { id })).agentConnected);
       const op = await call<object, Operation>(t.clients.instances, 'ping', { instanceId: id, echo: 'still-me' });
       expect(resultOf(op.result, 'noop')?.echo).toBe('still-me');

@@ -30,10 +30,15 @@ describe.skipIf(!!unavailable)('MariaDB: agent killed during prepare', () => {
     const id = res.instance!.id;
     const opId = res.operation!.id;
     // Wait until the agent is inside prepare (the server is being initialised), then kill it.
-    await waitFor('prepare under way', async () => {
-      const op = await call<object, Operation>(t.clients.operations, 'get', { id: opId });
-      return op.state === OperationState.RUNNING && op.progress > 0;
-    }, 60_000, 20);
+    await waitFor(
+      'prepare under way',
+      async () => {
+        const op = await call<object, Operation>(t.clients.operations, 'get', { id: opId });
+        return op.state === OperationState.RUNNING && op.progress > 0;
+      },
+      60_000,
+      20,
+    );
     const pid = (await t.controller.provisioner.agentPid(id))!;
     process.kill(pid, 'SIGKILL');
 
@@ -51,7 +56,15 @@ describe.skipIf(!!unavailable)('MariaDB: agent killed during prepare', () => {
 
     const dir = t.controller.provisioner.stateDirOf(id);
     await call(t.clients.instances, 'delete', { id });
-    await waitFor('instance gone', () => call(t.clients.instances, 'get', { id }).then(() => false, (e) => e.code === status.NOT_FOUND), 120_000);
+    await waitFor(
+      'instance gone',
+      () =>
+        call(t.clients.instances, 'get', { id }).then(
+          () => false,
+          (e) => e.code === status.NOT_FOUND,
+        ),
+      120_000,
+    );
     expect(pidsMentioning(dir)).toEqual([]);
     expect(existsSync(dir)).toBe(false);
   });

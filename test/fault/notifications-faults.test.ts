@@ -47,7 +47,12 @@ function dedupe(list: Notification[]): Notification[] {
 }
 
 function readFileSink(path: string): Notification[] {
-  return existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Notification) : [];
+  return existsSync(path)
+    ? readFileSync(path, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Notification)
+    : [];
 }
 
 /** Exactly once after deduplication, nothing missing, per-resource order kept, every event valid. */
@@ -85,7 +90,11 @@ describe.skipIf(!!noRabbit)('notification delivery faults (real RabbitMQ)', () =
         for (const i of (await call<object, { instances: Instance[] }>(clients.instances, 'list', {}).catch(() => ({ instances: [] }))).instances) {
           await call(clients.instances, 'delete', { id: i.id }).catch(() => undefined);
         }
-        await waitFor('instances deleted', async () => (await call<object, { instances: Instance[] }>(clients!.instances, 'list', {})).instances.length === 0, 60_000).catch(() => undefined);
+        await waitFor(
+          'instances deleted',
+          async () => (await call<object, { instances: Instance[] }>(clients!.instances, 'list', {})).instances.length === 0,
+          60_000,
+        ).catch(() => undefined);
       }
       clients?.close();
       await stopController('SIGTERM');
@@ -123,10 +132,15 @@ describe.skipIf(!!noRabbit)('notification delivery faults (real RabbitMQ)', () =
       let output = '';
       child.stdout!.on('data', (d) => (output += String(d)));
       child.stderr!.on('data', (d) => (output += String(d)));
-      await waitFor('controller listening', async () => {
-        if (child.exitCode !== null) throw new Error(`controller exited: ${output}`);
-        return output.includes('steward-controller: API');
-      }, 60_000, 50);
+      await waitFor(
+        'controller listening',
+        async () => {
+          if (child.exitCode !== null) throw new Error(`controller exited: ${output}`);
+          return output.includes('steward-controller: API');
+        },
+        60_000,
+        50,
+      );
       clients?.close();
       const data = join(dir, 'data');
       clients = clientsFor(`127.0.0.1:${ports.api}`, join(data, 'pki', 'ca.pem'), readFileSync(join(data, 'admin.token'), 'utf8').trim());
@@ -147,7 +161,9 @@ describe.skipIf(!!noRabbit)('notification delivery faults (real RabbitMQ)', () =
       const db = new Database(join(dir, 'data', 'steward.db'), { readonly: true });
       try {
         const outbox = db.prepare('SELECT seq, message_id, order_key, event_type FROM notification_outbox ORDER BY seq').all() as OutboxRow[];
-        const cursors = Object.fromEntries((db.prepare('SELECT name, seq FROM notification_cursors').all() as Array<{ name: string; seq: number }>).map((r) => [r.name, r.seq]));
+        const cursors = Object.fromEntries(
+          (db.prepare('SELECT name, seq FROM notification_cursors').all() as Array<{ name: string; seq: number }>).map((r) => [r.name, r.seq]),
+        );
         return { outbox, cursors };
       } finally {
         db.close();
@@ -155,7 +171,11 @@ describe.skipIf(!!noRabbit)('notification delivery faults (real RabbitMQ)', () =
     }
 
     const create = async (name: string) => {
-      const res = await call<object, CreateInstanceResponse>(clients!.instances, 'create', CreateInstanceRequest.fromPartial({ name, datastore: 'noop-fixture' }));
+      const res = await call<object, CreateInstanceResponse>(
+        clients!.instances,
+        'create',
+        CreateInstanceRequest.fromPartial({ name, datastore: 'noop-fixture' }),
+      );
       const op = await call<object, Operation>(clients!.operations, 'wait', { id: res.operation!.id, timeoutMs: 60_000 });
       expect(op.state).toBe(OperationState.SUCCEEDED);
       return res.instance!.id;
@@ -187,7 +207,10 @@ describe.skipIf(!!noRabbit)('notification delivery faults (real RabbitMQ)', () =
 
       await startController(true);
       await consumer.waitFor('every event after the restart', (u) => u.length >= dead.outbox.length);
-      expectDelivered(dead.outbox, consumer.received.map((r) => r.notification));
+      expectDelivered(
+        dead.outbox,
+        consumer.received.map((r) => r.notification),
+      );
       await waitFor('the file sink caught up', async () => dedupe(readFileSink(fileSink())).length >= dead.outbox.length);
       expectDelivered(dead.outbox, readFileSink(fileSink()));
     });
@@ -209,15 +232,21 @@ describe.skipIf(!!noRabbit)('notification delivery faults (real RabbitMQ)', () =
         for (const op of ops) {
           const done = await call<object, Operation>(clients!.operations, 'wait', { id: op.id, timeoutMs: 60_000 });
           expect([OperationState.SUCCEEDED, OperationState.FAILED]).toContain(done.state);
-          if (done.state === OperationState.FAILED) console.info(`reboot failed across the kill: ${codeOfNumber(done.error?.code ?? 0)}: ${done.error?.message}`);
+          if (done.state === OperationState.FAILED)
+            console.info(`reboot failed across the kill: ${codeOfNumber(done.error?.code ?? 0)}: ${done.error?.message}`);
         }
       }
       // At least one kill hit the window between a committed change and its delivery.
       expect(killedWithBacklog).toBeGreaterThan(0);
       const { outbox } = inspectStore();
       await consumer.waitFor('every event over AMQP', (u) => u.length >= outbox.length);
-      console.info(`kills that left undelivered events: ${killedWithBacklog}/3; AMQP messages received twice: ${consumer.received.length - consumer.unique().length}`);
-      expectDelivered(outbox, consumer.received.map((r) => r.notification));
+      console.info(
+        `kills that left undelivered events: ${killedWithBacklog}/3; AMQP messages received twice: ${consumer.received.length - consumer.unique().length}`,
+      );
+      expectDelivered(
+        outbox,
+        consumer.received.map((r) => r.notification),
+      );
       await waitFor('the file sink caught up', async () => dedupe(readFileSink(fileSink())).length >= outbox.length);
       expectDelivered(outbox, readFileSink(fileSink()));
       const reboots = outbox.filter((r) => r.event_type.startsWith('instance.reboot.'));
@@ -250,7 +279,11 @@ describe.skipIf(!!noRabbit)('notification delivery faults (real RabbitMQ)', () =
 
     const outbox = () => t.controller.store.selectFrom('notification_outbox').select(['seq', 'message_id', 'order_key', 'event_type']).orderBy('seq').execute();
     const create = async (name: string) => {
-      const res = await call<object, CreateInstanceResponse>(t.clients.instances, 'create', CreateInstanceRequest.fromPartial({ name, datastore: 'noop-fixture' }));
+      const res = await call<object, CreateInstanceResponse>(
+        t.clients.instances,
+        'create',
+        CreateInstanceRequest.fromPartial({ name, datastore: 'noop-fixture' }),
+      );
       const op = await call<object, Operation>(t.clients.operations, 'wait', { id: res.operation!.id, timeoutMs: 60_000 });
       expect(op.state).toBe(OperationState.SUCCEEDED);
       await waitFor('agent connected', async () => (await call<object, Instance>(t.clients.instances, 'get', { id: res.instance!.id })).agentConnected);
@@ -291,7 +324,10 @@ describe.skipIf(!!noRabbit)('notification delivery faults (real RabbitMQ)', () =
 
       await rabbit.start();
       await consumer.waitFor('everything after the outage', (u) => u.length >= rows.length, 90_000);
-      expectDelivered(rows, consumer.received.map((r) => r.notification));
+      expectDelivered(
+        rows,
+        consumer.received.map((r) => r.notification),
+      );
       // The consumer can see a message before its confirm is back at the controller: the backlog follows the confirms.
       await waitFor('AMQP backlog empty', async () => (await dispatcher.backlog('amqp')) === 0);
       await reboot(a); // and life goes on

@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, startTestController, waitFor, type TestController } from '../fixtures/controller.js';
 import { CreateInstanceRequest, type CreateInstanceResponse, type Instance } from '../../proto/gen/steward/v1/api.js';
-import { Command } from '../../proto/gen/steward/v1/agent.js';
 import { OperationState, type Operation } from '../../proto/gen/steward/v1/common.js';
 
 process.env.STEWARD_NOOP_PREPARE_MS = '3000';

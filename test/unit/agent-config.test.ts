@@ -19,15 +19,15 @@ describe('agent config', () => {
     expect(c.health.host).toBe('127.0.0.1');
   });
   it('names an unknown key', () => {
-    expect(() => loadAgentConfig(write(good + 'heartbeat_interval: 5\n'), {}, {})).toThrow(/unknown key heartbeat_interval/);
+    expect(() => loadAgentConfig(write(`${good}heartbeat_interval: 5\n`), {}, {})).toThrow(/unknown key heartbeat_interval/);
     expect(() => loadAgentConfig(write(good.replace('address:', 'adress:')), {}, {})).toThrow(/controller\.adress/);
   });
   it('names a bad value', () => {
     expect(() => loadAgentConfig(write(good.replace('127.0.0.1:50051', 'nowhere')), {}, {})).toThrow(/controller\.address: host:port/);
-    expect(() => loadAgentConfig(write(good + 'serviceControl: docker\n'), {}, {})).toThrow(/serviceControl/);
+    expect(() => loadAgentConfig(write(`${good}serviceControl: docker\n`), {}, {})).toThrow(/serviceControl/);
   });
   it('refuses a health endpoint off loopback', () => {
-    expect(() => loadAgentConfig(write(good + 'health:\n  host: 0.0.0.0\n'), {}, {})).toThrow(/health\.host/);
+    expect(() => loadAgentConfig(write(`${good}health:\n  host: 0.0.0.0\n`), {}, {})).toThrow(/health\.host/);
   });
   it('lets the environment override the file', () => {
     const c = loadAgentConfig(write(good), {}, { STEWARD_AGENT_CONTROLLER: '10.0.0.1:443' });
@@ -43,6 +43,6 @@ describe('agent config: TLS', () => {
   it('requires the pinned controller CA unless the development flag is set', () => {
     const noCa = 'instanceId: abc-1\ndatastore: mysql\ncontroller:\n  address: 127.0.0.1:50051\nstateDir: /var/lib/steward\n';
     expect(() => loadAgentConfig(write(noCa), {}, {})).toThrow(/controller\.caFile/);
-    expect(loadAgentConfig(write(noCa + 'insecure: true\n'), {}, {}).insecure).toBe(true);
+    expect(loadAgentConfig(write(`${noCa}insecure: true\n`), {}, {}).insecure).toBe(true);
   });
 });

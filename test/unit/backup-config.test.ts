@@ -15,10 +15,19 @@ describe('backups config', () => {
 
   it('hands agents an S3 endpoint with path-style addressing, and keeps credentials out of records and logs', () => {
     const c = parseControllerConfig({
-      backups: { storage: { kind: 's3', bucket: 'steward-bk', endpoint: 'http://127.0.0.1:9000', accessKeyId: 'AKIA1', secretAccessKey: 'very-secret-key-123' } },
+      backups: {
+        storage: { kind: 's3', bucket: 'steward-bk', endpoint: 'http://127.0.0.1:9000', accessKeyId: 'AKIA1', secretAccessKey: 'very-secret-key-123' },
+      },
     });
     const s = storageOf(c.backups, c.dataDir);
-    expect(s).toMatchObject({ kind: 's3', bucket: 'steward-bk', endpoint: 'http://127.0.0.1:9000', region: 'us-east-1', forcePathStyle: true, secretAccessKey: 'very-secret-key-123' });
+    expect(s).toMatchObject({
+      kind: 's3',
+      bucket: 'steward-bk',
+      endpoint: 'http://127.0.0.1:9000',
+      region: 'us-east-1',
+      forcePathStyle: true,
+      secretAccessKey: 'very-secret-key-123',
+    });
     expect(storageRecord(s)).not.toContain('very-secret-key-123');
     expect(storageRecord(s)).not.toContain('AKIA1');
     expect(redactText('uploading with very-secret-key-123')).not.toContain('very-secret-key-123');
@@ -29,7 +38,9 @@ describe('backups config', () => {
     expect(() => parseControllerConfig({ backups: { storage: { kind: 'ftp' } } })).toThrow(/backups\.storage/);
     expect(() => parseControllerConfig({ backups: { storage: { kind: 'filesystem', path: 'relative/dir' } } })).toThrow(/backups\.storage\.path/);
     expect(() => parseControllerConfig({ backups: { storage: { kind: 's3', bucket: 'b' } } })).toThrow(/backups\.storage\.bucket/);
-    expect(() => parseControllerConfig({ backups: { storage: { kind: 's3', bucket: 'bucket', endpoint: 'not a url' } } })).toThrow(/backups\.storage\.endpoint/);
+    expect(() => parseControllerConfig({ backups: { storage: { kind: 's3', bucket: 'bucket', endpoint: 'not a url' } } })).toThrow(
+      /backups\.storage\.endpoint/,
+    );
     expect(() => parseControllerConfig({ backups: { storag: {} } })).toThrow(/storag/);
   });
 });

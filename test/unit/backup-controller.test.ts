@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ControllerMessage } from '../../proto/gen/steward/v1/agent.js';
 import { BackupType, CreateBackupApiRequest } from '../../proto/gen/steward/v1/backups.js';
-import { OperationState } from '../../proto/gen/steward/v1/common.js';
 import { asStewardError } from '../../managers/sdk/errors.js';
 import { createLogger } from '../../managers/sdk/logger.js';
 import { newDataKey, unwrapDataKey, wrapDataKey } from '../../managers/sdk/backup/keys.js';
@@ -23,7 +22,7 @@ import { openSqliteStore, type Store } from '../../controller/store/open.js';
 import type { InstanceService } from '../../controller/instances.js';
 import type { DatastoreCatalog } from '../../controller/catalog.js';
 import type { InstancesTable } from '../../controller/store/schema.js';
-import { type BackupsTable } from '../../controller/backups/schema.js';
+import type { BackupsTable } from '../../controller/backups/schema.js';
 import { BackupKeyring } from '../../controller/backups/keyring.js';
 import { BackupService, verifyArtifact } from '../../controller/backups/service.js';
 import { chainTo, checkRestorable, descendantsDeepestFirst } from '../../controller/backups/chain.js';
@@ -37,20 +36,57 @@ import { updates } from '../../managers/sdk/operations/state.js';
 import { canSee, tenantScope, type CallerScope } from '../../controller/tenancy.js';
 
 const log = createLogger('test', { level: 'silent' });
-const codeOf = (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => asStewardError(e).code);
+const codeOf = (p: Promise<unknown>) =>
+  p.then(
+    () => 'ok',
+    (e: unknown) => asStewardError(e).code,
+  );
 
 const INSTANCE: InstancesTable = {
-  id: 'inst-1', tenant_id: 't1', name: 'db', datastore: 'mysql', datastore_version: '', memory_mb: 256, task: 'NONE', task_message: '',
-  host: '127.0.0.1', port: 3306, created_at: '2026-01-01T00:00:00.000Z', updated_at: '2026-01-01T00:00:00.000Z', deleted_at: null,
+  id: 'inst-1',
+  tenant_id: 't1',
+  name: 'db',
+  datastore: 'mysql',
+  datastore_version: '',
+  memory_mb: 256,
+  task: 'NONE',
+  task_message: '',
+  host: '127.0.0.1',
+  port: 3306,
+  created_at: '2026-01-01T00:00:00.000Z',
+  updated_at: '2026-01-01T00:00:00.000Z',
+  deleted_at: null,
 };
 
 function row(id: string, parent: string | null, over: Partial<BackupsTable> = {}): BackupsTable {
   return {
-    id, tenant_id: 't1', instance_id: 'inst-1', name: id, description: '', datastore: 'mysql', datastore_version: '10.11.19-MariaDB',
-    type: parent ? 'INCREMENTAL' : 'FULL', parent_id: parent, status: 'COMPLETED', message: '', operation_id: null, size: 10, raw_size: 20,
-    checksum: `sha256:${'a'.repeat(64)}`, location: `file:///x/inst-1/${id}/data`, compression: 'zstd', encryption: 'e', wrapped_key: Buffer.alloc(65),
-    key_ref: 'controller-master-v1/hkdf-sha256', facts: '{"to_lsn":"1"}', storage: '{"kind":"filesystem","path":"/x"}',
-    created_at: `2026-01-01T00:00:0${id.length % 10}.000Z`, updated_at: '2026-01-01T00:00:00.000Z', finished_at: null, deleted_at: null, ...over,
+    id,
+    tenant_id: 't1',
+    instance_id: 'inst-1',
+    name: id,
+    description: '',
+    datastore: 'mysql',
+    datastore_version: '10.11.19-MariaDB',
+    type: parent ? 'INCREMENTAL' : 'FULL',
+    parent_id: parent,
+    status: 'COMPLETED',
+    message: '',
+    operation_id: null,
+    size: 10,
+    raw_size: 20,
+    checksum: `sha256:${'a'.repeat(64)}`,
+    location: `file:///x/inst-1/${id}/data`,
+    compression: 'zstd',
+    encryption: 'e',
+    wrapped_key: Buffer.alloc(65),
+    key_ref: 'controller-master-v1/hkdf-sha256',
+    facts: '{"to_lsn":"1"}',
+    storage: '{"kind":"filesystem","path":"/x"}',
+    created_at: `2026-01-01T00:00:0${id.length % 10}.000Z`,
+    updated_at: '2026-01-01T00:00:00.000Z',
+    finished_at: null,
+    deleted_at: null,
+    ...over,
   };
 }
 
@@ -115,13 +151,22 @@ describe('BackupService (SQLite, real operation service, fake agent stream)', ()
     const module = () => ({ ...mysqlIdentity, capabilities });
     const catalog = { get: module, require: module } as unknown as DatastoreCatalog;
     const operations = new OperationService(store, agents, catalog, log, notifier, new CommandCodec(SecretBox.loadOrCreate(join(dir, 'secrets.key'))));
-    const instances = { ready: async (scope: CallerScope, id: string) => {
-      if (id !== 'inst-1' || !canSee(scope, 't1')) throw new StewardError('NOT_FOUND', 'nf');
-      return INSTANCE;
-    } } as unknown as InstanceService;
+    const instances = {
+      ready: async (scope: CallerScope, id: string) => {
+        if (id !== 'inst-1' || !canSee(scope, 't1')) throw new StewardError('NOT_FOUND', 'nf');
+        return INSTANCE;
+      },
+    } as unknown as InstanceService;
     svc = new BackupService({
-      store, operations, instances, catalog, keyring: BackupKeyring.fromKey(randomBytes(32)),
-      storage: storageOf({ storage: { kind: 'filesystem', path: join(dir, 'store') }, compression: 'zstd' }, dir), compression: 'zstd', notifier, log,
+      store,
+      operations,
+      instances,
+      catalog,
+      keyring: BackupKeyring.fromKey(randomBytes(32)),
+      storage: storageOf({ storage: { kind: 'filesystem', path: join(dir, 'store') }, compression: 'zstd' }, dir),
+      compression: 'zstd',
+      notifier,
+      log,
     });
   });
   afterEach(async () => {
@@ -208,12 +253,18 @@ describe('BackupService (SQLite, real operation service, fake agent stream)', ()
 
   it('incrementals hang from the latest completed backup; delete refuses a parent unless asked for the chain', async () => {
     const db = store;
-    await db.insertInto('backups').values([row('f', null), row('i1', 'f'), row('i2', 'i1')]).execute();
+    await db
+      .insertInto('backups')
+      .values([row('f', null), row('i1', 'f'), row('i2', 'i1')])
+      .execute();
     for (const id of ['f', 'i1', 'i2']) {
       mkdirSync(join(dir, 'store', 'inst-1', id), { recursive: true });
       writeFileSync(join(dir, 'store', 'inst-1', id, 'data'), id);
     }
-    await db.updateTable('backups').set({ storage: JSON.stringify({ kind: 'filesystem', path: join(dir, 'store') }) }).execute();
+    await db
+      .updateTable('backups')
+      .set({ storage: JSON.stringify({ kind: 'filesystem', path: join(dir, 'store') }) })
+      .execute();
     const inc = await svc.create(T1, req({ incremental: true }));
     const cmd = backupCommand();
     expect(inc.parent_id).toBe('i2');
@@ -237,7 +288,12 @@ describe('BackupService (SQLite, real operation service, fake agent stream)', ()
     expect(await svc.list(T1)).toEqual([]);
     expect(await codeOf(svc.get(tenantScope('t2'), 'f'))).toBe('NOT_FOUND');
     expect((await outbox()).filter((e) => e.startsWith('backup.delete'))).toEqual([
-      'backup.delete.start', 'backup.delete.end', 'backup.delete.start', 'backup.delete.end', 'backup.delete.start', 'backup.delete.end',
+      'backup.delete.start',
+      'backup.delete.end',
+      'backup.delete.start',
+      'backup.delete.end',
+      'backup.delete.start',
+      'backup.delete.end',
     ]);
   });
 });

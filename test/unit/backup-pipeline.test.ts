@@ -131,7 +131,10 @@ describe('backup pipeline (filesystem storage)', () => {
   });
 
   async function refused(p: Promise<unknown>): Promise<string> {
-    const err = await p.then(() => undefined, (e: unknown) => e);
+    const err = await p.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err, 'expected a refusal').toBeDefined();
     return asStewardError(err).message;
   }
@@ -205,19 +208,37 @@ describe('backup pipeline (filesystem storage)', () => {
       let progress = 0;
       const key = newDataKey();
       const id = `splice-${sameTick}`;
-      const saved = await saveStream({ source, storage, key: dataObject('inst-1', id), dataKey: key, compression: 'zstd', signal, onRawBytes: (n) => (progress = n) });
+      const saved = await saveStream({
+        source,
+        storage,
+        key: dataObject('inst-1', id),
+        dataKey: key,
+        compression: 'zstd',
+        signal,
+        onRawBytes: (n) => (progress = n),
+      });
       expect(saved.rawSize).toBe(data.length);
       expect(progress).toBe(data.length);
       // Directly: not one byte of the tool's output was read by this process.
       expect((tool.output as Socket).bytesRead).toBe(sameTick ? 0 : data.length);
-      const a = BackupArtifact.fromPartial({ backupId: id, instanceId: 'inst-1', ...saved, compression: 'zstd', encryption: ENCRYPTION, wrappedKey: wrapDataKey(key, wrappingKey, id) });
+      const a = BackupArtifact.fromPartial({
+        backupId: id,
+        instanceId: 'inst-1',
+        ...saved,
+        compression: 'zstd',
+        encryption: ENCRYPTION,
+        wrappedKey: wrapDataKey(key, wrappingKey, id),
+      });
       expect(sha(await restore(a))).toBe(sha(data));
     });
   }
 
   it('zstd sizes are read from its closing line, in the formats of zstd 1.5 and 1.4', () => {
     expect(zstdCountsBytes()).toBe(true);
-    expect(zstdSizes('Note: 2 physical core(s) detected\n/*stdin*\\            : 52.65%   (1073281918 B => 565090912 B, /*stdout*\\) \n')).toEqual({ raw: 1073281918, compressed: 565090912 });
+    expect(zstdSizes('Note: 2 physical core(s) detected\n/*stdin*\\            : 52.65%   (1073281918 B => 565090912 B, /*stdout*\\) \n')).toEqual({
+      raw: 1073281918,
+      compressed: 565090912,
+    });
     expect(zstdSizes('/*stdin*\\            : 35.61%   (  1073281918 =>  382213519 bytes, /*stdout*\\) ')).toEqual({ raw: 1073281918, compressed: 382213519 });
     expect(zstdSizes('/*stdin*\\ : 52.65%   (  1.00 GiB =>    539 MiB, /*stdout*\\)')).toBeUndefined();
   });
@@ -225,7 +246,14 @@ describe('backup pipeline (filesystem storage)', () => {
   it('a cancelled backup into zstd stops the tool and zstd, and leaves no object behind', async () => {
     const ac = new AbortController();
     const tool = spawnStage({ command: 'sh', args: ['-c', 'exec cat /dev/urandom'] }, ac.signal);
-    const saving = saveStream({ source: gatedByExit(tool.output, tool.exited), storage, key: dataObject('inst-1', 'cancel-zstd'), dataKey: newDataKey(), compression: 'zstd', signal: ac.signal });
+    const saving = saveStream({
+      source: gatedByExit(tool.output, tool.exited),
+      storage,
+      key: dataObject('inst-1', 'cancel-zstd'),
+      dataKey: newDataKey(),
+      compression: 'zstd',
+      signal: ac.signal,
+    });
     setTimeout(() => ac.abort(new Error('cancelled')), 300);
     await refused(saving);
     await tool.exited.catch(() => undefined);
@@ -235,7 +263,14 @@ describe('backup pipeline (filesystem storage)', () => {
   it('a cancelled backup stops the tool and leaves no object behind', async () => {
     const ac = new AbortController();
     const tool = spawnStage({ command: 'sh', args: ['-c', 'exec cat /dev/urandom'] }, ac.signal);
-    const saving = saveStream({ source: gatedByExit(tool.output, tool.exited), storage, key: dataObject('inst-1', 'cancel'), dataKey: newDataKey(), compression: 'gzip', signal: ac.signal });
+    const saving = saveStream({
+      source: gatedByExit(tool.output, tool.exited),
+      storage,
+      key: dataObject('inst-1', 'cancel'),
+      dataKey: newDataKey(),
+      compression: 'gzip',
+      signal: ac.signal,
+    });
     setTimeout(() => ac.abort(new Error('cancelled')), 300);
     await refused(saving);
     await tool.exited.catch(() => undefined);
@@ -362,8 +397,14 @@ describe('secretstream format', () => {
   it('decryptStream refuses data after the final record, and a stream cut at a record boundary', async () => {
     const key = newDataKey();
     const stored = referenceEncrypt(key, randomBytes(3 * RECORD_PLAINTEXT + 10));
-    const err = (p: Promise<unknown>) => p.then(() => 'accepted', (e: Error) => e.message);
-    expect(await err(through(decryptStream(key), Buffer.concat([stored, stored.subarray(HEADER, HEADER + 40)])))).toMatch(/data after the final record|failed authentication/);
+    const err = (p: Promise<unknown>) =>
+      p.then(
+        () => 'accepted',
+        (e: Error) => e.message,
+      );
+    expect(await err(through(decryptStream(key), Buffer.concat([stored, stored.subarray(HEADER, HEADER + 40)])))).toMatch(
+      /data after the final record|failed authentication/,
+    );
     expect(await err(through(decryptStream(key), stored.subarray(0, HEADER + 2 * RECORD)))).toMatch(/final record is missing/);
   });
 });

@@ -53,13 +53,23 @@ describe.skipIf(!!bin.reason)('backup pipeline on S3 (gofakes3 on loopback)', ()
   async function save(id: string, data: Buffer) {
     const key = newDataKey();
     const s3 = new S3Storage({
-      bucket: server.bucket, endpoint: server.endpoint, prefix: 'steward/test', accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey,
+      bucket: server.bucket,
+      endpoint: server.endpoint,
+      prefix: 'steward/test',
+      accessKeyId: server.accessKeyId,
+      secretAccessKey: server.secretAccessKey,
       partSize: 5 * 1024 * 1024,
     });
     try {
       const saved = await saveStream({ source: Readable.from([data]), storage: s3, key: dataObject('inst-s3', id), dataKey: key, compression: 'zstd', signal });
       const a = BackupArtifact.fromPartial({
-        backupId: id, instanceId: 'inst-s3', datastore: 'test', type: BackupType.FULL, ...saved, compression: 'zstd', encryption: ENCRYPTION,
+        backupId: id,
+        instanceId: 'inst-s3',
+        datastore: 'test',
+        type: BackupType.FULL,
+        ...saved,
+        compression: 'zstd',
+        encryption: ENCRYPTION,
         wrappedKey: wrapDataKey(key, wrappingKey, id),
       });
       await writeMeta(s3, a);
@@ -102,7 +112,9 @@ describe.skipIf(!!bin.reason)('backup pipeline on S3 (gofakes3 on loopback)', ()
         setTimeout(() => this.destroy(new Error('tool died')), 50);
       },
     });
-    const err = await saveStream({ source: failing, storage, key: dataObject('inst-s3', 'broken'), dataKey: newDataKey(), compression: 'none', signal }).catch((e: Error) => e);
+    const err = await saveStream({ source: failing, storage, key: dataObject('inst-s3', 'broken'), dataKey: newDataKey(), compression: 'none', signal }).catch(
+      (e: Error) => e,
+    );
     expect(String(err)).toMatch(/tool died/);
     await discardBackup(storage, 'inst-s3', 'broken');
     expect(await storage.list('inst-s3/broken')).toEqual([]);

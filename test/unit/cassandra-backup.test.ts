@@ -7,14 +7,7 @@ import { BackupType, type BackupArtifact } from '../../managers/sdk/backup/types
 import type { PrepareRequest } from '../../managers/sdk/types.js';
 import { packCommand, unpackCommand } from '../../managers/cassandra/archive.js';
 import { cassandraBackupOps } from '../../managers/cassandra/backup.js';
-import {
-  MANIFEST_FORMAT,
-  manifestFacts,
-  parseManifest,
-  snapshotDir,
-  snapshotTag,
-  type BackupManifest,
-} from '../../managers/cassandra/backup-manifest.js';
+import { MANIFEST_FORMAT, manifestFacts, parseManifest, snapshotDir, snapshotTag, type BackupManifest } from '../../managers/cassandra/backup-manifest.js';
 import { checkSchemaStatement, splitCql, unquoteIdent } from '../../managers/cassandra/cql-script.js';
 import { CASSANDRA_CAPABILITIES, cassandraIdentity } from '../../managers/cassandra/identity.js';
 import { checkRestoreChain } from '../../managers/cassandra/restore.js';
@@ -22,7 +15,6 @@ import { expectCode, thrown } from '../fixtures/datastore-assertions.js';
 import { checkCommand, runCommand } from '../../managers/sdk/operations/commands.js';
 import { payload } from '../../managers/sdk/operations/payload.js';
 import type { AgentManager } from '../../managers/sdk/contract.js';
-
 
 /** What Cassandra 5.0 writes into a snapshot (shortened), with a comment holding a ';' and a line break. */
 const SCHEMA_CQL = `CREATE TYPE IF NOT EXISTS shop.addr (
@@ -73,7 +65,7 @@ describe('schema.cql', () => {
       'CREATE TABLE "a;""b".t (x int)',
       'CREATE TYPE k.t (s text)',
     ]);
-    expect(splitCql("x = $$ a; b $$ ; // tail;\n ;; y")).toEqual(['x = $$ a; b $$', 'y']);
+    expect(splitCql('x = $$ a; b $$ ; // tail;\n ;; y')).toEqual(['x = $$ a; b $$', 'y']);
     expect(splitCql('  \n')).toEqual([]);
   });
 
@@ -122,8 +114,21 @@ describe('backup manifest', () => {
     cassandraVersion: '5.0.9',
     dataCenter: 'dc1',
     keyspaces: [
-      { name: 'Audit', replication: { class: 'org.apache.cassandra.locator.NetworkTopologyStrategy', dc1: '3' }, durableWrites: false, tables: [{ name: 'events', id: '0a1b2c3d-0000-4000-8000-00000000000e' }] },
-      { name: 'shop', replication: {}, durableWrites: true, tables: [{ name: 'items', id: 'b905ff60-e98b-11f1-87b6-35cd5af01e70' }, { name: 'Empty', id: 'b905ff60-e98b-11f1-87b6-35cd5af01e71' }] },
+      {
+        name: 'Audit',
+        replication: { class: 'org.apache.cassandra.locator.NetworkTopologyStrategy', dc1: '3' },
+        durableWrites: false,
+        tables: [{ name: 'events', id: '0a1b2c3d-0000-4000-8000-00000000000e' }],
+      },
+      {
+        name: 'shop',
+        replication: {},
+        durableWrites: true,
+        tables: [
+          { name: 'items', id: 'b905ff60-e98b-11f1-87b6-35cd5af01e70' },
+          { name: 'Empty', id: 'b905ff60-e98b-11f1-87b6-35cd5af01e71' },
+        ],
+      },
     ],
     ...over,
   });
@@ -148,7 +153,14 @@ describe('backup manifest', () => {
     ['a tag with a slash', text(manifest({ snapshotTag: '../x' }))],
     ['a system keyspace', text(manifest({ keyspaces: [{ name: 'system_auth', replication: {}, durableWrites: true, tables: [] }] }))],
     ['a keyspace with a slash', text(manifest({ keyspaces: [{ name: 'a/../b', replication: {}, durableWrites: true, tables: [] }] }))],
-    ['a table with a path in it', text(manifest({ keyspaces: [{ name: 'k', replication: {}, durableWrites: true, tables: [{ name: '../../etc', id: '0a1b2c3d-0000-4000-8000-00000000000e' }] }] }))],
+    [
+      'a table with a path in it',
+      text(
+        manifest({
+          keyspaces: [{ name: 'k', replication: {}, durableWrites: true, tables: [{ name: '../../etc', id: '0a1b2c3d-0000-4000-8000-00000000000e' }] }],
+        }),
+      ),
+    ],
     ['a table id that is no UUID', text(manifest({ keyspaces: [{ name: 'k', replication: {}, durableWrites: true, tables: [{ name: 't', id: 'x' }] }] }))],
     ['a keyspace twice', text(manifest({ keyspaces: [manifest().keyspaces[1], manifest().keyspaces[1]] }))],
   ])('refuses a manifest with %s', (_what, body) => {
@@ -165,9 +177,19 @@ describe('tar command lines', () => {
 });
 
 describe('cassandra restore requests', () => {
-  const restore = (...chain: BackupArtifact[]): PrepareRequest['restore'] => ({ storage: undefined, chain: chain.map((a) => ({ artifact: a, key: undefined })) });
+  const restore = (...chain: BackupArtifact[]): PrepareRequest['restore'] => ({
+    storage: undefined,
+    chain: chain.map((a) => ({ artifact: a, key: undefined })),
+  });
   const req = (over: Partial<PrepareRequest> = {}): PrepareRequest => ({
-    memoryMb: 0, port: 0, bindAddress: '', databases: [], users: [], cluster: undefined, restore: restore(artifact()), ...over,
+    memoryMb: 0,
+    port: 0,
+    bindAddress: '',
+    databases: [],
+    users: [],
+    cluster: undefined,
+    restore: restore(artifact()),
+    ...over,
   });
 
   // What the agent and the controller check a prepare through: the operations table.
@@ -181,8 +203,22 @@ describe('cassandra restore requests', () => {
   it('refuses keyspaces, roles and cluster membership with a restore, naming the field', () => {
     const ks = { name: 'a', characterSet: '', collation: '', ctype: '', replication: {} };
     const user = { name: 'alice', host: '', password: 'pw', access: [], permissions: '' };
-    const cluster = { clusterId: 'c1', clusterName: 'ring', seeds: ['10.0.0.1'], autoBootstrap: false, dataCenter: 'dc1', rack: 'rack1', adminUser: 'steward_admin', adminPassword: 'pw', secureCluster: false };
-    const cases: Array<[Partial<PrepareRequest>, string]> = [[{ databases: [ks] }, 'databases'], [{ users: [user] }, 'users'], [{ cluster }, 'cluster']];
+    const cluster = {
+      clusterId: 'c1',
+      clusterName: 'ring',
+      seeds: ['10.0.0.1'],
+      autoBootstrap: false,
+      dataCenter: 'dc1',
+      rack: 'rack1',
+      adminUser: 'steward_admin',
+      adminPassword: 'pw',
+      secureCluster: false,
+    };
+    const cases: Array<[Partial<PrepareRequest>, string]> = [
+      [{ databases: [ks] }, 'databases'],
+      [{ users: [user] }, 'users'],
+      [{ cluster }, 'cluster'],
+    ];
     for (const [over, field] of cases) {
       const err = thrown(() => check(req(over)));
       expect(err.code).toBe('INVALID_ARGUMENT');
@@ -216,7 +252,10 @@ describe('cassandra backup ops', () => {
     });
     const manager = { backup: ops } as unknown as AgentManager;
     const req = { backupId: 'b2', type: BackupType.INCREMENTAL, parent: artifact(), storage: undefined, key: undefined, compression: 'zstd' };
-    const err = await expectCode(runCommand(manager, cassandraIdentity, payload('createBackup', req), { signal: new AbortController().signal, progress: () => undefined }), 'FAILED_PRECONDITION');
+    const err = await expectCode(
+      runCommand(manager, cassandraIdentity, payload('createBackup', req), { signal: new AbortController().signal, progress: () => undefined }),
+      'FAILED_PRECONDITION',
+    );
     expect(err.message).toMatch(/does not support incremental backups/);
   });
 });

@@ -75,7 +75,9 @@ describe('java command lines', () => {
     expect(args).toEqual(expect.arrayContaining(['-Xms512m', '-Xmx512m', '-javaagent:/c/lib/jamm-0.4.0.jar', '-Dcassandra.jmx.local.port=7199']));
     expect(args).toContain('-Dcassandra.config=file:///i/config/cassandra.yaml');
     expect(args).toContain('-Dcassandra-rackdc.properties=file:///i/config/cassandra-rackdc.properties');
-    expect(args).toEqual(expect.arrayContaining(['--add-exports', 'java.base/jdk.internal.misc=ALL-UNNAMED', '--add-opens', 'java.base/sun.nio.ch=ALL-UNNAMED']));
+    expect(args).toEqual(
+      expect.arrayContaining(['--add-exports', 'java.base/jdk.internal.misc=ALL-UNNAMED', '--add-opens', 'java.base/sun.nio.ch=ALL-UNNAMED']),
+    );
     // Extra options come before the class path, so they are JVM options.
     expect(args.indexOf('-Dcassandra.ring_delay_ms=1000')).toBeLessThan(args.indexOf('-cp'));
   });
@@ -91,7 +93,14 @@ describe('java command lines', () => {
   });
 
   it('options come from STEWARD_CASSANDRA_* with packaged defaults', () => {
-    expect(optionsFromEnv({})).toEqual({ home: '/usr/share/cassandra', javaHome: undefined, confDir: undefined, storagePort: 7000, jmxPort: 7199, extraJvmOptions: [] });
+    expect(optionsFromEnv({})).toEqual({
+      home: '/usr/share/cassandra',
+      javaHome: undefined,
+      confDir: undefined,
+      storagePort: 7000,
+      jmxPort: 7199,
+      extraJvmOptions: [],
+    });
     expect(optionsFromEnv({ STEWARD_CASSANDRA_HOME: '/c', STEWARD_CASSANDRA_JMX_PORT: '17199', STEWARD_CASSANDRA_JVM_OPTS: ' -Da=1  -Db=2 ' })).toMatchObject({
       home: '/c',
       jmxPort: 17199,

@@ -23,7 +23,16 @@ function fakeContext() {
       const existing = done.get(`add:${key}`) as MemberRecord | undefined;
       if (existing) return existing;
       n++;
-      const m: MemberRecord = { instanceId: `i${n}`, name: `ring-${n}`, dataCenter: spec.dataCenter, rack: spec.rack, seed: false, state: 'active', host: `127.0.0.${n + 1}`, port: 9042 };
+      const m: MemberRecord = {
+        instanceId: `i${n}`,
+        name: `ring-${n}`,
+        dataCenter: spec.dataCenter,
+        rack: spec.rack,
+        seed: false,
+        state: 'active',
+        host: `127.0.0.${n + 1}`,
+        port: 9042,
+      };
       members.push(m);
       done.set(`add:${key}`, m);
       log.push(`add ${m.instanceId} ${spec.dataCenter}/${spec.rack} seeds=[${membership.seeds.join(',')}] bootstrap=${membership.autoBootstrap}`);
@@ -39,7 +48,10 @@ function fakeContext() {
       Object.assign(members.find((m) => m.instanceId === id)!, patch);
     },
     async removeMember(id) {
-      members.splice(members.findIndex((m) => m.instanceId === id), 1);
+      members.splice(
+        members.findIndex((m) => m.instanceId === id),
+        1,
+      );
       log.push(`remove ${id}`);
     },
     async say() {},

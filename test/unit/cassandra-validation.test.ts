@@ -1,13 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { StewardError } from '../../managers/sdk/errors.js';
 import type { Database, PrepareRequest, User } from '../../managers/sdk/types.js';
-import {
-  cassandraRules as v, cassandraValidator,
-  checkReplication,
-  checkSeeds,
-  cqlString,
-  quoteCqlIdent,
-} from '../../managers/cassandra/validation.js';
+import { cassandraRules as v, cassandraValidator, checkReplication, checkSeeds, cqlString, quoteCqlIdent } from '../../managers/cassandra/validation.js';
 import { replicationLiteral, defaultReplication } from '../../managers/cassandra/topology.js';
 import { cassandraIdentity } from '../../managers/cassandra/identity.js';
 import { checkCommand } from '../../managers/sdk/operations/commands.js';
@@ -36,26 +30,13 @@ describe('cassandra role names', () => {
     expect(() => v.user(user({ name }), 'user')).not.toThrow();
   });
 
-  it.each([
-    '',
-    'x'.repeat(65),
-    '.hidden',
-    '-opt',
-    'cassandra',
-    'Cassandra',
-    'steward_admin',
-    'root',
-    'ROOT',
-    'a"b',
-    "a'b",
-    'a b',
-    'a;b',
-    'ünï',
-    'a\0b',
-  ])('refuses %j, naming the field', (name) => {
-    expect(fieldOf(() => v.user(user({ name }), 'users[3]'))).toBe('users[3].name');
-    expect(fieldOf(() => v.userRef({ name, host: '' }, 'user'))).toBe('user.name');
-  });
+  it.each(['', 'x'.repeat(65), '.hidden', '-opt', 'cassandra', 'Cassandra', 'steward_admin', 'root', 'ROOT', 'a"b', "a'b", 'a b', 'a;b', 'ünï', 'a\0b'])(
+    'refuses %j, naming the field',
+    (name) => {
+      expect(fieldOf(() => v.user(user({ name }), 'users[3]'))).toBe('users[3].name');
+      expect(fieldOf(() => v.userRef({ name, host: '' }, 'user'))).toBe('user.name');
+    },
+  );
 
   it('takes no host restriction (empty or "%" only) and no permissions string', () => {
     expect(() => v.userRef({ name: 'alice', host: '%' }, 'user')).not.toThrow();
@@ -116,7 +97,13 @@ describe('replication factors per data center', () => {
 
   it('renders NetworkTopologyStrategy and caps the default at three replicas per data center', () => {
     expect(replicationLiteral({ dc1: 3, dc2: 1 })).toBe("{'class': 'NetworkTopologyStrategy', 'dc1': 3, 'dc2': 1}");
-    const topology = { localDataCenter: 'dc1', nodes: new Map([['dc1', 5], ['dc2', 2]]) };
+    const topology = {
+      localDataCenter: 'dc1',
+      nodes: new Map([
+        ['dc1', 5],
+        ['dc2', 2],
+      ]),
+    };
     expect(defaultReplication(topology)).toEqual({ dc1: 3, dc2: 2 });
   });
 });
@@ -145,7 +132,16 @@ describe('CQL quoting', () => {
 });
 
 describe('cassandra prepare requests', () => {
-  const req = (over: Partial<PrepareRequest> = {}): PrepareRequest => ({ memoryMb: 0, port: 0, bindAddress: '', databases: [], users: [], cluster: undefined, restore: undefined, ...over });
+  const req = (over: Partial<PrepareRequest> = {}): PrepareRequest => ({
+    memoryMb: 0,
+    port: 0,
+    bindAddress: '',
+    databases: [],
+    users: [],
+    cluster: undefined,
+    restore: undefined,
+    ...over,
+  });
   const member = (over: Partial<NonNullable<PrepareRequest['cluster']>> = {}): NonNullable<PrepareRequest['cluster']> => ({
     clusterId: 'c1',
     clusterName: 'ring',
@@ -160,7 +156,9 @@ describe('cassandra prepare requests', () => {
   });
 
   it('access must name a keyspace being created', () => {
-    expect(fieldOf(() => checkPrepareRequest(req({ databases: [ks('a')], users: [user({ access: [{ database: 'b' }] })] })))).toBe('users[0].access[0].database');
+    expect(fieldOf(() => checkPrepareRequest(req({ databases: [ks('a')], users: [user({ access: [{ database: 'b' }] })] })))).toBe(
+      'users[0].access[0].database',
+    );
     expect(() => checkPrepareRequest(req({ databases: [ks('a')], users: [user({ access: [{ database: 'a' }] })] }))).not.toThrow();
   });
 

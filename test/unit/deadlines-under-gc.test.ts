@@ -83,10 +83,15 @@ describe('deadlines under forced garbage collection', () => {
     const datastore: ManagerIdentity = { name: 'gc', displayName: 'GC test', capabilities: [], validator, defaultPort: 1 };
     const ex = new Executor({ journal, manager, datastore, log: createLogger('test', { level: 'silent' }), onUpdate: () => undefined });
     ex.submit({ operationId: 'late', deadlineUnixMs: Date.now() + 300, payload: payload('restart', {}) });
-    const op = await waitFor('the deadline', async () => {
-      const o = journal.get('late');
-      return o && o.state !== OperationState.RUNNING && o;
-    }, 10_000, 20);
+    const op = await waitFor(
+      'the deadline',
+      async () => {
+        const o = journal.get('late');
+        return o && o.state !== OperationState.RUNNING && o;
+      },
+      10_000,
+      20,
+    );
     expect(op.state).toBe(OperationState.FAILED);
     expect(codeOfNumber(op.error!.code)).toBe('DEADLINE_EXCEEDED');
     journal.close();

@@ -4,7 +4,17 @@
 import { status } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode as WireCode } from '../../proto/gen/steward/v1/common.js';
-import { asStewardError, codeNumber, codeOfName, codeOfNumber, fromWireError, hasCode, StewardError, toWireError, type ErrorCode } from '../../managers/sdk/errors.js';
+import {
+  asStewardError,
+  codeNumber,
+  codeOfName,
+  codeOfNumber,
+  fromWireError,
+  hasCode,
+  StewardError,
+  toWireError,
+  type ErrorCode,
+} from '../../managers/sdk/errors.js';
 import { grpcCode, toServiceError } from '../../controller/grpc-status.js';
 
 const ALL: ErrorCode[] = (Object.keys(WireCode) as Array<keyof typeof WireCode>).filter(

@@ -8,7 +8,7 @@ import { createLogger } from '../../managers/sdk/logger.js';
 import type { AgentManager, ManagerIdentity, OperationScope } from '../../managers/sdk/contract.js';
 import { codeOfNumber } from '../../managers/sdk/errors.js';
 import { payload, type CommandPayload } from '../../managers/sdk/operations/payload.js';
-import { Command } from '../../proto/gen/steward/v1/agent.js';
+import type { Command } from '../../proto/gen/steward/v1/agent.js';
 import { DatastoreStatus, OperationState } from '../../proto/gen/steward/v1/common.js';
 import { validator } from '../fixtures/noop-manager/orchestration.js';
 import { tempDir, waitFor } from '../fixtures/controller.js';
@@ -56,16 +56,32 @@ function setup() {
   const journal = new Journal(join(tempDir('exec-'), 'j.db'));
   const datastore: ManagerIdentity = { name: 'exec-test', displayName: 'Executor test', capabilities: ['users'], validator, defaultPort: 1 };
   const ex = new Executor({ journal, manager, datastore, log, onUpdate: () => undefined });
-  const cmd = (id: string, p: CommandPayload, deadlineMs = 0): Command => ({ operationId: id, deadlineUnixMs: deadlineMs ? Date.now() + deadlineMs : 0, payload: p });
-  const finished = (id: string) => waitFor(`operation ${id}`, async () => {
-    const op = journal.get(id);
-    return op && op.state !== OperationState.RUNNING && op;
-  }, 5_000, 10);
+  const cmd = (id: string, p: CommandPayload, deadlineMs = 0): Command => ({
+    operationId: id,
+    deadlineUnixMs: deadlineMs ? Date.now() + deadlineMs : 0,
+    payload: p,
+  });
+  const finished = (id: string) =>
+    waitFor(
+      `operation ${id}`,
+      async () => {
+        const op = journal.get(id);
+        return op && op.state !== OperationState.RUNNING && op;
+      },
+      5_000,
+      10,
+    );
   /** Reads are not journaled: their answer is only in the outbox. */
-  const answered = (id: string) => waitFor(`answer to ${id}`, async () => {
-    const answers = journal.pendingAfter(0).flatMap((m) => (m.body?.$case === 'update' ? [m.body.value] : []));
-    return answers.find((u) => u.operationId === id && u.state !== OperationState.RUNNING);
-  }, 5_000, 10);
+  const answered = (id: string) =>
+    waitFor(
+      `answer to ${id}`,
+      async () => {
+        const answers = journal.pendingAfter(0).flatMap((m) => (m.body?.$case === 'update' ? [m.body.value] : []));
+        return answers.find((u) => u.operationId === id && u.state !== OperationState.RUNNING);
+      },
+      5_000,
+      10,
+    );
   return { ex, journal, events, cmd, finished, answered, maxActive: () => maxActive };
 }
 

@@ -1,12 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { StewardError } from '../../managers/sdk/errors.js';
-import {
-  checkName,
-  checkPassword,
-  checkUnique,
-  quoteMysqlIdent,
-  quotePgIdent,
-} from '../../managers/sdk/identifiers.js';
+import { checkName, checkPassword, checkUnique, quoteMysqlIdent, quotePgIdent } from '../../managers/sdk/identifiers.js';
 
 const rules = { maxLength: 10, pattern: /^[a-z][a-z0-9_]*$/, reserved: ['admin', 'Root'], what: 'thing name' };
 

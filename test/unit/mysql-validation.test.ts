@@ -2,11 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { fieldOf } from '../fixtures/datastore-assertions.js';
 import { renderMyCnf, tuning } from '../../managers/mysql/config.js';
 import { flavourFromVersion } from '../../managers/mysql/flavour.js';
-import {
-  ADMIN_USER,
-  checkHost,
-  mysqlRules as v, mysqlValidator,
-} from '../../managers/mysql/validation.js';
+import { ADMIN_USER, checkHost, mysqlRules as v, mysqlValidator } from '../../managers/mysql/validation.js';
 import type { User } from '../../managers/sdk/types.js';
 import { mysqlIdentity } from '../../managers/mysql/identity.js';
 import { checkCommand } from '../../managers/sdk/operations/commands.js';
@@ -57,12 +53,9 @@ describe('mysql database names', () => {
     expect(() => v.databaseName(name, 'name')).not.toThrow();
   });
 
-  it.each(['', 'x'.repeat(65), '$a', '-a', 'a.b', 'a/b', 'a b', 'a`b', "a'b", 'a%', 'a\0', 'données', '../etc', 'lost+found'])(
-    'refuses %j',
-    (name) => {
-      expect(fieldOf(() => v.databaseName(name, 'name'))).toBe('name');
-    },
-  );
+  it.each(['', 'x'.repeat(65), '$a', '-a', 'a.b', 'a/b', 'a b', 'a`b', "a'b", 'a%', 'a\0', 'données', '../etc', 'lost+found'])('refuses %j', (name) => {
+    expect(fieldOf(() => v.databaseName(name, 'name'))).toBe('name');
+  });
 
   it.each(['mysql', 'MySQL', 'sys', 'information_schema', 'PERFORMANCE_SCHEMA'])('refuses the system database %j', (name) => {
     expect(fieldOf(() => v.databaseName(name, 'name'))).toBe('name');
@@ -124,7 +117,7 @@ describe('mysql host patterns', () => {
 
 describe('mysql passwords', () => {
   it('accepts 1 to 128 printable ASCII characters, quotes included', () => {
-    expect(() => v.password("x", 'password')).not.toThrow();
+    expect(() => v.password('x', 'password')).not.toThrow();
     expect(() => v.password(`'"\`\\;%_ ~`.padEnd(128, 'z'), 'password')).not.toThrow();
   });
   it.each(['', 'x'.repeat(129), 'a\0b', 'pä', 'a\nb'])('refuses %j', (pw) => {
@@ -134,9 +127,7 @@ describe('mysql passwords', () => {
 
 describe('mysql users in a request', () => {
   it('validates access entries and names their field', () => {
-    expect(fieldOf(() => v.user(user({ access: [{ database: 'ok' }, { database: 'bad name' }] }), 'users[0]'))).toBe(
-      'users[0].access[1].database',
-    );
+    expect(fieldOf(() => v.user(user({ access: [{ database: 'ok' }, { database: 'bad name' }] }), 'users[0]'))).toBe('users[0].access[1].database');
     expect(fieldOf(() => v.user(user({ access: [{ database: 'mysql' }] }), 'users[0]'))).toBe('users[0].access[0].database');
   });
   it('refuses the same user@host twice, but not the same name on two hosts', () => {
@@ -144,7 +135,15 @@ describe('mysql users in a request', () => {
     expect(() => mysqlValidator.users([user(), user({ host: 'localhost' })], 'users')).not.toThrow();
   });
   it('prepare refuses access to a database it does not create, before touching anything', () => {
-    const req = { memoryMb: 0, port: 0, bindAddress: '', cluster: undefined, restore: undefined, databases: [{ name: 'app', characterSet: '', collation: '', ctype: '', replication: {} }], users: [user({ access: [{ database: 'other' }] })] };
+    const req = {
+      memoryMb: 0,
+      port: 0,
+      bindAddress: '',
+      cluster: undefined,
+      restore: undefined,
+      databases: [{ name: 'app', characterSet: '', collation: '', ctype: '', replication: {} }],
+      users: [user({ access: [{ database: 'other' }] })],
+    };
     expect(fieldOf(() => checkPrepareRequest(req))).toBe('users[0].access[0].database');
   });
 });

@@ -53,19 +53,51 @@ const op = (p: CommandPayload): OperationsTable => ({
 });
 
 function notification(eventType: string, payload: Payload): Notification {
-  return { message_id: randomUUID(), publisher_id: 'steward.controller.test', event_type: eventType, priority: priorityOf(eventType), payload, timestamp: osloTimestamp() };
+  return {
+    message_id: randomUUID(),
+    publisher_id: 'steward.controller.test',
+    event_type: eventType,
+    priority: priorityOf(eventType),
+    payload,
+    timestamp: osloTimestamp(),
+  };
 }
 
 describe('the event catalog', () => {
   it('holds every type of DESIGN.md section 8, each with .start, .end and .error, all accepted by the schema', () => {
-    for (const base of ['instance.create', 'instance.delete', 'instance.reboot', 'instance.modify_flavor', 'instance.modify_volume', 'instance.migrate', 'cluster.create', 'cluster.delete', 'cluster.resize', 'backup.create', 'backup.delete', 'user.create', 'user.delete', 'database.create', 'database.delete', 'root.enable', 'replica.promote', 'replica.eject', 'configuration.attach', 'configuration.detach']) {
+    for (const base of [
+      'instance.create',
+      'instance.delete',
+      'instance.reboot',
+      'instance.modify_flavor',
+      'instance.modify_volume',
+      'instance.migrate',
+      'cluster.create',
+      'cluster.delete',
+      'cluster.resize',
+      'backup.create',
+      'backup.delete',
+      'user.create',
+      'user.delete',
+      'database.create',
+      'database.delete',
+      'root.enable',
+      'replica.promote',
+      'replica.eject',
+      'configuration.attach',
+      'configuration.detach',
+    ]) {
       for (const phase of ['start', 'end', 'error']) expect(ALL_EVENT_TYPES).toContain(`${base}.${phase}`);
     }
     expect(ALL_EVENT_TYPES).toHaveLength(Object.values(EVENT_CATALOG).flat().length * 3);
   });
 
   it('maps the operations that change something, and nothing for reads, the no-op and the internal destroy', () => {
-    expect(Object.fromEntries(['prepare', 'restart', 'create_users', 'delete_user', 'create_databases', 'delete_database', 'enable_root'].map((k) => [k, operationEventOf(k)?.type]))).toEqual({
+    expect(
+      Object.fromEntries(
+        ['prepare', 'restart', 'create_users', 'delete_user', 'create_databases', 'delete_database', 'enable_root'].map((k) => [k, operationEventOf(k)?.type]),
+      ),
+    ).toEqual({
       prepare: 'instance.create',
       restart: 'instance.reboot',
       create_users: 'user.create',
@@ -113,11 +145,22 @@ describe('payloads', () => {
 
   it('instance state follows the task as Trove names its statuses', () => {
     const of = (task: string) => instanceState({ task, deleted_at: null });
-    expect([of('NONE'), of('BUILDING'), of('REBOOTING'), of('DELETING'), of('BUILDING_ERROR'), of('RESIZING')]).toEqual(['active', 'build', 'reboot', 'shutdown', 'error', 'resize']);
+    expect([of('NONE'), of('BUILDING'), of('REBOOTING'), of('DELETING'), of('BUILDING_ERROR'), of('RESIZING')]).toEqual([
+      'active',
+      'build',
+      'reboot',
+      'shutdown',
+      'error',
+      'resize',
+    ]);
   });
 
   it('users and databases: names only, never a password; unknown fields are refused by the schema', () => {
-    const users = usersPayload(instance, undefined, op(payload('createUsers', { users: [{ name: 'app', host: '%', password: 'S3cret-pw', access: [], permissions: '' }] })));
+    const users = usersPayload(
+      instance,
+      undefined,
+      op(payload('createUsers', { users: [{ name: 'app', host: '%', password: 'S3cret-pw', access: [], permissions: '' }] })),
+    );
     expect(users.users).toEqual([{ name: 'app', host: '%' }]);
     expect(JSON.stringify(users)).not.toContain('S3cret-pw');
     expect(notificationErrors(notification('user.create.start', users))).toEqual([]);
@@ -141,9 +184,22 @@ describe('payloads', () => {
       parentId: null,
       locationRef: null,
     });
-    expect(Object.keys(p).sort()).toEqual(['created', 'description', 'id', 'instance_id', 'locationRef', 'name', 'parent_id', 'size', 'status', 'tenant_id', 'updated']);
+    expect(Object.keys(p).sort()).toEqual([
+      'created',
+      'description',
+      'id',
+      'instance_id',
+      'locationRef',
+      'name',
+      'parent_id',
+      'size',
+      'status',
+      'tenant_id',
+      'updated',
+    ]);
     expect(p.created).toBe('2014-02-13T21:47:16');
-    for (const type of ['backup.create.start', 'backup.create.end', 'backup.delete.start', 'backup.delete.end']) expect(notificationErrors(notification(type, p))).toEqual([]);
+    for (const type of ['backup.create.start', 'backup.create.end', 'backup.delete.start', 'backup.delete.end'])
+      expect(notificationErrors(notification(type, p))).toEqual([]);
     expect(notificationErrors(notification('backup.create.error', { ...p, status: 'FAILED', exception: 'INTERNAL: disk full' }))).toEqual([]);
   });
 
@@ -155,11 +211,19 @@ describe('payloads', () => {
       created: '2024-05-01T10:00:00Z',
       updated: '2024-05-01T10:05:00Z',
       datastore: { type: 'cassandra', version: '4.1' },
-      instances: [1, 2, 3].map((i) => ({ instanceId: randomUUID(), name: `ring-${i}`, createdAt: '2024-05-01T10:00:00Z', volumeSize: 1, volumeId: null, type: 'member' })),
+      instances: [1, 2, 3].map((i) => ({
+        instanceId: randomUUID(),
+        name: `ring-${i}`,
+        createdAt: '2024-05-01T10:00:00Z',
+        volumeSize: 1,
+        volumeId: null,
+        type: 'member',
+      })),
     });
     expect(p.cluster_size).toBe(3);
     expect((p.instances as unknown[])[0]).toMatchObject({ name: 'ring-1', created_at: '2024-05-01T10:00:00', volume_size: 1, volume_id: null, type: 'member' });
-    for (const type of ['cluster.create.start', 'cluster.create.end', 'cluster.resize.start', 'cluster.delete.end']) expect(notificationErrors(notification(type, p))).toEqual([]);
+    for (const type of ['cluster.create.start', 'cluster.create.end', 'cluster.resize.start', 'cluster.delete.end'])
+      expect(notificationErrors(notification(type, p))).toEqual([]);
     expect(notificationErrors(notification('cluster.create.error', { ...p, exception: 'x' }))).toEqual([]);
   });
 });
@@ -185,7 +249,9 @@ describe('wire formats', () => {
   });
 
   it('exception: the error code and message as one string', () => {
-    expect(exceptionOf({ error_code: 'ALREADY_EXISTS', error_message: "user 'a'@'%' already exists", message: '' })).toBe("ALREADY_EXISTS: user 'a'@'%' already exists");
+    expect(exceptionOf({ error_code: 'ALREADY_EXISTS', error_message: "user 'a'@'%' already exists", message: '' })).toBe(
+      "ALREADY_EXISTS: user 'a'@'%' already exists",
+    );
     expect(exceptionOf({ error_code: null, error_message: null, message: 'agent restarted' })).toBe('agent restarted');
   });
 });

@@ -111,7 +111,15 @@ describe('outbox and dispatcher', () => {
   it('writes the event only if the state change commits', async () => {
     await expect(
       notifier.transaction(store, async (trx) => {
-        await notifier.raise(trx, { eventType: 'instance.create.start', priority: 'INFO', resourceKind: 'instance', resourceId: 'x', orderKey: 'instance:x', tenantId: 't', payload: {} });
+        await notifier.raise(trx, {
+          eventType: 'instance.create.start',
+          priority: 'INFO',
+          resourceKind: 'instance',
+          resourceId: 'x',
+          orderKey: 'instance:x',
+          tenantId: 't',
+          payload: {},
+        });
         throw new Error('the state change failed');
       }),
     ).rejects.toThrow('the state change failed');
@@ -213,7 +221,15 @@ describe('outbox and dispatcher', () => {
     // Written without this process's notifier (another controller on the same store).
     const other = new Notifier({ publisherId: 'steward.controller.other', payload: { region: 'r', availabilityZone: null, serviceIds: {} } });
     await other.transaction(store, (trx) =>
-      other.raise(trx, { eventType: 'instance.reboot.end', priority: 'INFO', resourceKind: 'instance', resourceId: 'a', orderKey: 'instance:a', tenantId: 't', payload: { n: 2 } }),
+      other.raise(trx, {
+        eventType: 'instance.reboot.end',
+        priority: 'INFO',
+        resourceKind: 'instance',
+        resourceId: 'a',
+        orderKey: 'instance:a',
+        tenantId: 't',
+        payload: { n: 2 },
+      }),
     );
     await raise('a', 3); // handed over, but must wait for 2, which only a scan finds
     await until('all three', () => sink.delivered.length === 3);

@@ -14,9 +14,20 @@ const event = (seq: number): OutboxEvent => ({
   resourceKind: 'instance',
   resourceId: 'a',
   tenantId: 't',
-  notification: { message_id: `m${seq}`, publisher_id: 'p', event_type: 'instance.reboot.end', priority: 'INFO', payload: { n: seq }, timestamp: '2024-05-01 10:00:00.000000' },
+  notification: {
+    message_id: `m${seq}`,
+    publisher_id: 'p',
+    event_type: 'instance.reboot.end',
+    priority: 'INFO',
+    payload: { n: seq },
+    timestamp: '2024-05-01 10:00:00.000000',
+  },
 });
-const lines = (path: string) => readFileSync(path, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l).message_id as string);
+const lines = (path: string) =>
+  readFileSync(path, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l).message_id as string);
 
 describe('JSON-lines file sink', () => {
   let dir: string;

@@ -105,7 +105,12 @@ describe('checkCommand: the one entry point both sides check a command through',
   it('refuses what the datastore cannot do with FAILED_PRECONDITION naming the datastore, before looking at the input', () => {
     const err = thrown(() => checkCommand(payload('createDatabases', { databases: [] }), redisIdentity));
     expect([err.code, err.message]).toEqual(['FAILED_PRECONDITION', 'datastore Redis does not support databases']);
-    const inc = thrown(() => checkCommand(payload('createBackup', { backupId: 'b', type: BackupType.INCREMENTAL, parent: undefined, storage: undefined, key: undefined, compression: '' }), redisIdentity));
+    const inc = thrown(() =>
+      checkCommand(
+        payload('createBackup', { backupId: 'b', type: BackupType.INCREMENTAL, parent: undefined, storage: undefined, key: undefined, compression: '' }),
+        redisIdentity,
+      ),
+    );
     expect(inc.message).toBe('datastore Redis does not support incremental backups');
     expect(thrown(() => checkCommand(payload('setSeeds', { seeds: ['10.0.0.1'] }), mysql)).message).toMatch(/does not support clusters/);
   });
@@ -125,7 +130,18 @@ describe('checkCommand: the one entry point both sides check a command through',
       [payload('grantAccess', { user: undefined, databases: ['shop'] }), 'user'],
       [payload('changePassword', { user: user('app'), password: '' }), 'password'],
       [payload('listUsers', { page: { limit: 5_000, marker: '' } }), 'page.limit'],
-      [payload('prepare', { memoryMb: 0, databases: [], users: [{ ...user('app'), access: [{ database: 'shop' }] }], bindAddress: '', port: 0, cluster: undefined, restore: undefined }), 'users[0].access[0].database'],
+      [
+        payload('prepare', {
+          memoryMb: 0,
+          databases: [],
+          users: [{ ...user('app'), access: [{ database: 'shop' }] }],
+          bindAddress: '',
+          port: 0,
+          cluster: undefined,
+          restore: undefined,
+        }),
+        'users[0].access[0].database',
+      ],
     ];
     for (const [p, field] of cases) {
       const err = thrown(() => checkCommand(p, mysql));

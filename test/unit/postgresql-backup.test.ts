@@ -13,16 +13,7 @@ import { postgresqlIdentity } from '../../managers/postgresql/identity.js';
 import { checkRestoreChain } from '../../managers/postgresql/restore.js';
 import { parseControlData, recoverySettings } from '../../managers/postgresql/recovery.js';
 import { adminRoleSql } from '../../managers/postgresql/secure.js';
-import {
-  formatLsn,
-  historyFileName,
-  parseLsn,
-  parseWalFileName,
-  walFileAt,
-  walFileEnding,
-  walFileName,
-  walRange,
-} from '../../managers/postgresql/wal.js';
+import { formatLsn, historyFileName, parseLsn, parseWalFileName, walFileAt, walFileEnding, walFileName, walRange } from '../../managers/postgresql/wal.js';
 import { thrown } from '../fixtures/datastore-assertions.js';
 import { checkCommand } from '../../managers/sdk/operations/commands.js';
 import { payload } from '../../managers/sdk/operations/payload.js';
@@ -120,7 +111,10 @@ describe('postgresql backup facts', () => {
 
   it('accepts a chain only when each incremental continues where its parent ended, on one cluster and timeline', () => {
     const incr2: PgBackupFacts = { ...incrFacts, startWal: '000000010000000000000004', endWal: '000000010000000000000006' };
-    const chain = (...facts: PgBackupFacts[]) => () => checkChainFacts(facts.map((f, i) => ({ id: `b${i}`, facts: f })));
+    const chain =
+      (...facts: PgBackupFacts[]) =>
+      () =>
+        checkChainFacts(facts.map((f, i) => ({ id: `b${i}`, facts: f })));
     expect(chain(fullFacts, incrFacts, incr2)).not.toThrow();
     expect(thrown(chain(fullFacts, incr2)).code).toBe('FAILED_PRECONDITION'); // incr-1's WAL would be missing
     expect(thrown(chain(fullFacts, { ...incrFacts, systemIdentifier: '1' })).code).toBe('FAILED_PRECONDITION');
@@ -147,7 +141,8 @@ describe('pg_basebackup output', () => {
     'START TIMELINE: 1',
     '',
   ].join('\n');
-  const manifestTail = '{ "Path": "global/pg_control", "Size": 8192 }\n],\n"WAL-Ranges": [\n{ "Timeline": 1, "Start-LSN": "0/2000028", "End-LSN": "0/3000100" }\n],\n"Manifest-Checksum": "7e39"}\n';
+  const manifestTail =
+    '{ "Path": "global/pg_control", "Size": 8192 }\n],\n"WAL-Ranges": [\n{ "Timeline": 1, "Start-LSN": "0/2000028", "End-LSN": "0/3000100" }\n],\n"Manifest-Checksum": "7e39"}\n';
 
   it('reads where replay starts from backup_label and where the backup ends from the manifest', () => {
     expect(parseBackupLabel(label)).toEqual({ startLsn: '0/2000028', startWal: '000000010000000000000002', timeline: 1 });
@@ -187,7 +182,8 @@ describe('postgresql recovery and rendered files', () => {
   });
 
   it("reads pg_controldata's cluster state", () => {
-    const text = 'pg_control version number:            1300\nDatabase cluster state:               in archive recovery\nLatest checkpoint location:           0/3000060\n';
+    const text =
+      'pg_control version number:            1300\nDatabase cluster state:               in archive recovery\nLatest checkpoint location:           0/3000060\n';
     expect(parseControlData(text)['Database cluster state']).toBe('in archive recovery');
     expect(parseControlData(text)['Latest checkpoint location']).toBe('0/3000060');
   });
@@ -216,7 +212,16 @@ describe('postgresql recovery and rendered files', () => {
   });
 
   it('archives WAL when given an archive command', () => {
-    const base = { dataDir: '/s/data', hbaFile: '/s/h', identFile: '/s/i', port: 5432, bindAddress: '127.0.0.1', socketDir: '/s/run', logDir: '/s/log', memoryMb: 256 };
+    const base = {
+      dataDir: '/s/data',
+      hbaFile: '/s/h',
+      identFile: '/s/i',
+      port: 5432,
+      bindAddress: '127.0.0.1',
+      socketDir: '/s/run',
+      logDir: '/s/log',
+      memoryMb: 256,
+    };
     const lines = renderPostgresqlConf({ ...base, archiveCommand: "cp %p '/s/wal-archive'/%f" }).split('\n');
     expect(lines).toContain('archive_mode = on');
     expect(lines).toContain("wal_level = 'replica'");
@@ -226,12 +231,27 @@ describe('postgresql recovery and rendered files', () => {
 
   it('refuses databases or users together with a restore, naming the field', () => {
     const chain = [{ artifact: artifact({ facts: toFacts(fullFacts) }), key: undefined }];
-    const req = (over: object) => ({ memoryMb: 0, port: 0, bindAddress: '', cluster: undefined, databases: [], users: [], restore: { storage: undefined, chain }, ...over });
+    const req = (over: object) => ({
+      memoryMb: 0,
+      port: 0,
+      bindAddress: '',
+      cluster: undefined,
+      databases: [],
+      users: [],
+      restore: { storage: undefined, chain },
+      ...over,
+    });
     const check = (over: object) => checkCommand(payload('prepare', req(over)), postgresqlIdentity);
     const err = (over: object) => thrown(() => check(over));
     expect(() => check({})).not.toThrow();
-    expect(err({ databases: [{ name: 'app', characterSet: '', collation: '', ctype: '', replication: {} }] })).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'databases' });
-    expect(err({ users: [{ name: 'bob', host: '', password: 'pw', access: [], permissions: '' }] })).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'users' });
+    expect(err({ databases: [{ name: 'app', characterSet: '', collation: '', ctype: '', replication: {} }] })).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      field: 'databases',
+    });
+    expect(err({ users: [{ name: 'bob', host: '', password: 'pw', access: [], permissions: '' }] })).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      field: 'users',
+    });
     expect(thrown(() => checkRestoreChain({ storage: undefined, chain: [] }))).toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 });

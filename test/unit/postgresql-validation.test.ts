@@ -85,13 +85,25 @@ describe('postgresql user and database names', () => {
     expect(fieldOf(() => v.database(db({ name }), 'databases[0]'))).toBe('databases[0].name');
   });
 
-  it.each(['postgres', 'Postgres', 'template0', 'TEMPLATE1', ADMIN_USER, 'Steward_Admin', 'public', 'none', 'all', 'current_user', 'session_user', 'current_role', 'replication', 'samerole'])(
-    'refuses the reserved name %j, in any case, as user and as database',
-    (name) => {
-      expect(fieldOf(() => v.userRef({ name, host: '' }, 'user'))).toBe('user.name');
-      expect(fieldOf(() => v.databaseName(name, 'name'))).toBe('name');
-    },
-  );
+  it.each([
+    'postgres',
+    'Postgres',
+    'template0',
+    'TEMPLATE1',
+    ADMIN_USER,
+    'Steward_Admin',
+    'public',
+    'none',
+    'all',
+    'current_user',
+    'session_user',
+    'current_role',
+    'replication',
+    'samerole',
+  ])('refuses the reserved name %j, in any case, as user and as database', (name) => {
+    expect(fieldOf(() => v.userRef({ name, host: '' }, 'user'))).toBe('user.name');
+    expect(fieldOf(() => v.databaseName(name, 'name'))).toBe('name');
+  });
 
   it.each(['pg_monitor', 'pg_signal_backend', 'pg_x', 'PG_x', 'Pg_'])('refuses the PostgreSQL-reserved prefix in %j', (name) => {
     expect(fieldOf(() => v.userRef({ name, host: '' }, 'user'))).toBe('user.name');
@@ -196,7 +208,15 @@ describe('postgresql requests', () => {
   });
 
   it('prepare refuses access to a database it does not create, before touching anything', () => {
-    const req = { memoryMb: 0, port: 0, bindAddress: '', cluster: undefined, restore: undefined, databases: [db()], users: [user({ access: [{ database: 'other' }] })] };
+    const req = {
+      memoryMb: 0,
+      port: 0,
+      bindAddress: '',
+      cluster: undefined,
+      restore: undefined,
+      databases: [db()],
+      users: [user({ access: [{ database: 'other' }] })],
+    };
     expect(fieldOf(() => checkPrepareRequest(req))).toBe('users[0].access[0].database');
   });
 
@@ -257,7 +277,10 @@ describe('postgresql configuration', () => {
     const on = renderHba({ rootOverTcp: true });
     for (const hba of [off, on]) {
       expect(hba).not.toMatch(/\btrust\b/);
-      const rules = hba.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(/\s+/));
+      const rules = hba
+        .split('\n')
+        .filter((l) => l && !l.startsWith('#'))
+        .map((l) => l.split(/\s+/));
       expect(rules.filter((r) => r[0] === 'local')).toEqual([['local', 'all', ADMIN_USER, 'scram-sha-256']]);
       // First match wins: the admin and root lines come before the catch-all.
       const adminTcp = rules.findIndex((r) => r[0] === 'host' && r[2] === ADMIN_USER);

@@ -42,14 +42,28 @@ describe('WAL archive retention: what a backup ending at end_wal makes unnecessa
     expect(segmentOfArchiveFile('000000010000000000000003.00000028.backup')).toEqual({ segment: '000000010000000000000003', hidden: false });
     expect(segmentOfArchiveFile('.000000010000000000000003.partial')).toEqual({ segment: '000000010000000000000003', hidden: true });
     expect(segmentOfArchiveFile('.000000010000000000000003.00000028.backup.partial')).toEqual({ segment: '000000010000000000000003', hidden: true });
-    for (const other of ['00000002.history', '.00000002.history.partial', RETENTION_FILE, '.000000010000000000000003', 'notes.txt', '00000001000000000000003', '000000010000000000000003.gz', '000000010000000000000003.backup', 'lost+found']) {
+    for (const other of [
+      '00000002.history',
+      '.00000002.history.partial',
+      RETENTION_FILE,
+      '.000000010000000000000003',
+      'notes.txt',
+      '00000001000000000000003',
+      '000000010000000000000003.gz',
+      '000000010000000000000003.backup',
+      'lost+found',
+    ]) {
       expect(segmentOfArchiveFile(other)).toBeUndefined();
     }
   });
 
   it('removes segments strictly before end_wal; end_wal and everything after it stay', () => {
     const names = ['000000010000000000000001', '000000010000000000000002', '000000010000000000000003', '000000010000000000000004', '000000010000000000000005'];
-    expect(prunable(entries(names), cutoff('000000010000000000000004'), NOW)).toEqual(['000000010000000000000001', '000000010000000000000002', '000000010000000000000003']);
+    expect(prunable(entries(names), cutoff('000000010000000000000004'), NOW)).toEqual([
+      '000000010000000000000001',
+      '000000010000000000000002',
+      '000000010000000000000003',
+    ]);
     // A backup ending in the archive's first segment removes nothing.
     expect(prunable(entries(names), cutoff('000000010000000000000001'), NOW)).toEqual([]);
   });
@@ -169,15 +183,24 @@ describe('WAL archive pruning on disk', () => {
       mkdirSync(dir);
       for (const n of [2, 3, 4, 5]) writeFileSync(join(dir, seg(n)), Buffer.alloc(100));
       expect(await pruneAfterBackup(ctx, artifact(toFacts(facts)))).toEqual({ segments: 2, files: 2, bytes: 200 });
-      expect(readdirSync(dir).filter((n) => !n.startsWith('.')).sort()).toEqual([seg(4), seg(5)]);
+      expect(
+        readdirSync(dir)
+          .filter((n) => !n.startsWith('.'))
+          .sort(),
+      ).toEqual([seg(4), seg(5)]);
       expect(ctx.lines.at(-1)).toMatchObject({ msg: expect.stringMatching(/pruned/), segments: 2, bytes: 200, keepFrom: seg(4) });
     });
 
     it('prunes nothing when the facts are missing or unusable, and does not throw', async () => {
-      for (const bad of [{}, { ...toFacts(facts), end_wal: 'garbage' }, { ...toFacts(facts), wal_segment_size: '1000' }, { ...toFacts(facts), timeline: '2' }]) {
+      for (const bad of [
+        {},
+        { ...toFacts(facts), end_wal: 'garbage' },
+        { ...toFacts(facts), wal_segment_size: '1000' },
+        { ...toFacts(facts), timeline: '2' },
+      ]) {
         const ctx = context();
         const dir = join(ctx.stateDir, 'wal-archive');
-          mkdirSync(dir);
+        mkdirSync(dir);
         writeFileSync(join(dir, seg(1)), 'x');
         expect(await pruneAfterBackup(ctx, artifact(bad))).toBeUndefined();
         expect(readdirSync(dir)).toEqual([seg(1)]);

@@ -91,7 +91,14 @@ describe('syncRdb (SYNC over the unix socket)', () => {
   };
 
   const run = (o: { signal?: AbortSignal; idleMs?: number; lengths?: number[] } = {}) => {
-    const s = syncRdb({ socket, user: 'steward_admin', password: PASSWORD, signal: o.signal ?? AbortSignal.timeout(10_000), idleMs: o.idleMs, onLength: (n) => o.lengths?.push(n) });
+    const s = syncRdb({
+      socket,
+      user: 'steward_admin',
+      password: PASSWORD,
+      signal: o.signal ?? AbortSignal.timeout(10_000),
+      idleMs: o.idleMs,
+      onLength: (n) => o.lengths?.push(n),
+    });
     return { s, got: buffer(s.output) };
   };
 
@@ -126,7 +133,7 @@ describe('syncRdb (SYNC over the unix socket)', () => {
 
   it('fails on a refused SYNC, a diskless transfer, or a reply it does not know', async () => {
     for (const [reply, message] of [
-      ['-ERR Replica can\'t SYNC\r\n', /Redis refused SYNC: ERR Replica/],
+      ["-ERR Replica can't SYNC\r\n", /Redis refused SYNC: ERR Replica/],
       [`$EOF:${'a'.repeat(40)}\r\n`, /diskless transfer/],
       ['+FULLRESYNC abc 0\r\n', /unexpected reply to SYNC/],
     ] as const) {
@@ -242,10 +249,17 @@ describe('restore requests', () => {
 
 describe('confirming the restored snapshot is what the server loaded', () => {
   const serverSays = (fields: Record<string, string>) => ({
-    call: async () => `# Persistence\r\n${Object.entries(fields).map(([k, v]) => `${k}:${v}`).join('\r\n')}\r\n`,
+    call: async () =>
+      `# Persistence\r\n${Object.entries(fields)
+        .map(([k, v]) => `${k}:${v}`)
+        .join('\r\n')}\r\n`,
   });
   const restored = { backupId: 'b1', keys: 60, expires: 10, alreadyExpired: 3 };
-  const outcome = (fields: Record<string, string>) => confirmRestoreLoaded(serverSays(fields), restored).then(() => 'ok', (e: Error) => e.message);
+  const outcome = (fields: Record<string, string>) =>
+    confirmRestoreLoaded(serverSays(fields), restored).then(
+      () => 'ok',
+      (e: Error) => e.message,
+    );
 
   it('counts loaded and expired keys against the file, and wants the AOF on', async () => {
     expect(await outcome({ rdb_last_load_keys_loaded: '57', rdb_last_load_keys_expired: '3', aof_enabled: '1' })).toBe('ok');

@@ -131,7 +131,9 @@ describe('users', () => {
 
   it('has no databases at all', () => {
     expect(refusal(() => redisValidator.databaseName('0', 'name')).field).toBe('name');
-    expect(refusal(() => redisRules.database({ name: 'app', characterSet: '', collation: '', ctype: '', replication: {} }, 'databases[0]')).field).toBe('databases[0]');
+    expect(refusal(() => redisRules.database({ name: 'app', characterSet: '', collation: '', ctype: '', replication: {} }, 'databases[0]')).field).toBe(
+      'databases[0]',
+    );
   });
 });
 

@@ -56,7 +56,16 @@ describe('logger', () => {
 
 describe('failureSummary', () => {
   it('puts the error lines of a failed tool before its closing boilerplate', () => {
-    const out = ['Installing MariaDB/MySQL system tables ...', '2026-11-26 [ERROR] InnoDB: cannot allocate memory', 'more', 'You can find the latest source at x', 'the MariaDB discuss list', '', 'Please check all of the above', 'at https://mariadb.org/jira'].join('\n');
+    const out = [
+      'Installing MariaDB/MySQL system tables ...',
+      '2026-11-26 [ERROR] InnoDB: cannot allocate memory',
+      'more',
+      'You can find the latest source at x',
+      'the MariaDB discuss list',
+      '',
+      'Please check all of the above',
+      'at https://mariadb.org/jira',
+    ].join('\n');
     const s = failureSummary(out);
     expect(s.split('\n')[0]).toContain('[ERROR] InnoDB: cannot allocate memory');
     expect(s).toContain('at https://mariadb.org/jira');

@@ -46,8 +46,7 @@ async function until(what: string, fn: () => Promise<boolean> | boolean, timeout
   }
 }
 
-const statField = (pid: number, index: number): number =>
-  Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[index]);
+const statField = (pid: number, index: number): number => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[index]);
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'steward-svc-'));

@@ -93,19 +93,51 @@ describe('the stored task columns (guarded updates on a real store)', () => {
     store = await openSqliteStore(':memory:');
     await store
       .insertInto('instances')
-      .values({ id: 'i', tenant_id: 't', name: 'n', datastore: 'mysql', datastore_version: '', memory_mb: 256, task: 'NONE', task_message: '', host: '', port: 0, created_at: now, updated_at: now, deleted_at: null })
+      .values({
+        id: 'i',
+        tenant_id: 't',
+        name: 'n',
+        datastore: 'mysql',
+        datastore_version: '',
+        memory_mb: 256,
+        task: 'NONE',
+        task_message: '',
+        host: '',
+        port: 0,
+        created_at: now,
+        updated_at: now,
+        deleted_at: null,
+      })
       .execute();
-    await store.insertInto('clusters').values({ id: 'c', tenant_id: 't', name: 'ring', datastore: 'cassandra', task: 'BUILDING', task_message: '', admin_secret: 'x', created_at: now, updated_at: now, deleted_at: null }).execute();
+    await store
+      .insertInto('clusters')
+      .values({
+        id: 'c',
+        tenant_id: 't',
+        name: 'ring',
+        datastore: 'cassandra',
+        task: 'BUILDING',
+        task_message: '',
+        admin_secret: 'x',
+        created_at: now,
+        updated_at: now,
+        deleted_at: null,
+      })
+      .execute();
   });
   afterEach(async () => store.destroy());
-  const taskOf = async (table: 'instances' | 'clusters', id: string) => (await store.selectFrom(table).select(['task', 'task_message']).where('id', '=', id).executeTakeFirstOrThrow());
+  const taskOf = async (table: 'instances' | 'clusters', id: string) =>
+    await store.selectFrom(table).select(['task', 'task_message']).where('id', '=', id).executeTakeFirstOrThrow();
 
   it('moves a row only from a state that may move there, keeping the reason of a failure', async () => {
     await instanceTask.begin(store, 'i', 'REBOOTING');
     expect(await instanceTask.move(store, 'i', 'NONE')).toBe(true);
     // Two restarts racing: the second finds the task already moved and is refused, changing nothing.
     await instanceTask.begin(store, 'i', 'REBOOTING');
-    const second = await instanceTask.begin(store, 'i', 'REBOOTING').then(() => undefined, (e: StewardError) => e);
+    const second = await instanceTask.begin(store, 'i', 'REBOOTING').then(
+      () => undefined,
+      (e: StewardError) => e,
+    );
     expect([second?.code, second?.message]).toEqual(['FAILED_PRECONDITION', 'instance i is REBOOTING']);
     expect(await instanceTask.move(store, 'i', 'REBOOTING_ERROR', 'server did not come back')).toBe(true);
     expect(await taskOf('instances', 'i')).toEqual({ task: 'REBOOTING_ERROR', task_message: 'server did not come back' });

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALL_TENANTS, canSee, findVisible, tenantScope, visibleRows, type TenantTable } from '../../controller/tenancy.js';
 import { openSqliteStore, type Store } from '../../controller/store/open.js';
-import { StewardError } from '../../managers/sdk/errors.js';
+import type { StewardError } from '../../managers/sdk/errors.js';
 
 const now = new Date().toISOString();
 
@@ -12,18 +12,73 @@ describe('tenancy', () => {
   let store: Store;
   beforeAll(async () => {
     store = await openSqliteStore(':memory:');
-    for (const [id, tenant, deleted] of [['a1', 'acme', null], ['a2', 'acme', now], ['b1', 'beta', null]] as const) {
+    for (const [id, tenant, deleted] of [
+      ['a1', 'acme', null],
+      ['a2', 'acme', now],
+      ['b1', 'beta', null],
+    ] as const) {
       await store
         .insertInto('instances')
-        .values({ id, tenant_id: tenant, name: id, datastore: 'mysql', datastore_version: '', memory_mb: 256, task: 'NONE', task_message: '', host: '', port: 0, created_at: now, updated_at: now, deleted_at: deleted })
+        .values({
+          id,
+          tenant_id: tenant,
+          name: id,
+          datastore: 'mysql',
+          datastore_version: '',
+          memory_mb: 256,
+          task: 'NONE',
+          task_message: '',
+          host: '',
+          port: 0,
+          created_at: now,
+          updated_at: now,
+          deleted_at: deleted,
+        })
         .execute();
-      await store.insertInto('clusters').values({ id, tenant_id: tenant, name: id, datastore: 'cassandra', task: 'NONE', task_message: '', admin_secret: 'x', created_at: now, updated_at: now, deleted_at: deleted }).execute();
+      await store
+        .insertInto('clusters')
+        .values({
+          id,
+          tenant_id: tenant,
+          name: id,
+          datastore: 'cassandra',
+          task: 'NONE',
+          task_message: '',
+          admin_secret: 'x',
+          created_at: now,
+          updated_at: now,
+          deleted_at: deleted,
+        })
+        .execute();
       await store
         .insertInto('backups')
         .values({
-          id, tenant_id: tenant, instance_id: id, name: id, description: '', datastore: 'mysql', datastore_version: '', type: 'FULL', parent_id: null, status: 'COMPLETED', message: '',
-          operation_id: null, size: null, raw_size: null, checksum: null, location: null, compression: 'zstd', encryption: null, wrapped_key: null, key_ref: null, facts: '{}',
-          storage: '{}', created_at: now, updated_at: now, finished_at: null, deleted_at: deleted,
+          id,
+          tenant_id: tenant,
+          instance_id: id,
+          name: id,
+          description: '',
+          datastore: 'mysql',
+          datastore_version: '',
+          type: 'FULL',
+          parent_id: null,
+          status: 'COMPLETED',
+          message: '',
+          operation_id: null,
+          size: null,
+          raw_size: null,
+          checksum: null,
+          location: null,
+          compression: 'zstd',
+          encryption: null,
+          wrapped_key: null,
+          key_ref: null,
+          facts: '{}',
+          storage: '{}',
+          created_at: now,
+          updated_at: now,
+          finished_at: null,
+          deleted_at: deleted,
         })
         .execute();
     }
@@ -35,15 +90,24 @@ describe('tenancy', () => {
   it.each(tables)('%s: a tenant lists only its own live rows; an admin lists every live row', async (table) => {
     expect((await visibleRows(store, table, tenantScope('acme')).execute()).map((r) => r.id)).toEqual(['a1']);
     expect((await visibleRows(store, table, tenantScope('beta')).execute()).map((r) => r.id)).toEqual(['b1']);
-    expect((await visibleRows(store, table, tenantScope("acme' OR '1'='1")).execute())).toEqual([]);
+    expect(await visibleRows(store, table, tenantScope("acme' OR '1'='1")).execute()).toEqual([]);
     expect((await visibleRows(store, table, ALL_TENANTS).orderBy('id').execute()).map((r) => r.id)).toEqual(['a1', 'b1']);
   });
 
-  it.each(tables)('%s: another tenant\'s row and a deleted one are NOT_FOUND, worded like a missing one', async (table) => {
+  it.each(tables)("%s: another tenant's row and a deleted one are NOT_FOUND, worded like a missing one", async (table) => {
     expect((await findVisible(store, table, 'a1', tenantScope('acme'), 'thing')).id).toBe('a1');
     expect((await findVisible(store, table, 'b1', ALL_TENANTS, 'thing')).tenant_id).toBe('beta');
     const refusals = await Promise.all(
-      [['b1', 'acme'], ['a2', 'acme'], ['zz', 'acme']].map(([id, t]) => findVisible(store, table, id, tenantScope(t), 'thing').then(() => undefined, (e: StewardError) => e)),
+      [
+        ['b1', 'acme'],
+        ['a2', 'acme'],
+        ['zz', 'acme'],
+      ].map(([id, t]) =>
+        findVisible(store, table, id, tenantScope(t), 'thing').then(
+          () => undefined,
+          (e: StewardError) => e,
+        ),
+      ),
     );
     expect(refusals.map((e) => [e?.code, e?.message])).toEqual([
       ['NOT_FOUND', 'thing b1 not found'],

@@ -129,16 +129,14 @@ export function tap(opts: TapOptions = {}): Tap {
         digest = `sha256:${createHash('sha256').digest('hex')}`; // nothing passed
         return cb();
       }
-      worker
-        .digest()
-        .then(
-          (hex) => {
-            digest = `sha256:${hex}`;
-            worker?.close();
-            cb();
-          },
-          (err: Error) => cb(err),
-        );
+      worker.digest().then(
+        (hex) => {
+          digest = `sha256:${hex}`;
+          worker?.close();
+          cb();
+        },
+        (err: Error) => cb(err),
+      );
     },
     destroy(err, cb) {
       worker?.close();

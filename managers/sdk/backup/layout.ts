@@ -14,8 +14,7 @@ function checkId(value: string, field: string): string {
   return value;
 }
 
-export const backupPrefix = (instanceId: string, backupId: string): string =>
-  `${checkId(instanceId, 'instance_id')}/${checkId(backupId, 'backup_id')}`;
+export const backupPrefix = (instanceId: string, backupId: string): string => `${checkId(instanceId, 'instance_id')}/${checkId(backupId, 'backup_id')}`;
 export const dataKey = (instanceId: string, backupId: string): string => `${backupPrefix(instanceId, backupId)}/data`;
 export const metaKey = (instanceId: string, backupId: string): string => `${backupPrefix(instanceId, backupId)}/meta.json`;
 

@@ -27,16 +27,7 @@ import { pipeline } from 'node:stream/promises';
 import type { BackupArtifact, BackupKeyGrant } from '../../../proto/gen/steward/v1/backups.js';
 import { StewardError, invalidArgument } from '../errors.js';
 import { spawnStage } from './child-stream.js';
-import {
-  ZSTD,
-  ZSTD_COMPRESS_COUNTING,
-  checkCompression,
-  compressStage,
-  decompressStage,
-  zstdCountsBytes,
-  zstdSizes,
-  type Compression,
-} from './compression.js';
+import { ZSTD, ZSTD_COMPRESS_COUNTING, checkCompression, compressStage, decompressStage, zstdCountsBytes, zstdSizes, type Compression } from './compression.js';
 import { tap, type Tap } from './digest.js';
 import { unwrapDataKey } from './keys.js';
 import { ENCRYPTION, decryptStream, sealStream, type SealStream } from './secretstream.js';
@@ -88,7 +79,10 @@ export function gatedByExit(output: Readable, exited: Promise<void>): Readable {
       cb(null, chunk);
     },
     flush(cb) {
-      exited.then(() => cb(), (err: Error) => cb(err));
+      exited.then(
+        () => cb(),
+        (err: Error) => cb(err),
+      );
     },
   });
   exited.catch((err: Error) => state !== 'taken' && gate.destroy(err));

@@ -23,5 +23,8 @@ export function byteProgress(op: OperationScope, stage: string, range: [number, 
 
 /** A step's own 0-100 mapped into [lo, hi] of the enclosing operation (a restore inside prepare). */
 export function subScope(op: OperationScope, lo: number, hi: number): OperationScope {
-  return { signal: op.signal, progress: (percent, message, bytes) => op.progress(lo + ((hi - lo) * Math.max(0, Math.min(100, percent))) / 100, message, bytes) };
+  return {
+    signal: op.signal,
+    progress: (percent, message, bytes) => op.progress(lo + ((hi - lo) * Math.max(0, Math.min(100, percent))) / 100, message, bytes),
+  };
 }

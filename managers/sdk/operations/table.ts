@@ -7,6 +7,7 @@
 // both read it; `satisfies` below makes a missing or misspelt entry a compile
 // error. Adding an operation: a proto payload field, a row here, the manager
 // method.
+import type { AccessRequest } from '../../../proto/gen/steward/v1/agent.js';
 import type { InstanceTask } from '../../../proto/gen/steward/v1/api.js';
 import { BackupType } from '../../../proto/gen/steward/v1/backups.js';
 import type { OperationResult } from '../../../proto/gen/steward/v1/common.js';
@@ -54,6 +55,8 @@ const only =
   (): readonly Capability[] =>
     caps;
 const noCheck = (): void => undefined;
+/** An operation that answers nothing but its success. */
+const after = (work: Promise<void>): Promise<OperationResult> => work.then(() => DONE);
 const quiet = { event: null, task: null, failsWithLostAgent: true } as const;
 
 /** A manager part the capability promised (the capability check ran first; this guards the manager's honesty). */
@@ -69,6 +72,12 @@ function nonEmpty(list: readonly unknown[], field: string, what: string): void {
 function required<T>(value: T | undefined, field: string): T {
   if (!value) throw invalidArgument(field, 'is required');
   return value;
+}
+
+function checkAccessRequest(p: AccessRequest, v: Validator): void {
+  v.userRef(required(p.user, 'user'), 'user');
+  nonEmpty(p.databases, 'databases', 'database');
+  v.databaseNames(p.databases, 'databases');
 }
 
 export const OPERATIONS = {
@@ -103,10 +112,10 @@ export const OPERATIONS = {
     task: { running: 'REBOOTING', failed: 'REBOOTING_ERROR' },
     failsWithLostAgent: true,
     check: noCheck,
-    run: async (m, _p, op) => (await m.restart(op), DONE),
+    run: (m, _p, op) => after(m.restart(op)),
   },
-  stop: { kind: 'stop', mutating: true, needs: none, deadlineMs: MUTATION, ...quiet, check: noCheck, run: async (m, _p, op) => (await m.stop(op), DONE) },
-  start: { kind: 'start', mutating: true, needs: none, deadlineMs: 5 * MINUTE, ...quiet, check: noCheck, run: async (m, _p, op) => (await m.start(op), DONE) },
+  stop: { kind: 'stop', mutating: true, needs: none, deadlineMs: MUTATION, ...quiet, check: noCheck, run: (m, _p, op) => after(m.stop(op)) },
+  start: { kind: 'start', mutating: true, needs: none, deadlineMs: 5 * MINUTE, ...quiet, check: noCheck, run: (m, _p, op) => after(m.start(op)) },
   // Instance deletion raises instance.delete from its own workflow.
   destroy: {
     kind: 'destroy',
@@ -117,7 +126,7 @@ export const OPERATIONS = {
     task: null,
     failsWithLostAgent: false,
     check: noCheck,
-    run: async (m, _p, op) => (await m.destroy(op), DONE),
+    run: (m, _p, op) => after(m.destroy(op)),
   },
   noop: { kind: 'noop', mutating: false, needs: none, deadlineMs: READ, ...quiet, check: noCheck, run: async (_m, p) => answer('noop', { echo: p.echo }) },
 
@@ -130,8 +139,11 @@ export const OPERATIONS = {
     event: { type: 'database.create', raisedBy: 'operation' },
     task: null,
     failsWithLostAgent: true,
-    check: (p, v) => (nonEmpty(p.databases, 'databases', 'database'), v.databases(p.databases, 'databases')),
-    run: async (m, p, op) => (await part(m.databases, 'databases').create(p.databases, op), DONE),
+    check: (p, v) => {
+      nonEmpty(p.databases, 'databases', 'database');
+      v.databases(p.databases, 'databases');
+    },
+    run: (m, p, op) => after(part(m.databases, 'databases').create(p.databases, op)),
   },
   listDatabases: {
     kind: 'list_databases',
@@ -151,7 +163,7 @@ export const OPERATIONS = {
     task: null,
     failsWithLostAgent: true,
     check: (p, v) => v.databaseName(p.name, 'name'),
-    run: async (m, p, op) => (await part(m.databases, 'databases').delete(p.name, op, { force: p.force }), DONE),
+    run: (m, p, op) => after(part(m.databases, 'databases').delete(p.name, op, { force: p.force })),
   },
 
   // ---- users ---------------------------------------------------------------
@@ -163,8 +175,11 @@ export const OPERATIONS = {
     event: { type: 'user.create', raisedBy: 'operation' },
     task: null,
     failsWithLostAgent: true,
-    check: (p, v) => (nonEmpty(p.users, 'users', 'user'), v.users(p.users, 'users')),
-    run: async (m, p, op) => (await part(m.users, 'users').create(p.users, op), DONE),
+    check: (p, v) => {
+      nonEmpty(p.users, 'users', 'user');
+      v.users(p.users, 'users');
+    },
+    run: (m, p, op) => after(part(m.users, 'users').create(p.users, op)),
   },
   listUsers: {
     kind: 'list_users',
@@ -193,7 +208,7 @@ export const OPERATIONS = {
     task: null,
     failsWithLostAgent: true,
     check: (p, v) => v.userRef(p, 'user'),
-    run: async (m, p, op) => (await part(m.users, 'users').delete(p, op), DONE),
+    run: (m, p, op) => after(part(m.users, 'users').delete(p, op)),
   },
   changePassword: {
     kind: 'change_password',
@@ -201,8 +216,11 @@ export const OPERATIONS = {
     needs: only('users'),
     deadlineMs: MUTATION,
     ...quiet,
-    check: (p, v) => (v.userRef(required(p.user, 'user'), 'user'), v.password(p.password, 'password')),
-    run: async (m, p, op) => (await part(m.users, 'users').changePassword(p.user!, p.password, op), DONE),
+    check: (p, v) => {
+      v.userRef(required(p.user, 'user'), 'user');
+      v.password(p.password, 'password');
+    },
+    run: (m, p, op) => after(part(m.users, 'users').changePassword(p.user!, p.password, op)),
   },
   grantAccess: {
     kind: 'grant_access',
@@ -210,8 +228,8 @@ export const OPERATIONS = {
     needs: only('users'),
     deadlineMs: MUTATION,
     ...quiet,
-    check: (p, v) => (v.userRef(required(p.user, 'user'), 'user'), nonEmpty(p.databases, 'databases', 'database'), v.databaseNames(p.databases, 'databases')),
-    run: async (m, p, op) => (await part(m.users, 'users').grant(p.user!, p.databases, op), DONE),
+    check: checkAccessRequest,
+    run: (m, p, op) => after(part(m.users, 'users').grant(p.user!, p.databases, op)),
   },
   revokeAccess: {
     kind: 'revoke_access',
@@ -219,8 +237,8 @@ export const OPERATIONS = {
     needs: only('users'),
     deadlineMs: MUTATION,
     ...quiet,
-    check: (p, v) => (v.userRef(required(p.user, 'user'), 'user'), nonEmpty(p.databases, 'databases', 'database'), v.databaseNames(p.databases, 'databases')),
-    run: async (m, p, op) => (await part(m.users, 'users').revoke(p.user!, p.databases, op), DONE),
+    check: checkAccessRequest,
+    run: (m, p, op) => after(part(m.users, 'users').revoke(p.user!, p.databases, op)),
   },
   listAccess: {
     kind: 'list_access',
@@ -251,7 +269,7 @@ export const OPERATIONS = {
     deadlineMs: MUTATION,
     ...quiet,
     check: noCheck,
-    run: async (m, _p, op) => (await part(m.root, 'root').disable(op), DONE),
+    run: (m, _p, op) => after(part(m.root, 'root').disable(op)),
   },
   rootStatus: {
     kind: 'root_status',
@@ -289,7 +307,7 @@ export const OPERATIONS = {
     deadlineMs: MUTATION,
     ...quiet,
     check: (p, v) => part(v.cluster, 'cluster').seeds(p.seeds, 'seeds'),
-    run: async (m, p, op) => (await part(m.cluster, 'cluster').setSeeds(p.seeds, op), DONE),
+    run: (m, p, op) => after(part(m.cluster, 'cluster').setSeeds(p.seeds, op)),
   },
   nodeCleanup: {
     kind: 'node_cleanup',
@@ -298,7 +316,7 @@ export const OPERATIONS = {
     deadlineMs: 60 * MINUTE,
     ...quiet,
     check: noCheck,
-    run: async (m, _p, op) => (await part(m.cluster, 'cluster').cleanup(op), DONE),
+    run: (m, _p, op) => after(part(m.cluster, 'cluster').cleanup(op)),
   },
   decommission: {
     kind: 'decommission',
@@ -307,7 +325,7 @@ export const OPERATIONS = {
     deadlineMs: 60 * MINUTE,
     ...quiet,
     check: noCheck,
-    run: async (m, _p, op) => (await part(m.cluster, 'cluster').decommission(op), DONE),
+    run: (m, _p, op) => after(part(m.cluster, 'cluster').decommission(op)),
   },
   storeAdminCredentials: {
     kind: 'store_admin_credentials',
@@ -331,7 +349,7 @@ export const OPERATIONS = {
     check: (p) => {
       if (!Number.isInteger(p.members) || p.members < 1 || p.members > 1_000) throw invalidArgument('members', 'must be the number of members, 1 to 1000');
     },
-    run: async (m, p, op) => (await part(m.cluster, 'cluster').secureCluster(p.members, op), DONE),
+    run: (m, p, op) => after(part(m.cluster, 'cluster').secureCluster(p.members, op)),
   },
 
   // ---- backups (docs/backups.md) -------------------------------------------

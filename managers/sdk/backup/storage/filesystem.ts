@@ -9,7 +9,7 @@
 // has little left to do. The object is still fsynced once complete before it
 // is renamed into place: the guarantee is the same, it just costs less time.
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, type Dirent } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -177,7 +177,7 @@ export class FilesystemStorage implements ObjectStorage {
     const base = this.path(prefix);
     const out: string[] = [];
     const walk = async (dir: string): Promise<void> => {
-      let entries;
+      let entries: Dirent[];
       try {
         entries = await readdir(dir, { withFileTypes: true });
       } catch (err) {
