@@ -29,14 +29,5 @@ export async function emitBackupEvent(
     parentId: b.parent_id,
     locationRef: b.location,
   });
-  if (phase === 'error') payload.exception = exception ?? b.message ?? 'unknown error';
-  await notifier.raise(trx, {
-    eventType: `backup.${action}.${phase}`,
-    priority: phase === 'error' ? 'ERROR' : 'INFO',
-    resourceKind: 'backup',
-    resourceId: b.id,
-    orderKey: `backup:${b.id}`,
-    tenantId: b.tenant_id,
-    payload,
-  });
+  await notifier.resourceEvent(trx, `backup.${action}`, phase, { id: b.id, tenantId: b.tenant_id }, payload, exception ?? b.message);
 }

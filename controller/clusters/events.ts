@@ -52,14 +52,5 @@ export async function emitClusterEvent(
     datastore: { type: c.datastore, version },
     instances: members.map((m) => ({ instanceId: m.instance_id, name: m.name, createdAt: m.created_at, volumeSize: null, volumeId: null, type: 'member' })),
   });
-  if (phase === 'error') payload.exception = exception ?? (c.task_message || 'unknown error');
-  await notifier.raise(trx, {
-    eventType: `cluster.${action}.${phase}`,
-    priority: phase === 'error' ? 'ERROR' : 'INFO',
-    resourceKind: 'cluster',
-    resourceId: c.id,
-    orderKey: `cluster:${c.id}`,
-    tenantId: c.tenant_id,
-    payload,
-  });
+  await notifier.resourceEvent(trx, `cluster.${action}`, phase, { id: c.id, tenantId: c.tenant_id }, payload, exception ?? c.task_message);
 }

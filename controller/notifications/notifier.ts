@@ -10,7 +10,8 @@ import { priorityOf } from './message.js';
 import { appendToOutbox } from './outbox.js';
 import { instancePayload } from './payloads/instance.js';
 import type { PayloadSettings } from './payloads/settings.js';
-import type { OutboxEvent, Phase, RaisedEvent } from './types.js';
+import type { OutboxEvent, Payload, Phase, RaisedEvent } from './types.js';
+import type { EventType } from '../../managers/sdk/events.js';
 
 export type CommittedListener = (events: readonly OutboxEvent[]) => void;
 
@@ -84,6 +85,32 @@ export class Notifier {
       resourceId: instance.id,
       orderKey: instanceOrderKey(instance.id),
       tenantId: instance.tenant_id,
+      payload,
+    });
+  }
+
+  /**
+   * An event about a resource that is not an instance (a backup, a cluster),
+   * raised by the service that owns it: ordered per resource, `.error` with the
+   * exception (what failed, as a string).
+   */
+  async resourceEvent(
+    db: Store,
+    type: EventType,
+    phase: Phase,
+    resource: { id: string; tenantId: string },
+    payload: Payload,
+    exception?: string,
+  ): Promise<void> {
+    const kind = resourceKindOf(type);
+    if (phase === 'error') payload.exception = exception || 'unknown error';
+    await this.raise(db, {
+      eventType: `${type}.${phase}`,
+      priority: priorityOf(`.${phase}`),
+      resourceKind: kind,
+      resourceId: resource.id,
+      orderKey: `${kind}:${resource.id}`,
+      tenantId: resource.tenantId,
       payload,
     });
   }

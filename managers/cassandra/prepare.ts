@@ -4,11 +4,10 @@
 // node only; see restore.ts). Nothing before the final marker counts: a
 // retry after any failure stops whatever the last attempt started, wipes the
 // data directory and starts over (there is no user data before the marker).
-import { access, chmod, chown, mkdir, readdir, rm } from 'node:fs/promises';
-import { isAbsolute, join, resolve } from 'node:path';
+import { access, mkdir, rm } from 'node:fs/promises';
 import type { ManagerContext, OperationScope } from '../sdk/contract.js';
 import { writeFileAtomic } from '../sdk/config-file.js';
-import { failedPrecondition, internal } from '../sdk/errors.js';
+import { failedPrecondition } from '../sdk/errors.js';
 import { isRoot, lookupOsUser, type OsUser } from '../sdk/os-user.js';
 import { withFetchedChain, type FetchedBackup } from '../sdk/backup/fetch-chain.js';
 import { subScope } from '../sdk/backup/progress.js';
@@ -26,6 +25,7 @@ import { checkRestoreChain, loadBackup, unpackBackup } from './restore.js';
 import { secureNode } from './secure.js';
 import { createRoles } from './users.js';
 import { checkSeeds } from './validation.js';
+import { emptyDir, ownedBy } from '../sdk/data-dir.js';
 
 export interface PrepareDeps {
   ctx: ManagerContext;
@@ -37,37 +37,9 @@ export interface PrepareDeps {
   previous?: NodeSettings;
 }
 
-const SYSTEM_DIRS = new Set([
-  '/',
-  '/bin',
-  '/boot',
-  '/dev',
-  '/etc',
-  '/home',
-  '/lib',
-  '/opt',
-  '/proc',
-  '/root',
-  '/run',
-  '/sbin',
-  '/srv',
-  '/sys',
-  '/tmp',
-  '/usr',
-  '/var',
-  '/var/lib',
-]);
-
-async function emptyDir(dir: string): Promise<void> {
-  // The data directory comes from the agent's config: a typo there must not wipe the machine.
-  if (!isAbsolute(dir) || SYSTEM_DIRS.has(resolve(dir))) throw internal(`refusing to wipe ${dir}`);
-  for (const entry of await readdir(dir)) await rm(join(dir, entry), { recursive: true, force: true });
-}
-
 async function ownedDir(path: string, owner: OsUser | undefined, mode: number): Promise<void> {
   await mkdir(path, { recursive: true });
-  await chmod(path, mode);
-  if (owner) await chown(path, owner.uid, owner.gid);
+  await ownedBy(path, owner, mode);
 }
 
 async function prepareDirectories({ ctx, paths }: PrepareDeps, owner: OsUser | undefined): Promise<void> {

@@ -21,8 +21,6 @@ import { Notifier } from '../../controller/notifications/notifier.js';
 import { openSqliteStore, type Store } from '../../controller/store/open.js';
 import type { InstanceService } from '../../controller/instances.js';
 import type { DatastoreCatalog } from '../../controller/catalog.js';
-import type { InstancesTable } from '../../controller/store/schema.js';
-import type { BackupsTable } from '../../controller/backups/schema.js';
 import { BackupKeyring } from '../../controller/backups/keyring.js';
 import { BackupService, verifyArtifact } from '../../controller/backups/service.js';
 import { chainTo, checkRestorable, descendantsDeepestFirst } from '../../controller/backups/chain.js';
@@ -34,6 +32,7 @@ import { StewardError } from '../../managers/sdk/errors.js';
 import { answer, DONE } from '../../managers/sdk/operations/payload.js';
 import { updates } from '../../managers/sdk/operations/state.js';
 import { canSee, tenantScope, type CallerScope } from '../../controller/tenancy.js';
+import { backupRow, instanceRow } from '../fixtures/store-rows.js';
 
 const log = createLogger('test', { level: 'silent' });
 const codeOf = (p: Promise<unknown>) =>
@@ -42,53 +41,8 @@ const codeOf = (p: Promise<unknown>) =>
     (e: unknown) => asStewardError(e).code,
   );
 
-const INSTANCE: InstancesTable = {
-  id: 'inst-1',
-  tenant_id: 't1',
-  name: 'db',
-  datastore: 'mysql',
-  datastore_version: '',
-  memory_mb: 256,
-  task: 'NONE',
-  task_message: '',
-  host: '127.0.0.1',
-  port: 3306,
-  created_at: '2026-01-01T00:00:00.000Z',
-  updated_at: '2026-01-01T00:00:00.000Z',
-  deleted_at: null,
-};
-
-function row(id: string, parent: string | null, over: Partial<BackupsTable> = {}): BackupsTable {
-  return {
-    id,
-    tenant_id: 't1',
-    instance_id: 'inst-1',
-    name: id,
-    description: '',
-    datastore: 'mysql',
-    datastore_version: '10.11.19-MariaDB',
-    type: parent ? 'INCREMENTAL' : 'FULL',
-    parent_id: parent,
-    status: 'COMPLETED',
-    message: '',
-    operation_id: null,
-    size: 10,
-    raw_size: 20,
-    checksum: `sha256:${'a'.repeat(64)}`,
-    location: `file:///x/inst-1/${id}/data`,
-    compression: 'zstd',
-    encryption: 'e',
-    wrapped_key: Buffer.alloc(65),
-    key_ref: 'controller-master-v1/hkdf-sha256',
-    facts: '{"to_lsn":"1"}',
-    storage: '{"kind":"filesystem","path":"/x"}',
-    created_at: `2026-01-01T00:00:0${id.length % 10}.000Z`,
-    updated_at: '2026-01-01T00:00:00.000Z',
-    finished_at: null,
-    deleted_at: null,
-    ...over,
-  };
-}
+const INSTANCE = instanceRow();
+const row = backupRow;
 
 describe('backup chain rules', () => {
   it('lists descendants deepest first and walks a chain root first', () => {

@@ -13,6 +13,7 @@ import { InstanceTask } from '../../proto/gen/steward/v1/api.js';
 import { MemberState } from '../../proto/gen/steward/v1/clusters.js';
 import { BackupStatus } from '../../proto/gen/steward/v1/backups.js';
 import { thrown } from '../fixtures/datastore-assertions.js';
+import { clusterRow, instanceRow } from '../fixtures/store-rows.js';
 
 describe('operation state', () => {
   it('moves PENDING -> RUNNING -> one terminal state, and never out of a terminal one', () => {
@@ -88,41 +89,15 @@ describe('backup status', () => {
 
 describe('the stored task columns (guarded updates on a real store)', () => {
   let store: Store;
-  const now = new Date().toISOString();
   beforeEach(async () => {
     store = await openSqliteStore(':memory:');
     await store
       .insertInto('instances')
-      .values({
-        id: 'i',
-        tenant_id: 't',
-        name: 'n',
-        datastore: 'mysql',
-        datastore_version: '',
-        memory_mb: 256,
-        task: 'NONE',
-        task_message: '',
-        host: '',
-        port: 0,
-        created_at: now,
-        updated_at: now,
-        deleted_at: null,
-      })
+      .values(instanceRow({ id: 'i', tenant_id: 't', host: '', port: 0 }))
       .execute();
     await store
       .insertInto('clusters')
-      .values({
-        id: 'c',
-        tenant_id: 't',
-        name: 'ring',
-        datastore: 'cassandra',
-        task: 'BUILDING',
-        task_message: '',
-        admin_secret: 'x',
-        created_at: now,
-        updated_at: now,
-        deleted_at: null,
-      })
+      .values(clusterRow({ id: 'c', tenant_id: 't', task: 'BUILDING' }))
       .execute();
   });
   afterEach(async () => store.destroy());

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALL_TENANTS, canSee, findVisible, tenantScope, visibleRows, type TenantTable } from '../../controller/tenancy.js';
 import { openSqliteStore, type Store } from '../../controller/store/open.js';
 import type { StewardError } from '../../managers/sdk/errors.js';
+import { backupRow, clusterRow, instanceRow } from '../fixtures/store-rows.js';
 
 const now = new Date().toISOString();
 
@@ -17,69 +18,12 @@ describe('tenancy', () => {
       ['a2', 'acme', now],
       ['b1', 'beta', null],
     ] as const) {
-      await store
-        .insertInto('instances')
-        .values({
-          id,
-          tenant_id: tenant,
-          name: id,
-          datastore: 'mysql',
-          datastore_version: '',
-          memory_mb: 256,
-          task: 'NONE',
-          task_message: '',
-          host: '',
-          port: 0,
-          created_at: now,
-          updated_at: now,
-          deleted_at: deleted,
-        })
-        .execute();
-      await store
-        .insertInto('clusters')
-        .values({
-          id,
-          tenant_id: tenant,
-          name: id,
-          datastore: 'cassandra',
-          task: 'NONE',
-          task_message: '',
-          admin_secret: 'x',
-          created_at: now,
-          updated_at: now,
-          deleted_at: deleted,
-        })
-        .execute();
+      const owned = { id, tenant_id: tenant, deleted_at: deleted };
+      await store.insertInto('instances').values(instanceRow(owned)).execute();
+      await store.insertInto('clusters').values(clusterRow(owned)).execute();
       await store
         .insertInto('backups')
-        .values({
-          id,
-          tenant_id: tenant,
-          instance_id: id,
-          name: id,
-          description: '',
-          datastore: 'mysql',
-          datastore_version: '',
-          type: 'FULL',
-          parent_id: null,
-          status: 'COMPLETED',
-          message: '',
-          operation_id: null,
-          size: null,
-          raw_size: null,
-          checksum: null,
-          location: null,
-          compression: 'zstd',
-          encryption: null,
-          wrapped_key: null,
-          key_ref: null,
-          facts: '{}',
-          storage: '{}',
-          created_at: now,
-          updated_at: now,
-          finished_at: null,
-          deleted_at: deleted,
-        })
+        .values(backupRow(id, null, owned))
         .execute();
     }
   });
