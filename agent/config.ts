@@ -40,6 +40,12 @@ export const agentConfigSchema = z
     port: port.optional(),
     memoryMb: z.number().int().min(64).max(4_194_304).default(1024),
     heartbeatIntervalMs: z.number().int().min(200).max(300_000).default(10_000),
+    /**
+     * A replica set's primary that hears nothing from the controller for this
+     * long refuses writes by itself (docs/replication.md). Default: two and a
+     * half heartbeat intervals.
+     */
+    writeLeaseMs: z.number().int().min(500).max(600_000).optional(),
     health: z
       .object({
         host: z.enum(['127.0.0.1', '::1', 'localhost']).default('127.0.0.1'),

@@ -20,10 +20,13 @@ import type { Logger } from '../managers/sdk/logger.js';
 import { checkCommand, isKnownPayload, specOf } from '../managers/sdk/operations/commands.js';
 import { isTerminal, stateName, updates, type ByteProgress } from '../managers/sdk/operations/state.js';
 import { scopedSignal } from '../managers/sdk/signals.js';
+import type { Terms } from './fencing.js';
 import type { Journal } from './journal.js';
 
 export interface ExecutorDeps {
   journal: Journal;
+  /** Replication terms: commands that carry one are refused when it is older than the highest accepted. */
+  terms: Terms;
   manager: AgentManager;
   /** The datastore's capabilities and input rules (what the agent's Hello declares). */
   datastore: ManagerIdentity;
@@ -85,6 +88,7 @@ export class Executor {
       try {
         signal.throwIfAborted();
         checkCommand(payload, this.deps.datastore);
+        if (spec.term) this.deps.terms.accept(spec.term(payload.value), spec.kind);
         log.info({ operationId: cmd.operationId, kind: spec.kind }, 'operation started');
         const result = await spec.run(this.deps.manager, payload.value, op);
         this.emit(updates.succeeded(cmd.operationId, result));

@@ -19,6 +19,9 @@ import { createServiceControl } from '../managers/sdk/service-factory.js';
 import type { AgentManager, ManagerContext } from '../managers/sdk/contract.js';
 import type { Logger } from '../managers/sdk/logger.js';
 import { deadline } from '../managers/sdk/signals.js';
+import type { CrashPolicy } from '../managers/sdk/service-control.js';
+import { ReplicationRole } from '../managers/sdk/replication.js';
+import { Terms, WriteLease } from './fencing.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -43,6 +46,10 @@ export async function runAgent(config: AgentConfig): Promise<() => Promise<void>
   mkdirSync(dirs.secretsDir, { recursive: true, mode: 0o700 });
 
   const module = await loadAgentManager(config.datastore);
+  // Bound below, once the manager and the prober exist: the service backend needs the policy first.
+  const crashHandler: CrashPolicy = {
+    restartAllowed: () => manager.replication?.restartOnCrash() ?? true,
+  };
   const identity = new AgentIdentity(config, dirs.secretsDir, log);
   const credentials = await identity.credentials();
   const ctx: ManagerContext = {
@@ -52,7 +59,7 @@ export async function runAgent(config: AgentConfig): Promise<() => Promise<void>
     bindAddress: config.bindAddress,
     port: config.port ?? module.defaultPort,
     memoryMb: config.memoryMb,
-    service: createServiceControl(config.serviceControl, log),
+    service: createServiceControl(config.serviceControl, log, crashHandler),
     secrets: new FileSecretStore(dirs.secretsDir),
     runner: run,
     log: log.child({ datastore: module.name }),
@@ -62,13 +69,35 @@ export async function runAgent(config: AgentConfig): Promise<() => Promise<void>
   const journal = new Journal(dirs.journal);
   chmodSync(dirs.journal, 0o600);
 
-  const prober = new Prober(() => manager.probe(), Math.min(config.heartbeatIntervalMs, 5_000), log);
   // eslint-disable-next-line prefer-const
   let session: Session;
+  const prober = new Prober(
+    () => manager.probe(),
+    Math.min(config.heartbeatIntervalMs, 5_000),
+    log,
+    () => session?.heartbeat(),
+  );
+  crashHandler.onCrash = () => void prober.tick();
+  const terms = new Terms(journal);
+  const leaseMs = config.writeLeaseMs ?? Math.round(config.heartbeatIntervalMs * 2.5);
+  const lease = new WriteLease({
+    leaseMs,
+    journal,
+    holdsLease: () => {
+      const r = prober.current.replication;
+      return r?.role === ReplicationRole.PRIMARY && !r.fenced;
+    },
+    fence: async () => {
+      await manager.replication?.fence({ signal: deadline(60_000), progress: () => undefined });
+      await prober.tick();
+    },
+    log,
+  });
   const executor = new Executor({
     journal,
     manager,
     datastore: module,
+    terms,
     log,
     onUpdate: () => session.flush(),
   });
@@ -85,8 +114,14 @@ export async function runAgent(config: AgentConfig): Promise<() => Promise<void>
       agentVersion: AGENT_VERSION,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       knownOperations: journal.knownOperationIds(),
+      writeLeaseMs: leaseMs,
     }),
-    probe: () => prober.current,
+    heartbeat: () => {
+      const p = prober.current;
+      const replication = p.replication && { ...p.replication, term: terms.current };
+      return { status: p.status, facts: p.facts, datastoreVersion: p.version, replication };
+    },
+    onContact: () => lease.renew(),
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     log,
     onStateChange: (up) => void sdNotify({ STATUS: up ? 'connected to controller' : 'reconnecting to controller' }),
@@ -95,6 +130,7 @@ export async function runAgent(config: AgentConfig): Promise<() => Promise<void>
   executor.recover();
   prober.start();
   session.start();
+  lease.start();
   identity.scheduleRenewal((creds) => session.replaceCredentials(creds));
   // A prepared datastore is brought back under supervision: adopted if it kept
   // running while the agent was away, started if it did not.
@@ -118,6 +154,7 @@ export async function runAgent(config: AgentConfig): Promise<() => Promise<void>
     await sdNotify({ STOPPING: '1' });
     log.info('agent stopping');
     clearInterval(watchdog);
+    lease.stop();
     identity.stop();
     prober.stop();
     await executor.drain(10_000);

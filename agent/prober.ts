@@ -13,6 +13,8 @@ export class Prober {
     private readonly probe: () => Promise<Probe>,
     private readonly intervalMs: number,
     private readonly log: Logger,
+    /** Called when the status or the replication role changes, so the news goes out before the next heartbeat. */
+    private readonly onChange: (p: Probe) => void = () => undefined,
   ) {}
 
   start(): void {
@@ -31,6 +33,7 @@ export class Prober {
   async tick(): Promise<Probe> {
     if (this.inFlight) return this.last;
     this.inFlight = true;
+    const before = this.last;
     try {
       this.last = await this.probe();
     } catch (err) {
@@ -39,6 +42,9 @@ export class Prober {
     } finally {
       this.inFlight = false;
     }
+    const r0 = before.replication;
+    const r1 = this.last.replication;
+    if (before.status !== this.last.status || r0?.role !== r1?.role || r0?.fenced !== r1?.fenced || r0?.connected !== r1?.connected) this.onChange(this.last);
     return this.last;
   }
 }

@@ -3,9 +3,8 @@
 // commands to the executor. Any failure closes the stream and redials with
 // backoff; the journal makes the redial lossless.
 import { credentials as grpcCredentials, type ChannelCredentials, type ClientDuplexStream } from '@grpc/grpc-js';
-import { AgentGatewayClient, type AgentMessage, type ControllerMessage, type Hello } from '../proto/gen/steward/v1/agent.js';
+import { AgentGatewayClient, type AgentMessage, type ControllerMessage, type Heartbeat, type Hello } from '../proto/gen/steward/v1/agent.js';
 import type { Logger } from '../managers/sdk/logger.js';
-import type { Probe } from '../managers/sdk/contract.js';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
 import type { Executor } from './executor.js';
 import type { Journal } from './journal.js';
@@ -16,8 +15,11 @@ export interface SessionDeps {
   journal: Journal;
   executor: () => Executor;
   hello: () => Hello;
-  probe: () => Probe;
+  /** The heartbeat to send now (the prober's last answer, with replication as the agent knows it). */
+  heartbeat: () => Heartbeat;
   heartbeatIntervalMs: number;
+  /** Every message from the controller: renews a primary's write lease. */
+  onContact?: () => void;
   log: Logger;
   backoff?: BackoffPolicy;
   onStateChange?: (connected: boolean) => void;
@@ -94,6 +96,7 @@ export class Session {
   private onMessage(msg: ControllerMessage): void {
     const { journal, log } = this.deps;
     const body = msg.body;
+    this.deps.onContact?.();
     switch (body?.$case) {
       case 'welcome': {
         const { ackedSeq } = body.value;
@@ -118,10 +121,10 @@ export class Session {
     }
   }
 
-  private heartbeat(): void {
+  /** Sends a heartbeat now (a changed status goes out at once, not at the next tick). */
+  heartbeat(): void {
     if (!this.connected || !this.stream) return;
-    const p = this.deps.probe();
-    this.stream.write({ seq: 0, body: { $case: 'heartbeat', value: { status: p.status, facts: p.facts, datastoreVersion: p.version } } });
+    this.stream.write({ seq: 0, body: { $case: 'heartbeat', value: this.deps.heartbeat() } });
     this.stats.heartbeats++;
   }
 

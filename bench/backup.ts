@@ -39,7 +39,10 @@ function treeSize(dir: string): number {
 const inst = await createMysqlInstance({ memoryMb: 1024 });
 const store = tempDir('steward-bench-store-');
 try {
-  await inst.manager.prepare({ memoryMb: 0, port: 0, bindAddress: '', databases: [], users: [], cluster: undefined, restore: undefined }, testOp());
+  await inst.manager.prepare(
+    { memoryMb: 0, port: 0, bindAddress: '', databases: [], users: [], cluster: undefined, restore: undefined, replicaOf: undefined },
+    testOp(),
+  );
   const paths = mysqlPaths(inst.ctx);
   const password = (await inst.ctx.secrets.get(ADMIN_SECRET))!;
   const conn = () => mysql.createConnection({ socketPath: paths.socket, user: 'steward_admin', password });

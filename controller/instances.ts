@@ -5,7 +5,7 @@
 // is in the store, so a restarted controller picks up where it stopped.
 import { randomUUID } from 'node:crypto';
 import type { CreateInstanceRequest, Instance } from '../proto/gen/steward/v1/api.js';
-import type { ClusterMembership } from '../proto/gen/steward/v1/agent.js';
+import { PrepareRequest, type ClusterMembership } from '../proto/gen/steward/v1/agent.js';
 import type { RestoreBackupCommand } from '../proto/gen/steward/v1/backups.js';
 import { failedPrecondition, invalidArgument } from '../managers/sdk/errors.js';
 import type { Logger } from '../managers/sdk/logger.js';
@@ -76,7 +76,7 @@ export class InstanceService {
     const memoryMb = req.memoryMb || DEFAULT_MEMORY_MB;
     if (memoryMb < 128 || memoryMb > 1_048_576) throw invalidArgument('memory_mb', 'must be between 128 and 1048576');
     const restore = req.backupId ? await this.restoreFor(req, module.name, creator.scope, !!member) : undefined;
-    const prepare = { memoryMb, databases: req.databases, users: req.users, bindAddress: '', port: 0, cluster: member?.membership, restore };
+    const prepare = PrepareRequest.fromPartial({ memoryMb, databases: req.databases, users: req.users, cluster: member?.membership, restore });
     checkCommand(payload('prepare', prepare), module);
 
     const id = randomUUID();

@@ -57,6 +57,11 @@ export function parseKeyValues(text: string): Record<string, string> {
   return out;
 }
 
+/** "filename 'mysql-bin.000002', position '1234', GTID of the last change '0-5-12'" -> "0-5-12". */
+export function gtidOfBinlogPos(binlogPos: string): string {
+  return /GTID of the last change '([0-9,\s-]*)'/.exec(binlogPos)?.[1]?.replace(/\s+/g, '') ?? '';
+}
+
 /** from_lsn/to_lsn/backup_type of the backup just streamed, and the server version it came from. */
 export async function readCheckpoints(lsnDir: string): Promise<{ facts: Record<string, string>; serverVersion: string }> {
   const cp = parseKeyValues(await readFile(join(lsnDir, 'xtrabackup_checkpoints'), 'utf8'));
@@ -69,6 +74,8 @@ export async function readCheckpoints(lsnDir: string): Promise<{ facts: Record<s
       to_lsn: cp.to_lsn,
       last_lsn: cp.last_lsn ?? '',
       tool_version: info.tool_version ?? '',
+      // Where a replica built from this backup starts following its source (empty: the source had written nothing).
+      ...(info.binlog_pos !== undefined ? { gtid: gtidOfBinlogPos(info.binlog_pos) } : {}),
     },
     serverVersion: info.server_version ?? '',
   };

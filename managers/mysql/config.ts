@@ -16,6 +16,45 @@ export interface ServerSettings {
   memoryMb: number;
   /** Server certificate for client TLS, when the agent has one to give. */
   tls?: TlsFiles;
+  /** Unique per instance in a replica set (replication-config.ts derives it from the instance id). */
+  serverId?: number;
+}
+
+/** What replication adds to my.cnf: the role's read_only and the semi-synchronous settings, kept across restarts. */
+export interface ReplicationSettings {
+  readOnly: boolean;
+  semiSyncSource: boolean;
+  semiSyncReplica: boolean;
+}
+
+/**
+ * Every MariaDB instance can serve replicas without a restart: binary log with
+ * GTIDs, row format, replicated transactions logged too (a replica can become
+ * a source, or be promoted, with its history intact), strict GTID mode (a
+ * transaction out of order stops replication instead of diverging silently).
+ */
+function replicationEntries(s: ServerSettings, r: ReplicationSettings | undefined): Record<string, string | number | boolean | undefined> {
+  if (s.flavour !== 'mariadb' || !s.serverId) return {};
+  return {
+    server_id: s.serverId,
+    log_bin: 'mysql-bin',
+    log_bin_index: 'mysql-bin.index',
+    relay_log: 'relay-bin',
+    relay_log_index: 'relay-bin.index',
+    binlog_format: 'ROW',
+    log_slave_updates: 'ON',
+    gtid_strict_mode: 'ON',
+    binlog_expire_logs_seconds: 7 * 24 * 3600,
+    sync_binlog: 1,
+    // A replica restarted by a crash re-fetches what its relay log may have lost.
+    relay_log_recovery: 'ON',
+    read_only: r?.readOnly ? 'ON' : undefined,
+    rpl_semi_sync_master_enabled: r?.semiSyncSource ? 'ON' : undefined,
+    rpl_semi_sync_master_wait_point: r?.semiSyncSource ? 'AFTER_SYNC' : undefined,
+    // Synchronous means synchronous: never fall back to asynchronous after a timeout (about 292 million years).
+    rpl_semi_sync_master_timeout: r?.semiSyncSource ? '18446744073709551615' : undefined,
+    rpl_semi_sync_slave_enabled: r?.semiSyncReplica ? 'ON' : undefined,
+  };
 }
 
 const clamp = (v: number, lo: number, hi: number): number => Math.min(hi, Math.max(lo, Math.floor(v)));
@@ -41,7 +80,7 @@ export function tuning(memoryMb: number): Record<string, string | number> {
   };
 }
 
-export function renderMyCnf(s: ServerSettings): string {
+export function renderMyCnf(s: ServerSettings, replication?: ReplicationSettings): string {
   return renderIni(
     {
       mysqld: {
@@ -62,6 +101,7 @@ export function renderMyCnf(s: ServerSettings): string {
         ssl_cert: s.tls?.certFile,
         ssl_key: s.tls?.keyFile,
         ssl_ca: s.tls?.caFile,
+        ...replicationEntries(s, replication),
       },
       client: {
         socket: s.socket,

@@ -1,7 +1,9 @@
 // The agent side of MySQL/MariaDB for one instance: what its probe asks the
 // server here, the shared lifecycle in ServerManager, users/databases/root in
 // their own files.
-import type { AgentManager, DatabaseOps, ManagerContext, OperationScope, Probe, RootOps, UserOps } from '../sdk/contract.js';
+import type { AgentManager, DatabaseOps, ManagerContext, OperationScope, Probe, ReplicationOps, RootOps, UserOps } from '../sdk/contract.js';
+import { ReplicationStateFile } from '../sdk/replication-state.js';
+import { mysqlReplicationOps, readStatus } from './replication.js';
 import type { ServiceSpec } from '../sdk/service-control.js';
 import { PROBE_TIMEOUT_MS, ServerManager } from '../sdk/server-manager.js';
 import { DatastoreStatus, type PrepareRequest } from '../sdk/types.js';
@@ -23,7 +25,9 @@ export class MysqlManager extends ServerManager implements AgentManager {
   readonly databases: DatabaseOps;
   readonly root: RootOps;
   readonly backup: BackupOps;
+  readonly replication: ReplicationOps;
   private readonly paths: MysqlPaths;
+  private readonly replicationState: ReplicationStateFile;
 
   constructor(ctx: ManagerContext) {
     const paths = mysqlPaths(ctx);
@@ -34,6 +38,16 @@ export class MysqlManager extends ServerManager implements AgentManager {
     this.databases = databaseOps(session);
     this.root = rootOps(session);
     this.backup = mysqlBackupOps({ ctx, paths });
+    this.replicationState = new ReplicationStateFile(paths.replicationFile);
+    this.replication = mysqlReplicationOps({
+      paths,
+      state: this.replicationState,
+      session,
+      flavour: () => this.flavour(),
+      ensureRunning: async (op) => {
+        if ((await this.ctx.service.state(await this.serviceSpec())) !== 'running') await this.start(op);
+      },
+    });
   }
 
   private flavour(): Promise<Flavour> {
@@ -54,7 +68,7 @@ export class MysqlManager extends ServerManager implements AgentManager {
   }
 
   protected async prepareServer(req: PrepareRequest, op: OperationScope): Promise<void> {
-    await prepare({ ctx: this.ctx, paths: this.paths, flavour: await this.flavour() }, req, op);
+    await prepare({ ctx: this.ctx, paths: this.paths, flavour: await this.flavour(), replication: this.replicationState }, req, op);
   }
 
   protected async waitUntilReady(spec: ServiceSpec, signal: AbortSignal): Promise<void> {
@@ -67,7 +81,7 @@ export class MysqlManager extends ServerManager implements AgentManager {
   }
 
   protected async probeServer(facts: Record<string, string>): Promise<Probe> {
-    const { row, uptime } = await withSession(
+    const { row, uptime, replication } = await withSession(
       { ...(await this.adminOptions()), connectTimeoutMs: PROBE_TIMEOUT_MS },
       async (s) => {
         const [row] = await select<{ version: string; readOnly: number | string; recovering: number | string }>(
@@ -76,7 +90,8 @@ export class MysqlManager extends ServerManager implements AgentManager {
                   @@GLOBAL.innodb_read_only OR @@GLOBAL.innodb_force_recovery > 0 AS recovering`,
         );
         const [up] = await select<{ Value: string }>(s, "SHOW GLOBAL STATUS LIKE 'Uptime'");
-        return { row, uptime: up?.Value };
+        const replication = this.replicationState.replicated ? await readStatus(s, this.replicationState) : undefined;
+        return { row, uptime: up?.Value, replication };
       },
       deadline(PROBE_TIMEOUT_MS),
     );
@@ -86,8 +101,8 @@ export class MysqlManager extends ServerManager implements AgentManager {
     // Started with a read-only storage engine (forced recovery): it answers, but is not fit for traffic.
     if (Number(row.recovering) === 1) {
       facts.error = 'InnoDB is read-only (forced recovery)';
-      return { status: DatastoreStatus.RUNNING, version: row.version, facts };
+      return { status: DatastoreStatus.RUNNING, version: row.version, facts, replication };
     }
-    return { status: DatastoreStatus.HEALTHY, version: row.version, facts };
+    return { status: DatastoreStatus.HEALTHY, version: row.version, facts, replication };
   }
 }

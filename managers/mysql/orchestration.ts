@@ -2,9 +2,11 @@
 // anything that touches a server: the controller only validates and describes.
 import type { OrchestrationModule } from '../sdk/contract.js';
 import { mysqlIdentity } from './identity.js';
+import { mysqlReplication } from './replication-strategy.js';
 
 const mysqlOrchestration: OrchestrationModule = {
   ...mysqlIdentity,
+  replication: mysqlReplication,
   rootDescription:
     "Enabling root creates the account root@'%' (or resets its password if it exists) with ALL PRIVILEGES " +
     'WITH GRANT OPTION, reachable from any host the network allows. The generated password is shown once ' +

@@ -22,6 +22,10 @@ export interface MysqlPaths {
   consoleLog: string;
   /** Exists once prepare has completed. */
   preparedMarker: string;
+  /** The settings my.cnf was rendered from, so a role change can render it again. */
+  settingsFile: string;
+  /** Where this instance stands in its replica set (sdk/replication-state.ts). */
+  replicationFile: string;
 }
 
 export function mysqlPaths(ctx: Pick<ManagerContext, 'configDir' | 'runDir' | 'logDir'>): MysqlPaths {
@@ -33,6 +37,8 @@ export function mysqlPaths(ctx: Pick<ManagerContext, 'configDir' | 'runDir' | 'l
     errorLog: join(ctx.logDir, 'mysqld.err'),
     consoleLog: join(ctx.logDir, 'mysqld.console.log'),
     preparedMarker: join(ctx.configDir, 'prepared'),
+    settingsFile: join(ctx.configDir, 'server-settings.json'),
+    replicationFile: join(ctx.configDir, 'replication.json'),
   };
 }
 

@@ -4,14 +4,16 @@
 // data directory and starts over (there is no user data before the marker).
 import type { ManagerContext, OperationScope } from '../sdk/contract.js';
 import { issueServerCertificate } from '../sdk/tls.js';
-import { writeFileAtomic } from '../sdk/config-file.js';
 import { handOverFile, prepareInstanceDirs } from '../sdk/data-dir.js';
 import { isRoot, lookupOsUser } from '../sdk/os-user.js';
 import { markPrepared, stopIfFailed } from '../sdk/prepared.js';
 import { subScope } from '../sdk/backup/progress.js';
 import type { PrepareRequest } from '../sdk/types.js';
-import { renderMyCnf } from './config.js';
-import { withSession, type SessionOptions } from './connection.js';
+import { exec, withSession, type SessionOptions } from './connection.js';
+import { failedPrecondition } from '../sdk/errors.js';
+import type { ReplicationStateFile } from '../sdk/replication-state.js';
+import { followSource } from './replication.js';
+import { serverIdOf, writeConfig } from './replication-config.js';
 import { createDatabases } from './databases.js';
 import { restoreChain } from './restore.js';
 import type { Flavour } from './flavour.js';
@@ -25,10 +27,13 @@ export interface PrepareDeps {
   ctx: ManagerContext;
   paths: MysqlPaths;
   flavour: Flavour;
+  replication: ReplicationStateFile;
 }
 
 export async function prepare(deps: PrepareDeps, req: PrepareRequest, op: OperationScope): Promise<void> {
-  const { ctx, paths, flavour } = deps;
+  const { ctx, paths, flavour, replication } = deps;
+  if (req.replicaOf && !req.restore) throw failedPrecondition('a MariaDB replica starts from a backup of its source: restore is required');
+  if (req.replicaOf && flavour.name !== 'mariadb') throw failedPrecondition('replication of MySQL 8 is not supported by this agent yet (MariaDB only)');
   const { signal } = op;
   const spec = serviceSpec(flavour, paths);
   const owner = isRoot() ? await lookupOsUser(OS_USER, ctx.runner) : undefined;
@@ -48,9 +53,12 @@ export async function prepare(deps: PrepareDeps, req: PrepareRequest, op: Operat
     pidFile: paths.serverPidFile,
     errorLog: paths.errorLog,
     memoryMb: req.memoryMb || ctx.memoryMb,
+    serverId: serverIdOf(ctx.instanceId),
   };
   const tls = await issueServerCertificate(ctx, owner);
-  await writeFileAtomic(paths.configFile, renderMyCnf({ ...settings, tls }), { mode: 0o644 });
+  // A new replica starts read-only: it must never take a write of its own before it follows its source.
+  const state = await replication.update(req.replicaOf ? { role: 'replica', synchronous: req.replicaOf.synchronous, fenced: false } : { role: 'standalone' });
+  await writeConfig(paths, { ...settings, tls }, state);
 
   if (req.restore) {
     // The restored system tables bring the source's accounts; securing below re-creates ours.
@@ -74,6 +82,8 @@ export async function prepare(deps: PrepareDeps, req: PrepareRequest, op: Operat
     await withSession(
       osRoot,
       async (s) => {
+        // A replica's own accounts stay out of its binary log: a local transaction would diverge it from its source.
+        if (req.replicaOf) await exec(s, 'SET SESSION sql_log_bin = 0');
         await secureInstallation(s);
         await createAdmin(s, adminPassword);
         await lockLocalRoot(s, flavour);
@@ -83,10 +93,26 @@ export async function prepare(deps: PrepareDeps, req: PrepareRequest, op: Operat
     const admin: SessionOptions = { socket: paths.socket, user: ADMIN_USER, password: adminPassword };
     await waitUntilReady(admin, ready, signal, 10_000);
 
-    op.progress(80, 'creating databases');
-    await withSession(admin, (s) => createDatabases(s, req.databases ?? []), signal);
-    op.progress(90, 'creating users');
-    await withSession(admin, (s) => createUsers(s, req.users ?? []), signal);
+    if (req.replicaOf) {
+      const from = req.restore!.chain.at(-1)!.artifact!;
+      const gtid = from.facts.gtid;
+      if (gtid === undefined) throw failedPrecondition(`backup ${from.backupId} records no GTID position: a replica cannot start from it`);
+      op.progress(85, `following ${req.replicaOf.sourceHost}:${req.replicaOf.sourcePort} from ${gtid || 'the beginning'}`);
+      await withSession(
+        admin,
+        async (s) => {
+          await exec(s, 'SET GLOBAL gtid_slave_pos = ?', [gtid]);
+          await followSource(s, req.replicaOf!);
+        },
+        signal,
+      );
+      await replication.update({ source: { host: req.replicaOf.sourceHost, port: req.replicaOf.sourcePort, name: req.replicaOf.name } });
+    } else {
+      op.progress(80, 'creating databases');
+      await withSession(admin, (s) => createDatabases(s, req.databases ?? []), signal);
+      op.progress(90, 'creating users');
+      await withSession(admin, (s) => createUsers(s, req.users ?? []), signal);
+    }
 
     await markPrepared(paths.preparedMarker, { flavour: flavour.name });
   });

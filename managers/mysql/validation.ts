@@ -23,6 +23,8 @@ export const RESERVED_USERS: readonly string[] = [
   'mysql.infoschema',
   'debian-sys-maint',
   ADMIN_USER,
+  // The replication account (replication.ts).
+  'steward_repl',
 ];
 
 export const RESERVED_DATABASES: readonly string[] = ['mysql', 'sys', 'information_schema', 'performance_schema', 'lost+found'];

@@ -8,6 +8,14 @@ import type { BackupOps } from './backup/types.js';
 import type { ByteProgress } from './operations/state.js';
 import type { Logger } from './logger.js';
 import type { ClusterStrategy } from './cluster.js';
+import type { ReplicationStrategy } from './replication.js';
+import type {
+  AttachReplicaRequest,
+  PromoteRequest,
+  RejoinRequest,
+  ReplicationSourceRequest,
+  ReplicationStatus,
+} from '../../proto/gen/steward/v1/replication.js';
 import type { Runner } from './runner.js';
 import type { SecretStore } from './secrets.js';
 import type { ServiceControl } from './service-control.js';
@@ -59,6 +67,8 @@ export interface Probe {
   status: DatastoreStatus;
   version: string;
   facts: Record<string, string>;
+  /** Where the instance stands in its replica set (managers with capability "replication"). */
+  replication?: ReplicationStatus;
 }
 
 export interface UserOps {
@@ -101,6 +111,31 @@ export interface ClusterOps {
   secureCluster(members: number, op: OperationScope): Promise<void>;
 }
 
+/**
+ * Replication (capability "replication"; docs/replication.md). Every call is
+ * idempotent: the controller's workflows re-send a step after a restart. The
+ * agent has checked the command's term before any of these runs.
+ */
+export interface ReplicationOps {
+  /** Serve replicas: the replication account, the settings, one slot per replica where the datastore has them. */
+  configureSource(req: ReplicationSourceRequest, op: OperationScope): Promise<ReplicationStatus>;
+  /** Follow `req`'s source (after a restore, or to re-point); read-only from then on. */
+  attach(req: AttachReplicaRequest, op: OperationScope): Promise<ReplicationStatus>;
+  /** Stop following and take writes, as a source for `req.source`, without restarting the server where the datastore allows. */
+  promote(req: PromoteRequest, op: OperationScope): Promise<ReplicationStatus>;
+  /** Refuse writes and end client sessions (kept across a restart until unfenced). */
+  fence(op: OperationScope): Promise<ReplicationStatus>;
+  unfence(op: OperationScope): Promise<ReplicationStatus>;
+  /** Where replication stands now (also what the probe reports). */
+  status(op: OperationScope): Promise<ReplicationStatus>;
+  /** Resolves once this replica has applied `position`; DEADLINE_EXCEEDED after `timeoutMs`. */
+  waitFor(position: string, timeoutMs: number, op: OperationScope): Promise<ReplicationStatus>;
+  /** A former primary follows the new one; what it has beyond `promotedAt` is rewound or re-cloned, never kept. */
+  rejoin(req: RejoinRequest, op: OperationScope): Promise<ReplicationStatus>;
+  /** False while this instance is a primary the controller fails over when its server dies (the agent must not restart it). */
+  restartOnCrash(): boolean;
+}
+
 /** The agent side of one datastore, bound to one instance. */
 export interface AgentManager {
   /**
@@ -126,6 +161,8 @@ export interface AgentManager {
   readonly cluster?: ClusterOps;
   /** Backups (capability "backup"; "backup_incremental" when it can also make incremental ones). */
   readonly backup?: BackupOps;
+  /** Replication (capability "replication"). */
+  readonly replication?: ReplicationOps;
   /** Release connections; the datastore keeps running. */
   close(): Promise<void>;
 }
@@ -180,4 +217,6 @@ export interface OrchestrationModule extends ManagerIdentity {
   readonly rootDescription: string;
   /** Clustering (capability "cluster"): the strategy the controller runs (the seed page's cluster_support + strategy). */
   readonly clusterStrategy?: ClusterStrategy;
+  /** Replication (capability "replication"): how the controller reads this datastore's positions. */
+  readonly replication?: ReplicationStrategy;
 }

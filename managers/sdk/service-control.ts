@@ -23,6 +23,14 @@ export interface ServiceSpec {
   stopTimeoutMs?: number;
 }
 
+/** What the agent tells its service backend about crashes (agent/main.ts). */
+export interface CrashPolicy {
+  /** False while the controller, not the agent, handles this server's crash (a replica set's primary: failover). */
+  restartAllowed?(spec: ServiceSpec): boolean;
+  /** Called at once when the server dies unexpectedly, so the agent reports it without waiting for its next probe. */
+  onCrash?(spec: ServiceSpec): void;
+}
+
 export type ServiceState = 'running' | 'stopped' | 'crashed';
 
 export interface ServiceControl {

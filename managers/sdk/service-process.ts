@@ -15,9 +15,9 @@ import { StewardError, internal } from './errors.js';
 import { writeFileAtomic } from './config-file.js';
 import type { Logger } from './logger.js';
 import { isRoot, lookupOsUser } from './os-user.js';
-import type { ServiceControl, ServiceSpec, ServiceState } from './service-control.js';
+import type { CrashPolicy, ServiceControl, ServiceSpec, ServiceState } from './service-control.js';
 
-export interface SupervisionOptions {
+export interface SupervisionOptions extends CrashPolicy {
   /** Unexpected exits restarted within `restartWindowMs` before giving up (stays 'crashed'). */
   maxRestarts?: number;
   restartWindowMs?: number;
@@ -58,7 +58,7 @@ export class ProcessServiceControl implements ServiceControl {
 
   constructor(
     private readonly log: Logger,
-    opts: SupervisionOptions = {},
+    private readonly opts: SupervisionOptions = {},
   ) {
     this.maxRestarts = opts.maxRestarts ?? 3;
     this.restartWindowMs = opts.restartWindowMs ?? 10 * 60_000;
@@ -224,6 +224,11 @@ export class ProcessServiceControl implements ServiceControl {
     }
     entry.crashed = true;
     this.log.warn({ service: entry.spec.name, pid }, 'server exited unexpectedly');
+    this.opts.onCrash?.(entry.spec);
+    if (this.opts.restartAllowed?.(entry.spec) === false) {
+      this.log.warn({ service: entry.spec.name }, 'not restarting it: the controller handles this crash (failover)');
+      return;
+    }
     this.scheduleRestart(entry, pid);
   }
 

@@ -26,7 +26,16 @@ if (reason) console.warn(`\n*** SKIPPED: cassandra backup tests cannot run here:
 const SRC_ADDRESS = '127.0.3.21';
 const DST_ADDRESS = '127.0.3.22';
 
-const EMPTY_PREPARE: PrepareRequest = { memoryMb: 0, port: 0, bindAddress: '', databases: [], users: [], cluster: undefined, restore: undefined };
+const EMPTY_PREPARE: PrepareRequest = {
+  memoryMb: 0,
+  port: 0,
+  bindAddress: '',
+  databases: [],
+  users: [],
+  cluster: undefined,
+  restore: undefined,
+  replicaOf: undefined,
+};
 const TABLES = ['"Audit".events', '"Audit".hits', 'shop."Empty"', 'shop.items', 'shop.orders'] as const;
 
 type Snapshot = Record<string, { rows: number; content: string }>;

@@ -23,7 +23,7 @@ import { restoreChain } from '../../managers/mysql/restore.js';
 const reason = await mysqlUnavailableReason();
 if (reason) console.warn(`\n*** SKIPPED: mysql backup tests cannot run here: ${reason} ***\n`);
 
-const EMPTY_PREPARE = { memoryMb: 0, port: 0, bindAddress: '', databases: [], users: [], cluster: undefined, restore: undefined };
+const EMPTY_PREPARE = { memoryMb: 0, port: 0, bindAddress: '', databases: [], users: [], cluster: undefined, restore: undefined, replicaOf: undefined };
 
 type Snapshot = Record<string, { rows: number; content: string }>;
 

@@ -62,6 +62,7 @@ if (reason) {
       users: [],
       cluster: membership(autoBootstrap),
       restore: undefined,
+      replicaOf: undefined,
     });
 
     async function addNode(i: number, autoBootstrap: boolean): Promise<CassandraNode> {

@@ -137,6 +137,7 @@ if (reason) {
         bindAddress: '',
         cluster: undefined,
         restore: undefined,
+        replicaOf: undefined,
         databases: [ks('app'), ks('App'), ks('other', { dc1: 1 })],
         users: [role('alice', "al'ice-pw", ['app'])],
       };
@@ -185,7 +186,10 @@ if (reason) {
       expect(yaml).toContain(`listen_address: ${node.address}`);
       expect(yaml).toContain(`native_transport_port: ${node.port}`);
       await expectCode(
-        node.manager.prepare({ memoryMb: 0, port: 0, bindAddress: '', databases: [], users: [], cluster: undefined, restore: undefined }, testOp()),
+        node.manager.prepare(
+          { memoryMb: 0, port: 0, bindAddress: '', databases: [], users: [], cluster: undefined, restore: undefined, replicaOf: undefined },
+          testOp(),
+        ),
         'FAILED_PRECONDITION',
       );
     });

@@ -77,11 +77,15 @@ describe('security', () => {
           agentVersion: 'x',
           heartbeatIntervalMs: 500,
           knownOperations: [],
+          writeLeaseMs: 0,
         },
       },
     });
     await waitFor('welcome', async () => received.some((m) => m.body?.$case === 'welcome'));
-    stream.write({ seq: 0, body: { $case: 'heartbeat', value: { status: DatastoreStatus.CRASHED, facts: { evil: '1' }, datastoreVersion: 'evil' } } });
+    stream.write({
+      seq: 0,
+      body: { $case: 'heartbeat', value: { status: DatastoreStatus.CRASHED, facts: { evil: '1' }, datastoreVersion: 'evil', replication: undefined } },
+    });
     stream.write({
       seq: 1_000_000,
       body: { $case: 'update', value: { ...updates.failed(bOp.id, new StewardError('INTERNAL', 'forged'), 0), message: 'forged' } },
@@ -155,6 +159,7 @@ describe('security', () => {
           agentVersion: '',
           heartbeatIntervalMs: 0,
           knownOperations: [],
+          writeLeaseMs: 0,
         },
       },
     });

@@ -188,6 +188,7 @@ describe('cassandra restore requests', () => {
     databases: [],
     users: [],
     cluster: undefined,
+    replicaOf: undefined,
     restore: restore(artifact()),
     ...over,
   });

@@ -140,6 +140,7 @@ describe('cassandra prepare requests', () => {
     users: [],
     cluster: undefined,
     restore: undefined,
+    replicaOf: undefined,
     ...over,
   });
   const member = (over: Partial<NonNullable<PrepareRequest['cluster']>> = {}): NonNullable<PrepareRequest['cluster']> => ({

@@ -20,6 +20,7 @@ import { Journal } from '../../agent/journal.js';
 import { validator } from '../fixtures/noop-manager/orchestration.js';
 import { tempDir, waitFor } from '../fixtures/controller.js';
 import { DatastoreStatus } from '../../proto/gen/steward/v1/common.js';
+import { Terms } from '../../agent/fencing.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -81,7 +82,14 @@ describe('deadlines under forced garbage collection', () => {
     } as unknown as AgentManager;
     const journal = new Journal(join(tempDir('gc-exec-'), 'j.db'));
     const datastore: ManagerIdentity = { name: 'gc', displayName: 'GC test', capabilities: [], validator, defaultPort: 1 };
-    const ex = new Executor({ journal, manager, datastore, log: createLogger('test', { level: 'silent' }), onUpdate: () => undefined });
+    const ex = new Executor({
+      journal,
+      terms: new Terms(journal),
+      manager,
+      datastore,
+      log: createLogger('test', { level: 'silent' }),
+      onUpdate: () => undefined,
+    });
     ex.submit({ operationId: 'late', deadlineUnixMs: Date.now() + 300, payload: payload('restart', {}) });
     const op = await waitFor(
       'the deadline',

@@ -12,6 +12,7 @@ import type { Command } from '../../proto/gen/steward/v1/agent.js';
 import { DatastoreStatus, OperationState } from '../../proto/gen/steward/v1/common.js';
 import { validator } from '../fixtures/noop-manager/orchestration.js';
 import { tempDir, waitFor } from '../fixtures/controller.js';
+import { Terms } from '../../agent/fencing.js';
 
 const log = createLogger('test', { level: 'silent' });
 
@@ -55,7 +56,7 @@ function setup() {
   };
   const journal = new Journal(join(tempDir('exec-'), 'j.db'));
   const datastore: ManagerIdentity = { name: 'exec-test', displayName: 'Executor test', capabilities: ['users'], validator, defaultPort: 1 };
-  const ex = new Executor({ journal, manager, datastore, log, onUpdate: () => undefined });
+  const ex = new Executor({ journal, terms: new Terms(journal), manager, datastore, log, onUpdate: () => undefined });
   const cmd = (id: string, p: CommandPayload, deadlineMs = 0): Command => ({
     operationId: id,
     deadlineUnixMs: deadlineMs ? Date.now() + deadlineMs : 0,
@@ -100,7 +101,12 @@ describe('executor', () => {
 
   it('runs mutating operations one at a time and reads alongside them', async () => {
     const s = setup();
-    s.ex.submit(s.cmd('p', payload('prepare', { memoryMb: 256, databases: [], users: [], bindAddress: '', port: 0, cluster: undefined, restore: undefined })));
+    s.ex.submit(
+      s.cmd(
+        'p',
+        payload('prepare', { memoryMb: 256, databases: [], users: [], bindAddress: '', port: 0, cluster: undefined, restore: undefined, replicaOf: undefined }),
+      ),
+    );
     s.ex.submit(s.cmd('r', payload('restart', {})));
     s.ex.submit(s.cmd('read', payload('listUsers', { page: { limit: 10, marker: '' } })));
     expect((await s.answered('read')).state).toBe(OperationState.SUCCEEDED);

@@ -141,6 +141,7 @@ describe('mysql users in a request', () => {
       bindAddress: '',
       cluster: undefined,
       restore: undefined,
+      replicaOf: undefined,
       databases: [{ name: 'app', characterSet: '', collation: '', ctype: '', replication: {} }],
       users: [user({ access: [{ database: 'other' }] })],
     };

@@ -56,7 +56,7 @@ describe('the operations table', () => {
     }
     // Capabilities are those of the contract, for every shape of payload the table distinguishes.
     const samples: CommandPayload[] = [
-      payload('prepare', { memoryMb: 0, databases: [], users: [], bindAddress: '', port: 0, cluster: undefined, restore: undefined }),
+      payload('prepare', { memoryMb: 0, databases: [], users: [], bindAddress: '', port: 0, cluster: undefined, restore: undefined, replicaOf: undefined }),
       payload('createBackup', { backupId: 'b', type: BackupType.INCREMENTAL, parent: undefined, storage: undefined, key: undefined, compression: '' }),
       payload('createUsers', { users: [] }),
       payload('memberInfo', {}),
@@ -139,6 +139,7 @@ describe('checkCommand: the one entry point both sides check a command through',
           port: 0,
           cluster: undefined,
           restore: undefined,
+          replicaOf: undefined,
         }),
         'users[0].access[0].database',
       ],

@@ -238,6 +238,7 @@ describe('postgresql recovery and rendered files', () => {
       cluster: undefined,
       databases: [],
       users: [],
+      replicaOf: undefined,
       restore: { storage: undefined, chain },
       ...over,
     });

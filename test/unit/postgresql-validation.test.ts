@@ -214,6 +214,7 @@ describe('postgresql requests', () => {
       bindAddress: '',
       cluster: undefined,
       restore: undefined,
+      replicaOf: undefined,
       databases: [db()],
       users: [user({ access: [{ database: 'other' }] })],
     };

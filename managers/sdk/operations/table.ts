@@ -8,6 +8,7 @@
 // error. Adding an operation: a proto payload field, a row here, the manager
 // method.
 import type { AccessRequest } from '../../../proto/gen/steward/v1/agent.js';
+import type { AttachReplicaRequest, ReplicationCredentials, ReplicationSourceRequest } from '../../../proto/gen/steward/v1/replication.js';
 import type { InstanceTask } from '../../../proto/gen/steward/v1/api.js';
 import { BackupType } from '../../../proto/gen/steward/v1/backups.js';
 import type { OperationResult } from '../../../proto/gen/steward/v1/common.js';
@@ -38,6 +39,12 @@ export interface OperationSpec<C extends PayloadCase = PayloadCase> {
   readonly task: { readonly running: InstanceTaskName; readonly failed: InstanceTaskName } | null;
   /** False for what instance deletion runs itself: a lost agent must not fail the deletion's own step. */
   readonly failsWithLostAgent: boolean;
+  /**
+   * Replication commands carry the replica set's term: the agent refuses one
+   * older than the highest it has accepted (FAILED_PRECONDITION) and records a
+   * newer one before it runs the command.
+   */
+  readonly term?: (p: PayloadOf<C>) => number;
   /** Throws INVALID_ARGUMENT naming the field; called by both sides before anything is recorded or touched. */
   check(p: PayloadOf<C>, v: Validator): void;
   run(m: AgentManager, p: PayloadOf<C>, op: OperationScope): Promise<OperationResult>;
@@ -74,6 +81,37 @@ function required<T>(value: T | undefined, field: string): T {
   return value;
 }
 
+// Replication input is the controller's own (addresses, generated accounts), checked all the same: an agent trusts no field.
+const REPL_USER = /^[a-z_][a-z0-9_]{0,31}$/;
+const REPLICA_NAME = /^[a-z0-9_]{1,63}$/;
+const HOST = /^(?:\d{1,3}(?:\.\d{1,3}){3}|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)$/;
+
+function checkCredentials(c: ReplicationCredentials | undefined, field: string): void {
+  const creds = required(c, `${field}credentials`);
+  if (!REPL_USER.test(creds.user)) throw invalidArgument(`${field}credentials.user`, 'must be 1-32 lower-case letters, digits or "_"');
+  if (!/^[\x21-\x7e]{16,128}$/.test(creds.password))
+    throw invalidArgument(`${field}credentials.password`, 'must be 16-128 printable characters without spaces');
+}
+
+function checkSource(p: ReplicationSourceRequest, field: string): void {
+  checkCredentials(p.credentials, field);
+  p.replicas.forEach((r, i) => {
+    if (!REPLICA_NAME.test(r.name)) throw invalidArgument(`${field}replicas[${i}].name`, 'must be 1-63 lower-case letters, digits or "_"');
+    if (r.host && !HOST.test(r.host)) throw invalidArgument(`${field}replicas[${i}].host`, 'must be an address or host name');
+  });
+}
+
+function checkAttach(p: AttachReplicaRequest, field: string): void {
+  if (!HOST.test(p.sourceHost)) throw invalidArgument(`${field}source_host`, 'must be an address or host name');
+  if (!Number.isInteger(p.sourcePort) || p.sourcePort < 1 || p.sourcePort > 65535) throw invalidArgument(`${field}source_port`, 'must be 1-65535');
+  if (!REPLICA_NAME.test(p.name)) throw invalidArgument(`${field}name`, 'must be 1-63 lower-case letters, digits or "_"');
+  checkCredentials(p.credentials, field);
+}
+
+function checkPosition(position: string, field: string): void {
+  if (!/^[\x20-\x7e]{0,4096}$/.test(position)) throw invalidArgument(field, 'must be printable ASCII, at most 4096 characters');
+}
+
 function checkAccessRequest(p: AccessRequest, v: Validator): void {
   v.userRef(required(p.user, 'user'), 'user');
   nonEmpty(p.databases, 'databases', 'database');
@@ -90,12 +128,17 @@ export const OPERATIONS = {
       ...(p.users.length ? (['users'] as const) : []),
       ...(p.restore ? (['backup'] as const) : []),
       ...(p.cluster ? (['cluster'] as const) : []),
+      ...(p.replicaOf ? (['replication'] as const) : []),
     ],
     deadlineMs: 15 * MINUTE,
     event: { type: 'instance.create', raisedBy: 'operation' },
     task: { running: 'BUILDING', failed: 'BUILDING_ERROR' },
     failsWithLostAgent: true,
-    check: (p, v) => v.prepare(p),
+    check: (p, v) => {
+      v.prepare(p);
+      if (p.replicaOf) checkAttach(p.replicaOf, 'replica_of');
+    },
+    term: (p) => p.replicaOf?.term ?? 0,
     run: async (m, p, op) => {
       registerSecret(p.cluster?.adminPassword);
       registerSecret(p.restore?.storage?.secretAccessKey);
@@ -368,5 +411,93 @@ export const OPERATIONS = {
       registerSecret(p.storage?.secretAccessKey);
       return answer('backup', await part(m.backup, 'backup').create(p, op));
     },
+  },
+
+  // ---- replication (docs/replication.md) -----------------------------------
+  configureSource: {
+    kind: 'configure_source',
+    mutating: true,
+    needs: only('replication'),
+    deadlineMs: MUTATION,
+    ...quiet,
+    check: (p) => checkSource(p, ''),
+    term: (p) => p.term,
+    run: async (m, p, op) => answer('replication', await part(m.replication, 'replication').configureSource(p, op)),
+  },
+  attachReplica: {
+    kind: 'attach_replica',
+    mutating: true,
+    needs: only('replication'),
+    deadlineMs: 10 * MINUTE,
+    ...quiet,
+    check: (p) => checkAttach(p, ''),
+    term: (p) => p.term,
+    run: async (m, p, op) => answer('replication', await part(m.replication, 'replication').attach(p, op)),
+  },
+  promoteReplica: {
+    kind: 'promote_replica',
+    mutating: true,
+    needs: only('replication'),
+    deadlineMs: MUTATION,
+    ...quiet,
+    check: (p) => checkSource(required(p.source, 'source'), 'source.'),
+    term: (p) => p.term,
+    run: async (m, p, op) => answer('replication', await part(m.replication, 'replication').promote(p, op)),
+  },
+  fenceWrites: {
+    kind: 'fence_writes',
+    mutating: true,
+    needs: only('replication'),
+    deadlineMs: MINUTE,
+    ...quiet,
+    check: noCheck,
+    term: (p) => p.term,
+    run: async (m, _p, op) => answer('replication', await part(m.replication, 'replication').fence(op)),
+  },
+  unfenceWrites: {
+    kind: 'unfence_writes',
+    mutating: true,
+    needs: only('replication'),
+    deadlineMs: MINUTE,
+    ...quiet,
+    check: noCheck,
+    term: (p) => p.term,
+    run: async (m, _p, op) => answer('replication', await part(m.replication, 'replication').unfence(op)),
+  },
+  replicationStatus: {
+    kind: 'replication_status',
+    mutating: false,
+    needs: only('replication'),
+    deadlineMs: READ,
+    ...quiet,
+    check: noCheck,
+    run: async (m, _p, op) => answer('replication', await part(m.replication, 'replication').status(op)),
+  },
+  // A read: it waits on the datastore, never on the mutation queue (a switchover's catch-up runs next to nothing else).
+  waitForPosition: {
+    kind: 'wait_for_position',
+    mutating: false,
+    needs: only('replication'),
+    deadlineMs: 5 * MINUTE,
+    ...quiet,
+    check: (p) => {
+      checkPosition(p.position, 'position');
+      if (p.timeoutMs < 1 || p.timeoutMs > 3_600_000) throw invalidArgument('timeout_ms', 'must be 1 ms to 1 hour');
+    },
+    term: (p) => p.term,
+    run: async (m, p, op) => answer('replication', await part(m.replication, 'replication').waitFor(p.position, p.timeoutMs, op)),
+  },
+  rejoin: {
+    kind: 'rejoin',
+    mutating: true,
+    needs: only('replication'),
+    deadlineMs: 30 * MINUTE,
+    ...quiet,
+    check: (p) => {
+      checkAttach(required(p.attach, 'attach'), 'attach.');
+      checkPosition(p.promotedAt, 'promoted_at');
+    },
+    term: (p) => p.attach?.term ?? 0,
+    run: async (m, p, op) => answer('replication', await part(m.replication, 'replication').rejoin(p, op)),
   },
 } as const satisfies { readonly [C in PayloadCase]: OperationSpec<C> };

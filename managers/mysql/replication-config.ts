@@ -1,0 +1,36 @@
+// my.cnf as replication needs it: a server id unique to the instance, and the
+// role's settings (read_only on a replica, semi-synchronous settings) written
+// into the file so a restart keeps them. prepare saves the settings it rendered
+// from; a role change renders the same file again with the new role.
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../sdk/config-file.js';
+import type { ReplicationState } from '../sdk/replication-state.js';
+import { renderMyCnf, type ReplicationSettings, type ServerSettings } from './config.js';
+import type { MysqlPaths } from './paths.js';
+
+/** 1 .. 2^32-1, from the instance id: distinct in a replica set unless two ids collide in 32 bits. */
+export function serverIdOf(instanceId: string): number {
+  return (Number.parseInt(createHash('sha256').update(instanceId).digest('hex').slice(0, 8), 16) % 4_294_967_294) + 1;
+}
+
+export function replicationSettings(state: ReplicationState): ReplicationSettings {
+  return {
+    readOnly: state.role === 'replica' || state.fenced,
+    semiSyncSource: state.role === 'primary' && state.synchronous,
+    semiSyncReplica: state.role === 'replica' && state.synchronous,
+  };
+}
+
+/** Renders my.cnf and keeps the settings it came from. */
+export async function writeConfig(paths: MysqlPaths, settings: ServerSettings, state: ReplicationState): Promise<void> {
+  await writeFileAtomic(paths.settingsFile, `${JSON.stringify(settings)}\n`, { mode: 0o600 });
+  await writeFileAtomic(paths.configFile, renderMyCnf(settings, replicationSettings(state)), { mode: 0o644 });
+}
+
+/** The same my.cnf with the current role (the running server is told separately: SET GLOBAL). */
+export async function rewriteConfig(paths: MysqlPaths, state: ReplicationState): Promise<ServerSettings> {
+  const settings = JSON.parse(await readFile(paths.settingsFile, 'utf8')) as ServerSettings;
+  await writeFileAtomic(paths.configFile, renderMyCnf(settings, replicationSettings(state)), { mode: 0o644 });
+  return settings;
+}
