@@ -41,9 +41,9 @@ export const agentConfigSchema = z
     memoryMb: z.number().int().min(64).max(4_194_304).default(1024),
     heartbeatIntervalMs: z.number().int().min(200).max(300_000).default(10_000),
     /**
-     * A replica set's primary that hears nothing from the controller for this
-     * long refuses writes by itself (docs/replication.md). Default: two and a
-     * half heartbeat intervals.
+     * A replica set's primary without a lease grant from the controller for
+     * this long refuses writes by itself (docs/replication.md). Default: two
+     * heartbeat intervals, at least 3 s.
      */
     writeLeaseMs: z.number().int().min(500).max(600_000).optional(),
     health: z

@@ -15,7 +15,7 @@
 //   rest, so the agent and the controller's own sweeps cannot both finish it.
 import type { Command, OperationUpdate } from '../proto/gen/steward/v1/agent.js';
 import type { AgentManager, ManagerIdentity } from '../managers/sdk/contract.js';
-import { asStewardError, invalidArgument, StewardError } from '../managers/sdk/errors.js';
+import { asStewardError, failedPrecondition, invalidArgument, StewardError } from '../managers/sdk/errors.js';
 import type { Logger } from '../managers/sdk/logger.js';
 import { checkCommand, isKnownPayload, specOf } from '../managers/sdk/operations/commands.js';
 import { isTerminal, stateName, updates, type ByteProgress } from '../managers/sdk/operations/state.js';
@@ -33,6 +33,10 @@ export interface ExecutorDeps {
   log: Logger;
   /** Called after each journaled update so the session can send it now. */
   onUpdate(seq: number): void;
+  /** A command that makes this instance a writable primary arrived (operations table: `grantsLease`). */
+  onLeaseGranted?: () => void;
+  /** This instance follows a source now (operations that write data are refused). */
+  isReplica?: () => boolean;
 }
 
 export class Executor {
@@ -89,6 +93,8 @@ export class Executor {
         signal.throwIfAborted();
         checkCommand(payload, this.deps.datastore);
         if (spec.term) this.deps.terms.accept(spec.term(payload.value), spec.kind);
+        if (spec.grantsLease) this.deps.onLeaseGranted?.();
+        if (spec.writesData && this.deps.isReplica?.()) throw failedPrecondition(`${spec.kind} refused: this instance is a replica; run it on its primary`);
         log.info({ operationId: cmd.operationId, kind: spec.kind }, 'operation started');
         const result = await spec.run(this.deps.manager, payload.value, op);
         this.emit(updates.succeeded(cmd.operationId, result));

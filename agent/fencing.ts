@@ -3,16 +3,18 @@
 //     highest one accepted is kept in the journal (it survives kill -9), and a
 //     command with an older term is refused before it runs: a controller (or
 //     a delayed message) that lost track can never promote or re-point anyone;
-//   - the write lease: the controller answers a primary's heartbeats; a
-//     primary that has heard nothing for `leaseMs` refuses writes by itself.
-//     The controller fails over a lost primary only after that lease has run
-//     out (plus a margin), so the old one has stopped taking writes by then.
+//   - the write lease: the controller answers a primary's heartbeats with a
+//     grant that echoes when the heartbeat left; a primary without a grant
+//     for `leaseMs` since then refuses writes by itself. The controller fails
+//     over a lost primary only once `leaseMs` plus a margin has passed since
+//     the last heartbeat it received (which left no earlier than the last
+//     grant's), so the old one has stopped taking writes by then.
 import { failedPrecondition } from '../managers/sdk/errors.js';
 import type { Logger } from '../managers/sdk/logger.js';
 import type { Journal } from './journal.js';
 
 const TERM_KEY = 'replication_term';
-const SELF_FENCED_KEY = 'self_fenced_at';
+const GRANTED_KEY = 'write_lease_granted_at';
 
 export class Terms {
   constructor(private readonly journal: Journal) {}
@@ -41,24 +43,21 @@ export interface LeaseDeps {
 }
 
 export class WriteLease {
-  private lastContact = Date.now();
+  /** When the lease was last granted (ms, agent clock); persisted so that a restarted agent does not grant itself one. */
+  private grantedAt: number;
   private timer?: NodeJS.Timeout;
   private fencing = false;
 
-  constructor(private readonly d: LeaseDeps) {}
-
-  /** Any message from the controller renews the lease. */
-  renew(): void {
-    this.lastContact = Date.now();
+  constructor(private readonly d: LeaseDeps) {
+    this.grantedAt = Number(d.journal.getMeta(GRANTED_KEY) ?? 0);
   }
 
-  /** When this agent fenced itself last, if it did (reported until the controller decides). */
-  get selfFencedAt(): string | undefined {
-    return this.d.journal.getMeta(SELF_FENCED_KEY) || undefined;
-  }
-
-  clearSelfFenced(): void {
-    this.d.journal.setMeta(SELF_FENCED_KEY, '');
+  /** A grant for the heartbeat sent at `sentAtMs` (never moves the lease back; never beyond now). */
+  renew(sentAtMs: number, now = Date.now()): void {
+    const at = Math.min(sentAtMs, now);
+    if (at <= this.grantedAt) return;
+    this.grantedAt = at;
+    this.d.journal.setMeta(GRANTED_KEY, String(at));
   }
 
   start(): void {
@@ -70,14 +69,21 @@ export class WriteLease {
     clearInterval(this.timer);
   }
 
+  /** No grant for longer than the lease (at start-up: since before the agent stopped). */
+  expired(now = Date.now()): boolean {
+    return now - this.grantedAt > this.d.leaseMs;
+  }
+
   async check(now = Date.now()): Promise<boolean> {
-    const silentMs = now - this.lastContact;
-    if (this.fencing || silentMs <= this.d.leaseMs || !this.d.holdsLease()) return false;
+    // At start-up the persisted grant counts: an agent away longer than its
+    // lease fences before its datastore takes another write.
+    const holds = this.d.holdsLease();
+    const silentMs = now - this.grantedAt;
+    if (this.fencing || !holds || silentMs <= this.d.leaseMs) return false;
     this.fencing = true;
     try {
-      this.d.log.warn({ silentMs, leaseMs: this.d.leaseMs }, 'write lease expired without word from the controller: refusing writes');
+      this.d.log.warn({ silentMs, leaseMs: this.d.leaseMs }, 'write lease expired without a grant from the controller: refusing writes');
       await this.d.fence();
-      this.d.journal.setMeta(SELF_FENCED_KEY, new Date(now).toISOString());
       return true;
     } catch (err) {
       this.d.log.error({ err: (err as Error).message }, 'could not fence the datastore after the lease expired; trying again');

@@ -79,14 +79,12 @@ export async function runAgent(config: AgentConfig): Promise<() => Promise<void>
   );
   crashHandler.onCrash = () => void prober.tick();
   const terms = new Terms(journal);
-  const leaseMs = config.writeLeaseMs ?? Math.round(config.heartbeatIntervalMs * 2.5);
+  // Two heartbeats without a grant (at least 3 s: a busy machine stalls for a second now and then).
+  const leaseMs = config.writeLeaseMs ?? Math.max(2 * config.heartbeatIntervalMs, 3_000);
   const lease = new WriteLease({
     leaseMs,
     journal,
-    holdsLease: () => {
-      const r = prober.current.replication;
-      return r?.role === ReplicationRole.PRIMARY && !r.fenced;
-    },
+    holdsLease: () => manager.replication?.holdsWriteLease() ?? false,
     fence: async () => {
       await manager.replication?.fence({ signal: deadline(60_000), progress: () => undefined });
       await prober.tick();
@@ -100,6 +98,8 @@ export async function runAgent(config: AgentConfig): Promise<() => Promise<void>
     terms,
     log,
     onUpdate: () => session.flush(),
+    onLeaseGranted: () => lease.renew(Date.now()),
+    isReplica: () => prober.current.replication?.role === ReplicationRole.REPLICA,
   });
   session = new Session({
     address: config.controller.address,
@@ -121,7 +121,7 @@ export async function runAgent(config: AgentConfig): Promise<() => Promise<void>
       const replication = p.replication && { ...p.replication, term: terms.current };
       return { status: p.status, facts: p.facts, datastoreVersion: p.version, replication };
     },
-    onContact: () => lease.renew(),
+    onLeaseGrant: (sentAt) => lease.renew(sentAt),
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     log,
     onStateChange: (up) => void sdNotify({ STATUS: up ? 'connected to controller' : 'reconnecting to controller' }),
@@ -134,7 +134,12 @@ export async function runAgent(config: AgentConfig): Promise<() => Promise<void>
   identity.scheduleRenewal((creds) => session.replaceCredentials(creds));
   // A prepared datastore is brought back under supervision: adopted if it kept
   // running while the agent was away, started if it did not.
-  void resumeDatastore(manager, log);
+  // A primary whose lease ran out while the agent was away starts fenced: it
+  // may have been failed over meanwhile.
+  void (async () => {
+    if (manager.replication?.holdsWriteLease() && lease.expired()) await lease.check();
+    await resumeDatastore(manager, log);
+  })();
   const health = await startHealthServer(config.health.host, config.health.port, {
     connected: () => session.isConnected,
     status: () => prober.current.status,

@@ -16,10 +16,10 @@ export interface SessionDeps {
   executor: () => Executor;
   hello: () => Hello;
   /** The heartbeat to send now (the prober's last answer, with replication as the agent knows it). */
-  heartbeat: () => Heartbeat;
+  heartbeat: () => Omit<Heartbeat, 'sentUnixMs'>;
   heartbeatIntervalMs: number;
-  /** Every message from the controller: renews a primary's write lease. */
-  onContact?: () => void;
+  /** The controller granted a primary's write lease from when that heartbeat was sent (agent's clock). */
+  onLeaseGrant?: (heartbeatSentAtMs: number) => void;
   log: Logger;
   backoff?: BackoffPolicy;
   onStateChange?: (connected: boolean) => void;
@@ -96,7 +96,6 @@ export class Session {
   private onMessage(msg: ControllerMessage): void {
     const { journal, log } = this.deps;
     const body = msg.body;
-    this.deps.onContact?.();
     switch (body?.$case) {
       case 'welcome': {
         const { ackedSeq } = body.value;
@@ -118,13 +117,15 @@ export class Session {
         return this.deps.executor().submit(body.value);
       case 'cancel':
         return this.deps.executor().cancel(body.value.operationId);
+      case 'lease':
+        return this.deps.onLeaseGrant?.(Number(body.value.heartbeatSentUnixMs));
     }
   }
 
   /** Sends a heartbeat now (a changed status goes out at once, not at the next tick). */
   heartbeat(): void {
     if (!this.connected || !this.stream) return;
-    this.stream.write({ seq: 0, body: { $case: 'heartbeat', value: this.deps.heartbeat() } });
+    this.stream.write({ seq: 0, body: { $case: 'heartbeat', value: { ...this.deps.heartbeat(), sentUnixMs: Date.now() } } });
     this.stats.heartbeats++;
   }
 

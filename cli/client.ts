@@ -36,6 +36,7 @@ import {
   type Instance,
 } from '../proto/gen/steward/v1/api.js';
 import type { Database, Operation, RingView, RootResult, User, UserRef } from '../proto/gen/steward/v1/common.js';
+import { ReplicaSetsClient, UpdateReplicaSetRequest, type FailoverMode, type ReplicaSet } from '../proto/gen/steward/v1/replication.js';
 import { ClustersClient, CreateClusterRequest, GrowClusterRequest, type Cluster, type MemberSpec } from '../proto/gen/steward/v1/clusters.js';
 import { BackupsClient, CreateBackupApiRequest, type Backup } from '../proto/gen/steward/v1/backups.js';
 
@@ -152,6 +153,7 @@ export class Api {
   private readonly operations: OperationsClient;
   private readonly clusters: ClustersClient;
   private readonly backups: BackupsClient;
+  private readonly replicaSets: ReplicaSetsClient;
   private readonly metadata = new Metadata();
 
   constructor(readonly settings: Settings) {
@@ -165,6 +167,7 @@ export class Api {
     this.operations = new OperationsClient(settings.address, creds, { channelOverride });
     this.clusters = new ClustersClient(settings.address, creds, { channelOverride });
     this.backups = new BackupsClient(settings.address, creds, { channelOverride });
+    this.replicaSets = new ReplicaSetsClient(settings.address, creds, { channelOverride });
     // Never over plain text: anyone on the path could replay it against a real controller.
     if (settings.token && !settings.insecure) this.metadata.set('authorization', `Bearer ${settings.token}`);
   }
@@ -192,6 +195,11 @@ export class Api {
     databases: NewDatabase[];
     users: NewUser[];
     backupId?: string;
+    replicaOf?: string;
+    replicaCount?: number;
+    synchronous?: boolean;
+    failover?: FailoverMode;
+    maxLag?: number;
   }): Promise<CreateInstanceResponse> {
     return this.rpc(this.instances, this.instances.create, CreateInstanceRequest.fromPartial(req));
   }
@@ -201,8 +209,23 @@ export class Api {
   async listInstances(): Promise<Instance[]> {
     return (await this.rpc(this.instances, this.instances.list, {})).instances;
   }
-  deleteInstance(id: string): Promise<DeleteInstanceResponse> {
-    return this.rpc(this.instances, this.instances.delete, { id });
+  deleteInstance(id: string, detachReplicas = false): Promise<DeleteInstanceResponse> {
+    return this.rpc(this.instances, this.instances.delete, { id, detachReplicas });
+  }
+  getReplicaSet(id: string): Promise<ReplicaSet> {
+    return this.rpc(this.replicaSets, this.replicaSets.get, { id });
+  }
+  updateReplicaSet(req: Partial<UpdateReplicaSetRequest> & { id: string }): Promise<ReplicaSet> {
+    return this.rpc(this.replicaSets, this.replicaSets.update, UpdateReplicaSetRequest.fromPartial(req));
+  }
+  promoteReplica(instanceId: string): Promise<ReplicaSet> {
+    return this.rpc(this.replicaSets, this.replicaSets.promote, { instanceId });
+  }
+  failover(id: string, force: boolean): Promise<ReplicaSet> {
+    return this.rpc(this.replicaSets, this.replicaSets.failover, { id, force });
+  }
+  detachReplica(instanceId: string): Promise<ReplicaSet> {
+    return this.rpc(this.replicaSets, this.replicaSets.detach, { instanceId });
   }
   restartInstance(id: string): Promise<Operation> {
     return this.rpc(this.instances, this.instances.restart, { id });

@@ -3,6 +3,7 @@
 // name. Notes and progress go to stderr so stdout stays parseable.
 import Table from 'cli-table3';
 import { instanceTaskToJSON, type Instance } from '../proto/gen/steward/v1/api.js';
+import { ReplicationRole, replicationRoleToJSON } from '../proto/gen/steward/v1/replication.js';
 import {
   datastoreStatusToJSON,
   operationStateToJSON,
@@ -103,7 +104,7 @@ export function statusName(i: Instance): string {
 // ---- JSON forms (proto3 JSON field names, defaults kept, enums by name) --------
 
 export function instanceJson(i: Instance): Record<string, unknown> {
-  return { ...i, task: instanceTaskToJSON(i.task), status: datastoreStatusToJSON(i.status) };
+  return { ...i, task: instanceTaskToJSON(i.task), status: datastoreStatusToJSON(i.status), role: replicationRoleToJSON(i.role) };
 }
 
 export function operationJson(op: Operation): Record<string, unknown> {
@@ -158,6 +159,7 @@ export function instanceRecord(out: Output, i: Instance): void {
     ['agent', agentLabel(i)],
     ['last heartbeat', i.lastHeartbeatAt],
     ['capabilities', i.capabilities.join(', ')],
+    ...replicationLines(i),
     ['created', i.createdAt],
     ['updated', i.updatedAt],
   ]);
@@ -201,4 +203,23 @@ export function operationRecord(out: Output, op: Operation): void {
     ['created', op.createdAt],
     ['updated', op.updatedAt],
   ]);
+}
+
+/** Role, source, replicas and lag, for an instance in a replica set. */
+function replicationLines(i: Instance): Array<[string, string]> {
+  if (!i.replicaSetId) return [];
+  const r = i.replication;
+  const role = replicationRoleToJSON(i.role).replace('REPLICATION_ROLE_', '').toLowerCase();
+  const lines: Array<[string, string]> = [
+    ['replica set', i.replicaSetId],
+    ['role', r?.fenced ? `${role} (fenced)` : role],
+  ];
+  if (i.replicaOf) lines.push(['replica of', i.replicaOf]);
+  if (i.replicas.length) lines.push(['replicas', i.replicas.join(', ')]);
+  if (r && i.role === ReplicationRole.REPLICA) {
+    lines.push(['lag', `${r.lag} ${r.lagUnit}, ${r.lagSeconds < 0 ? 'unknown' : r.lagSeconds} s${r.connected ? '' : ' (not streaming)'}`]);
+  }
+  if (r?.position) lines.push(['position', r.position]);
+  if (r?.error) lines.push(['replication error', r.error]);
+  return lines;
 }

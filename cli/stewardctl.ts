@@ -8,6 +8,7 @@ import { operationCommand } from './commands/operation.js';
 import { rootCommand } from './commands/root.js';
 import { userCommand } from './commands/user.js';
 import { clusterCommand } from './commands/cluster.js';
+import { replicaSetCommand } from './commands/replica-set.js';
 import { eventsCommand } from './commands/events.js';
 import { backupCommand } from './commands/backup.js';
 import { positiveSeconds } from './commands/common.js';
@@ -85,6 +86,7 @@ Examples:
   operationCommand(program);
   backupCommand(program);
   clusterCommand(program);
+  replicaSetCommand(program);
   eventsCommand(program);
   return program;
 }

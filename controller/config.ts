@@ -67,6 +67,18 @@ export const controllerConfigSchema = z
     notifications: notificationsConfigSchema,
     /** Where and how backups are stored (docs/backups.md). */
     backups: backupsConfigSchema,
+    /** Replica sets: switchover and failover timing (docs/replication.md). */
+    replication: z
+      .object({
+        /** A switchover waits this long for the candidate to catch up, then rolls back. */
+        catchUpTimeoutMs: z.number().int().min(1_000).max(3_600_000).default(30_000),
+        /** A primary whose server answers nothing for this long (its agent alive) is failed over. */
+        unresponsiveMs: z.number().int().min(1_000).max(600_000).default(5_000),
+        /** Added to a lost primary's write lease before its failover (clock rates differ). */
+        leaseMarginMs: z.number().int().min(0).max(600_000).default(1_000),
+      })
+      .strict()
+      .default({ catchUpTimeoutMs: 30_000, unresponsiveMs: 5_000, leaseMarginMs: 1_000 }),
   })
   .strict();
 

@@ -11,6 +11,7 @@ import type { AgentRegistry } from './agent-registry.js';
 import type { OperationService } from './operations.js';
 import type { Store } from './store/open.js';
 import { nowIso } from './clock.js';
+import { encodeReplication, isPrimaryReport } from './replication/report.js';
 
 export interface GatewayDeps {
   store: Store;
@@ -18,6 +19,11 @@ export interface GatewayDeps {
   operations: OperationService;
   log: Logger;
   security: Security;
+  /** Replica sets: who holds a write lease, and a look at a member's set on each of its heartbeats. */
+  replication?: {
+    grantsLease(instanceId: string): Promise<boolean>;
+    onHeartbeat(instanceId: string): Promise<void>;
+  };
 }
 
 type PeerCall = { getAuthContext(): { sslPeerCertificate?: import('node:tls').PeerCertificate } };
@@ -112,13 +118,14 @@ async function onHello(deps: GatewayDeps, instanceId: string, hello: Hello): Pro
     datastore_version: hello.datastoreVersion,
     capabilities: JSON.stringify(hello.capabilities),
     heartbeat_interval_ms: hello.heartbeatIntervalMs || 10_000,
+    write_lease_ms: hello.writeLeaseMs,
   };
   if (existing) {
     await deps.store.updateTable('agents').set(fields).where('instance_id', '=', instanceId).execute();
   } else {
     await deps.store
       .insertInto('agents')
-      .values({ instance_id: instanceId, status: 0, facts: '{}', acked_seq: 0, ...fields })
+      .values({ instance_id: instanceId, status: 0, facts: '{}', acked_seq: 0, replication: null, ...fields })
       .execute();
   }
   deps.log.info({ instanceId, agentVersion: hello.agentVersion, datastore: hello.datastore }, 'agent connected');
@@ -142,9 +149,16 @@ async function onMessage(
         status: hb.status,
         facts: JSON.stringify(hb.facts),
         ...(hb.datastoreVersion ? { datastore_version: hb.datastoreVersion } : {}),
+        // A probe that got no answer says nothing about replication: the last report stands.
+        ...(hb.replication ? { replication: encodeReplication(hb.replication) } : {}),
       })
       .where('instance_id', '=', instanceId)
       .execute();
+    if (!deps.replication) return;
+    if (isPrimaryReport(hb.replication) && (await deps.replication.grantsLease(instanceId))) {
+      handle.send({ body: { $case: 'lease', value: { heartbeatSentUnixMs: hb.sentUnixMs } } });
+    }
+    void deps.replication.onHeartbeat(instanceId);
     return;
   }
   if (msg.seq <= 0) return;

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { CreateInstanceRequest, Instance } from '../proto/gen/steward/v1/api.js';
 import { PrepareRequest, type ClusterMembership } from '../proto/gen/steward/v1/agent.js';
+import { ReplicationRole } from '../proto/gen/steward/v1/replication.js';
 import type { RestoreBackupCommand } from '../proto/gen/steward/v1/backups.js';
 import { failedPrecondition, invalidArgument } from '../managers/sdk/errors.js';
 import type { Logger } from '../managers/sdk/logger.js';
@@ -48,9 +49,18 @@ export interface Creator {
 /** Resolves "create from backup" into the chain prepare restores (BackupService.restoreCommand). */
 export type RestoreSource = (scope: CallerScope, backupId: string, datastore: string, version: string) => Promise<RestoreBackupCommand>;
 
+/** An instance's replication fields and the check before it is deleted (ReplicationService, wired after this one). */
+export interface ReplicationView {
+  instanceFields(row: InstancesTable): Promise<ReplicationFields>;
+  beforeDelete(row: InstancesTable, detachReplicas: boolean): Promise<void>;
+}
+export type ReplicationFields = Pick<Instance, 'replicaSetId' | 'role' | 'replicaOf' | 'replicas' | 'replication'>;
+const STANDALONE: ReplicationFields = { replicaSetId: '', role: ReplicationRole.STANDALONE, replicaOf: '', replicas: [], replication: undefined };
+
 export class InstanceService {
   private readonly startedAt = Date.now();
   private restoreSource?: RestoreSource;
+  private replication?: ReplicationView;
 
   constructor(private readonly d: InstanceDeps) {
     d.operations.onChange((trx, op, moment) => this.onOperation(trx, op, moment));
@@ -61,16 +71,24 @@ export class InstanceService {
     this.restoreSource = source;
   }
 
+  /** Set once replication is wired (it needs this service too). */
+  setReplication(view: ReplicationView): void {
+    this.replication = view;
+  }
+
   /**
    * Checks the whole request (the prepare command through the operations
    * table, a backup to restore) before anything exists, then records,
    * provisions and sends prepare. `member`: the instance joins a cluster.
+   * `replica`: the instance joins a replica set; its prepare waits for the
+   * seed backup of its source (`startPrepare`, from the replica set's workflow).
    */
   async create(
     creator: Creator,
     req: CreateInstanceRequest,
     member?: { clusterId: string; membership: ClusterMembership },
-  ): Promise<{ instance: InstancesTable; prepare: OperationsTable; enrollmentToken: string }> {
+    replica?: { setId: string; sourceId: string },
+  ): Promise<{ instance: InstancesTable; prepare?: OperationsTable; enrollmentToken: string }> {
     const name = checkDisplayName(req.name, 'name');
     const module = this.d.catalog.get(req.datastore);
     const memoryMb = req.memoryMb || DEFAULT_MEMORY_MB;
@@ -95,6 +113,8 @@ export class InstanceService {
       created_at: now,
       updated_at: now,
       deleted_at: null,
+      replica_set_id: replica?.setId ?? null,
+      replica_of: replica?.sourceId ?? null,
     };
     await this.d.store.insertInto('instances').values(row).execute();
     const { token: enrollmentToken } = await this.d.security.enrollment.issue(id);
@@ -113,9 +133,17 @@ export class InstanceService {
       await instanceTask.move(this.d.store, id, 'BUILDING_ERROR', `provisioning failed: ${(err as Error).message}`);
       throw err;
     }
-    const op = await this.d.operations.start(id, payload('prepare', { ...prepare, bindAddress: row.host, port: row.port }), { requireConnected: false });
     this.d.log.info({ instanceId: id, datastore: module.name }, 'instance creation started');
+    if (replica) return { instance: row, enrollmentToken };
+    const op = await this.startPrepare(row, prepare);
     return { instance: row, prepare: op, enrollmentToken };
+  }
+
+  /** Sends prepare to a provisioned instance (its address filled in); the agent runs it once it has enrolled. */
+  startPrepare(row: InstancesTable, prepare: PrepareRequest): Promise<OperationsTable> {
+    return this.d.operations.start(row.id, payload('prepare', { ...prepare, memoryMb: row.memory_mb, bindAddress: row.host, port: row.port }), {
+      requireConnected: false,
+    });
   }
 
   /** Everything about a restore is checked before the instance exists: a refused one leaves nothing. */
@@ -150,9 +178,11 @@ export class InstanceService {
     return this.d.operations.start(id, payload('restart', {}));
   }
 
-  async delete(scope: CallerScope, id: string): Promise<InstancesTable> {
+  async delete(scope: CallerScope, id: string, opts: { detachReplicas?: boolean } = {}): Promise<InstancesTable> {
     const row = await this.get(scope, id);
     if (row.task !== 'DELETING') {
+      // A primary with replicas is refused unless they are detached first; a replica leaves its set.
+      await this.replication?.beforeDelete(row, opts.detachReplicas ?? false);
       // A deletion already under way (a repeated request) has had its `.start`.
       await this.d.notifier.transaction(this.d.store, async (trx) => {
         await instanceTask.begin(trx, id, 'DELETING');
@@ -197,7 +227,8 @@ export class InstanceService {
 
   async toProto(row: InstancesTable): Promise<Instance> {
     const agent = await this.d.store.selectFrom('agents').selectAll().where('instance_id', '=', row.id).executeTakeFirst();
-    return instanceProto(row, agent, this.d.agents.isConnected(row.id), this.d.missedHeartbeats);
+    const replication = row.replica_set_id && this.replication ? await this.replication.instanceFields(row) : STANDALONE;
+    return { ...instanceProto(row, agent, this.d.agents.isConnected(row.id), this.d.missedHeartbeats), ...replication };
   }
 
   private unfinishedOps(instanceId: string): Promise<OperationsTable[]> {
@@ -261,7 +292,12 @@ export class InstanceService {
   }
 }
 
-export function instanceProto(row: InstancesTable, agent: AgentsTable | undefined, connected: boolean, missed: number): Instance {
+export function instanceProto(
+  row: InstancesTable,
+  agent: AgentsTable | undefined,
+  connected: boolean,
+  missed: number,
+): Omit<Instance, keyof ReplicationFields> {
   return {
     id: row.id,
     name: row.name,

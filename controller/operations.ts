@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { Command, type OperationUpdate } from '../proto/gen/steward/v1/agent.js';
 import { OperationResult, type Operation } from '../proto/gen/steward/v1/common.js';
-import { codeNumber, codeOfName, codeOfNumber, notFound, StewardError, unavailable, type ErrorCode } from '../managers/sdk/errors.js';
+import { codeNumber, codeOfName, codeOfNumber, failedPrecondition, notFound, StewardError, unavailable, type ErrorCode } from '../managers/sdk/errors.js';
 import type { Logger } from '../managers/sdk/logger.js';
 import { checkCommand } from '../managers/sdk/operations/commands.js';
 import type { CommandPayload } from '../managers/sdk/operations/payload.js';
@@ -85,9 +85,14 @@ export class OperationService {
    * the operations table's one entry point), records it and sends it.
    */
   async start(instanceId: string, payload: CommandPayload, opts: StartOptions = {}): Promise<OperationsTable> {
-    const inst = await this.store.selectFrom('instances').select('datastore').where('id', '=', instanceId).executeTakeFirst();
+    const inst = await this.store.selectFrom('instances').select(['datastore', 'replica_of']).where('id', '=', instanceId).executeTakeFirst();
     if (!inst) throw notFound(`instance ${instanceId} not found`);
     const spec = checkCommand(payload, this.catalog.get(inst.datastore));
+    if (spec.writesData && inst.replica_of) {
+      throw failedPrecondition(
+        `instance ${instanceId} is a replica of ${inst.replica_of}: ${spec.kind} runs on its primary, and replicas receive it from there`,
+      );
+    }
     if ((opts.requireConnected ?? true) && !this.agents.isConnected(instanceId)) {
       throw unavailable(`the agent of instance ${instanceId} is not connected`);
     }
@@ -226,9 +231,13 @@ export class OperationService {
     return row;
   }
 
-  /** Starts, waits, and returns the result, or throws the operation's error with its code. */
-  async call(instanceId: string, payload: CommandPayload, timeoutMs?: number): Promise<OperationResult> {
-    const row = await this.start(instanceId, payload, { timeoutMs });
+  /**
+   * Starts, waits, and returns the result, or throws the operation's error with
+   * its code. `requireConnected: false` queues it for an agent that is
+   * reconnecting (a workflow resumed by a restarted controller) within the deadline.
+   */
+  async call(instanceId: string, payload: CommandPayload, timeoutMs?: number, opts: { requireConnected?: boolean } = {}): Promise<OperationResult> {
+    const row = await this.start(instanceId, payload, { timeoutMs, requireConnected: opts.requireConnected });
     const limit = row.deadline_at - Date.now();
     const done = await this.wait(row.id, limit + 1_000);
     if (!isTerminal(done.state)) {

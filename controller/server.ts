@@ -42,11 +42,27 @@ import { backupsApi } from './backups/api.js';
 import { BackupKeyring } from './backups/keyring.js';
 import { storageOf } from './backups/config.js';
 import { ALL_TENANTS } from './tenancy.js';
+import { WorkflowRunner } from './workflows.js';
+import { ReplicationService } from './replication/service.js';
+import { FailoverDetector } from './replication/detector.js';
+import { replicaSetsApi } from './api/replica-sets.js';
+import { ReplicaSetsService } from '../proto/gen/steward/v1/replication.js';
 
 const PROTO_ROOT = fileURLToPath(new URL('../proto', import.meta.url));
-const SERVICES = ['Instances', 'Databases', 'Users', 'Root', 'Operations', 'Agents', 'Tokens', 'Enrollment', 'Events', 'Clusters', 'Backups'].map(
-  (s) => `steward.v1.${s}`,
-);
+const SERVICES = [
+  'Instances',
+  'Databases',
+  'Users',
+  'Root',
+  'Operations',
+  'Agents',
+  'Tokens',
+  'Enrollment',
+  'Events',
+  'Clusters',
+  'Backups',
+  'ReplicaSets',
+].map((s) => `steward.v1.${s}`);
 
 export interface RunningController {
   /** Public API + enrollment. */
@@ -140,6 +156,7 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
     missedHeartbeats: config.missedHeartbeats,
     log,
   });
+  const runner = new WorkflowRunner(store, log.child({ component: 'workflows' }));
   const clusters = new ClusterService({
     store,
     instances,
@@ -147,6 +164,7 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
     catalog,
     box,
     notifier: notifications.notifier,
+    runner,
     log,
   });
   const backups = new BackupService({
@@ -161,6 +179,22 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
     log: log.child({ component: 'backups' }),
   });
   instances.setRestoreSource((scope, backupId, datastore, version) => backups.restoreCommand(scope, backupId, datastore, version));
+  const replication = new ReplicationService({
+    store,
+    instances,
+    operations,
+    backups,
+    catalog,
+    agents,
+    box,
+    notifier: notifications.notifier,
+    runner,
+    missedHeartbeats: config.missedHeartbeats,
+    settings: config.replication,
+    log: log.child({ component: 'replication' }),
+  });
+  instances.setReplication(replication);
+  const detector = new FailoverDetector(replication);
   const ctx: ApiContext = {
     store,
     instances,
@@ -174,9 +208,13 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
     scopeOf: async (md) => (await caller(md)).scope,
   };
 
-  agentServer.addService(AgentGatewayService, agentGateway({ store, agents, operations, security, log: log.child({ component: 'gateway' }) }));
+  agentServer.addService(
+    AgentGatewayService,
+    agentGateway({ store, agents, operations, security, replication: detector, log: log.child({ component: 'gateway' }) }),
+  );
   apiServer.addService(EnrollmentService, enrollmentApi(security, log));
-  apiServer.addService(InstancesService, instancesApi(ctx));
+  apiServer.addService(InstancesService, instancesApi(ctx, replication));
+  apiServer.addService(ReplicaSetsService, replicaSetsApi(ctx, replication));
   apiServer.addService(DatabasesService, databasesApi(ctx));
   apiServer.addService(UsersService, usersApi(ctx));
   apiServer.addService(RootService, rootApi(ctx));
@@ -190,7 +228,14 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
   const health = new HealthImplementation({ '': 'SERVING', ...Object.fromEntries(served.map((s) => [s, 'SERVING'])) });
   health.addToServer(apiServer);
   const definitions = loadSync(
-    ['steward/v1/api.proto', 'steward/v1/agent.proto', 'steward/v1/events.proto', 'steward/v1/clusters.proto', 'steward/v1/backups.proto'],
+    [
+      'steward/v1/api.proto',
+      'steward/v1/agent.proto',
+      'steward/v1/events.proto',
+      'steward/v1/clusters.proto',
+      'steward/v1/backups.proto',
+      'steward/v1/replication.proto',
+    ],
     { includeDirs: [PROTO_ROOT] },
   );
   new ReflectionService(definitions).addToServer(apiServer);
@@ -199,9 +244,12 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
   await provisioner.start();
   await instances.resume();
   await clusters.resume();
+  // After every family has registered: workflows a previous controller left running carry on.
+  await runner.resume();
   const sweeper = setInterval(() => {
     void operations.sweepDeadlines().catch((err) => log.error({ err: err.message }, 'deadline sweep failed'));
     void instances.sweepLostAgents().catch((err) => log.error({ err: err.message }, 'lost-agent sweep failed'));
+    void detector.sweep().catch((err) => log.error({ err: err.message }, 'replica set sweep failed'));
   }, 1_000);
   log.info({ address, agentAddress, dataDir: config.dataDir, tls: !config.insecure }, 'controller listening');
 
@@ -223,7 +271,7 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
     log,
     async stop() {
       clearInterval(sweeper);
-      clusters.runner.stop();
+      runner.stop();
       provisioner.stop();
       health.setStatus('', 'NOT_SERVING');
       agents.closeAll('controller stopping');

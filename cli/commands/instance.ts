@@ -6,7 +6,9 @@ import { CliError, UsageError } from '../errors.js';
 import { address, agentLabel, instanceJson, instanceRecord, operationJson, statusName, taskName } from '../output.js';
 import { readPassword } from '../password.js';
 import { Progress, pollUntil, waitForOperation } from '../wait.js';
-import { action, collect, finishOperation, NO_WAIT_HELP, operationFailure, positiveInt, type NoWaitOption } from './common.js';
+import { action, collect, finishOperation, NO_WAIT_HELP, operationFailure, positiveInt, type Ctx, type NoWaitOption } from './common.js';
+import { failoverMode, followSet, replicaVerbs, roleName } from './replica-set.js';
+import type { FailoverMode } from '../../proto/gen/steward/v1/replication.js';
 
 /**
  * `NAME:PASSWORD[@HOST]`, or `NAME[@HOST]` when the password comes from stdin.
@@ -28,7 +30,12 @@ export function parseUserSpec(spec: string): { name: string; host: string; passw
 }
 
 interface CreateOpts extends NoWaitOption {
-  datastore: string;
+  datastore?: string;
+  replicaOf?: string;
+  replicaCount?: number;
+  synchronous?: boolean;
+  failover?: FailoverMode;
+  maxLag?: number;
   datastoreVersion?: string;
   memoryMb?: number;
   database?: string[];
@@ -67,7 +74,7 @@ export function instanceCommand(parent: Command): Command {
         'then creates the requested databases and users. Waits until the instance is ready unless --no-wait.',
     )
     .argument('<NAME>', 'a display name for the instance (need not be unique)')
-    .requiredOption('--datastore <TYPE>', 'datastore type, e.g. mysql')
+    .option('--datastore <TYPE>', 'datastore type, e.g. mysql (required unless --replica-of)')
     .option('--datastore-version <VERSION>', 'datastore version (default: what the provisioner has)')
     .option('--memory-mb <N>', 'memory for the datastore in MB; buffer sizes follow it (server default 512)', positiveInt)
     .option('--database <NAME>', 'create this database (repeat for several)', collect)
@@ -81,6 +88,11 @@ export function instanceCommand(parent: Command): Command {
       '--backup <BACKUP_ID>',
       'fill the new instance from this completed backup (and the chain it builds on); same datastore and version series, not with --database/--user',
     )
+    .option('--replica-of <ID>', 'make replicas of this instance (built from a fresh backup of it, then following it)')
+    .option('--replica-count <N>', 'with --replica-of: how many replicas (default 1; named NAME-1, NAME-2, ...)', positiveInt)
+    .option('--synchronous', 'with the first --replica-of: a commit waits for a replica (no acknowledged write lost on failover)')
+    .option('--failover <auto|manual>', 'with the first --replica-of: who fails over a dead primary (default auto: the controller)', failoverMode)
+    .option('--max-lag <N>', 'with the first --replica-of: the most a replica may lag to be promoted without --force', positiveInt)
     .option('--no-wait', NO_WAIT_HELP)
     .addHelpText(
       'after',
@@ -92,12 +104,18 @@ Examples:
   stewardctl instance create shop --datastore mysql --memory-mb 1024 \\
       --database shop --user app:S3cret-pw
   stewardctl instance create shop-copy --datastore mysql --backup $BACKUP_ID
+  stewardctl instance create shop-ro --replica-of $PRIMARY_ID --replica-count 2 --synchronous
   pass show shop/app | stewardctl instance create shop --datastore mysql \\
       --database shop --user app@10.0.0.% --password-stdin
   ID=$(stewardctl instance create ci --datastore mysql --json --no-wait | jq -r .instance.id)`,
     )
     .action(
       action<CreateOpts>(async (ctx, [name], opts) => {
+        if (opts.replicaOf) return createReplicas(ctx, name!, opts);
+        if (!opts.datastore) throw new UsageError('--datastore is required (unless --replica-of)');
+        if (opts.replicaCount || opts.synchronous || opts.failover || opts.maxLag) {
+          throw new UsageError('--replica-count, --synchronous, --failover and --max-lag go with --replica-of');
+        }
         const users = await usersFor(opts);
         const databases = (opts.database ?? []).map((db) => ({ name: db }));
         const res = await ctx.api.createInstance({
@@ -150,8 +168,8 @@ BUILDING, REBOOTING, DELETING, or *_ERROR with the reason in "instance show").`,
         const instances = await ctx.api.listInstances();
         if (ctx.out.json) return ctx.out.data(instances.map(instanceJson));
         ctx.out.table(
-          ['id', 'name', 'datastore', 'status', 'task', 'address', 'agent'],
-          instances.map((i) => [i.id, i.name, i.datastore, statusName(i), taskName(i), address(i), agentLabel(i)]),
+          ['id', 'name', 'datastore', 'role', 'status', 'task', 'address', 'agent'],
+          instances.map((i) => [i.id, i.name, i.datastore, roleName(i.role), statusName(i), taskName(i), address(i), agentLabel(i)]),
         );
       }),
     );
@@ -180,9 +198,10 @@ BUILDING, REBOOTING, DELETING, or *_ERROR with the reason in "instance show").`,
     )
     .argument('<ID>', 'instance id')
     .option('--wait', 'wait until the instance no longer exists')
+    .option('--detach-replicas', 'a primary with replicas: detach them first (each becomes a standalone instance)')
     .action(
-      action<{ wait?: boolean }>(async (ctx, [id], opts) => {
-        const { instance } = await ctx.api.deleteInstance(id!);
+      action<{ wait?: boolean; detachReplicas?: boolean }>(async (ctx, [id], opts) => {
+        const { instance } = await ctx.api.deleteInstance(id!, !!opts.detachReplicas);
         const inst = instance!;
         if (!opts.wait) {
           if (ctx.out.json) return ctx.out.data(instanceJson(inst));
@@ -228,5 +247,38 @@ BUILDING, REBOOTING, DELETING, or *_ERROR with the reason in "instance show").`,
       }),
     );
 
+  replicaVerbs(cmd);
   return cmd;
+}
+
+/** `instance create --replica-of`: the replicas exist at once; they are ready when the replica set's workflow ends. */
+async function createReplicas(ctx: Ctx, name: string, opts: CreateOpts): Promise<void> {
+  if (opts.backup || opts.database?.length || opts.user?.length) {
+    throw new UsageError("a replica has its source's data, databases and users: --backup, --database and --user do not go with --replica-of");
+  }
+  const res = await ctx.api.createInstance({
+    name,
+    datastore: opts.datastore ?? '',
+    datastoreVersion: opts.datastoreVersion,
+    memoryMb: opts.memoryMb,
+    databases: [],
+    users: [],
+    replicaOf: opts.replicaOf,
+    replicaCount: opts.replicaCount,
+    synchronous: opts.synchronous,
+    failover: opts.failover,
+    maxLag: opts.maxLag,
+  });
+  const setId = res.instance?.replicaSetId ?? '';
+  if (opts.wait === false) {
+    if (ctx.out.json) return ctx.out.data({ replicas: res.replicas.map(instanceJson), replicaSetId: setId });
+    for (const r of res.replicas) ctx.out.line(r.id);
+    ctx.out.note(`replicas are being built; follow them with: stewardctl replica-set show ${setId}`);
+    return;
+  }
+  if (process.stderr.isTTY) ctx.out.note(`replicas ${res.replicas.map((r) => r.id).join(', ')} created; seeding them from a backup of ${opts.replicaOf}`);
+  await followSet(ctx, setId);
+  const now = await Promise.all(res.replicas.map((r) => ctx.api.getInstance(r.id)));
+  if (ctx.out.json) return ctx.out.data({ replicas: now.map(instanceJson), replicaSetId: setId });
+  for (const r of now) instanceRecord(ctx.out, r);
 }

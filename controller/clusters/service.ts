@@ -14,7 +14,7 @@ import type { Logger } from '../../managers/sdk/logger.js';
 import { generatePassword } from '../../managers/sdk/secrets.js';
 import type { DatastoreCatalog } from '../catalog.js';
 import type { InstanceService } from '../instances.js';
-import { operationError, type OperationService } from '../operations.js';
+import type { OperationService } from '../operations.js';
 import type { Notifier } from '../notifications/notifier.js';
 import type { SecretBox } from '../secret-box.js';
 import type { Store } from '../store/open.js';
@@ -26,7 +26,16 @@ import { isWorkflowRunning } from '../states/workflow-state.js';
 import { findVisible, tenantScope, visibleRows, ALL_TENANTS, type CallerScope } from '../tenancy.js';
 import type { Caller } from '../tokens.js';
 import { emitClusterEvent, type ClusterAction } from './events.js';
-import { WorkflowRunner, type WorkflowInput, type WorkflowKind } from './workflows.js';
+import { keyed, runKeyed, type WorkflowRunner } from '../workflows.js';
+
+type WorkflowKind = 'create' | 'grow' | 'shrink';
+
+interface WorkflowInput {
+  specs?: MemberSpec[];
+  instanceIds?: string[];
+}
+
+const FAMILY = 'cluster';
 
 /** The cluster event of each workflow: grow and shrink are the page's "resize". */
 const EVENT_OF: Record<WorkflowKind, ClusterAction> = { create: 'create', grow: 'resize', shrink: 'resize' };
@@ -40,22 +49,17 @@ export interface ClusterDeps {
   catalog: DatastoreCatalog;
   box: SecretBox;
   notifier: Notifier;
+  runner: WorkflowRunner;
   log: Logger;
 }
 
 export class ClusterService {
-  readonly runner: WorkflowRunner;
-
   constructor(private readonly d: ClusterDeps) {
-    this.runner = new WorkflowRunner(
-      d.store,
-      {
-        steps: (id, kind, input) => this.steps(id, kind, input),
-        context: (id, data, persist) => this.context(id, data, persist),
-        finished: (id, kind, error) => this.finished(id, kind, error),
-      },
-      d.log.child({ component: 'clusters' }),
-    );
+    d.runner.register<ClusterStepContext>(FAMILY, {
+      steps: (id, kind, input) => this.steps(id, kind as WorkflowKind, input as WorkflowInput),
+      context: (id, data, persist) => this.context(id, data, persist),
+      finished: (id, kind, error) => this.finished(id, kind as WorkflowKind, error),
+    });
   }
 
   async create(caller: Caller, req: CreateClusterRequest): Promise<ClustersTable> {
@@ -85,7 +89,7 @@ export class ClusterService {
       await trx.insertInto('clusters').values(row).execute();
       await emitClusterEvent(this.d.notifier, trx, 'create', 'start', id);
     });
-    await this.runner.start(id, 'create', { specs });
+    await this.d.runner.start(FAMILY, id, 'create', { specs });
     return row;
   }
 
@@ -96,7 +100,7 @@ export class ClusterService {
     const current = await this.memberRows(id);
     if (current.length + specs.length > MAX_MEMBERS) throw invalidArgument('members', `a cluster has at most ${MAX_MEMBERS} members`);
     await this.begin(id, 'grow');
-    await this.runner.start(id, 'grow', { specs });
+    await this.d.runner.start(FAMILY, id, 'grow', { specs });
     return { ...row, task: 'GROWING' };
   }
 
@@ -111,7 +115,7 @@ export class ClusterService {
     if (new Set(instanceIds).size !== instanceIds.length) throw invalidArgument('instance_ids', 'names a member twice');
     this.strategyOf(row.datastore).validateShrink(members, instanceIds);
     await this.begin(id, 'shrink');
-    await this.runner.start(id, 'shrink', { instanceIds });
+    await this.d.runner.start(FAMILY, id, 'shrink', { instanceIds });
     return { ...row, task: 'SHRINKING' };
   }
 
@@ -146,8 +150,8 @@ export class ClusterService {
     });
   }
 
+  /** Deletions a previous controller left half done (workflows resume through the runner). */
   async resume(): Promise<void> {
-    await this.runner.resume();
     const deleting = await this.d.store.selectFrom('clusters').select('id').where('task', '=', 'DELETING').where('deleted_at', 'is', null).execute();
     for (const c of deleting) void this.runDelete(c.id);
   }
@@ -157,7 +161,8 @@ export class ClusterService {
     const wf = await this.d.store
       .selectFrom('workflows')
       .select(['step_name', 'state'])
-      .where('cluster_id', '=', row.id)
+      .where('family', '=', FAMILY)
+      .where('subject_id', '=', row.id)
       .orderBy('created_at', 'desc')
       .executeTakeFirst();
     return {
@@ -222,7 +227,6 @@ export class ClusterService {
     const refresh = async () => {
       members = (await this.memberRows(clusterId)).map(toRecord);
     };
-    const keyed = (name: string) => (data[name] ??= {}) as Record<string, string>;
 
     const ctx: ClusterStepContext = {
       clusterId,
@@ -231,7 +235,7 @@ export class ClusterService {
       data,
       members: () => members,
       addMember: async (key, spec, membership) => {
-        const created = keyed('members');
+        const created = keyed(data, 'members');
         let instanceId = created[key];
         if (!instanceId) {
           const ordinal = Object.keys(created).length + 1;
@@ -271,19 +275,7 @@ export class ClusterService {
         await refresh();
         return members.find((m) => m.instanceId === instanceId)!;
       },
-      run: async (key, instanceId, command, timeoutMs) => {
-        const ops = keyed('ops');
-        let opId = ops[key];
-        if (!opId) {
-          const row = await this.d.operations.start(instanceId, command, { timeoutMs, requireConnected: false });
-          opId = row.id;
-          ops[key] = opId;
-          await persist();
-        }
-        const done = await this.d.operations.finish(await this.d.operations.get(opId));
-        if (done.state !== OperationState.SUCCEEDED) throw operationError(done, `${done.kind} on member ${instanceId} failed`);
-        return this.d.operations.takeResult(done);
-      },
+      run: (key, instanceId, command, timeoutMs) => runKeyed(this.d.operations, data, persist, key, instanceId, command, timeoutMs),
       updateMember: async (instanceId, patch) => {
         await this.updateMember(instanceId, patch);
         await refresh();
@@ -300,7 +292,8 @@ export class ClusterService {
         await this.d.store
           .updateTable('workflows')
           .set({ step_name: message, updated_at: nowIso() })
-          .where('cluster_id', '=', clusterId)
+          .where('family', '=', FAMILY)
+          .where('subject_id', '=', clusterId)
           .where('state', '=', 'RUNNING')
           .execute();
       },

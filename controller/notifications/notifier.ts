@@ -31,6 +31,11 @@ export class Notifier {
     return this.opts.publisherId;
   }
 
+  /** Deployment facts Trove payloads carry (region, zone, service ids). */
+  get payloadSettings(): PayloadSettings {
+    return this.opts.payload;
+  }
+
   /** Called with the events of every commit that added some, in sequence order. Returns the unsubscribe function. */
   onCommitted(fn: CommittedListener): () => void {
     this.listeners.add(fn);

@@ -33,6 +33,7 @@ export class LocalProvisioner implements Provisioner {
   private timer?: NodeJS.Timeout;
   private readonly destroying = new Set<string>();
   private readonly reserved = new Set<string>();
+  private readonly down = new Set<string>();
   private readonly restarts = new Map<string, { count: number; nextAt: number }>();
 
   constructor(
@@ -116,6 +117,15 @@ export class LocalProvisioner implements Provisioner {
     clearInterval(this.timer);
   }
 
+  /**
+   * Marks an instance's machine down (its agent is not restarted when it
+   * dies) or up again: maintenance, and tests that lose a machine.
+   */
+  setDown(instanceId: string, down: boolean): void {
+    if (down) this.down.add(instanceId);
+    else this.down.delete(instanceId);
+  }
+
   /** The pid of an instance's agent process (tests use it to kill -9 the agent). */
   async agentPid(instanceId: string): Promise<number | undefined> {
     const row = await this.store.selectFrom('local_agents').select('pid').where('instance_id', '=', instanceId).executeTakeFirst();
@@ -141,7 +151,7 @@ export class LocalProvisioner implements Provisioner {
     if (!this.opts.restartAgents) return;
     const rows = await this.store.selectFrom('local_agents').selectAll().execute();
     for (const r of rows) {
-      if (this.destroying.has(r.instance_id) || isAlive(r.pid)) continue;
+      if (this.destroying.has(r.instance_id) || this.down.has(r.instance_id) || isAlive(r.pid)) continue;
       const state = this.restarts.get(r.instance_id) ?? { count: 0, nextAt: 0 };
       if (Date.now() < state.nextAt) continue;
       const pid = this.spawnAgent(r.state_dir);

@@ -11,7 +11,13 @@ import { taskColumn } from './task-column.js';
 export type { InstanceTaskName };
 
 export const instanceTasks = stateMachine<InstanceTaskName>('instance task', {
-  NONE: ['REBOOTING', 'RESIZING', 'DELETING'],
+  NONE: ['REBOOTING', 'RESIZING', 'DELETING', 'PROMOTING', 'EJECTING'],
+  // A replica becoming its set's primary (switchover, failover); a failed promotion leaves it a replica.
+  PROMOTING: ['NONE', 'PROMOTING_ERROR', 'DELETING'],
+  PROMOTING_ERROR: ['NONE', 'PROMOTING', 'DELETING'],
+  // A former primary coming back as a replica (rejoin, or rebuilt from a backup).
+  EJECTING: ['NONE', 'EJECTING_ERROR', 'DELETING'],
+  EJECTING_ERROR: ['EJECTING', 'NONE', 'DELETING'],
   BUILDING: ['NONE', 'BUILDING_ERROR', 'DELETING'],
   REBOOTING: ['NONE', 'REBOOTING_ERROR', 'DELETING'],
   RESIZING: ['NONE', 'RESIZING_ERROR', 'DELETING'],

@@ -7,7 +7,7 @@ import type { StateMachine } from '../../managers/sdk/state-machine.js';
 import { nowIso } from '../clock.js';
 import type { Store } from '../store/open.js';
 
-export type TaskTable = 'instances' | 'clusters';
+export type TaskTable = 'instances' | 'clusters' | 'replica_sets';
 
 export interface TaskColumn<T extends string> {
   readonly machine: StateMachine<T>;

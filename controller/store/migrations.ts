@@ -191,6 +191,45 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0007_replication': {
+    // Replica sets (controller/replication), instances' place in them, the agents' replication
+    // reports, and workflows of more than one family (clusters, replica sets).
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('workflows').renameColumn('cluster_id', 'subject_id').execute();
+      await db.schema
+        .alterTable('workflows')
+        .addColumn('family', 'varchar(32)', (c) => c.notNull().defaultTo('cluster'))
+        .execute();
+      await db.schema
+        .createTable('replica_sets')
+        .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('datastore', 'varchar(64)', (c) => c.notNull())
+        .addColumn('primary_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('term', 'bigint', (c) => c.notNull())
+        .addColumn('synchronous', 'integer', (c) => c.notNull())
+        .addColumn('failover', 'varchar(16)', (c) => c.notNull())
+        .addColumn('max_lag', 'bigint', (c) => c.notNull())
+        .addColumn('credentials', 'text', (c) => c.notNull())
+        .addColumn('promoted_at', 'text', (c) => c.notNull())
+        .addColumn('rejoin_pending', 'text', (c) => c.notNull())
+        .addColumn('task', 'varchar(32)', (c) => c.notNull())
+        .addColumn('task_message', 'text', (c) => c.notNull())
+        .addColumn('status_message', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('deleted_at', 'varchar(32)')
+        .execute();
+      await db.schema.createIndex('replica_sets_tenant').on('replica_sets').columns(['tenant_id', 'deleted_at']).execute();
+      await db.schema.alterTable('instances').addColumn('replica_set_id', 'varchar(64)').execute();
+      await db.schema.alterTable('instances').addColumn('replica_of', 'varchar(64)').execute();
+      await db.schema.alterTable('agents').addColumn('replication', 'text').execute();
+      await db.schema
+        .alterTable('agents')
+        .addColumn('write_lease_ms', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

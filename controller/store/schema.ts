@@ -18,6 +18,9 @@ export interface InstancesTable {
   created_at: string;
   updated_at: string;
   deleted_at: string | null;
+  /** The replica set it belongs to (controller/replication), and the instance it replicates from when it is a replica. */
+  replica_set_id: string | null;
+  replica_of: string | null;
 }
 
 export interface OperationsTable {
@@ -49,6 +52,36 @@ export interface AgentsTable {
   capabilities: string; // JSON array
   heartbeat_interval_ms: number;
   acked_seq: number; // highest outbox sequence applied from this agent
+  /** The agent's last ReplicationStatus (JSON of the proto message), or null outside a replica set. */
+  replication: string | null;
+  /** How long its primary keeps taking writes without word from the controller (Hello). */
+  write_lease_ms: number;
+}
+
+/** A primary and its replicas (controller/replication/). */
+export interface ReplicaSetsTable {
+  id: string;
+  tenant_id: string;
+  datastore: string;
+  primary_id: string;
+  /** Incremented at every promotion; every replication command carries it. */
+  term: number;
+  synchronous: number; // 0 | 1
+  failover: string; // "auto" | "manual"
+  /** The most a replica may lag (the datastore's unit) to be promoted without a force. */
+  max_lag: number;
+  credentials: string; // sealed JSON {user, password}
+  /** The new primary's position when it was promoted: what a rejoining former primary may not go beyond. */
+  promoted_at: string;
+  /** JSON list of former primaries that must rejoin when they come back. */
+  rejoin_pending: string;
+  task: string; // ReplicaSetTask name
+  task_message: string;
+  /** Why automatic failover would be refused now (a lagging best replica), for the user. */
+  status_message: string;
+  created_at: string;
+  updated_at: string;
+  deleted_at: string | null;
 }
 
 export interface LocalAgentsTable {
@@ -151,11 +184,12 @@ export interface ClusterMembersTable {
   ordinal: number;
 }
 
-/** A cluster workflow, persisted step by step so that a restart resumes it. */
+/** A workflow (cluster change, replica set switchover...), persisted step by step so that a restart resumes it. */
 export interface WorkflowsTable {
   id: string;
-  cluster_id: string;
-  kind: string; // "create" | "grow" | "shrink"
+  family: string; // "cluster" | "replica_set"
+  subject_id: string; // the cluster or replica set it changes
+  kind: string; // per family: "create" | "grow" | "shrink" | "add_replicas" | "switchover" | ...
   state: string; // "RUNNING" | "SUCCEEDED" | "FAILED"
   step_index: number;
   step_name: string;
@@ -180,4 +214,5 @@ export interface DB {
   cluster_members: ClusterMembersTable;
   workflows: WorkflowsTable;
   backups: BackupsTable;
+  replica_sets: ReplicaSetsTable;
 }

@@ -44,9 +44,7 @@ export class MysqlManager extends ServerManager implements AgentManager {
       state: this.replicationState,
       session,
       flavour: () => this.flavour(),
-      ensureRunning: async (op) => {
-        if ((await this.ctx.service.state(await this.serviceSpec())) !== 'running') await this.start(op);
-      },
+      server: this,
     });
   }
 

@@ -10,4 +10,6 @@ export const mysqlReplication: ReplicationStrategy = {
   synchronous: true,
   cascading: true,
   seedFromBackup: true,
+  lagUnit: 'transactions',
+  defaultMaxLag: 1_000,
 };

@@ -14,6 +14,8 @@ import { exec, select, type Session, type SessionRunner } from './connection.js'
 import type { Flavour } from './flavour.js';
 import { errantGtids } from './gtid.js';
 import type { MysqlPaths } from './paths.js';
+import type { ServerManager } from '../sdk/server-manager.js';
+import { scopedSignal } from '../sdk/signals.js';
 import { rewriteConfig } from './replication-config.js';
 import { ADMIN_USER } from './validation.js';
 
@@ -21,6 +23,8 @@ import { ADMIN_USER } from './validation.js';
 export const REPLICATION_USER = 'steward_repl';
 /** How long promote waits for a replica to apply what it already received (relay log). */
 const APPLY_RELAY_TIMEOUT_S = 60;
+/** How long a fence waits for the server to answer before killing it. */
+const FENCE_ANSWER_MS = 2_000;
 
 export interface MysqlReplicationDeps {
   paths: MysqlPaths;
@@ -28,8 +32,8 @@ export interface MysqlReplicationDeps {
   /** An admin session (the server must be running). */
   session: SessionRunner;
   flavour(): Promise<Flavour>;
-  /** Starts the server if it is not running (a rejoining former primary that crashed). */
-  ensureRunning(op: OperationScope): Promise<void>;
+  /** The server's lifecycle (ServerManager): started (or adopted, and ready) for a rejoin, killed as a last fence, prepared again for a rebuild. */
+  server: Pick<ServerManager, 'start' | 'killServer' | 'prepareAgain'>;
 }
 
 interface SlaveStatus {
@@ -168,7 +172,7 @@ export function mysqlReplicationOps(d: MysqlReplicationDeps): ReplicationOps {
 
     async promote(req, op) {
       await mariadb();
-      const source = req.source!;
+      const source = req.source;
       await d.session(async (s) => {
         // What the replica already received from the old source is applied first: nothing acknowledged is left behind.
         const slave = await slaveStatus(s);
@@ -180,9 +184,16 @@ export function mysqlReplicationOps(d: MysqlReplicationDeps): ReplicationOps {
         await exec(s, 'STOP SLAVE');
         await exec(s, 'RESET SLAVE ALL');
         await exec(s, 'SET GLOBAL rpl_semi_sync_slave_enabled = OFF');
-        await serveReplicas(s, source);
+        if (source) await serveReplicas(s, source);
       }, op.signal);
-      await d.state.update({ role: 'primary', source: undefined, synchronous: source.synchronous, failoverGuard: source.failoverGuard, fenced: false });
+      // Without a source to serve, it has left its replica set: standalone.
+      await d.state.update({
+        role: source ? 'primary' : 'standalone',
+        source: undefined,
+        synchronous: source?.synchronous ?? false,
+        failoverGuard: source?.failoverGuard ?? false,
+        fenced: false,
+      });
       await rewriteConfig(d.paths, d.state.get());
       await d.session((s) => exec(s, 'SET GLOBAL read_only = OFF'), op.signal);
       return status(op);
@@ -193,14 +204,23 @@ export function mysqlReplicationOps(d: MysqlReplicationDeps): ReplicationOps {
       // Written first: a server that is down (or restarted later) comes back read-only.
       await d.state.update({ fenced: true });
       await rewriteConfig(d.paths, d.state.get());
+      const answer = scopedSignal([op.signal], FENCE_ANSWER_MS);
       try {
         await d.session(async (s) => {
+          // Sessions first (a statement in progress would hold up read_only), then any that came in meanwhile.
+          await endClientSessions(s);
           await exec(s, 'SET GLOBAL read_only = ON');
           await endClientSessions(s);
-        }, op.signal);
+        }, answer.signal);
       } catch (err) {
         // A server that does not run takes no writes; the file keeps it fenced when it starts.
-        if (!hasCode(err, 'UNAVAILABLE')) throw err;
+        // One that runs but does not answer (frozen, wedged) is killed: woken, it would take the writes queued for it.
+        if (!hasCode(err, 'UNAVAILABLE')) {
+          if (op.signal.aborted) throw err;
+          await d.server.killServer();
+        }
+      } finally {
+        answer.dispose();
       }
       return status(op).catch(() => ReplicationStatus.fromPartial({ role: ReplicationRole.PRIMARY, fenced: true, readOnly: true, lagSeconds: -1 }));
     },
@@ -234,7 +254,7 @@ export function mysqlReplicationOps(d: MysqlReplicationDeps): ReplicationOps {
         failoverGuard: false,
       });
       await rewriteConfig(d.paths, d.state.get());
-      await d.ensureRunning(op);
+      await d.server.start(op);
       await d.session(async (s) => {
         await exec(s, 'SET GLOBAL read_only = ON');
         const mine = await variable(s, '@@GLOBAL.gtid_binlog_pos');
@@ -252,6 +272,13 @@ export function mysqlReplicationOps(d: MysqlReplicationDeps): ReplicationOps {
       return status(op);
     },
 
+    async rebuild(req, op) {
+      await mariadb();
+      await d.server.prepareAgain(req, op);
+      return status(op);
+    },
+
     restartOnCrash: () => d.state.restartOnCrash,
+    holdsWriteLease: () => d.state.holdsWriteLease,
   };
 }

@@ -132,8 +132,12 @@ export interface ReplicationOps {
   waitFor(position: string, timeoutMs: number, op: OperationScope): Promise<ReplicationStatus>;
   /** A former primary follows the new one; what it has beyond `promotedAt` is rewound or re-cloned, never kept. */
   rejoin(req: RejoinRequest, op: OperationScope): Promise<ReplicationStatus>;
+  /** Made again from `req` (a backup of its source, then following it): everything this instance had is replaced. */
+  rebuild(req: PrepareRequest, op: OperationScope): Promise<ReplicationStatus>;
   /** False while this instance is a primary the controller fails over when its server dies (the agent must not restart it). */
   restartOnCrash(): boolean;
+  /** A writable primary of a replica set, by what the manager remembers (the agent's write lease applies). */
+  holdsWriteLease(): boolean;
 }
 
 /** The agent side of one datastore, bound to one instance. */

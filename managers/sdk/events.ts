@@ -4,7 +4,7 @@
 // is not catalogued does not compile; the controller's notifier builds the
 // payloads (controller/notifications).
 export const EVENT_CATALOG = {
-  instance: ['create', 'delete', 'reboot', 'modify_flavor', 'modify_volume', 'migrate'],
+  instance: ['create', 'delete', 'reboot', 'modify_flavor', 'modify_volume', 'migrate', 'promote', 'failover'],
   cluster: ['create', 'delete', 'resize'],
   backup: ['create', 'delete'],
   user: ['create', 'delete'],

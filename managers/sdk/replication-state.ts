@@ -49,6 +49,12 @@ export class ReplicationStateFile {
     return this.get().role !== 'standalone';
   }
 
+  /** A writable primary of a replica set: it may take writes only while its lease lasts. */
+  get holdsWriteLease(): boolean {
+    const s = this.get();
+    return s.role === 'primary' && !s.fenced;
+  }
+
   get restartOnCrash(): boolean {
     const s = this.get();
     return !(s.role === 'primary' && s.failoverGuard);

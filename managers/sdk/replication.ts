@@ -37,6 +37,10 @@ export interface ReplicationStrategy {
   readonly cascading: boolean;
   /** A new replica starts from a backup of its source (false: the datastore's own full sync is that copy). */
   readonly seedFromBackup: boolean;
+  /** What `distance` counts ("transactions", "bytes"). */
+  readonly lagUnit: string;
+  /** The lag bound a replica set gets unless its creator names one (in `lagUnit`). */
+  readonly defaultMaxLag: number;
 }
 
 /** An empty position: nothing written yet. */

@@ -4,6 +4,7 @@
 // adopts the running server instead of starting a second one. What differs per
 // datastore (its service spec, what "ready" means, what a live server reports)
 // is left to the subclass.
+import { rm } from 'node:fs/promises';
 import type { ManagerContext, OperationScope, Probe } from './contract.js';
 import { failedPrecondition } from './errors.js';
 import { isPrepared } from './prepared.js';
@@ -83,6 +84,19 @@ export abstract class ServerManager {
     op.progress(10, 'stopping server');
     await this.ctx.service.stop(await this.serviceSpec(), op.signal);
     op.progress(100, 'stopped');
+  }
+
+  /** SIGKILL, kept down: the fence of last resort for a primary whose server no longer answers. */
+  async killServer(): Promise<void> {
+    this.ctx.log.warn(`${this.server.name} does not answer a fence: killing it so that it takes no write when it wakes`);
+    await this.ctx.service.kill(await this.serviceSpec());
+  }
+
+  /** Replaces everything this instance had: stopped, unmarked, prepared again from `req` (a replica rebuilt from a backup). */
+  async prepareAgain(req: PrepareRequest, op: OperationScope): Promise<void> {
+    await this.ctx.service.stop(await this.serviceSpec(), op.signal);
+    await rm(this.server.preparedMarker, { force: true });
+    await this.prepare(req, op);
   }
 
   /** The instance is about to be deleted: stop for good; the data goes with the machine. */

@@ -40,6 +40,12 @@ export interface ServiceControl {
   /** Stops cleanly, escalating to SIGKILL after stopTimeoutMs. Stopping a stopped service is fine. */
   stop(spec: ServiceSpec, signal?: AbortSignal): Promise<void>;
   restart(spec: ServiceSpec, signal?: AbortSignal): Promise<void>;
+  /**
+   * Kills the server at once (SIGKILL, never a graceful stop) and keeps it
+   * down: the fence of last resort for a primary that no longer answers (a
+   * frozen process would otherwise take the writes queued for it on waking).
+   */
+  kill(spec: ServiceSpec): Promise<void>;
   state(spec: ServiceSpec): Promise<ServiceState>;
   /** The server's pid when known (process backend), for diagnostics. */
   pid(spec: ServiceSpec): Promise<number | undefined>;

@@ -112,6 +112,10 @@ export class ProcessServiceControl implements ServiceControl {
     });
   }
 
+  async kill(spec: ServiceSpec): Promise<void> {
+    await this.stop({ ...spec, stopSignal: 'SIGKILL', stopTimeoutMs: KILL_WAIT_MS });
+  }
+
   async restart(spec: ServiceSpec, signal?: AbortSignal): Promise<void> {
     await this.stop(spec, signal);
     await this.start(spec, signal);

@@ -25,6 +25,12 @@ export class SystemdServiceControl implements ServiceControl {
     await this.systemctl(['stop', unit(spec)], signal);
   }
 
+  async kill(spec: ServiceSpec): Promise<void> {
+    // The stop after the kill keeps the unit down (Restart= would bring it back).
+    await this.systemctl(['kill', '--signal=SIGKILL', unit(spec)]);
+    await this.systemctl(['stop', unit(spec)]);
+  }
+
   async restart(spec: ServiceSpec, signal?: AbortSignal): Promise<void> {
     await this.systemctl(['restart', unit(spec)], signal);
   }

@@ -84,7 +84,10 @@ describe('security', () => {
     await waitFor('welcome', async () => received.some((m) => m.body?.$case === 'welcome'));
     stream.write({
       seq: 0,
-      body: { $case: 'heartbeat', value: { status: DatastoreStatus.CRASHED, facts: { evil: '1' }, datastoreVersion: 'evil', replication: undefined } },
+      body: {
+        $case: 'heartbeat',
+        value: { status: DatastoreStatus.CRASHED, facts: { evil: '1' }, datastoreVersion: 'evil', replication: undefined, sentUnixMs: Date.now() },
+      },
     });
     stream.write({
       seq: 1_000_000,

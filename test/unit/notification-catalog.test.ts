@@ -20,6 +20,8 @@ import { payload } from '../../managers/sdk/operations/payload.js';
 
 const settings = { region: 'r1', availabilityZone: null, serviceIds: { mysql: 'svc-mysql' } };
 const instance: InstancesTable = {
+  replica_set_id: null,
+  replica_of: null,
   id: randomUUID(),
   tenant_id: 'acme',
   name: 'orders',

@@ -66,11 +66,54 @@ describe('the operations table', () => {
 
   it('keeps reads quiet: no event, no task, no journal record (not mutating)', () => {
     const reads = specs.filter(([, s]) => !s.mutating).map(([c]) => c);
-    expect(reads.sort()).toEqual(['getUser', 'listAccess', 'listDatabases', 'listUsers', 'memberInfo', 'noop', 'ringView', 'rootStatus']);
+    expect(reads.sort()).toEqual([
+      'getUser',
+      'listAccess',
+      'listDatabases',
+      'listUsers',
+      'memberInfo',
+      'noop',
+      'replicationStatus',
+      'ringView',
+      'rootStatus',
+      'waitForPosition',
+    ]);
     for (const c of reads) {
       expect(OPERATIONS[c].event, c).toBeNull();
       expect(OPERATIONS[c].task, c).toBeNull();
     }
+  });
+
+  it('refuses data writes on replicas and grants the write lease only where a primary is made', () => {
+    const kinds = (pick: (s: (typeof specs)[number][1]) => unknown) =>
+      specs
+        .filter(([, s]) => pick(s))
+        .map(([, s]) => s.kind)
+        .sort();
+    expect(kinds((s) => s.writesData)).toEqual([
+      'change_password',
+      'create_databases',
+      'create_users',
+      'delete_database',
+      'delete_user',
+      'disable_root',
+      'enable_root',
+      'grant_access',
+      'revoke_access',
+    ]);
+    expect(kinds((s) => s.grantsLease)).toEqual(['promote_replica', 'unfence_writes']);
+    // Every replication command that changes a member carries the term (prepare: when it makes a replica).
+    expect(kinds((s) => s.term)).toEqual([
+      'attach_replica',
+      'configure_source',
+      'fence_writes',
+      'prepare',
+      'promote_replica',
+      'rebuild_replica',
+      'rejoin',
+      'unfence_writes',
+      'wait_for_position',
+    ]);
   });
 
   it('names the events of the seed page for the operations that raise them', () => {

@@ -45,6 +45,10 @@ export interface OperationSpec<C extends PayloadCase = PayloadCase> {
    * newer one before it runs the command.
    */
   readonly term?: (p: PayloadOf<C>) => number;
+  /** Makes this instance a writable primary at the controller's word: its write lease starts when the command arrives. */
+  readonly grantsLease?: true;
+  /** Changes what a replica receives from its primary: refused on a replica (its source has it, or it would diverge). */
+  readonly writesData?: true;
   /** Throws INVALID_ARGUMENT naming the field; called by both sides before anything is recorded or touched. */
   check(p: PayloadOf<C>, v: Validator): void;
   run(m: AgentManager, p: PayloadOf<C>, op: OperationScope): Promise<OperationResult>;
@@ -176,6 +180,7 @@ export const OPERATIONS = {
   // ---- databases -----------------------------------------------------------
   createDatabases: {
     kind: 'create_databases',
+    writesData: true,
     mutating: true,
     needs: only('databases'),
     deadlineMs: MUTATION,
@@ -199,6 +204,7 @@ export const OPERATIONS = {
   },
   deleteDatabase: {
     kind: 'delete_database',
+    writesData: true,
     mutating: true,
     needs: only('databases'),
     deadlineMs: MUTATION,
@@ -212,6 +218,7 @@ export const OPERATIONS = {
   // ---- users ---------------------------------------------------------------
   createUsers: {
     kind: 'create_users',
+    writesData: true,
     mutating: true,
     needs: only('users'),
     deadlineMs: MUTATION,
@@ -244,6 +251,7 @@ export const OPERATIONS = {
   },
   deleteUser: {
     kind: 'delete_user',
+    writesData: true,
     mutating: true,
     needs: only('users'),
     deadlineMs: MUTATION,
@@ -255,6 +263,7 @@ export const OPERATIONS = {
   },
   changePassword: {
     kind: 'change_password',
+    writesData: true,
     mutating: true,
     needs: only('users'),
     deadlineMs: MUTATION,
@@ -267,6 +276,7 @@ export const OPERATIONS = {
   },
   grantAccess: {
     kind: 'grant_access',
+    writesData: true,
     mutating: true,
     needs: only('users'),
     deadlineMs: MUTATION,
@@ -276,6 +286,7 @@ export const OPERATIONS = {
   },
   revokeAccess: {
     kind: 'revoke_access',
+    writesData: true,
     mutating: true,
     needs: only('users'),
     deadlineMs: MUTATION,
@@ -296,6 +307,7 @@ export const OPERATIONS = {
   // ---- root ----------------------------------------------------------------
   enableRoot: {
     kind: 'enable_root',
+    writesData: true,
     mutating: true,
     needs: only('root'),
     deadlineMs: MINUTE,
@@ -307,6 +319,7 @@ export const OPERATIONS = {
   },
   disableRoot: {
     kind: 'disable_root',
+    writesData: true,
     mutating: true,
     needs: only('root'),
     deadlineMs: MUTATION,
@@ -440,8 +453,11 @@ export const OPERATIONS = {
     needs: only('replication'),
     deadlineMs: MUTATION,
     ...quiet,
-    check: (p) => checkSource(required(p.source, 'source'), 'source.'),
+    check: (p) => {
+      if (p.source) checkSource(p.source, 'source.');
+    },
     term: (p) => p.term,
+    grantsLease: true,
     run: async (m, p, op) => answer('replication', await part(m.replication, 'replication').promote(p, op)),
   },
   fenceWrites: {
@@ -462,6 +478,7 @@ export const OPERATIONS = {
     ...quiet,
     check: noCheck,
     term: (p) => p.term,
+    grantsLease: true,
     run: async (m, _p, op) => answer('replication', await part(m.replication, 'replication').unfence(op)),
   },
   replicationStatus: {
@@ -486,6 +503,22 @@ export const OPERATIONS = {
     },
     term: (p) => p.term,
     run: async (m, p, op) => answer('replication', await part(m.replication, 'replication').waitFor(p.position, p.timeoutMs, op)),
+  },
+  rebuildReplica: {
+    kind: 'rebuild_replica',
+    mutating: true,
+    needs: only('replication', 'backup'),
+    deadlineMs: 15 * MINUTE,
+    event: null,
+    task: null,
+    failsWithLostAgent: true,
+    check: (p, v) => {
+      v.prepare(p);
+      checkAttach(required(p.replicaOf, 'replica_of'), 'replica_of.');
+      required(p.restore, 'restore');
+    },
+    term: (p) => p.replicaOf?.term ?? 0,
+    run: async (m, p, op) => answer('replication', await part(m.replication, 'replication').rebuild(p, op)),
   },
   rejoin: {
     kind: 'rejoin',
