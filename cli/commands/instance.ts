@@ -169,7 +169,7 @@ BUILDING, REBOOTING, DELETING, or *_ERROR with the reason in "instance show").`,
         if (ctx.out.json) return ctx.out.data(instances.map(instanceJson));
         ctx.out.table(
           ['id', 'name', 'datastore', 'role', 'status', 'task', 'address', 'agent'],
-          instances.map((i) => [i.id, i.name, i.datastore, roleName(i.role), statusName(i), taskName(i), address(i), agentLabel(i)]),
+          instances.map((i) => [i.id, i.name, i.datastore, i.replicaSetId ? roleName(i.role) : '-', statusName(i), taskName(i), address(i), agentLabel(i)]),
         );
       }),
     );

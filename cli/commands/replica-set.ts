@@ -124,6 +124,10 @@ export function replicaVerbs(instance: Command): void {
   instance
     .command('detach')
     .summary('Take a replica out of its set: it stops following and takes writes')
+    .description(
+      'Detach a replica: it stops following its source and becomes a standalone, writable instance with the data it had. ' +
+        'Its source stops serving it. Refused for a replica that other replicas follow.',
+    )
     .argument('<ID>', "a replica's instance id")
     .action(
       action(async (ctx, [id]) => {
@@ -143,6 +147,10 @@ export function replicaSetCommand(parent: Command): Command {
     .command('show')
     .alias('get')
     .summary("Show a replica set: its primary, term, options and each member's position and lag")
+    .description(
+      'Show a replica set: its primary, term (raised at every promotion), options, the workflow running on it, why ' +
+        'automatic failover would be refused now, and each member as its agent last reported it.',
+    )
     .argument('<ID>', 'replica set id (`instance show` names it)')
     .action(
       action(async (ctx, [id]) => {
@@ -153,6 +161,10 @@ export function replicaSetCommand(parent: Command): Command {
   cmd
     .command('update')
     .summary('Change synchronous replication, automatic failover or the lag bound')
+    .description(
+      "Change a replica set's options; only the options given change. The members take the new settings at once. " +
+        'See docs/replication.md for what each costs.',
+    )
     .argument('<ID>', 'replica set id')
     .option('--synchronous <on|off>', 'a commit waits for one replica (MariaDB semi-sync AFTER_SYNC, PostgreSQL ANY 1)', onOff)
     .option('--failover <auto|manual>', 'auto: the controller fails over a dead primary; manual: only `replica-set failover`', failoverMode)

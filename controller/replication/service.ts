@@ -155,7 +155,16 @@ export class ReplicationService {
         const name = req.name.trim() ? (count > 1 ? `${req.name.trim()}-${n}` : req.name) : `${source.name}-replica`;
         const { instance, enrollmentToken } = await this.d.instances.create(
           creator,
-          { ...req, name, datastore: source.datastore, datastoreVersion: source.datastore_version, replicaOf: '', replicaCount: 0 },
+          // A replica holds its source's data: its memory too, unless asked otherwise.
+          {
+            ...req,
+            name,
+            datastore: source.datastore,
+            datastoreVersion: source.datastore_version,
+            memoryMb: req.memoryMb || source.memory_mb,
+            replicaOf: '',
+            replicaCount: 0,
+          },
           undefined,
           { setId: set.id, sourceId: source.id },
         );

@@ -128,6 +128,12 @@ describe('stewardctl', () => {
         'backup list',
         'backup show',
         'backup delete',
+        'instance promote',
+        'instance detach',
+        'replica-set',
+        'replica-set show',
+        'replica-set update',
+        'replica-set failover',
       ];
       await all(commands, async (c) => {
         const r = await stewardctl([...c.split(' '), '--help']);
@@ -137,7 +143,22 @@ describe('stewardctl', () => {
         expect(r.stdout, c).toContain('--controller'); // global options are shown everywhere
       });
       const create = await stewardctl(['instance', 'create', '--help']);
-      for (const o of ['--datastore', '--memory-mb', '--database', '--user', '--password-stdin', '--backup', '--no-wait']) expect(create.stdout).toContain(o);
+      for (const o of [
+        '--datastore',
+        '--memory-mb',
+        '--database',
+        '--user',
+        '--password-stdin',
+        '--backup',
+        '--no-wait',
+        '--replica-of',
+        '--replica-count',
+        '--synchronous',
+        '--failover',
+        '--max-lag',
+      ]) {
+        expect(create.stdout).toContain(o);
+      }
     });
 
     it("shows a group's help on stderr and exits 2 when its subcommand is missing", async () => {
@@ -151,7 +172,7 @@ describe('stewardctl', () => {
     it('lists no instances as a header-only table, and as [] with --json', async () => {
       const table = await stewardctl(['instance', 'list']);
       expect(table.code).toBe(0);
-      expect(table.stdout).toMatch(/^ID\s+NAME\s+DATASTORE\s+STATUS\s+TASK\s+ADDRESS\s+AGENT\n$/);
+      expect(table.stdout).toMatch(/^ID\s+NAME\s+DATASTORE\s+ROLE\s+STATUS\s+TASK\s+ADDRESS\s+AGENT\n$/);
       const j = await stewardctl(['--json', 'instance', 'list']);
       expect(j.code).toBe(0);
       expect(json(j)).toEqual([]);
@@ -278,7 +299,7 @@ describe('stewardctl', () => {
       expect(id).toMatch(UUID);
 
       const list = await stewardctl(['instance', 'list']);
-      expect(list.stdout).toMatch(new RegExp(`^${id}\\s+cli-noop\\s+noop-fixture\\s+\\S+\\s+NONE\\s+127\\.\\d+\\.\\d+\\.\\d+:\\d+\\s+connected$`, 'm'));
+      expect(list.stdout).toMatch(new RegExp(`^${id}\\s+cli-noop\\s+noop-fixture\\s+-\\s+\\S+\\s+NONE\\s+127\\.\\d+\\.\\d+\\.\\d+:\\d+\\s+connected$`, 'm'));
       const shown = json(await stewardctl(['instance', 'show', id, '--json']));
       expect(shown).toMatchObject({ id, name: 'cli-noop', task: 'INSTANCE_TASK_NONE', memoryMb: 256, agentConnected: true, agentLost: false });
       expect(shown.status).toMatch(/^DATASTORE_STATUS_/);
@@ -465,6 +486,46 @@ describe('stewardctl', () => {
       const deleted = await stewardctl(['backup', 'delete', fullId, '--chain']);
       expect(deleted.code, deleted.stderr).toBe(0);
       expect(deleted.stdout).toBe(`backup ${incr.id} deleted\nbackup ${fullId} deleted\n`);
+    });
+
+    it('makes a replica, shows roles and lag, switches over and back, and refuses what does not fit', async () => {
+      const made = await stewardctl(['instance', 'create', 'cli-ro', '--replica-of', id]);
+      expect(made.code, made.stderr).toBe(0);
+      expect(made.stdout).toMatch(/^role:\s+replica$/m);
+      expect(made.stdout).toMatch(new RegExp(`^replica of:\\s+${id}$`, 'm'));
+      const replica = made.stdout.match(/^id:\s+(\S+)$/m)![1]!;
+      const setId = made.stdout.match(/^replica set:\s+(\S+)$/m)![1]!;
+      const list = await stewardctl(['instance', 'list']);
+      expect(list.stdout).toMatch(/^ID\s+NAME\s+DATASTORE\s+ROLE\s+STATUS/m);
+      expect(list.stdout).toMatch(new RegExp(`^${id}\\s+cli-shop\\s+mysql\\s+primary\\s`, 'm'));
+      const shown = await stewardctl(['instance', 'show', replica]);
+      expect(shown.stdout).toMatch(/^lag:\s+\d+ transactions, /m);
+      const set = await stewardctl(['replica-set', 'show', setId]);
+      expect(set.stdout).toMatch(new RegExp(`^primary:\\s+${id}$`, 'm'));
+      expect(set.stdout).toMatch(/^INSTANCE\s+ROLE\s+SOURCE\s+ADDRESS\s+POSITION\s+LAG\s+STREAMING\s+NOTE$/m);
+
+      const notReplica = await stewardctl(['instance', 'promote', id]);
+      expect(notReplica.code).toBe(1);
+      expect(notReplica.stderr).toMatch(oneLine('FAILED_PRECONDITION'));
+      const withReplicas = await stewardctl(['instance', 'delete', id]);
+      expect(withReplicas.code).toBe(1);
+      expect(withReplicas.stderr).toContain('detach_replicas');
+      const usage = await stewardctl(['replica-set', 'update', setId, '--failover', 'sometimes']);
+      expect(usage.code).toBe(2);
+
+      const over = await stewardctl(['instance', 'promote', replica]);
+      expect(over.code, over.stderr).toBe(0);
+      expect(over.stdout).toMatch(new RegExp(`^primary:\\s+${replica}$`, 'm'));
+      expect(over.stdout).toMatch(/^term:\s+2$/m);
+      const back = json(await stewardctl(['--json', 'instance', 'promote', id]));
+      expect(back).toMatchObject({ primaryId: id, term: 3, task: 'REPLICA_SET_TASK_NONE' });
+      const manual = await stewardctl(['replica-set', 'update', setId, '--failover', 'manual', '--max-lag', '50']);
+      expect(manual.code, manual.stderr).toBe(0);
+      expect(manual.stdout).toMatch(/^failover:\s+manual$/m);
+      expect(manual.stdout).toMatch(/^max lag:\s+50$/m);
+      const detached = await stewardctl(['instance', 'detach', replica]);
+      expect(detached.code, detached.stderr).toBe(0);
+      expect((await stewardctl(['instance', 'delete', replica, '--wait'])).code).toBe(0);
     });
 
     it('deletes the instance and waits until it is gone', async () => {
