@@ -291,7 +291,11 @@ export class ReplicationService {
     };
     const [primary, candidate] = await Promise.all([statusOf(set.primary_id, 'the primary'), statusOf(inst.id, 'the candidate')]);
     const lag = strategy.distance(primary.position, candidate.position);
-    if (lag === undefined) throw failedPrecondition(`instance ${inst.id} has transactions its primary lacks: switchover refused, nothing changed`);
+    if (lag === undefined) {
+      throw failedPrecondition(
+        `the positions of instance ${inst.id} and its primary do not compare (diverged, or a history the primary no longer has): switchover refused, nothing changed`,
+      );
+    }
     if (lag > Number(set.max_lag)) {
       throw failedPrecondition(
         `instance ${inst.id} lags ${lag} ${strategy.lagUnit} behind the primary (max_lag ${set.max_lag}): switchover refused, nothing changed`,

@@ -2,6 +2,7 @@
 // touches lives under the instance's own directories, so several instances can
 // share a host (tests, the local provisioner) and nothing depends on /etc/redis.
 import { createHash } from 'node:crypto';
+import { isIP } from 'node:net';
 import { ADMIN_USER, DEFAULT_USER } from './validation.js';
 
 /**
@@ -22,6 +23,27 @@ export interface ServerSettings {
   aclFile: string;
   memoryMb: number;
 }
+
+/**
+ * A fenced server refuses every write with NOREPLICAS: it asks for more
+ * replicas (within min-replicas-max-lag seconds) than it can ever have. Redis
+ * has no read-only switch for a primary; this one refuses at once, on every
+ * connection old or new, scripts and transactions included, and leaves the
+ * replication stream alone (the replicas still catch up with the fenced
+ * primary). CLIENT PAUSE WRITE would hold the writes instead: clients would
+ * hang, then write to the deposed primary once the pause ends.
+ */
+export const FENCED_MIN_REPLICAS = 2_147_483_647;
+export const FENCED_MAX_LAG_S = 10;
+
+/** What a replica set adds to redis.conf, so a restarted server keeps its role and its fence. */
+export interface ReplicationSettings {
+  /** Follow this source (a replica); absent on a primary or a standalone instance. */
+  follow?: { host: string; port: number; user: string; password: string };
+  fenced: boolean;
+}
+
+const NOT_REPLICATED: ReplicationSettings = { fenced: false };
 
 /** Config values go unquoted when they can, in double quotes otherwise; a line break could start a new directive. */
 export function confValue(value: string | number): string {
@@ -46,7 +68,31 @@ export function tuning(memoryMb: number): Directive[] {
   ];
 }
 
-export function renderRedisConf(s: ServerSettings): string {
+/** Outgoing connections from the instance's own address: a source then lists its replicas by the address they serve on. */
+function sourceAddress(bindAddress: string): Directive[] {
+  const wildcard = ['0.0.0.0', '::', '*'].includes(bindAddress);
+  return isIP(bindAddress) && !wildcard ? [['bind-source-addr', bindAddress]] : [];
+}
+
+function replicationDirectives(r: ReplicationSettings): Directive[] {
+  const follow: Directive[] = r.follow
+    ? [
+        ['replicaof', r.follow.host, r.follow.port],
+        ['masteruser', r.follow.user],
+        // Why this file is 0600 and owned by the server's user (replication-config.ts).
+        ['masterauth', r.follow.password],
+      ]
+    : [];
+  const fence: Directive[] = r.fenced
+    ? [
+        ['min-replicas-to-write', FENCED_MIN_REPLICAS],
+        ['min-replicas-max-lag', FENCED_MAX_LAG_S],
+      ]
+    : [];
+  return [['replica-read-only', 'yes'], ...follow, ...fence];
+}
+
+export function renderRedisConf(s: ServerSettings, replication: ReplicationSettings = NOT_REPLICATED): string {
   const directives: Directive[] = [
     ['bind', s.bindAddress],
     ['port', s.port],
@@ -85,6 +131,8 @@ export function renderRedisConf(s: ServerSettings): string {
     // Users are denied channels unless their rule names them.
     ['acl-pubsub-default', 'resetchannels'],
     ...tuning(s.memoryMb),
+    ...sourceAddress(s.bindAddress),
+    ...replicationDirectives(replication),
   ];
   const header = ['# Rendered by the Steward agent; local edits are overwritten.', '# Change settings through configuration groups.'];
   return `${[...header, ...directives.map(([key, ...values]) => [key, ...values.map(confValue)].join(' '))].join('\n')}\n`;

@@ -1,5 +1,6 @@
 // Connections from the agent to its server: always over the unix socket in
-// runDir, as steward_admin, one per operation. Commands go as argument arrays
+// runDir, as steward_admin, one per operation (and, on a replica, to its
+// source over TCP to copy its users: replication-users.ts). Commands go as argument arrays
 // (one argument per protocol string), so no value is ever parsed as a command.
 import {
   ClientClosedError,
@@ -20,6 +21,12 @@ export interface SessionOptions {
   user: string;
   password: string;
   connectTimeoutMs?: number;
+}
+
+/** Another instance's server (a replica's source), over TCP. */
+export interface RemoteSessionOptions extends Omit<SessionOptions, 'socket'> {
+  host: string;
+  port: number;
 }
 
 /** One command and its raw reply (RESP2: strings, integers, arrays, null). */
@@ -62,10 +69,15 @@ export function redisError(err: unknown): StewardError {
 }
 
 /** Runs `fn` on a fresh connection, closed afterwards; aborting `signal` drops the connection mid-command. */
-export async function withSession<T>(opts: SessionOptions, fn: (s: Session) => Promise<T>, signal?: AbortSignal): Promise<T> {
+export async function withSession<T>(opts: SessionOptions | RemoteSessionOptions, fn: (s: Session) => Promise<T>, signal?: AbortSignal): Promise<T> {
   signal?.throwIfAborted();
   const client = createClient({
-    socket: { path: opts.socket, tls: false, connectTimeout: opts.connectTimeoutMs ?? 10_000, reconnectStrategy: false },
+    socket: {
+      ...('socket' in opts ? { path: opts.socket } : { host: opts.host, port: opts.port }),
+      tls: false,
+      connectTimeout: opts.connectTimeoutMs ?? 10_000,
+      reconnectStrategy: false,
+    },
     username: opts.user,
     password: opts.password,
     // RESP2 replies are plain arrays and strings whatever the client's type mapping defaults are.

@@ -1,8 +1,11 @@
 // The agent side of Redis for one instance: what its probe asks the server
 // here, the shared lifecycle in ServerManager, users, root and backups in
 // their own files. Stopping is SIGTERM through service control: Redis fsyncs
-// the AOF and saves a snapshot before it exits.
-import type { AgentManager, ManagerContext, OperationScope, Probe, RootOps, UserOps } from '../sdk/contract.js';
+// the AOF and saves a snapshot before it exits. A replica also copies its
+// source's users every few seconds (replication-users.ts: Redis does not
+// replicate them), so that whichever member is promoted knows the applications.
+import type { AgentManager, ManagerContext, OperationScope, Probe, ReplicationOps, RootOps, UserOps } from '../sdk/contract.js';
+import { ReplicationStateFile } from '../sdk/replication-state.js';
 import type { BackupOps } from '../sdk/backup/types.js';
 import type { ServiceSpec } from '../sdk/service-control.js';
 import { PROBE_TIMEOUT_MS, ServerManager } from '../sdk/server-manager.js';
@@ -13,24 +16,64 @@ import { ADMIN_SECRET, findRedisServer, redisPaths, serviceSpec, type RedisPaths
 import { prepare } from './prepare.js';
 import { waitUntilReady } from './readiness.js';
 import { rootOps } from './root.js';
+import { copySourceUsers, redisReplicationOps } from './replication.js';
+import { readStatus } from './replication-status.js';
 import { userOps } from './users.js';
 import { ADMIN_USER } from './validation.js';
 import { deadline } from '../sdk/signals.js';
+
+/** How often a replica copies its source's users, and how long one copy may take. */
+const USER_COPY_EVERY_MS = 10_000;
+const USER_COPY_TIMEOUT_MS = 8_000;
 
 export class RedisManager extends ServerManager implements AgentManager {
   readonly users: UserOps;
   readonly root: RootOps;
   readonly backup: BackupOps;
+  readonly replication: ReplicationOps;
   private readonly paths: RedisPaths;
+  private readonly replicationState: ReplicationStateFile;
+  private readonly session: SessionRunner;
+  private readonly userCopy: NodeJS.Timeout;
+  private copying = false;
+  private lastCopyError = '';
 
   constructor(ctx: ManagerContext) {
     const paths = redisPaths(ctx);
     super(ctx, { name: 'Redis', preparedMarker: paths.preparedMarker });
     this.paths = paths;
     const session: SessionRunner = (fn, signal) => this.adminSession(fn, signal);
+    this.session = session;
     this.users = userOps(session);
     this.root = rootOps(session);
     this.backup = redisBackupOps({ ctx, paths });
+    this.replicationState = new ReplicationStateFile(paths.replicationFile);
+    this.replication = redisReplicationOps({ ctx, paths, state: this.replicationState, session, server: this });
+    // Does not keep the agent alive; close() stops it.
+    this.userCopy = setInterval(() => void this.copyUsers(), USER_COPY_EVERY_MS);
+    this.userCopy.unref();
+  }
+
+  /** A replica's periodic copy of its source's users; a failure is logged once until it changes. */
+  private async copyUsers(): Promise<void> {
+    if (this.copying || this.replicationState.get().role !== 'replica' || !(await this.isPrepared())) return;
+    this.copying = true;
+    try {
+      const changed = await copySourceUsers({ session: this.session, state: this.replicationState, ctx: this.ctx }, deadline(USER_COPY_TIMEOUT_MS));
+      if (changed) this.ctx.log.info({ changed }, 'copied users from the replication source');
+      this.lastCopyError = '';
+    } catch (err) {
+      const message = (err as Error).message;
+      if (message !== this.lastCopyError) this.ctx.log.warn({ err: message }, 'could not copy the users of the replication source; retrying');
+      this.lastCopyError = message;
+    } finally {
+      this.copying = false;
+    }
+  }
+
+  override async close(): Promise<void> {
+    clearInterval(this.userCopy);
+    await super.close();
   }
 
   async serviceSpec(): Promise<ServiceSpec> {
@@ -52,7 +95,7 @@ export class RedisManager extends ServerManager implements AgentManager {
   }
 
   protected async prepareServer(req: PrepareRequest, op: OperationScope): Promise<void> {
-    await prepare({ ctx: this.ctx, paths: this.paths, server: await findRedisServer() }, req, op);
+    await prepare({ ctx: this.ctx, paths: this.paths, server: await findRedisServer(), replication: this.replicationState }, req, op);
   }
 
   protected async waitUntilReady(spec: ServiceSpec, signal: AbortSignal): Promise<void> {
@@ -61,16 +104,18 @@ export class RedisManager extends ServerManager implements AgentManager {
   }
 
   protected async probeServer(facts: Record<string, string>): Promise<Probe> {
-    const { refused, server, replication, persistence } = await withSession(
+    const { refused, server, replication, persistence, status } = await withSession(
       { ...(await this.adminOptions()), connectTimeoutMs: PROBE_TIMEOUT_MS },
       async (s) => {
         // INFO is answered even while loading or refusing writes: the facts say why.
         const server = await info(s, 'server');
         const replication = await info(s, 'replication');
         const persistence = await info(s, 'persistence');
+        // In a replica set the controller reads where this member stands from every heartbeat.
+        const status = this.replicationState.replicated ? await readStatus(s, this.replicationState.get(), replication) : undefined;
         // PING last: a snapshot that failed before the INFO above makes it refused too, so
         // one probe never reports the failure without the refusal it causes.
-        return { server, replication, persistence, refused: await pingError(s) };
+        return { server, replication, persistence, status, refused: await pingError(s) };
       },
       deadline(PROBE_TIMEOUT_MS),
     );
@@ -93,8 +138,8 @@ export class RedisManager extends ServerManager implements AgentManager {
     ].filter((m): m is string => !!m);
     if (failing.length) {
       facts.error = failing.join('; ');
-      return { status: DatastoreStatus.RUNNING, version, facts };
+      return { status: DatastoreStatus.RUNNING, version, facts, replication: status };
     }
-    return { status: DatastoreStatus.HEALTHY, version, facts };
+    return { status: DatastoreStatus.HEALTHY, version, facts, replication: status };
   }
 }

@@ -10,11 +10,18 @@ import type { ServiceSpec } from '../sdk/service-control.js';
 export const OS_USER = 'redis';
 /** Secret-store name of the admin account's password. */
 export const ADMIN_SECRET = 'redis-admin';
+/** Secret-store name of the replication account a replica follows its source with (JSON: user, password). */
+export const REPLICATION_SECRET = 'redis-replication';
 /** The distribution's systemd unit (used with the systemd service backend). */
 export const SYSTEMD_UNIT = 'redis-server';
 
 export interface RedisPaths {
+  /** Holds the replication password on a replica: 0600, owned by the server's OS user. */
   configFile: string;
+  /** What redis.conf was rendered from, so a role change renders it again (replication-config.ts). */
+  settingsFile: string;
+  /** The instance's place in its replica set (sdk/replication-state.ts). */
+  replicationFile: string;
   /** Owned by the server: ACL SAVE writes a temporary file next to the ACL file and renames it. */
   aclDir: string;
   aclFile: string;
@@ -33,6 +40,8 @@ export function redisPaths(ctx: Pick<ManagerContext, 'configDir' | 'runDir' | 'l
   const aclDir = join(ctx.configDir, 'acl');
   return {
     configFile: join(ctx.configDir, 'redis.conf'),
+    settingsFile: join(ctx.configDir, 'server-settings.json'),
+    replicationFile: join(ctx.configDir, 'replication.json'),
     aclDir,
     aclFile: join(aclDir, 'users.acl'),
     socket: join(ctx.runDir, 'redis.sock'),

@@ -15,8 +15,13 @@ export const ADMIN_USER = 'steward_admin';
 /** Redis's built-in user: what clients get without AUTH (or AUTH with a password only); it is "root" here. */
 export const DEFAULT_USER = 'default';
 
+/** The account replicas log in to their source with (replication-users.ts). */
+export const REPLICATION_USER = 'steward_repl';
+/** The account replicas copy their source's users through (ACL users do not replicate in Redis). */
+export const USER_SYNC_USER = 'steward_usersync';
+
 /** Never created, changed, listed or deleted through the user API. */
-export const RESERVED_USERS: readonly string[] = [DEFAULT_USER, ADMIN_USER];
+export const RESERVED_USERS: readonly string[] = [DEFAULT_USER, ADMIN_USER, REPLICATION_USER, USER_SYNC_USER];
 
 const USER_RULES = {
   what: 'user name',
