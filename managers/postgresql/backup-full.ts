@@ -13,7 +13,7 @@ import type { ManagerContext } from '../sdk/contract.js';
 import { isRoot, lookupOsUser } from '../sdk/os-user.js';
 import { basebackupCommand, fullBackupFacts, removePasswordFile, writePasswordFile, type WalSpan } from './basebackup.js';
 import { exec, select, sessionsWith, withSession, type SessionOptions } from './connection.js';
-import { applyHba, hbaAllowsAdminReplication, hbaAllowsRoot, renderHba } from './hba.js';
+import { applyHba, hbaAllowsAdminReplication, hbaOptionsOf, renderHba } from './hba.js';
 import type { Installation } from './installation.js';
 import { OS_USER, type PgPaths } from './paths.js';
 import { tarScanner } from './tar-scan.js';
@@ -34,13 +34,13 @@ export interface FullBackupInput {
 
 /**
  * Instances prepared before backups existed have no replication line for the
- * admin in pg_hba.conf: add it (root's line kept as it is) and reload.
+ * admin in pg_hba.conf: add it (every other line kept as it is) and reload.
  */
 async function allowAdminReplication(i: FullBackupInput): Promise<void> {
   const current = await readFile(i.paths.hbaFile, 'utf8');
   if (hbaAllowsAdminReplication(current)) return;
   const owner = isRoot() ? { uid: process.getuid?.(), gid: (await lookupOsUser(OS_USER, i.ctx.runner)).gid } : {};
-  const text = renderHba({ rootOverTcp: hbaAllowsRoot(current), adminReplication: true });
+  const text = renderHba({ ...hbaOptionsOf(current), adminReplication: true });
   await applyHba(
     sessionsWith(async () => i.admin, i.signal),
     i.paths.hbaFile,

@@ -16,7 +16,33 @@ export interface ServerSettings {
   tls?: TlsFiles;
   /** The archive_command that copies each finished WAL segment into the instance's archive (wal-archive.ts). */
   archiveCommand?: string;
+  /** The role's settings (replication-config.ts), included last so that they win. */
+  replicationConf?: string;
 }
+
+/**
+ * Every instance can serve replicas, be one, or be rewound, without a restart
+ * (only the role's settings change, in the included file): WAL for replicas,
+ * room for their senders and slots, hot standby, hint bits logged so that
+ * pg_rewind can tell changed pages (data checksums, on from initdb, do that
+ * too). A little WAL is kept beyond what slots hold, so that a replica
+ * re-pointed to a newly promoted primary, or a rewound former primary, finds
+ * the WAL since the fork there. A dead source is noticed within 15 s, and a
+ * standby retries its source every second instead of every five.
+ */
+export const REPLICATION_READY: Record<string, ConfValue> = {
+  wal_level: 'replica',
+  max_wal_senders: 16,
+  max_replication_slots: 16,
+  hot_standby: true,
+  hot_standby_feedback: true,
+  wal_log_hints: true,
+  wal_keep_size: '128MB',
+  wal_sender_timeout: '15s',
+  wal_receiver_timeout: '15s',
+  wal_receiver_status_interval: '2s',
+  wal_retrieve_retry_interval: '1s',
+};
 
 export type ConfValue = string | number | boolean;
 
@@ -77,6 +103,7 @@ export function renderPostgresqlConf(s: ServerSettings): string {
         ? { ssl: true, ssl_cert_file: s.tls.certFile, ssl_key_file: s.tls.keyFile, ssl_ca_file: s.tls.caFile, ssl_min_protocol_version: 'TLSv1.2' }
         : {}),
       ...tuning(s.memoryMb),
+      ...REPLICATION_READY,
       // Every finished WAL segment goes to the instance's archive: incremental
       // backups are the archived WAL since their parent.
       ...(s.archiveCommand ? { wal_level: 'replica', archive_mode: true, archive_command: s.archiveCommand } : {}),
@@ -94,6 +121,8 @@ export function renderPostgresqlConf(s: ServerSettings): string {
       timezone: 'UTC',
       // Messages in English whatever the host's locale: the agent reads some of them.
       lc_messages: 'C',
+      // Last: the role's settings win over anything above.
+      ...(s.replicationConf ? { include: s.replicationConf } : {}),
     },
     'Rendered by the Steward agent; local edits are overwritten.\nChange settings through configuration groups.',
   );

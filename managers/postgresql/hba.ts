@@ -2,10 +2,20 @@
 // come before the catch-all. There is no trust line anywhere:
 //   - the agent's admin role only through the unix socket (which only the
 //     postgres OS user and root can open), with its password; also for
-//     replication connections (pg_basebackup), which "all" does not cover;
+//     replication connections (pg_basebackup), which "all" does not cover.
+//     In a replica set the admin is recognised by the agent's OS account
+//     instead (peer, through pg_ident.conf's "steward" map): the role and its
+//     password come from the set's first primary with the data, and a standby
+//     cannot be given this instance's own password;
+//   - in a replica set, the replication account over TCP, for streaming and
+//     for pg_rewind's session in the postgres database;
+//   - a fenced instance refuses every other TCP connection (clients cannot
+//     reach it at all, so none can undo default_transaction_read_only);
 //   - the postgres superuser ("root") refused over TCP unless root is enabled;
 //   - every other role over TCP with a SCRAM password. Which databases a role
 //     reaches is decided by the CONNECT privilege, not here.
+// The file is the record of these options too: whoever changes one renders
+// the file again from hbaOptionsOf(current) with that one changed.
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeFileAtomic } from '../sdk/config-file.js';
@@ -18,22 +28,58 @@ const ROOT_REJECT_LINE = `host    all   ${ROOT_USER}        all   reject`;
 
 export const ADMIN_REPLICATION_LINE = `local   replication   ${ADMIN_USER}        scram-sha-256`;
 
-/** `adminReplication`: the admin may also open replication connections (full backups); the agent's own files always say so. */
-export function renderHba(opts: { rootOverTcp: boolean; adminReplication?: boolean }): string {
+/** pg_ident.conf's map from the agent's OS account to the admin role (peer authentication). */
+export const ADMIN_MAP = 'steward';
+const PEER = `peer map=${ADMIN_MAP}`;
+const ADMIN_LOCAL_PEER_LINE = `local   all   ${ADMIN_USER}                ${PEER}`;
+const ADMIN_REPLICATION_PEER_LINE = `local   replication   ${ADMIN_USER}        ${PEER}`;
+export const FENCE_LINE = 'host    all   all             all   reject';
+const REPLICATION_LINE = /^host\s+replication\s+([a-z_][a-z0-9_]*)\s+all\s+scram-sha-256$/;
+
+export interface HbaOptions {
+  rootOverTcp: boolean;
+  /** The admin may also open replication connections (full backups); the agent's own files always say so. */
+  adminReplication?: boolean;
+  /** The admin is recognised by the agent's OS account (peer) instead of its password: a replica set member. */
+  adminPeer?: boolean;
+  /** The replication account replicas (and pg_rewind) connect with, when this instance is in a replica set. */
+  replicationUser?: string;
+  /** Fenced: every client connection over TCP is refused. */
+  fenced?: boolean;
+}
+
+export function renderHba(opts: HbaOptions): string {
+  const adminAuth = opts.adminPeer ? PEER : 'scram-sha-256';
+  const repl = opts.replicationUser;
   return [
     '# Rendered by the Steward agent; local edits are overwritten.',
     '# TYPE  DB    USER            ADDRESS  METHOD',
-    `local   all   ${ADMIN_USER}                scram-sha-256`,
-    ...(opts.adminReplication ? [ADMIN_REPLICATION_LINE] : []),
+    opts.adminPeer ? ADMIN_LOCAL_PEER_LINE : `local   all   ${ADMIN_USER}                ${adminAuth}`,
+    ...(opts.adminReplication ? [opts.adminPeer ? ADMIN_REPLICATION_PEER_LINE : ADMIN_REPLICATION_LINE] : []),
     `host    all   ${ADMIN_USER}   all   reject`,
+    ...(repl ? [`host    replication   ${repl}   all   scram-sha-256`, `host    postgres   ${repl}   all   scram-sha-256`] : []),
+    ...(opts.fenced ? ['# Fenced (replication): no client may connect until the instance is unfenced.', FENCE_LINE] : []),
     opts.rootOverTcp ? ROOT_TCP_LINE : ROOT_REJECT_LINE,
     'host    all   all             all   scram-sha-256',
     '',
   ].join('\n');
 }
 
-export const hbaAllowsRoot = (text: string): boolean => text.split('\n').includes(ROOT_TCP_LINE);
-export const hbaAllowsAdminReplication = (text: string): boolean => text.split('\n').includes(ADMIN_REPLICATION_LINE);
+/** The options a rendered file was made with. */
+export function hbaOptionsOf(text: string): HbaOptions {
+  const lines = text.split('\n');
+  const repl = lines.map((l) => REPLICATION_LINE.exec(l)?.[1]).find((u) => u !== undefined);
+  return {
+    rootOverTcp: lines.includes(ROOT_TCP_LINE),
+    adminReplication: lines.includes(ADMIN_REPLICATION_LINE) || lines.includes(ADMIN_REPLICATION_PEER_LINE),
+    adminPeer: lines.includes(ADMIN_LOCAL_PEER_LINE),
+    replicationUser: repl,
+    fenced: lines.includes(FENCE_LINE),
+  };
+}
+
+export const hbaAllowsRoot = (text: string): boolean => hbaOptionsOf(text).rootOverTcp;
+export const hbaAllowsAdminReplication = (text: string): boolean => !!hbaOptionsOf(text).adminReplication;
 
 export async function readHba(path: string): Promise<string> {
   return readFile(path, 'utf8').catch(() => '');

@@ -53,6 +53,6 @@ export async function findInstallation(major?: number): Promise<Installation> {
 }
 
 /** The server's tools; Debian links the client ones (pg_basebackup) into the same directory. */
-export type Tool = 'postgres' | 'initdb' | 'pg_basebackup' | 'pg_controldata';
+export type Tool = 'postgres' | 'initdb' | 'pg_basebackup' | 'pg_controldata' | 'pg_rewind';
 
 export const bin = (inst: Installation, tool: Tool): string => join(inst.binDir, tool);

@@ -1,9 +1,10 @@
 // The agent side of PostgreSQL for one instance: what its probe asks the
-// server here, the shared lifecycle in ServerManager, users/databases/root and
-// backups in their own files.
+// server here, the shared lifecycle in ServerManager, users/databases/root,
+// backups and replication in their own files.
 import type { BackupOps } from '../sdk/backup/types.js';
-import type { AgentManager, DatabaseOps, ManagerContext, OperationScope, Probe, RootOps, UserOps } from '../sdk/contract.js';
-import { isRoot, lookupOsUser } from '../sdk/os-user.js';
+import type { AgentManager, DatabaseOps, ManagerContext, OperationScope, Probe, ReplicationOps, RootOps, UserOps } from '../sdk/contract.js';
+import { isRoot, lookupOsUser, type OsUser } from '../sdk/os-user.js';
+import { ReplicationStateFile } from '../sdk/replication-state.js';
 import type { ServiceSpec } from '../sdk/service-control.js';
 import { PROBE_TIMEOUT_MS, ServerManager } from '../sdk/server-manager.js';
 import { DatastoreStatus, type PrepareRequest } from '../sdk/types.js';
@@ -13,6 +14,10 @@ import { databaseOps } from './databases.js';
 import type { FileOwner } from './hba.js';
 import { ADMIN_SECRET, OS_USER, pgPaths, serviceSpec, type PgPaths } from './paths.js';
 import { prepare } from './prepare.js';
+import { killGroup } from './process-group.js';
+import { PgReplicationFactsFile } from './replication-facts.js';
+import { readStatus } from './replication-status.js';
+import { postgresqlReplicationOps } from './replication.js';
 import { waitUntilReady } from './readiness.js';
 import { rootOps } from './root.js';
 import { effective } from './settings.js';
@@ -27,7 +32,10 @@ export class PostgresqlManager extends ServerManager implements AgentManager {
   readonly databases: DatabaseOps;
   readonly root: RootOps;
   readonly backup: BackupOps;
+  readonly replication: ReplicationOps;
   readonly paths: PgPaths;
+  private readonly replicationState: ReplicationStateFile;
+  private readonly replicationFacts: PgReplicationFactsFile;
 
   constructor(ctx: ManagerContext) {
     const paths = pgPaths(ctx);
@@ -42,6 +50,23 @@ export class PostgresqlManager extends ServerManager implements AgentManager {
     this.databases = databaseOps(open);
     this.root = rootOps(open, { hbaFile: this.paths.hbaFile, owner: () => this.configOwner() });
     this.backup = postgresqlBackupOps({ ctx, paths });
+    this.replicationState = new ReplicationStateFile(paths.replicationFile);
+    this.replicationFacts = new PgReplicationFactsFile(paths.replicationFactsFile);
+    this.replication = postgresqlReplicationOps({
+      ctx,
+      paths,
+      state: this.replicationState,
+      facts: this.replicationFacts,
+      open,
+      serverUser: () => this.serverUser(),
+      installation: async () => (await effective(this.ctx, this.paths)).installation,
+      server: this,
+    });
+  }
+
+  /** The server's OS account, when the agent runs as root (otherwise the server runs as the agent). */
+  private async serverUser(): Promise<OsUser | undefined> {
+    return isRoot() ? lookupOsUser(OS_USER, this.ctx.runner) : undefined;
   }
 
   async serviceSpec(): Promise<ServiceSpec> {
@@ -61,7 +86,18 @@ export class PostgresqlManager extends ServerManager implements AgentManager {
   }
 
   protected async prepareServer(req: PrepareRequest, op: OperationScope): Promise<void> {
-    await prepare({ ctx: this.ctx, paths: this.paths }, req, op);
+    await prepare({ ctx: this.ctx, paths: this.paths, replication: this.replicationState, facts: this.replicationFacts }, req, op);
+  }
+
+  /**
+   * The fence of last resort kills the whole server: a killed postmaster's
+   * backends would go on serving their sessions (and committing) until they
+   * notice it is gone (process-group.ts).
+   */
+  override async killServer(): Promise<void> {
+    const pid = await this.ctx.service.pid(await this.serviceSpec()).catch(() => undefined);
+    await super.killServer();
+    if (pid) await killGroup(pid);
   }
 
   protected async waitUntilReady(spec: ServiceSpec, signal: AbortSignal): Promise<void> {
@@ -81,7 +117,7 @@ export class PostgresqlManager extends ServerManager implements AgentManager {
   }
 
   protected async probeServer(facts: Record<string, string>): Promise<Probe> {
-    const row = await withSession(
+    const { row, replication } = await withSession(
       { ...(await this.adminOptions()), connectTimeoutMs: PROBE_TIMEOUT_MS },
       async (s) => {
         const [r] = await select<{ version: string; uptime: string; recovery: boolean }>(
@@ -90,7 +126,8 @@ export class PostgresqlManager extends ServerManager implements AgentManager {
                   floor(extract(epoch FROM now() - pg_postmaster_start_time()))::bigint::text AS uptime,
                   pg_is_in_recovery() AS recovery`,
         );
-        return r;
+        const replication = this.replicationState.replicated ? await readStatus(s, this.replicationState.get()) : undefined;
+        return { row: r, replication };
       },
       deadline(PROBE_TIMEOUT_MS),
     );
@@ -98,6 +135,7 @@ export class PostgresqlManager extends ServerManager implements AgentManager {
     facts.uptime_seconds = row.uptime;
     // True on a standby (replication): it answers reads, which is what it is for.
     facts.in_recovery = String(row.recovery);
-    return { status: DatastoreStatus.HEALTHY, version: row.version, facts };
+    if (replication) facts.read_only = String(replication.readOnly);
+    return { status: DatastoreStatus.HEALTHY, version: row.version, facts, replication };
   }
 }

@@ -2,9 +2,11 @@
 // of anything that touches a server: the controller only validates and describes.
 import type { OrchestrationModule } from '../sdk/contract.js';
 import { postgresqlIdentity } from './identity.js';
+import { postgresqlReplication } from './replication-strategy.js';
 
 const postgresqlOrchestration: OrchestrationModule = {
   ...postgresqlIdentity,
+  replication: postgresqlReplication,
   rootDescription:
     'Root is the "postgres" superuser, which owns the cluster and can do anything in every database. ' +
     'It exists from the start but cannot log in. Enabling root gives it a new generated password and lets it ' +

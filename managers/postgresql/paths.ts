@@ -31,6 +31,14 @@ export interface PgPaths {
   serverLogDir: string;
   /** Exists once prepare has completed. */
   preparedMarker: string;
+  /** Where this instance stands in its replica set (sdk/replication-state.ts). */
+  replicationFile: string;
+  /** The role's settings (standby, source, fence, synchronous standbys), included last by postgresql.conf. */
+  replicationConf: string;
+  /** The replication account's password for the server's own connections to its source (walreceiver, pg_rewind). */
+  replicationPassFile: string;
+  /** The replication account, the replicas this instance serves and the slots it made (replication-facts.ts). */
+  replicationFactsFile: string;
 }
 
 export function pgPaths(ctx: Pick<ManagerContext, 'dataDir' | 'configDir' | 'runDir' | 'logDir'>): PgPaths {
@@ -45,6 +53,10 @@ export function pgPaths(ctx: Pick<ManagerContext, 'dataDir' | 'configDir' | 'run
     consoleLog: join(ctx.logDir, 'postgresql.console.log'),
     serverLogDir: join(ctx.logDir, 'postgresql'),
     preparedMarker: join(ctx.configDir, 'prepared'),
+    replicationFile: join(ctx.configDir, 'replication.json'),
+    replicationConf: join(ctx.configDir, 'replication.conf'),
+    replicationPassFile: join(ctx.configDir, 'replication.pgpass'),
+    replicationFactsFile: join(ctx.configDir, 'replication-pg.json'),
   };
 }
 

@@ -1,6 +1,10 @@
 // prepare: from an empty instance directory to a secured, running server with
 // the requested databases and users, or with the data of a backup chain
-// (`restore`, in place of initdb). Nothing before the final marker counts: a
+// (`restore`, in place of initdb). With `replicaOf` as well, the backup is of
+// the source and the instance starts as its standby (replica-seed.ts): never
+// recovered to its end, never promoted, and nothing written (no admin
+// password, no securing, no users: everything comes from the source, which a
+// standby cannot diverge from). Nothing before the final marker counts: a
 // retry after any failure stops whatever the last attempt started, wipes the
 // data directory and the WAL archive and starts over (there is no user data
 // before the marker).
@@ -14,10 +18,15 @@ import { issueServerCertificate } from '../sdk/tls.js';
 import { isRoot, lookupOsUser, type OsUser } from '../sdk/os-user.js';
 import { markPrepared, stopIfFailed } from '../sdk/prepared.js';
 import type { PrepareRequest } from '../sdk/types.js';
+import { failedPrecondition } from '../sdk/errors.js';
+import { registerSecret } from '../sdk/redact.js';
+import type { ReplicationState, ReplicationStateFile } from '../sdk/replication-state.js';
 import { renderPostgresqlConf } from './config.js';
 import { sessionsWith, withSession, type SessionOptions } from './connection.js';
 import { createDatabases } from './databases.js';
-import { renderHba, writeHba } from './hba.js';
+import { seedReplica } from './replica-seed.js';
+import { writeRoleFiles, writeStandbySignal } from './replication-config.js';
+import type { PgReplicationFacts, PgReplicationFactsFile } from './replication-facts.js';
 import { bin, findInstallation, type Installation } from './installation.js';
 import { ADMIN_SECRET, OS_USER, serviceSpec, type PgPaths } from './paths.js';
 import { waitUntilReady } from './readiness.js';
@@ -31,6 +40,8 @@ import { archiveCommand, resetWalArchive, walArchiveDir } from './wal-archive.js
 export interface PrepareDeps {
   ctx: ManagerContext;
   paths: PgPaths;
+  replication: ReplicationStateFile;
+  facts: PgReplicationFactsFile;
 }
 
 async function prepareDirectories({ ctx, paths }: PrepareDeps, owner: OsUser | undefined): Promise<void> {
@@ -42,7 +53,12 @@ async function prepareDirectories({ ctx, paths }: PrepareDeps, owner: OsUser | u
   await resetWalArchive(walArchiveDir(ctx), owner);
 }
 
-async function renderConfig({ ctx, paths }: PrepareDeps, settings: InstanceSettings, owner: OsUser | undefined): Promise<void> {
+async function renderConfig(
+  { ctx, paths }: PrepareDeps,
+  settings: InstanceSettings,
+  owner: OsUser | undefined,
+  role: { state: ReplicationState; facts: PgReplicationFacts; password?: string },
+): Promise<void> {
   const conf = renderPostgresqlConf({
     dataDir: ctx.dataDir,
     hbaFile: paths.hbaFile,
@@ -54,11 +70,11 @@ async function renderConfig({ ctx, paths }: PrepareDeps, settings: InstanceSetti
     memoryMb: settings.memoryMb,
     tls: await issueServerCertificate(ctx, owner),
     archiveCommand: archiveCommand(walArchiveDir(ctx)),
+    replicationConf: paths.replicationConf,
   });
   await writeFileAtomic(paths.configFile, conf, { mode: 0o644 });
-  const fileOwner = owner ? { uid: process.getuid?.(), gid: owner.gid } : {};
-  await writeHba(paths.hbaFile, renderHba({ rootOverTcp: false, adminReplication: true }), fileOwner);
-  await writeFileAtomic(paths.identFile, '# Rendered by the Steward agent: no user name maps.\n', { mode: 0o640, ...fileOwner });
+  // replication.conf, pg_hba.conf and pg_ident.conf from the role this instance starts with.
+  await writeRoleFiles({ paths, serverUser: owner }, role.state, role.facts, { password: role.password, fresh: true });
 }
 
 async function initdb({ ctx }: PrepareDeps, inst: Installation, owner: OsUser | undefined, signal: AbortSignal): Promise<void> {
@@ -88,9 +104,31 @@ async function stopLeftovers({ ctx, paths }: PrepareDeps, current: Installation,
   for (const inst of [before, current]) if (inst) await ctx.service.stop(serviceSpec(inst, paths), signal);
 }
 
+/** Where a new instance stands: a standby of `replicaOf`, or on its own (whatever an earlier life of the directory was). */
+function startingRole(req: PrepareRequest): { state: ReplicationState; facts: PgReplicationFacts; password?: string } {
+  const source = req.replicaOf;
+  if (!source) {
+    return { state: { role: 'standalone', synchronous: false, failoverGuard: false, fenced: false }, facts: { user: '', served: [], slots: [] } };
+  }
+  const creds = source.credentials!;
+  registerSecret(creds.password);
+  return {
+    state: {
+      role: 'replica',
+      source: { host: source.sourceHost, port: source.sourcePort, name: source.name },
+      synchronous: source.synchronous,
+      failoverGuard: false,
+      fenced: false,
+    },
+    facts: { user: creds.user, served: [], slots: [] },
+    password: creds.password,
+  };
+}
+
 export async function prepare(deps: PrepareDeps, req: PrepareRequest, op: OperationScope): Promise<void> {
   const { ctx, paths } = deps;
   const { signal } = op;
+  if (req.replicaOf && !req.restore) throw failedPrecondition('a PostgreSQL replica starts from a backup of its source: restore is required');
   // A chain that cannot replay is refused before anything is touched.
   if (req.restore) checkRestoreChain(req.restore);
   const inst = await findInstallation();
@@ -109,11 +147,20 @@ export async function prepare(deps: PrepareDeps, req: PrepareRequest, op: Operat
     bindAddress: req.bindAddress || ctx.bindAddress,
     memoryMb: req.memoryMb || ctx.memoryMb,
   };
-  await renderConfig(deps, settings, owner);
+  const role = startingRole(req);
+  // Remembered first: the role files below are rendered from it, and every later call reads it.
+  await deps.replication.update({ source: undefined, ...role.state });
+  await deps.facts.update(role.facts);
+  await renderConfig(deps, settings, owner, role);
   await writeSettings(paths, settings);
 
+  // A replica's admin role is its source's and is reached by peer authentication (hba.ts); the secret is kept all the same.
   const adminPassword = await ctx.secrets.getOrCreate(ADMIN_SECRET);
-  if (req.restore) {
+  if (req.restore && req.replicaOf) {
+    op.progress(12, `copying ${req.replicaOf.sourceHost}:${req.replicaOf.sourcePort} from its backup`);
+    await seedReplica({ ctx, inst, owner }, req.restore, subScope(op, 12, 40));
+    await writeStandbySignal(ctx.dataDir, owner);
+  } else if (req.restore) {
     op.progress(12, 'restoring from backup');
     await restoreChain(deps, req.restore, subScope(op, 12, 40));
     // The restored admin role has the source instance's password; this instance's replaces it.
@@ -133,16 +180,21 @@ export async function prepare(deps: PrepareDeps, req: PrepareRequest, op: Operat
     const admin: SessionOptions = { host: paths.socketDir, port: settings.port, user: ADMIN_USER, password: adminPassword };
     await waitUntilReady(admin, { service: ctx.service, spec, paths }, signal);
 
-    op.progress(65, 'securing the installation');
-    await withSession(admin, secureInstallation, signal);
+    if (req.replicaOf) {
+      // Streaming from the source through its slot from here on; a standby takes no write of its own.
+      op.progress(90, `following ${req.replicaOf.sourceHost}:${req.replicaOf.sourcePort}`);
+    } else {
+      op.progress(65, 'securing the installation');
+      await withSession(admin, secureInstallation, signal);
 
-    op.progress(80, 'creating databases');
-    await withSession(admin, (s) => createDatabases(s, req.databases ?? []), signal);
-    op.progress(90, 'creating users');
-    await createUsers(
-      sessionsWith(async () => admin, signal),
-      req.users ?? [],
-    );
+      op.progress(80, 'creating databases');
+      await withSession(admin, (s) => createDatabases(s, req.databases ?? []), signal);
+      op.progress(90, 'creating users');
+      await createUsers(
+        sessionsWith(async () => admin, signal),
+        req.users ?? [],
+      );
+    }
 
     await markPrepared(paths.preparedMarker, { major: inst.major });
   });

@@ -8,7 +8,7 @@ import type { RootOps } from '../sdk/contract.js';
 import { quotePgIdent } from '../sdk/identifiers.js';
 import { generatePassword } from '../sdk/secrets.js';
 import { exec, select, type OpenSessions, type Sessions } from './connection.js';
-import { applyHba, hbaAllowsRoot, readHba, renderHba, type FileOwner } from './hba.js';
+import { applyHba, hbaAllowsRoot, hbaOptionsOf, readHba, renderHba, type FileOwner } from './hba.js';
 import { scramVerifier } from './scram.js';
 import { ROOT_USER } from './validation.js';
 
@@ -18,16 +18,21 @@ export interface RootDeps {
   owner: () => Promise<FileOwner>;
 }
 
+/** pg_hba.conf as it is (replication lines, fence) with root's line changed. */
+async function hbaWithRoot(deps: RootDeps, rootOverTcp: boolean): Promise<string> {
+  return renderHba({ ...hbaOptionsOf(await readHba(deps.hbaFile)), adminReplication: true, rootOverTcp });
+}
+
 export async function enableRoot(sessions: Sessions, deps: RootDeps, signal: AbortSignal): Promise<{ user: string; password: string }> {
   const password = generatePassword();
   await sessions((s) => exec(s, `ALTER ROLE ${quotePgIdent(ROOT_USER)} WITH LOGIN PASSWORD ${escapeLiteral(scramVerifier(password))}`));
-  await applyHba(sessions, deps.hbaFile, renderHba({ rootOverTcp: true, adminReplication: true }), await deps.owner(), signal);
+  await applyHba(sessions, deps.hbaFile, await hbaWithRoot(deps, true), await deps.owner(), signal);
   return { user: ROOT_USER, password };
 }
 
 export async function disableRoot(sessions: Sessions, deps: RootDeps, signal: AbortSignal): Promise<void> {
   await sessions((s) => exec(s, `ALTER ROLE ${quotePgIdent(ROOT_USER)} PASSWORD NULL`));
-  await applyHba(sessions, deps.hbaFile, renderHba({ rootOverTcp: false, adminReplication: true }), await deps.owner(), signal);
+  await applyHba(sessions, deps.hbaFile, await hbaWithRoot(deps, false), await deps.owner(), signal);
   // Sessions root opened while enabled would otherwise outlive the disable.
   await sessions((s) => select(s, 'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND client_addr IS NOT NULL', [ROOT_USER]));
 }

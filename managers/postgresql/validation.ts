@@ -17,6 +17,8 @@ import type { Database, User, UserRef } from '../sdk/types.js';
 export const ADMIN_USER = 'steward_admin';
 /** The bootstrap superuser; what "root" means for PostgreSQL. */
 export const ROOT_USER = 'postgres';
+/** The account replicas connect to their source with (the controller names it; replication.ts creates it). */
+export const REPLICATION_USER = 'steward_repl';
 
 /**
  * Names no request may create, change, list or drop, as roles or databases:
@@ -28,6 +30,7 @@ export const RESERVED_NAMES: readonly string[] = [
   'template0',
   'template1',
   ADMIN_USER,
+  REPLICATION_USER,
   'public',
   'none',
   'current_user',
