@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { describeIssues } from '../agent/config.js';
 import { notificationsConfigSchema } from './notifications/config.js';
 import { backupsConfigSchema } from './backups/config.js';
+import { troveConfigSchema } from './trove/config.js';
 
 export const controllerConfigSchema = z
   .object({
@@ -46,7 +47,8 @@ export const controllerConfigSchema = z
     extraManagers: z.array(z.string().min(1)).default([]),
     provisioner: z
       .object({
-        kind: z.enum(['local']).default('local'),
+        /** local: agents started on this machine (demos, tests); external: installed by an operator or cloud-init (steward-agent package). */
+        kind: z.enum(['local', 'external']).default('local'),
         /** Heartbeat interval handed to the agents this provisioner starts. */
         heartbeatIntervalMs: z.number().int().min(200).max(300_000).default(10_000),
         /** Addresses agents dial; default to `agentListen` and `listen`. */
@@ -60,6 +62,8 @@ export const controllerConfigSchema = z
          * datastore port another controller has handed out but not yet bound looks free.
          */
         loopbackOffset: z.number().int().min(0).max(60_000).default(0),
+        /** How agents are started (`--config <file>` is appended), e.g. ["/usr/bin/steward-agent"]; default: the build beside this controller. */
+        agentCommand: z.array(z.string().min(1)).optional(),
       })
       .strict()
       .default({ kind: 'local', heartbeatIntervalMs: 10_000, restartAgents: true, loopbackOffset: 0 }),
@@ -79,6 +83,8 @@ export const controllerConfigSchema = z
       })
       .strict()
       .default({ catchUpTimeoutMs: 30_000, unresponsiveMs: 5_000, leaseMarginMs: 1_000 }),
+    /** The Trove v1.0 REST API for python-troveclient and Trove tooling (docs/trove.md); off by default. */
+    trove: troveConfigSchema,
   })
   .strict();
 

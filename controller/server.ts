@@ -19,6 +19,8 @@ import { DatastoreCatalog } from './catalog.js';
 import { BUILT_IN_MANAGERS } from '../managers/sdk/registry.js';
 import { InstanceService } from './instances.js';
 import { LocalProvisioner } from './provisioner/local.js';
+import { ExternalProvisioner } from './provisioner/external.js';
+import type { Provisioner } from './provisioner/provisioner.js';
 import { agentGateway } from './gateway.js';
 import type { ApiContext } from './api/context.js';
 import { instancesApi } from './api/instances.js';
@@ -47,8 +49,10 @@ import { ReplicationService } from './replication/service.js';
 import { FailoverDetector } from './replication/detector.js';
 import { replicaSetsApi } from './api/replica-sets.js';
 import { ReplicaSetsService } from '../proto/gen/steward/v1/replication.js';
+import { startTroveApi } from './trove/server.js';
+import { assetUrl } from '../managers/sdk/assets.js';
 
-const PROTO_ROOT = fileURLToPath(new URL('../proto', import.meta.url));
+const PROTO_ROOT = fileURLToPath(assetUrl('proto'));
 const SERVICES = [
   'Instances',
   'Databases',
@@ -79,10 +83,13 @@ export interface RunningController {
   instances: InstanceService;
   clusters: ClusterService;
   backups: BackupService;
-  provisioner: LocalProvisioner;
+  /** The local provisioner (tests and demos reach into it); throws for a controller that provisions externally. */
+  readonly provisioner: LocalProvisioner;
   security: Security;
   notifications: Notifications;
   log: Logger;
+  /** The Trove v1.0 REST API's base URL, when `trove.enabled` (docs/trove.md). */
+  troveUrl?: string;
   /** Stops serving. Agents and their datastores keep running (as after a crash). */
   stop(): Promise<void>;
 }
@@ -130,21 +137,24 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
   const address = await bind(apiServer, config.listen, creds.api);
   const agentAddress = await bind(agentServer, config.agentListen, creds.agent);
 
-  const provisioner = new LocalProvisioner(
-    store,
-    {
-      dataDir: config.dataDir,
-      controllerAddress: config.provisioner.controllerAddress ?? agentAddress,
-      enrollAddress: config.provisioner.enrollAddress ?? address,
-      caFile: security.caFile,
-      insecure: config.insecure,
-      heartbeatIntervalMs: config.provisioner.heartbeatIntervalMs,
-      restartAgents: config.provisioner.restartAgents,
-      loopbackOffset: config.provisioner.loopbackOffset,
-      logLevel: config.logLevel,
-    },
-    log.child({ component: 'provisioner' }),
-  );
+  const local = () =>
+    new LocalProvisioner(
+      store,
+      {
+        dataDir: config.dataDir,
+        controllerAddress: config.provisioner.controllerAddress ?? agentAddress,
+        enrollAddress: config.provisioner.enrollAddress ?? address,
+        caFile: security.caFile,
+        insecure: config.insecure,
+        heartbeatIntervalMs: config.provisioner.heartbeatIntervalMs,
+        restartAgents: config.provisioner.restartAgents,
+        loopbackOffset: config.provisioner.loopbackOffset,
+        agentCommand: config.provisioner.agentCommand,
+        logLevel: config.logLevel,
+      },
+      log.child({ component: 'provisioner' }),
+    );
+  const provisioner: Provisioner = config.provisioner.kind === 'external' ? new ExternalProvisioner(log.child({ component: 'provisioner' })) : local();
   const instances = new InstanceService({
     store,
     operations,
@@ -246,6 +256,7 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
   await clusters.resume();
   // After every family has registered: workflows a previous controller left running carry on.
   await runner.resume();
+  const trove = config.trove.enabled ? await startTroveApi(config.trove, { ctx, replication, clusters, backups, security, log }) : undefined;
   const sweeper = setInterval(() => {
     void operations.sweepDeadlines().catch((err) => log.error({ err: err.message }, 'deadline sweep failed'));
     void instances.sweepLostAgents().catch((err) => log.error({ err: err.message }, 'lost-agent sweep failed'));
@@ -265,11 +276,16 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
     instances,
     clusters,
     backups,
-    provisioner,
+    get provisioner(): LocalProvisioner {
+      if (!(provisioner instanceof LocalProvisioner)) throw new Error('this controller provisions externally: there is no local provisioner');
+      return provisioner;
+    },
     security,
     notifications,
     log,
+    troveUrl: trove?.url,
     async stop() {
+      await trove?.close();
       clearInterval(sweeper);
       runner.stop();
       provisioner.stop();

@@ -20,10 +20,22 @@ const amqpSink = z
       .string()
       .regex(/^amqps?:\/\//, 'an amqp:// or amqps:// URL')
       .default('amqp://guest:guest@127.0.0.1:5672/'),
-    /** Topic exchange the events are published on (oslo.messaging's control_exchange). */
-    exchange: z.string().min(1).max(255).default('steward'),
     /**
-     * Declare the durable queues `notifications.info` / `notifications.error` bound
+     * Topic exchange the events are published on (oslo.messaging's
+     * control_exchange): by default `trove`, the exchange Trove's own services
+     * publish on and Ceilometer listens to.
+     */
+    exchange: z.string().min(1).max(255).default('trove'),
+    /**
+     * Declare the exchange and queues durable. Must equal the consumers'
+     * oslo.messaging `[oslo_messaging_rabbit] amqp_durable_queues` (default
+     * false, as here): RabbitMQ refuses a second declaration that differs.
+     */
+    durable: z.boolean().default(false),
+    /** Declare them auto-delete: oslo.messaging's `amqp_auto_delete` (default false). */
+    autoDelete: z.boolean().default(false),
+    /**
+     * Declare the queues `notifications.info` / `notifications.error` bound
      * to their routing keys, as oslo.messaging's notifier does, so that events
      * published before any consumer exists are kept rather than dropped.
      */

@@ -5,8 +5,9 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject } from 'ajv';
 import formats from 'ajv-formats';
+import { assetUrl } from '../../managers/sdk/assets.js';
 
-export const SCHEMA_PATH = fileURLToPath(new URL('./schema.json', import.meta.url));
+export const SCHEMA_PATH = fileURLToPath(assetUrl('controller/notifications/schema.json'));
 
 let compiled: ((data: unknown) => boolean) & { errors?: ErrorObject[] | null };
 
