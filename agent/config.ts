@@ -38,6 +38,8 @@ export const agentConfigSchema = z
     serviceControl: z.enum(['process', 'systemd']).default('systemd'),
     bindAddress: z.string().default('127.0.0.1'),
     port: port.optional(),
+    /** Where clients reach the datastore when that is not bindAddress (0.0.0.0, NAT); reported to the controller. */
+    advertiseAddress: z.string().min(1).optional(),
     memoryMb: z.number().int().min(64).max(4_194_304).default(1024),
     heartbeatIntervalMs: z.number().int().min(200).max(300_000).default(10_000),
     /**

@@ -25,6 +25,7 @@ export async function startHealthServer(host: string, port: number, src: HealthS
         '# TYPE steward_datastore_status gauge',
         `steward_datastore_status{status="${DatastoreStatus[src.status()]}"} 1`,
         ...Object.entries(src.counters()).flatMap(([k, v]) => [`# TYPE steward_agent_${k}_total counter`, `steward_agent_${k}_total ${v}`]),
+        ...memoryLines(),
       ];
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
       res.end(`${lines.join('\n')}\n`);
@@ -37,4 +38,17 @@ export async function startHealthServer(host: string, port: number, src: HealthS
     server.listen(port, host, () => resolve());
   });
   return { server, port: (server.address() as AddressInfo).port };
+}
+
+/** The agent's own memory, by part: what a fleet operator watches for leaks. */
+function memoryLines(): string[] {
+  const m = process.memoryUsage();
+  const parts: Record<string, number> = {
+    resident: m.rss,
+    heap_total: m.heapTotal,
+    heap_used: m.heapUsed,
+    external: m.external,
+    array_buffers: m.arrayBuffers,
+  };
+  return ['# TYPE steward_agent_memory_bytes gauge', ...Object.entries(parts).map(([k, v]) => `steward_agent_memory_bytes{part="${k}"} ${v}`)];
 }

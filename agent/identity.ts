@@ -5,13 +5,16 @@ import { existsSync, readFileSync, renameSync, writeFileSync, rmSync } from 'nod
 import { join } from 'node:path';
 import { credentials, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
 import { AgentGatewayClient, EnrollmentClient, type CertificateResponse } from '../proto/gen/steward/v1/agent.js';
-import { createCsr, generateKeyPair, privateKeyToPem, x509 } from '../managers/sdk/pki.js';
+import { X509Certificate } from 'node:crypto';
 import { registerSecret } from '../managers/sdk/redact.js';
 import type { Logger } from '../managers/sdk/logger.js';
 import type { AgentConfig } from './config.js';
 
 /** Key and certificate live in one file so that replacing them is one atomic rename. */
 const IDENTITY_FILE = 'agent-identity.pem';
+
+/** Making keys and requests needs the PKI library; reading a certificate does not (Node's X509Certificate): it loads only then. */
+const pki = () => import('../managers/sdk/pki.js');
 
 export class AgentIdentity {
   private readonly file: string;
@@ -25,14 +28,15 @@ export class AgentIdentity {
     this.file = join(secretsDir, IDENTITY_FILE);
   }
 
-  private read(): { keyPem: string; certPem: string; cert: x509.X509Certificate } | undefined {
+  private read(): { keyPem: string; certPem: string; cert: { notBefore: Date; notAfter: Date } } | undefined {
     if (!existsSync(this.file)) return undefined;
     const text = readFileSync(this.file, 'utf8');
     const keyPem = text.match(/-----BEGIN PRIVATE KEY-----[\s\S]+?-----END PRIVATE KEY-----\n?/)?.[0];
     const certPem = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/)?.[0];
     if (!keyPem || !certPem) return undefined;
     registerSecret(keyPem);
-    return { keyPem, certPem, cert: new x509.X509Certificate(certPem) };
+    const cert = new X509Certificate(certPem);
+    return { keyPem, certPem, cert: { notBefore: new Date(cert.validFrom), notAfter: new Date(cert.validTo) } };
   }
 
   private get caPem(): Buffer {
@@ -78,6 +82,7 @@ export class AgentIdentity {
 
   /** Asks for a datastore server certificate (new key) and writes it with its key and the CA. */
   async issueDatastoreCertificate(dir: string): Promise<{ certFile: string; keyFile: string; caFile: string }> {
+    const { createCsr, generateKeyPair, privateKeyToPem } = await pki();
     const keys = await generateKeyPair();
     const csrPem = await createCsr(keys, `datastore ${this.config.instanceId}`);
     const client = new AgentGatewayClient(this.config.controller.address, this.current());
@@ -118,6 +123,7 @@ export class AgentIdentity {
 
   private async enroll(): Promise<void> {
     const token = this.token();
+    const { createCsr, generateKeyPair } = await pki();
     const keys = await generateKeyPair();
     const csrPem = await createCsr(keys, `agent ${this.config.instanceId}`);
     const address = this.config.controller.enrollAddress ?? this.config.controller.address;
@@ -134,6 +140,7 @@ export class AgentIdentity {
   }
 
   private async renew(): Promise<ChannelCredentials> {
+    const { createCsr, generateKeyPair } = await pki();
     const keys = await generateKeyPair();
     const csrPem = await createCsr(keys, `agent ${this.config.instanceId}`);
     const client = new AgentGatewayClient(this.config.controller.address, this.current());
@@ -148,7 +155,7 @@ export class AgentIdentity {
   }
 
   private async store(keys: CryptoKeyPair, res: CertificateResponse): Promise<void> {
-    const keyPem = await privateKeyToPem(keys.privateKey);
+    const keyPem = await (await pki()).privateKeyToPem(keys.privateKey);
     registerSecret(keyPem);
     const tmp = `${this.file}.new`;
     writeFileSync(tmp, `${keyPem.trim()}\n${res.certificatePem.trim()}\n`, { mode: 0o600 });

@@ -10,7 +10,7 @@ import { Session } from './session.js';
 import { AgentIdentity } from './identity.js';
 import { Prober } from './prober.js';
 import { startHealthServer } from './health.js';
-import { sdNotify, watchdogIntervalMs } from './sd-notify.js';
+import { sdNotify, watchdogIntervalMs } from '../managers/sdk/sd-notify.js';
 import { createLogger } from '../managers/sdk/logger.js';
 import { loadAgentManager } from '../managers/sdk/registry.js';
 import { FileSecretStore } from '../managers/sdk/secrets.js';
@@ -22,8 +22,9 @@ import { deadline } from '../managers/sdk/signals.js';
 import type { CrashPolicy } from '../managers/sdk/service-control.js';
 import { ReplicationRole } from '../managers/sdk/replication.js';
 import { Terms, WriteLease } from './fencing.js';
+import { STEWARD_VERSION } from '../managers/sdk/version.js';
 
-export const AGENT_VERSION = '0.1.0';
+export const AGENT_VERSION = STEWARD_VERSION;
 
 export function layout(stateDir: string) {
   return {
@@ -59,7 +60,7 @@ export async function runAgent(config: AgentConfig): Promise<() => Promise<void>
     bindAddress: config.bindAddress,
     port: config.port ?? module.defaultPort,
     memoryMb: config.memoryMb,
-    service: createServiceControl(config.serviceControl, log, crashHandler),
+    service: createServiceControl(config.serviceControl, log, crashHandler, { instanceKey: config.instanceId, writablePaths: [config.stateDir] }),
     secrets: new FileSecretStore(dirs.secretsDir),
     runner: run,
     log: log.child({ datastore: module.name }),
@@ -115,6 +116,8 @@ export async function runAgent(config: AgentConfig): Promise<() => Promise<void>
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       knownOperations: journal.knownOperationIds(),
       writeLeaseMs: leaseMs,
+      endpointHost: config.advertiseAddress ?? config.bindAddress,
+      endpointPort: config.port ?? module.defaultPort,
     }),
     heartbeat: () => {
       const p = prober.current;
@@ -190,7 +193,8 @@ async function main(): Promise<void> {
       `
 Config keys: instanceId, datastore, controller.address (agent gateway, mutual TLS),
 controller.enrollAddress, controller.caFile (the pinned controller CA), enrollment.token,
-enrollment.tokenFile, stateDir, serviceControl (process|systemd), bindAddress, port, memoryMb,
+enrollment.tokenFile, stateDir, serviceControl (process|systemd), bindAddress, port,
+advertiseAddress, memoryMb, writeLeaseMs,
 heartbeatIntervalMs, health.host, health.port, logLevel, insecure (development only).
 Environment: STEWARD_AGENT_INSTANCE_ID, STEWARD_AGENT_DATASTORE, STEWARD_AGENT_CONTROLLER,
 STEWARD_AGENT_STATE_DIR, STEWARD_AGENT_LOG_LEVEL, STEWARD_AGENT_ENROLLMENT_TOKEN override the file.`,

@@ -1,6 +1,5 @@
 #!/usr/bin/env -S node --import tsx
 // stewardctl: the operator's command line for a Steward controller. See --help.
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { databaseCommand } from './commands/database.js';
 import { instanceCommand } from './commands/instance.js';
@@ -14,12 +13,13 @@ import { backupCommand } from './commands/backup.js';
 import { positiveSeconds } from './commands/common.js';
 import { DEFAULT_CONTROLLER } from './client.js';
 import { asCliError, EXIT_OK, EXIT_USAGE, formatError, UsageError } from './errors.js';
+import { STEWARD_VERSION } from '../managers/sdk/version.js';
 
 // grpc-js passes an IP target as the TLS server name, which Node flags as deprecated on every
 // run; an operator can do nothing about it, and it would break the one-line error contract.
 process.noDeprecation = true;
 
-const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const VERSION = STEWARD_VERSION;
 
 /** Global options that take a value: their value is not a command name when we look for one. */
 const VALUED_GLOBALS = new Set(['--controller', '--config', '--ca-file', '--timeout']);

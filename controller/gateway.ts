@@ -128,6 +128,15 @@ async function onHello(deps: GatewayDeps, instanceId: string, hello: Hello): Pro
       .values({ instance_id: instanceId, status: 0, facts: '{}', acked_seq: 0, replication: null, ...fields })
       .execute();
   }
+  // An instance provisioned outside the controller learns where its datastore is from its agent.
+  if (hello.endpointHost && hello.endpointPort) {
+    await deps.store
+      .updateTable('instances')
+      .set({ host: hello.endpointHost, port: hello.endpointPort })
+      .where('id', '=', instanceId)
+      .where((eb) => eb.or([eb('host', '=', ''), eb('port', '=', 0)]))
+      .execute();
+  }
   deps.log.info({ instanceId, agentVersion: hello.agentVersion, datastore: hello.datastore }, 'agent connected');
   return Number(existing?.acked_seq ?? 0);
 }

@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { loadControllerConfig } from './config.js';
 import { startController } from './server.js';
+import { sdNotify, watchdogIntervalMs } from '../managers/sdk/sd-notify.js';
 
 async function main(): Promise<void> {
   const cli = new Command('steward-controller')
@@ -18,8 +19,9 @@ async function main(): Promise<void> {
       `
 Config keys: listen, agentListen, insecure, serverNames, enrollmentTokenTtlMs,
 agentCertificateLifetimeMs, dataDir, storePath, missedHeartbeats, logLevel, extraManagers,
-provisioner.kind (local), provisioner.heartbeatIntervalMs, provisioner.controllerAddress,
-provisioner.enrollAddress, provisioner.restartAgents, provisioner.loopbackOffset, notifications.publisherId,
+provisioner.kind (local|external), provisioner.heartbeatIntervalMs, provisioner.controllerAddress,
+provisioner.enrollAddress, provisioner.restartAgents, provisioner.loopbackOffset, provisioner.agentCommand,
+replication.{catchUpTimeoutMs,unresponsiveMs,leaseMarginMs} (docs/replication.md), notifications.publisherId,
 notifications.file.{enabled,path}, notifications.amqp.{enabled,url,exchange},
 notifications.watch.enabled, notifications.dispatch.enabled, notifications.retentionHours
 (docs/notifications.md), backups.compression (zstd|gzip|none), backups.masterKeyFile,
@@ -45,7 +47,15 @@ Give stewardctl the token (STEWARD_TOKEN) and the CA (STEWARD_CA_FILE=<dataDir>/
   process.stdout.write(
     `steward-controller: API ${controller.address}, agents ${controller.agentAddress}, CA ${controller.caFile}, admin token in ${config.dataDir}/admin.token\n`,
   );
-  const stop = () => void controller.stop().then(() => process.exit(0));
+  // Under systemd (Type=notify): ready once both ports serve; a watchdog ping while the event loop turns.
+  await sdNotify({ READY: '1', STATUS: `serving API ${controller.address}, agents ${controller.agentAddress}` });
+  const watchdogMs = watchdogIntervalMs();
+  const watchdog = watchdogMs ? setInterval(() => void sdNotify({ WATCHDOG: '1' }), watchdogMs) : undefined;
+  const stop = () => {
+    clearInterval(watchdog);
+    void sdNotify({ STOPPING: '1' });
+    void controller.stop().then(() => process.exit(0));
+  };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 }

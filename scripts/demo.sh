@@ -19,10 +19,10 @@ LOG="$DATA_DIR/controller.log"
 
 # Its own session: Ctrl-C in this terminal must reach this script (which then
 # cleans up through the controller), not the controller itself.
-setsid node --import tsx controller/main.ts --listen "$API" --agent-listen "$AGENTS" --data-dir "$DATA_DIR" >"$LOG" 2>&1 &
+setsid node dist/steward-controller.mjs --listen "$API" --agent-listen "$AGENTS" --data-dir "$DATA_DIR" >"$LOG" 2>&1 &
 CONTROLLER=$!
 export STEWARD_CONTROLLER="$API" STEWARD_CA_FILE="$DATA_DIR/pki/ca.pem"
-ctl() { node --import tsx cli/stewardctl.ts "$@"; }
+ctl() { node dist/stewardctl.mjs "$@"; }
 
 INSTANCE=""
 # Ids of what the controller holds, one per line (from `stewardctl --json ... list`).
@@ -81,8 +81,8 @@ case "$DATASTORE" in
 esac
 cat <<INFO
   stewardctl: export STEWARD_CONTROLLER=$API STEWARD_CA_FILE=$STEWARD_CA_FILE STEWARD_TOKEN=\$(cat $DATA_DIR/admin.token)
-              node --import tsx cli/stewardctl.ts user list $INSTANCE
-              node --import tsx cli/stewardctl.ts backup create $INSTANCE    # then: instance create copy --datastore $DATASTORE --backup <id>
+              node dist/stewardctl.mjs user list $INSTANCE
+              node dist/stewardctl.mjs backup create $INSTANCE    # then: instance create copy --datastore $DATASTORE --backup <id>
 
 Press Ctrl-C to delete every instance and cluster of this controller and stop.
 INFO

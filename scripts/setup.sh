@@ -26,9 +26,12 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
 fi
 
 node scripts/gen-proto.mjs
+# Agent, controller and stewardctl as plain JavaScript (dist/): nothing transpiles at run time.
+node scripts/build.mjs
 
 # Cassandra 5.0 from its Maven Central artifact (jars cached once).
 bash scripts/fetch-cassandra.sh
+bash scripts/setup-python.sh >/dev/null
 
 # The S3-compatible server the backup tests use, built once from the Go module proxy.
 if ! command -v go >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then

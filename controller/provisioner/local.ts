@@ -3,10 +3,11 @@
 // would (restarted when it dies unexpectedly). Agents run detached so that a
 // controller restart leaves them and their datastores running.
 import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, closeSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
+import { isBundled } from '../../managers/sdk/assets.js';
 import type { Logger } from '../../managers/sdk/logger.js';
 import type { Store } from '../store/open.js';
 import type { Placement, ProvisionRequest, Provisioner } from './provisioner.js';
@@ -24,10 +25,25 @@ export interface LocalProvisionerOptions {
   logLevel: string;
   /** Loopback addresses to skip, so several controllers on one host hand out different ones. */
   loopbackOffset: number;
+  /** The command that starts an agent (`--config <file>` is appended), e.g. an installed `steward-agent`; default: agentArgv. */
+  agentCommand?: string[];
 }
 
-const AGENT_MAIN = fileURLToPath(new URL('../../agent/main.ts', import.meta.url));
-const TSX_LOADER = import.meta.resolve('tsx');
+const AGENT_SOURCE = fileURLToPath(new URL('../../agent/main.ts', import.meta.url));
+/** The built agent: beside this code in a build, in dist/ of a source checkout (set-up builds it). */
+const AGENT_BUILT = fileURLToPath(isBundled() ? new URL('./steward-agent.mjs', import.meta.url) : new URL('../../dist/steward-agent.mjs', import.meta.url));
+
+/**
+ * How an agent process is started: the build (no transpiling at run time),
+ * unless the datastore's manager exists only as TypeScript (an out-of-tree
+ * manager in development, the tests' no-op fixture), or STEWARD_AGENT_FROM_SOURCE=1.
+ */
+export function agentArgv(datastore: string, configPath: string): string[] {
+  const typescriptOnly = isAbsolute(datastore) && !existsSync(join(datastore, 'agent.js')) && existsSync(join(datastore, 'agent.ts'));
+  const fromSource = typescriptOnly || process.env.STEWARD_AGENT_FROM_SOURCE === '1' || !existsSync(AGENT_BUILT);
+  if (fromSource && isBundled()) throw new Error(`the agent for datastore ${datastore} needs the TypeScript sources, which a build does not carry`);
+  return fromSource ? ['--import', import.meta.resolve('tsx'), AGENT_SOURCE, '--config', configPath] : [AGENT_BUILT, '--config', configPath];
+}
 
 export class LocalProvisioner implements Provisioner {
   private timer?: NodeJS.Timeout;
@@ -135,7 +151,12 @@ export class LocalProvisioner implements Provisioner {
   private spawnAgent(stateDir: string): number {
     const logFd = openSync(join(stateDir, 'agent.log'), 'a', 0o600);
     try {
-      const child = spawn(process.execPath, ['--import', TSX_LOADER, AGENT_MAIN, '--config', join(stateDir, 'agent.yaml')], {
+      const configPath = join(stateDir, 'agent.yaml');
+      const { datastore } = parse(readFileSync(configPath, 'utf8')) as { datastore: string };
+      const [command, ...args] = this.opts.agentCommand?.length
+        ? [...this.opts.agentCommand, '--config', configPath]
+        : [process.execPath, ...agentArgv(datastore, configPath)];
+      const child = spawn(command, args, {
         detached: true,
         stdio: ['ignore', logFd, logFd],
         env: { ...process.env, NOTIFY_SOCKET: '' },

@@ -6,20 +6,30 @@ import { pathToFileURL } from 'node:url';
 import { CAPABILITIES, type AgentManagerModule, type ManagerIdentity, type OrchestrationModule } from './contract.js';
 import { failedPrecondition } from './errors.js';
 
+type Side = 'agent' | 'orchestration';
+
+// Literal imports, so that a build bundles each built-in manager into a chunk
+// of its own, loaded only by the agent or controller that needs it.
+const BUILT_IN: Record<string, Record<Side, () => Promise<unknown>>> = {
+  mysql: { agent: () => import('../mysql/agent.js'), orchestration: () => import('../mysql/orchestration.js') },
+  postgresql: { agent: () => import('../postgresql/agent.js'), orchestration: () => import('../postgresql/orchestration.js') },
+  redis: { agent: () => import('../redis/agent.js'), orchestration: () => import('../redis/orchestration.js') },
+  cassandra: { agent: () => import('../cassandra/agent.js'), orchestration: () => import('../cassandra/orchestration.js') },
+};
+
 export const BUILT_IN_MANAGERS = ['mysql', 'postgresql', 'redis', 'cassandra'] as const;
 
-const here = new URL('.', import.meta.url);
-
-function specifier(name: string, side: 'agent' | 'orchestration'): string {
-  if ((BUILT_IN_MANAGERS as readonly string[]).includes(name)) return new URL(`../${name}/${side}.ts`, here).href;
-  if (isAbsolute(name)) return pathToFileURL(join(name, `${side}.ts`)).href;
-  return `${name}/${side}`;
+function importOf(name: string, side: Side): Promise<unknown> {
+  const builtIn = BUILT_IN[name]?.[side];
+  if (builtIn) return builtIn();
+  // Out of tree: a package name, or a directory whose <side>.ts (source) or <side>.js (built) is the entry.
+  return import(isAbsolute(name) ? pathToFileURL(join(name, `${side}.ts`)).href : `${name}/${side}`);
 }
 
-async function load<T extends ManagerIdentity>(name: string, side: 'agent' | 'orchestration'): Promise<T> {
+async function load<T extends ManagerIdentity>(name: string, side: Side): Promise<T> {
   let mod: { default?: T };
   try {
-    mod = (await import(specifier(name, side))) as { default?: T };
+    mod = (await importOf(name, side)) as { default?: T };
   } catch (err) {
     throw failedPrecondition(`datastore manager "${name}" could not be loaded (${side} side): ${(err as Error).message}`);
   }

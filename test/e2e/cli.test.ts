@@ -13,7 +13,8 @@ import { startTestController, type TestController } from '../fixtures/controller
 import { freePort, mysqlUnavailableReason } from '../fixtures/mysql-instance.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = join(ROOT, 'cli', 'stewardctl.ts');
+// The built command (scripts/build.mjs, run by the suite's global set-up), as installed.
+const CLI = join(ROOT, 'dist', 'stewardctl.mjs');
 const NOOP = 'noop-fixture';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** Exactly one line on stderr: the contract scripts and people rely on. */
@@ -41,7 +42,7 @@ function stewardctl(args: string[], opts: { env?: Record<string, string | undefi
     else env[k] = v;
   }
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

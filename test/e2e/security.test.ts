@@ -78,6 +78,8 @@ describe('security', () => {
           heartbeatIntervalMs: 500,
           knownOperations: [],
           writeLeaseMs: 0,
+          endpointHost: '',
+          endpointPort: 0,
         },
       },
     });
@@ -163,6 +165,8 @@ describe('security', () => {
           heartbeatIntervalMs: 0,
           knownOperations: [],
           writeLeaseMs: 0,
+          endpointHost: '',
+          endpointPort: 0,
         },
       },
     });

@@ -10,6 +10,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { Worker } from 'node:worker_threads';
+import { assetUrl } from '../assets.js';
 
 export interface Tap extends Transform {
   readonly bytes: number;
@@ -43,7 +44,7 @@ class RingHasher {
     const sab = new SharedArrayBuffer(size);
     this.ring = new Uint8Array(sab);
     // A plain CommonJS file next to this one: no tsx in the worker (execArgv), nothing to transpile.
-    this.worker = new Worker(new URL('./digest-hash.cjs', import.meta.url), {
+    this.worker = new Worker(assetUrl('managers/sdk/backup/digest-hash.cjs'), {
       workerData: { ring: sab },
       execArgv: [],
       stdout: false,

@@ -15,6 +15,7 @@ import { Duplex, Transform, type TransformCallback } from 'node:stream';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import sodium from 'sodium-native';
 import { StewardError } from '../errors.js';
+import { assetUrl } from '../assets.js';
 
 /** Plaintext bytes per record; part of the stored format (see ENCRYPTION). */
 export const RECORD_PLAINTEXT = 64 * 1024;
@@ -88,12 +89,12 @@ export function sealStream(dataKey: Buffer, opts: SealOptions = {}): SealStream 
     stderr: false,
     resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 },
   };
-  const cipher = new Worker(new URL('./secretstream-cipher.cjs', import.meta.url), {
+  const cipher = new Worker(assetUrl('managers/sdk/backup/secretstream-cipher.cjs'), {
     ...common,
     workerData: { key, next: port1, recordPlaintext: RECORD_PLAINTEXT, batchBytes: size },
     transferList: [port1],
   });
-  const hasher = new Worker(new URL('./secretstream-hash.cjs', import.meta.url), { ...common, workerData: { prev: port2 }, transferList: [port2] });
+  const hasher = new Worker(assetUrl('managers/sdk/backup/secretstream-hash.cjs'), { ...common, workerData: { prev: port2 }, transferList: [port2] });
 
   const free: ArrayBuffer[] = []; // staging buffers back from the cipher worker
   let cur: Buffer | undefined;

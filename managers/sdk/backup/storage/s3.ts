@@ -3,17 +3,7 @@
 // a fixed part size and queue, so memory is partSize x queueSize whatever the
 // backup's size; a failed upload is aborted, and deletePrefix also aborts the
 // multipart uploads a killed agent left behind.
-import {
-  AbortMultipartUploadCommand,
-  DeleteObjectsCommand,
-  GetObjectCommand,
-  ListMultipartUploadsCommand,
-  ListObjectsV2Command,
-  NoSuchKey,
-  PutObjectCommand,
-  S3Client,
-} from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import { invalidArgument, notFound } from '../../errors.js';
 import { registerSecret } from '../../redact.js';
@@ -36,9 +26,12 @@ export interface S3Options {
 const PART_SIZE = 16 * 1024 * 1024;
 const QUEUE_SIZE = 2;
 
+type Sdk = typeof import('./s3-sdk.js');
+
 export class S3Storage implements ObjectStorage {
   readonly kind = 's3' as const;
-  private readonly client: S3Client;
+  private loaded?: Promise<{ sdk: Sdk; client: S3Client }>;
+  private client?: S3Client;
   private readonly bucket: string;
   private readonly prefix: string;
 
@@ -48,15 +41,24 @@ export class S3Storage implements ObjectStorage {
     this.prefix = opts.prefix ? `${opts.prefix.replace(/^\/+|\/+$/g, '')}/` : '';
     if (this.prefix) checkKey(this.prefix.slice(0, -1));
     registerSecret(opts.secretAccessKey);
-    this.client = new S3Client({
-      endpoint: opts.endpoint || undefined,
-      region: opts.region || 'us-east-1',
-      forcePathStyle: opts.forcePathStyle ?? !!opts.endpoint,
-      credentials: opts.accessKeyId ? { accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey ?? '' } : undefined,
-      // Checksums of our own cover the data; the SDK's default CRC trailers are not understood by every S3-compatible server.
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
+  }
+
+  /** The SDK and a client, loaded on first use. */
+  private s3(): Promise<{ sdk: Sdk; client: S3Client }> {
+    const opts = this.opts;
+    this.loaded ??= import('./s3-sdk.js').then((sdk) => {
+      this.client = new sdk.S3Client({
+        endpoint: opts.endpoint || undefined,
+        region: opts.region || 'us-east-1',
+        forcePathStyle: opts.forcePathStyle ?? !!opts.endpoint,
+        credentials: opts.accessKeyId ? { accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey ?? '' } : undefined,
+        // Checksums of our own cover the data; the SDK's default CRC trailers are not understood by every S3-compatible server.
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+      });
+      return { sdk, client: this.client };
     });
+    return this.loaded;
   }
 
   private full(key: string): string {
@@ -74,10 +76,11 @@ export class S3Storage implements ObjectStorage {
   }
 
   async put(key: string, body: Readable, signal?: AbortSignal): Promise<number> {
+    const { sdk, client } = await this.s3();
     let bytes = 0;
     body.on('data', (c: Buffer) => (bytes += c.length));
-    const upload = new Upload({
-      client: this.client,
+    const upload = new sdk.Upload({
+      client,
       params: { Bucket: this.bucket, Key: this.full(key), Body: body },
       partSize: Math.max(this.opts.partSize ?? PART_SIZE, 5 * 1024 * 1024),
       queueSize: this.opts.queueSize ?? QUEUE_SIZE,
@@ -103,15 +106,17 @@ export class S3Storage implements ObjectStorage {
   }
 
   async putBytes(key: string, data: Buffer): Promise<void> {
-    await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.full(key), Body: data }));
+    const { sdk, client } = await this.s3();
+    await client.send(new sdk.PutObjectCommand({ Bucket: this.bucket, Key: this.full(key), Body: data }));
   }
 
   async get(key: string, signal?: AbortSignal): Promise<Readable> {
+    const { sdk, client } = await this.s3();
     try {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.full(key) }), { abortSignal: signal });
+      const res = await client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.full(key) }), { abortSignal: signal });
       return res.Body as Readable;
     } catch (err) {
-      if (err instanceof NoSuchKey || (err as { name?: string }).name === 'NoSuchKey') throw notFound(`backup object ${this.uri(key)} not found`);
+      if (err instanceof sdk.NoSuchKey || (err as { name?: string }).name === 'NoSuchKey') throw notFound(`backup object ${this.uri(key)} not found`);
       throw err;
     }
   }
@@ -124,10 +129,11 @@ export class S3Storage implements ObjectStorage {
   }
 
   async list(prefix: string): Promise<string[]> {
+    const { sdk, client } = await this.s3();
     const keys: string[] = [];
     let token: string | undefined;
     do {
-      const res = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.full(prefix), ContinuationToken: token }));
+      const res = await client.send(new sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.full(prefix), ContinuationToken: token }));
       for (const o of res.Contents ?? []) if (o.Key) keys.push(o.Key.slice(this.prefix.length));
       token = res.IsTruncated ? res.NextContinuationToken : undefined;
     } while (token);
@@ -136,24 +142,26 @@ export class S3Storage implements ObjectStorage {
 
   /** Multipart uploads started under `prefix` and never completed (what a killed writer leaves). */
   async pendingUploads(prefix: string): Promise<Array<{ key: string; uploadId: string }>> {
-    const res = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: this.full(prefix) }));
+    const { sdk, client } = await this.s3();
+    const res = await client.send(new sdk.ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: this.full(prefix) }));
     return (res.Uploads ?? []).filter((u) => u.Key && u.UploadId).map((u) => ({ key: u.Key!, uploadId: u.UploadId! }));
   }
 
   async deletePrefix(prefix: string): Promise<void> {
+    const { sdk, client } = await this.s3();
     for (const u of await this.pendingUploads(prefix)) {
-      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: u.key, UploadId: u.uploadId })).catch((err: { name?: string }) => {
+      await client.send(new sdk.AbortMultipartUploadCommand({ Bucket: this.bucket, Key: u.key, UploadId: u.uploadId })).catch((err: { name?: string }) => {
         if (err.name !== 'NoSuchUpload') throw err; // aborted meanwhile by its own writer
       });
     }
     const keys = await this.list(prefix);
     for (let i = 0; i < keys.length; i += 1000) {
       const batch = keys.slice(i, i + 1000).map((k) => ({ Key: this.prefix + k }));
-      await this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch, Quiet: true } }));
+      await client.send(new sdk.DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch, Quiet: true } }));
     }
   }
 
   close(): void {
-    this.client.destroy();
+    this.client?.destroy();
   }
 }
