@@ -65,7 +65,7 @@ function notificationsFor(store: Store, dir: string, sinks: Sinks, dispatch: boo
     publisherId: 'steward.controller.bench',
     file: { enabled: sinks.file, path: join(dir, 'notifications.jsonl') },
     // The consumer's own durable queue is the only one: the default queues would fill up unread.
-    amqp: sinks.amqp ? { enabled: true, declareQueues: false, ...sinks.amqp } : { enabled: false },
+    amqp: sinks.amqp ? { enabled: true, declareQueues: false, durable: true, ...sinks.amqp } : { enabled: false },
     dispatch: { enabled: dispatch },
   });
   return createNotifications(config, { store, dataDir: dir, caller: async () => ({ tenantId: 'bench', admin: true, scope: ALL_TENANTS }), log });

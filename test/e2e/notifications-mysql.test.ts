@@ -45,7 +45,7 @@ describe.skipIf(!!noMysql)('notifications from user, database and root flows (re
     }
     t = await startTestController({
       notifications: {
-        amqp: rabbit ? { enabled: true, url: rabbit.url, exchange: EXCHANGE } : { enabled: false },
+        amqp: rabbit ? { enabled: true, url: rabbit.url, exchange: EXCHANGE, durable: true } : { enabled: false },
         dispatch: { pollMs: 200, retryInitialMs: 100, retryMaxMs: 1_000 },
       },
     });

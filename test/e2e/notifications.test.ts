@@ -30,7 +30,7 @@ describe.skipIf(!!noRabbit)('notifications from instance flows (no-op manager, r
       notifications: {
         publisherId: 'steward.controller.e2e',
         region: 'test-region',
-        amqp: { enabled: true, url: rabbit.url, exchange: EXCHANGE },
+        amqp: { enabled: true, url: rabbit.url, exchange: EXCHANGE, durable: true },
         dispatch: { pollMs: 200, retryInitialMs: 100, retryMaxMs: 1_000 },
       },
     });

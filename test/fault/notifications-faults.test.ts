@@ -119,7 +119,7 @@ describe.skipIf(!!noRabbit)('notification delivery faults (real RabbitMQ)', () =
           provisioner: { heartbeatIntervalMs: 5_000 },
           notifications: {
             publisherId: 'steward.controller.fault',
-            amqp: { enabled: true, url: rabbit.url, exchange: EXCHANGE },
+            amqp: { enabled: true, url: rabbit.url, exchange: EXCHANGE, durable: true },
             dispatch: { enabled: dispatch, pollMs: 200, retryInitialMs: 100, retryMaxMs: 1_000 },
           },
         }),
@@ -267,7 +267,7 @@ describe.skipIf(!!noRabbit)('notification delivery faults (real RabbitMQ)', () =
       process.env.STEWARD_NOOP_PREPARE_MS = '0';
       t = await startTestController({
         notifications: {
-          amqp: { enabled: true, url: rabbit.url, exchange: EXCHANGE, confirmTimeoutMs: 2_000, connectTimeoutMs: 1_000 },
+          amqp: { enabled: true, url: rabbit.url, exchange: EXCHANGE, durable: true, confirmTimeoutMs: 2_000, connectTimeoutMs: 1_000 },
           dispatch: { pollMs: 200, retryInitialMs: 100, retryMaxMs: 1_000 },
         },
       });
