@@ -108,5 +108,7 @@ for (const e of readdirSync(out)) {
   if (!written.has(p) && statSync(p).isFile() && statSync(p).mtimeMs < dayAgo) rmSync(p, { force: true });
 }
 
+// What this build made (older chunks may still sit beside it): what a package ships.
+writeFileSync(join(out, 'files.json'), JSON.stringify([...written].map((p) => relative(out, p)).sort(), null, 1));
 const bytes = [...written].reduce((n, p) => n + statSync(p).size, 0);
 console.log(`build: ${relative(root, out)}/ in ${Date.now() - started} ms, ${(bytes / 1024 / 1024).toFixed(1)} MiB`);

@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(mariadb-server mariadb-client mariadb-backup postgresql redis-server rabbitmq-server zstd)
+# systemd-analyze checks the units; g++ and make build the packages' native addons for their runtime.
+PACKAGES=(mariadb-server mariadb-client mariadb-backup postgresql redis-server rabbitmq-server zstd systemd g++ make python3)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

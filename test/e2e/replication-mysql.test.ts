@@ -375,6 +375,28 @@ describe.skipIf(!!unavailable)('MariaDB replica sets end to end (controller + ag
     await updateSet(t, { id: setId, updateMask: ['failover'], failover: FailoverMode.AUTOMATIC });
   }, 400_000);
 
+  it('builds a replica of a replica (cascading): it follows its source, which stays a replica', async () => {
+    const set = await allFollowing(t, setId);
+    const source = set.members.find((m) => m.instanceId !== set.primaryId)!.instanceId;
+    const res = await createInstance(t, { name: 'shop-cascade', replicaOf: source, replicaCount: 1 });
+    const id = res.replicas[0].id;
+    await settled(t, setId, 300_000);
+    await healthy(t, id);
+    const { host, port } = await address(set.primaryId);
+    const c = await app(host, port);
+    await c.query('INSERT INTO w (n) VALUES (8000000)');
+    await c.end();
+    await waitFor('the row on the cascaded replica', async () => (await rows(id)).includes(8000000), 30_000);
+    const cascaded = await inst(id);
+    expect(cascaded.role).toBe(ReplicationRole.REPLICA);
+    expect(cascaded.replicaOf).toBe(source);
+    const middle = await inst(source);
+    expect(middle.role).toBe(ReplicationRole.REPLICA);
+    expect(middle.replicas).toContain(id);
+    await call(t.clients.instances, 'delete', { id, detachReplicas: false });
+    await waitFor('the cascaded replica gone from its set', async () => (await getSet(t, setId)).members.length === set.members.length);
+  }, 400_000);
+
   it('deletes a replica (it leaves the set) and a primary only with detach_replicas', async () => {
     const set = await allFollowing(t, setId);
     const [r1, r2] = set.members.filter((m) => m.instanceId !== set.primaryId).map((m) => m.instanceId);
