@@ -113,15 +113,23 @@ export async function followSource(s: Session, req: AttachReplicaRequest): Promi
 }
 
 /** The replication account and the source's semi-synchronous setting (idempotent). */
-async function serveReplicas(s: Session, req: ReplicationSourceRequest): Promise<void> {
+async function serveReplicas(s: Session, req: ReplicationSourceRequest, opts: { isReplica: boolean }): Promise<void> {
   const creds = req.credentials!;
   registerSecret(creds.password);
   if ((await variable(s, '@@GLOBAL.log_bin')) !== '1') {
     throw failedPrecondition('this instance has no binary log (prepared before replication support): it cannot serve replicas');
   }
-  await exec(s, "CREATE USER IF NOT EXISTS ?@'%' IDENTIFIED BY ?", [creds.user, creds.password]);
-  await exec(s, "ALTER USER ?@'%' IDENTIFIED BY ?", [creds.user, creds.password]);
-  await exec(s, "GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO ?@'%'", [creds.user]);
+  // On a replica (a cascading source) the account is made outside the binary
+  // log: a transaction of its own would be an errant GTID, which stops its
+  // replication under gtid_strict_mode and bars it from any later promotion.
+  if (opts.isReplica) await exec(s, 'SET SESSION sql_log_bin = 0');
+  try {
+    await exec(s, "CREATE USER IF NOT EXISTS ?@'%' IDENTIFIED BY ?", [creds.user, creds.password]);
+    await exec(s, "ALTER USER ?@'%' IDENTIFIED BY ?", [creds.user, creds.password]);
+    await exec(s, "GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO ?@'%'", [creds.user]);
+  } finally {
+    if (opts.isReplica) await exec(s, 'SET SESSION sql_log_bin = 1');
+  }
   if (req.synchronous) {
     await exec(s, "SET GLOBAL rpl_semi_sync_master_wait_point = 'AFTER_SYNC'");
     await exec(s, 'SET GLOBAL rpl_semi_sync_master_timeout = 18446744073709551615');
@@ -148,9 +156,10 @@ export function mysqlReplicationOps(d: MysqlReplicationDeps): ReplicationOps {
   return {
     async configureSource(req, op) {
       await mariadb();
-      await d.session((s) => serveReplicas(s, req), op.signal);
       // A cascading source is still a replica: its role stays.
-      const role = d.state.get().role === 'replica' ? 'replica' : 'primary';
+      const isReplica = d.state.get().role === 'replica';
+      await d.session((s) => serveReplicas(s, req, { isReplica }), op.signal);
+      const role = isReplica ? 'replica' : 'primary';
       await d.state.update({ role, synchronous: req.synchronous, failoverGuard: req.failoverGuard });
       await rewriteConfig(d.paths, d.state.get());
       return status(op);
@@ -184,7 +193,7 @@ export function mysqlReplicationOps(d: MysqlReplicationDeps): ReplicationOps {
         await exec(s, 'STOP SLAVE');
         await exec(s, 'RESET SLAVE ALL');
         await exec(s, 'SET GLOBAL rpl_semi_sync_slave_enabled = OFF');
-        if (source) await serveReplicas(s, source);
+        if (source) await serveReplicas(s, source, { isReplica: false });
       }, op.signal);
       // Without a source to serve, it has left its replica set: standalone.
       await d.state.update({

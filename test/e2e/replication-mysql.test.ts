@@ -386,12 +386,18 @@ describe.skipIf(!!unavailable)('MariaDB replica sets end to end (controller + ag
     const c = await app(host, port);
     await c.query('INSERT INTO w (n) VALUES (8000000)');
     await c.end();
-    await waitFor('the row on the cascaded replica', async () => (await rows(id)).includes(8000000), 30_000);
+    await waitFor('the row on the cascaded replica', async () => (await rows(id)).includes(8000000), 30_000).catch(async (err) => {
+      const status = await asRoot(id, 'SHOW SLAVE STATUS\\G').catch((e) => e);
+      throw new Error(`${err.message}; ${JSON.stringify((await inst(id)).replication)}; ${status.stdout ?? status}`);
+    });
     const cascaded = await inst(id);
     expect(cascaded.role).toBe(ReplicationRole.REPLICA);
     expect(cascaded.replicaOf).toBe(source);
     const middle = await inst(source);
     expect(middle.role).toBe(ReplicationRole.REPLICA);
+    // Serving a replica made no transaction of its own there (no errant GTID): it still follows the primary.
+    expect(middle.replication?.error).toBe('');
+    expect((await asRoot(source, 'SELECT @@gtid_binlog_pos')).stdout).not.toContain(`-${(await asRoot(source, 'SELECT @@server_id')).stdout.trim()}-`);
     expect(middle.replicas).toContain(id);
     await call(t.clients.instances, 'delete', { id, detachReplicas: false });
     await waitFor('the cascaded replica gone from its set', async () => (await getSet(t, setId)).members.length === set.members.length);
