@@ -182,6 +182,7 @@ export function mysqlReplicationOps(d: MysqlReplicationDeps): ReplicationOps {
     async promote(req, op) {
       await mariadb();
       const source = req.source;
+      let takeover = '';
       await d.session(async (s) => {
         // What the replica already received from the old source is applied first: nothing acknowledged is left behind.
         const slave = await slaveStatus(s);
@@ -191,6 +192,11 @@ export function mysqlReplicationOps(d: MysqlReplicationDeps): ReplicationOps {
             throw new StewardError('DEADLINE_EXCEEDED', `the relay log was not applied up to ${slave.Gtid_IO_Pos} within ${APPLY_RELAY_TIMEOUT_S} s`);
         }
         await exec(s, 'STOP SLAVE');
+        // The history it takes over, before it writes anything of its own: a
+        // former primary with a transaction beyond this has errant writes (read
+        // after the first new write, a sequence number past the errant one would
+        // hide it, and the former primary could never follow).
+        takeover = await variable(s, '@@GLOBAL.gtid_binlog_pos');
         await exec(s, 'RESET SLAVE ALL');
         await exec(s, 'SET GLOBAL rpl_semi_sync_slave_enabled = OFF');
         if (source) await serveReplicas(s, source, { isReplica: false });
@@ -205,7 +211,8 @@ export function mysqlReplicationOps(d: MysqlReplicationDeps): ReplicationOps {
       });
       await rewriteConfig(d.paths, d.state.get());
       await d.session((s) => exec(s, 'SET GLOBAL read_only = OFF'), op.signal);
-      return status(op);
+      const now = await status(op);
+      return { ...now, position: takeover || now.position };
     },
 
     async fence(op) {

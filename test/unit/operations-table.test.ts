@@ -101,7 +101,7 @@ describe('the operations table', () => {
       'grant_access',
       'revoke_access',
     ]);
-    expect(kinds((s) => s.grantsLease)).toEqual(['promote_replica', 'unfence_writes']);
+    expect(kinds((s) => s.grantsLease)).toEqual(['configure_source', 'promote_replica', 'unfence_writes']);
     // Every replication command that changes a member carries the term (prepare: when it makes a replica).
     expect(kinds((s) => s.term)).toEqual([
       'attach_replica',

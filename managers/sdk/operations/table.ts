@@ -435,6 +435,10 @@ export const OPERATIONS = {
     ...quiet,
     check: (p) => checkSource(p, ''),
     term: (p) => p.term,
+    // A standalone instance becomes its set's primary here: without a grant its
+    // lease would count as long expired and it would fence itself (ending the
+    // seed backup's session) unless a heartbeat's grant happened to come first.
+    grantsLease: true,
     run: async (m, p, op) => answer('replication', await part(m.replication, 'replication').configureSource(p, op)),
   },
   attachReplica: {
