@@ -227,6 +227,9 @@ export class Api {
   detachReplica(instanceId: string): Promise<ReplicaSet> {
     return this.rpc(this.replicaSets, this.replicaSets.detach, { instanceId });
   }
+  renameInstance(id: string, name: string): Promise<Instance> {
+    return this.rpc(this.instances, this.instances.rename, { id, name });
+  }
   restartInstance(id: string): Promise<Operation> {
     return this.rpc(this.instances, this.instances.restart, { id });
   }

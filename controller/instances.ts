@@ -172,6 +172,16 @@ export class InstanceService {
     return row;
   }
 
+  /** A new display name: checked like a created one, recorded in the controller only (the guest has no name). */
+  async rename(scope: CallerScope, id: string, newName: string): Promise<InstancesTable> {
+    const name = checkDisplayName(newName, 'name');
+    const row = await this.get(scope, id);
+    if (row.task === 'DELETING') throw failedPrecondition(`instance ${id} is DELETING`);
+    const updatedAt = nowIso();
+    await this.d.store.updateTable('instances').set({ name, updated_at: updatedAt }).where('id', '=', id).where('deleted_at', 'is', null).execute();
+    return { ...row, name, updated_at: updatedAt };
+  }
+
   async restart(scope: CallerScope, id: string): Promise<OperationsTable> {
     const row = await this.get(scope, id);
     if (!instanceTask.machine.canMove(instanceTask.parse(row.task), 'REBOOTING')) throw failedPrecondition(`instance ${id} is ${row.task}`);

@@ -189,6 +189,22 @@ BUILDING, REBOOTING, DELETING, or *_ERROR with the reason in "instance show").`,
     );
 
   cmd
+    .command('rename')
+    .summary('Give an instance a new display name')
+    .description(
+      'Give an instance a new display name (1-255 characters, no control characters). Only the record changes: the datastore, its address and its id stay.',
+    )
+    .argument('<ID>', 'instance id')
+    .argument('<NAME>', 'the new name')
+    .action(
+      action(async (ctx, [id, name]) => {
+        const inst = await ctx.api.renameInstance(id!, name!);
+        if (ctx.out.json) return ctx.out.data(instanceJson(inst));
+        instanceRecord(ctx.out, inst);
+      }),
+    );
+
+  cmd
     .command('delete')
     .summary('Delete an instance and all its data')
     .alias('rm')

@@ -9,6 +9,7 @@ import { flag, type Json, list, names, obj, optInt, optList, optObj, optStr, ref
 import type { Call, Rest } from './context.js';
 import type { Datastores } from './datastores.js';
 import { badRequest, notImplemented } from './errors.js';
+import { checkDisplayName } from '../names.js';
 import { nextHref, paginate, pageQuery } from './paging.js';
 import { backupView, instanceView, memoryOfFlavor } from './views.js';
 
@@ -149,18 +150,24 @@ export class Instances {
     }
   }
 
+  /** PUT and PATCH: rename, detach from the replication source (what Steward has of Trove's edit and update). */
   private async update(c: Call, caller: Caller): Promise<undefined> {
     const b = root(c.body, 'instance');
     const id = c.params.id;
     await this.get(c, id);
     if (Object.keys(b).length === 0) throw badRequest('instance: nothing to update');
     if ('configuration' in b) throw notImplemented('configuration groups');
-    if ('name' in b) throw notImplemented('renaming an instance');
     if ('access' in b) throw notImplemented('changing an instance’s access');
+    if ('datastore_version' in b) throw notImplemented('upgrading an instance');
+    const known = new Set(['name', 'replica_of', 'slave_of']);
+    const unknown = Object.keys(b).find((k) => !known.has(k));
+    if (unknown !== undefined) throw badRequest(`instance: cannot update ${unknown.slice(0, 64)}`);
     const detach = 'replica_of' in b ? b.replica_of : 'slave_of' in b ? b.slave_of : undefined;
-    if (detach === undefined) throw badRequest(`instance: cannot update ${Object.keys(b)[0].slice(0, 64)}`);
-    if (detach !== null) throw badRequest('instance.replica_of: only null (detach from the replication source) can be set');
-    await this.r.s.call(this.r.s.h.replicaSets.detach, { instanceId: id }, caller);
+    if (detach !== undefined && detach !== null) throw badRequest('instance.replica_of: only null (detach from the replication source) can be set');
+    // Every check first: a refused request changes nothing.
+    const name = 'name' in b ? checkDisplayName(str(b.name, 'instance.name'), 'instance.name') : undefined;
+    if (name !== undefined) await this.r.s.call(this.r.s.h.instances.rename, { id, name }, caller);
+    if (detach === null) await this.r.s.call(this.r.s.h.replicaSets.detach, { instanceId: id }, caller);
     return undefined;
   }
 
@@ -175,10 +182,7 @@ export class Instances {
       return this.show(c, res.instance!);
     });
     r.route('PUT', '/instances/:id', 202, (c) => this.update(c, c.caller));
-    r.route('PATCH', '/instances/:id', 202, async (c) => {
-      await this.get(c, c.params.id);
-      throw notImplemented('upgrading or renaming an instance');
-    });
+    r.route('PATCH', '/instances/:id', 202, (c) => this.update(c, c.caller));
     r.route('DELETE', '/instances/:id', 202, async (c) => {
       await s.call(s.h.instances.delete, { id: c.params.id, detachReplicas: false }, c.caller);
       return undefined;

@@ -306,6 +306,20 @@ describe('stewardctl', () => {
       expect(shown.status).toMatch(/^DATASTORE_STATUS_/);
     });
 
+    it('renames it; a bad name is refused naming the field and changes nothing', async () => {
+      const r = await stewardctl(['instance', 'rename', id, 'cli noop ✓']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/^name:\s+cli noop ✓$/m);
+      for (const bad of ['', 'x'.repeat(256), 'two\nlines']) {
+        const refused = await stewardctl(['instance', 'rename', id, bad]);
+        expect(refused.code).toBe(1);
+        expect(refused.stderr).toMatch(/^stewardctl: INVALID_ARGUMENT: name/);
+      }
+      const back = await stewardctl(['instance', 'rename', id, 'cli-noop']);
+      expect(back.stdout).toMatch(/^name:\s+cli-noop$/m);
+      expect((await stewardctl(['instance', 'rename', 'no-such-instance', 'x'])).stderr).toMatch(oneLine('NOT_FOUND'));
+    });
+
     it('restarts it, and refuses what the datastore cannot do', async () => {
       const r = await stewardctl(['instance', 'restart', id]);
       expect(r.code, r.stderr).toBe(0);

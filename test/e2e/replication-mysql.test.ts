@@ -20,6 +20,9 @@ import {
   allFollowing,
   createInstance,
   failedOver,
+  failOverFrozenServer,
+  failOverLostMachine,
+  type FailoverScene,
   failover,
   getInstance,
   getSet,
@@ -31,7 +34,6 @@ import {
   Writer,
   type WriterClient,
 } from '../fixtures/replication.js';
-import { isAlive } from '../../controller/provisioner/processes.js';
 
 const unavailable = await mysqlUnavailableReason();
 if (unavailable) console.warn(`SKIPPING MariaDB replica set end-to-end tests: ${unavailable}`);
@@ -309,37 +311,14 @@ describe.skipIf(!!unavailable)('MariaDB replica sets end to end (controller + ag
     await rejoined(oldId, ahead);
   }, 400_000);
 
+  const scene = (): FailoverScene => ({ t, setId, label: 'MariaDB', serverPid, rejoined });
+
   it("fails over after SIGSTOP of the primary's server: the frozen server is killed (fenced) and takes no write when it would wake", async () => {
-    const before = await allFollowing(t, setId);
-    const oldId = before.primaryId;
-    const pid = serverPid(oldId);
-    process.kill(pid, 'SIGSTOP');
-    try {
-      const set = await failedOver(t, setId, oldId);
-      expect(set.primaryId).not.toBe(oldId);
-      await waitFor('the frozen server killed by its agent', async () => !isAlive(pid), 30_000);
-    } finally {
-      if (isAlive(pid)) process.kill(pid, 'SIGCONT');
-    }
-    await rejoined(oldId, (await getSet(t, setId)).primaryId);
+    await failOverFrozenServer(scene());
   }, 400_000);
 
   it("fails over after kill -9 of the primary's agent and server together, once the write lease has run out", async () => {
-    const before = await allFollowing(t, setId);
-    const oldId = before.primaryId;
-    t.controller.provisioner.setDown(oldId, true);
-    const agentPid = (await t.controller.provisioner.agentPid(oldId))!;
-    const killedAt = Date.now();
-    process.kill(agentPid, 'SIGKILL');
-    process.kill(serverPid(oldId), 'SIGKILL');
-    const set = await failedOver(t, setId, oldId);
-    const tookMs = Date.now() - killedAt;
-    // Never before the old primary's lease (3 s) has run out.
-    expect(tookMs).toBeGreaterThanOrEqual(3_000);
-    console.log(`MariaDB failover (agent and server kill -9): new primary after ${tookMs} ms`);
-    expect((await getSet(t, setId)).members.find((m) => m.instanceId === oldId)?.rejoinPending).toBe(true);
-    t.controller.provisioner.setDown(oldId, false); // the machine is back: its agent starts, fenced, and rejoins
-    await rejoined(oldId, set.primaryId);
+    await failOverLostMachine(scene());
   }, 400_000);
 
   it('with synchronous replication no acknowledged write is lost over repeated kill -9 failovers', async () => {

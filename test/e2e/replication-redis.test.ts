@@ -14,7 +14,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreateUsersApiRequest, InstanceTask, type Instance } from '../../proto/gen/steward/v1/api.js';
 import { FailoverMode, ReplicaSetTask, ReplicationRole, type ReplicaSet } from '../../proto/gen/steward/v1/replication.js';
 import type { Notification } from '../../controller/notifications/types.js';
-import { isAlive } from '../../controller/provisioner/processes.js';
 import { withSession, type Session } from '../../managers/redis/connection.js';
 import { call, clientsFor, startTestController, waitFor, type TestController } from '../fixtures/controller.js';
 import { redisUnavailableReason } from '../fixtures/redis-instance.js';
@@ -22,6 +21,9 @@ import {
   allFollowing,
   createInstance,
   failedOver,
+  failOverFrozenServer,
+  failOverLostMachine,
+  type FailoverScene,
   failover,
   getInstance,
   getSet,
@@ -350,37 +352,14 @@ describe.skipIf(!!unavailable)('Redis replica sets end to end (controller + agen
     await rejoined(oldId, ahead);
   }, 400_000);
 
+  const scene = (): FailoverScene => ({ t, setId, label: 'Redis', serverPid, rejoined });
+
   it("fails over after SIGSTOP of the primary's server: the frozen server is killed (fenced) and takes no write when it would wake", async () => {
-    const before = await allFollowing(t, setId);
-    const oldId = before.primaryId;
-    const pid = serverPid(oldId);
-    process.kill(pid, 'SIGSTOP');
-    try {
-      const set = await failedOver(t, setId, oldId);
-      expect(set.primaryId).not.toBe(oldId);
-      await waitFor('the frozen server killed by its agent', async () => !isAlive(pid), 30_000);
-    } finally {
-      if (isAlive(pid)) process.kill(pid, 'SIGCONT');
-    }
-    await rejoined(oldId, (await getSet(t, setId)).primaryId);
+    await failOverFrozenServer(scene());
   }, 400_000);
 
   it("fails over after kill -9 of the primary's agent and server together, once the write lease has run out", async () => {
-    const before = await allFollowing(t, setId);
-    const oldId = before.primaryId;
-    t.controller.provisioner.setDown(oldId, true);
-    const agentPid = (await t.controller.provisioner.agentPid(oldId))!;
-    const killedAt = Date.now();
-    process.kill(agentPid, 'SIGKILL');
-    process.kill(serverPid(oldId), 'SIGKILL');
-    const set = await failedOver(t, setId, oldId);
-    const tookMs = Date.now() - killedAt;
-    // Never before the old primary's lease (3 s) has run out.
-    expect(tookMs).toBeGreaterThanOrEqual(3_000);
-    console.log(`Redis failover (agent and server kill -9): new primary after ${tookMs} ms`);
-    expect((await getSet(t, setId)).members.find((m) => m.instanceId === oldId)?.rejoinPending).toBe(true);
-    t.controller.provisioner.setDown(oldId, false); // the machine is back: its agent starts, fenced, and rejoins
-    await rejoined(oldId, set.primaryId);
+    await failOverLostMachine(scene());
   }, 400_000);
 
   it('manual failover mode leaves a dead primary alone and says so; a requested failover then promotes', async () => {

@@ -261,7 +261,12 @@ describe('the Trove v1.0 API (no-op manager)', () => {
     expectFault(await api('POST', `/v1.0/acme/instances/${id}/action`, { body: { eject_replica_source: {} } }), 400, 'badRequest', /not a replica source/);
     expectFault(await api('POST', `/v1.0/acme/instances/${id}/action`, { body: { promote_to_replica_source: {} } }), 422, 'unprocessableEntity');
     expectFault(await api('PUT', `/v1.0/acme/instances/${id}`, { body: { instance: {} } }), 400, 'badRequest', /nothing to update/);
-    expectFault(await api('PUT', `/v1.0/acme/instances/${id}`, { body: { instance: { name: 'renamed' } } }), 501, 'notImplemented');
+    for (const name of ['', 'a'.repeat(256), 'bad\nname', 'nul\u0000', 'bidi\u202Eevil', 7, null]) {
+      expectFault(await api('PUT', `/v1.0/acme/instances/${id}`, { body: { instance: { name } } }), 400, 'badRequest', /instance\.name/);
+    }
+    // A valid name with a bad second change: refused whole, the name not changed either.
+    expectFault(await api('PATCH', `/v1.0/acme/instances/${id}`, { body: { instance: { name: 'ok-name', replica_of: 'x' } } }), 400, 'badRequest');
+    expectFault(await api('PATCH', `/v1.0/acme/instances/${id}`, { body: { instance: { name: 'ok-name', flavor: 'x' } } }), 400, 'badRequest');
     expectFault(await api('PUT', `/v1.0/acme/instances/${id}`, { body: { instance: { replica_of: 'x' } } }), 400, 'badRequest');
     expectFault(await api('PATCH', `/v1.0/acme/instances/${id}`, { body: { instance: { datastore_version: '9' } } }), 501, 'notImplemented');
     // The no-op datastore has no users, databases or root: refused before anything is sent.
@@ -300,6 +305,25 @@ describe('the Trove v1.0 API (no-op manager)', () => {
     expectFault(await api('GET', '/v1.0/acme/clusters/nope'), 404, 'itemNotFound');
     expectFault(await api('POST', '/v1.0/acme/clusters/nope', { body: { grow: [{ flavorRef: '512' }] } }), 404, 'itemNotFound');
     expect(await snapshot()).toBe(before);
+  });
+
+  it('renames an instance with PUT or PATCH (the display name only), as the openstack client does', async () => {
+    const [id] = created;
+    const put = await api('PUT', `/v1.0/acme/instances/${id}`, { body: { instance: { name: 'renamed-once' } } });
+    expect(put.status, put.text).toBe(202);
+    expect(((await api('GET', `/v1.0/acme/instances/${id}`)).body as { instance: { name: string } }).instance.name).toBe('renamed-once');
+    const patch = await api('PATCH', `/v1.0/acme/instances/${id}`, { body: { instance: { name: 'Ünïcode name ✓' } } });
+    expect(patch.status, patch.text).toBe(202);
+    expect((await t.controller.store.selectFrom('instances').select('name').where('id', '=', id).executeTakeFirstOrThrow()).name).toBe('Ünïcode name ✓');
+    // Another tenant cannot rename it (it does not exist for them).
+    expectFault(await http(url, ca, 'PATCH', `/v1.0/globex/instances/${id}`, { token: globex, body: { instance: { name: 'x' } } }), 404, 'itemNotFound');
+    // Back to its name through the real client (`openstack database instance update --name` sends PUT).
+    if (noPython) await api('PUT', `/v1.0/acme/instances/${id}`, { body: { instance: { name: 'shop' } } });
+    else {
+      const r = await openstackCli(`${url}/v1.0/acme`, acme, t.controller.caFile).run('database', 'instance', 'update', id, '--name', 'shop');
+      expect(r.code, r.stderr).toBe(0);
+    }
+    expect(((await api('GET', `/v1.0/acme/instances/${id}`)).body as { instance: { name: string } }).instance.name).toBe('shop');
   });
 
   it('answers 501 in Trove’s format where Steward has no service yet', async () => {
