@@ -11,12 +11,11 @@
 // its own admin role, and the source's roles and grants are to be re-created.
 import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type { ManagerContext, OperationScope } from '../sdk/contract.js';
 import { StewardError, failedPrecondition } from '../sdk/errors.js';
 import { logTail } from '../sdk/log-tail.js';
 import type { OsUser } from '../sdk/os-user.js';
-import { spawnStage } from '../sdk/backup/child-stream.js';
+import { feedStage, spawnStage } from '../sdk/backup/child-stream.js';
 import type { FetchedBackup } from '../sdk/backup/fetch-chain.js';
 import { checkChain } from '../sdk/backup/strategy.js';
 import type { RestoreBackupCommand } from '../sdk/backup/types.js';
@@ -56,7 +55,7 @@ export async function unpackBackup(
   await mkdir(dest, { recursive: true, mode: 0o700 });
   op.progress(10, `unpacking ${f.artifact.backupId}`);
   const tar = spawnStage(unpackCommand(dest), signal, { stdin: true });
-  await Promise.all([pipeline(f.open(), tar.input, { signal }), tar.exited]);
+  await feedStage(tar, [f.open()], signal);
   await rm(f.file); // the disk it took is needed for the import
   const manifest = parseManifest(await readFile(join(dest, MANIFEST_FILE), 'utf8'));
   if (manifest.backupId !== f.artifact.backupId) {

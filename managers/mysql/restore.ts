@@ -9,10 +9,9 @@
 // The data directory is touched only in step 4, from a prepared, verified copy.
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type { ManagerContext, OperationScope } from '../sdk/contract.js';
 import { isRoot, lookupOsUser } from '../sdk/os-user.js';
-import { spawnStage } from '../sdk/backup/child-stream.js';
+import { feedStage, spawnStage } from '../sdk/backup/child-stream.js';
 import { withFetchedChain } from '../sdk/backup/fetch-chain.js';
 import { checkChain, checkSeries } from '../sdk/backup/strategy.js';
 import { detectFlavour } from './flavour.js';
@@ -34,7 +33,7 @@ export async function restoreChain({ ctx, paths }: { ctx: ManagerContext; paths:
       const dir = join(staging, String(i));
       await mkdir(dir, { mode: 0o700 });
       const x = spawnStage({ command: MBSTREAM, args: ['-x', '-C', dir] }, signal, { stdin: true });
-      await Promise.all([pipeline(f.open(), x.input, { signal }), x.exited]);
+      await feedStage(x, [f.open()], signal);
       await rm(f.file);
     }
     const base = join(staging, '0');

@@ -3,8 +3,7 @@
 // user: the files come out owned by it, and whatever the archive holds can
 // write nowhere that user could not.
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { spawnStage } from '../sdk/backup/child-stream.js';
+import { feedStage, spawnStage } from '../sdk/backup/child-stream.js';
 import { tap } from '../sdk/backup/digest.js';
 import type { OsUser } from '../sdk/os-user.js';
 import { toolEnv } from './secure.js';
@@ -21,7 +20,7 @@ export async function untar(source: Readable, dir: string, owner: OsUser | undef
     { stdin: true },
   );
   try {
-    await Promise.all([pipeline(source, tap({ onBytes }), x.input, { signal }), x.exited]);
+    await feedStage(x, [source, tap({ onBytes })], signal);
   } finally {
     x.kill();
   }

@@ -13,7 +13,7 @@ import sodium from 'sodium-native';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackupArtifact, BackupType } from '../../proto/gen/steward/v1/backups.js';
 import { asStewardError } from '../../managers/sdk/errors.js';
-import { spawnStage } from '../../managers/sdk/backup/child-stream.js';
+import { feedStage, spawnStage } from '../../managers/sdk/backup/child-stream.js';
 import { COMPRESSIONS, zstdCountsBytes, zstdSizes, type Compression } from '../../managers/sdk/backup/compression.js';
 import { newDataKey, unwrapDataKey, wrapDataKey } from '../../managers/sdk/backup/keys.js';
 import { dataKey as dataObject } from '../../managers/sdk/backup/layout.js';
@@ -467,5 +467,31 @@ describe('filesystem sink', () => {
     expect(flushes.sync).toBe(1);
     expect(handedBack.length).toBe(chunks.length);
     expect(handedBack.every((c, i) => c === chunks[i])).toBe(true);
+  });
+});
+
+describe('feeding an extractor', () => {
+  it('a stream that fails mid-way: the extractor is gone before the error is thrown, and the stream error is the one reported', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'feed-'));
+    try {
+      // An extractor that keeps writing into its directory for as long as it runs.
+      const stage = spawnStage({ command: 'sh', args: ['-c', `while :; do date > "${dir}/f.$$"; sleep 0.01; done`] }, undefined, { stdin: true });
+      const failing = new Readable({
+        read() {
+          setTimeout(() => this.destroy(new Error('backup data does not decrypt')), 50);
+        },
+      });
+      await expect(feedStage(stage, [failing])).rejects.toThrow(/does not decrypt/);
+      expect(() => process.kill(stage.pid!, 0)).toThrow(); // exited: nothing writes into the directory any more
+      rmSync(dir, { recursive: true });
+      expect(existsSync(dir)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('an extractor that fails: its own exit says why, not the broken pipe', async () => {
+    const stage = spawnStage({ command: 'sh', args: ['-c', 'echo "not an archive" >&2; exit 2'] }, undefined, { stdin: true });
+    await expect(feedStage(stage, [Readable.from([Buffer.alloc(1 << 20), Buffer.alloc(1 << 20)])])).rejects.toThrow(/sh exited with 2: not an archive/);
   });
 });

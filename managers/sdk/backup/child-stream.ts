@@ -4,6 +4,7 @@
 // exit fails the stage with the tail of the tool's stderr.
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { Duplex, Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { StewardError } from '../errors.js';
 import { redactText } from '../redact.js';
 
@@ -107,4 +108,27 @@ export function filterStage(cmd: ToolCommand, signal?: AbortSignal): Duplex {
   });
   stage.exited.catch((err: Error) => duplex.destroy(err));
   return duplex;
+}
+
+/**
+ * Streams `sources` (piped in order) into an extractor's stdin and waits for
+ * both the stream and the process. On a failed stream the process is killed
+ * and waited for before the error is thrown: an extractor still writing into
+ * its target directory would race the caller's clean-up of it. The stream's
+ * error wins (a backup that does not decrypt says so), unless it only says
+ * that the extractor went away: then the extractor's own exit says why.
+ */
+export async function feedStage(stage: ChildStage, sources: [Readable, ...NodeJS.ReadWriteStream[]], signal?: AbortSignal): Promise<void> {
+  try {
+    await pipeline([...sources, stage.input], { signal });
+  } catch (err) {
+    stage.kill();
+    const exit = await stage.exited.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    const code = (err as NodeJS.ErrnoException).code;
+    throw exit && (code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED' || code === 'ERR_STREAM_PREMATURE_CLOSE') ? exit : err;
+  }
+  await stage.exited;
 }
