@@ -136,7 +136,9 @@ export async function datastoreOf(name: string): Promise<DatastoreBench> {
   switch (name) {
     case 'mysql':
       return (await import('./mysql.js')).mysqlBench;
+    case 'redis':
+      return (await import('./redis.js')).redisBench;
     default:
-      throw new Error(`no replication benchmark for datastore "${name}" (mysql)`);
+      throw new Error(`no replication benchmark for datastore "${name}" (mysql, redis)`);
   }
 }

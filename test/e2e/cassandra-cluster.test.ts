@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import cassandra from 'cassandra-driver';
 import { call, startTestController, waitFor, type TestController } from '../fixtures/controller.js';
+import { http } from '../fixtures/trove-http.js';
 import { cassandraHome, cassandraUnavailableReason, TEST_JVM_OPTIONS } from '../fixtures/cassandra-instance.js';
 import { ClusterTask, CreateClusterRequest, GrowClusterRequest, type Cluster } from '../../proto/gen/steward/v1/clusters.js';
 import { OperationState, type Operation, type RingView, type RootResult } from '../../proto/gen/steward/v1/common.js';
@@ -62,7 +63,7 @@ describe.skipIf(!!missing)('Cassandra cluster end to end', () => {
 
   beforeAll(async () => {
     // JVMs starting next door can starve agents of CPU on 2 cores: losing an agent is not what this test is about.
-    t = await startTestController({ provisioner: { heartbeatIntervalMs: 1_000 }, missedHeartbeats: 60 });
+    t = await startTestController({ provisioner: { heartbeatIntervalMs: 1_000 }, missedHeartbeats: 60, trove: { enabled: true, listen: '127.0.0.1:0' } });
   });
   afterAll(async () => t?.close());
 
@@ -130,6 +131,38 @@ describe.skipIf(!!missing)('Cassandra cluster end to end', () => {
     const rs = await s.execute('SELECT count(*) AS n FROM shop.orders', [], { consistency: cassandra.types.consistencies.quorum });
     expect(Number(rs.first().n)).toBe(50);
     await s.shutdown();
+  });
+
+  it("root through the Trove API's cluster root: enabled through one member, the password valid on every member", async () => {
+    const { tenant_id: tenant } = await t.controller.store.selectFrom('clusters').select('tenant_id').where('id', '=', cluster.id).executeTakeFirstOrThrow();
+    const trove = (method: string) =>
+      http(t.controller.troveUrl!, readFileSync(t.controller.caFile), method, `/v1.0/${tenant}/clusters/${cluster.id}/root`, {
+        token: t.controller.adminToken,
+      });
+    const enabled = await trove('POST');
+    expect(enabled.status, enabled.text).toBe(200);
+    const user = (enabled.body as { user: { name: string; password: string } }).user;
+    expect(user.name).toBe(root.user);
+    root = { ...root, password: user.password }; // a new password: the later steps use it
+    // Each node caches credentials (credentials_validity_in_ms, 2 s by default): the new password is
+    // accepted everywhere once the old entry expires, the old one no longer.
+    for (const m of cluster.members) {
+      await waitFor(
+        `the new root password accepted by ${m.host}`,
+        async () => {
+          const s = session(m.host, m.port);
+          try {
+            return !!(await s.execute('SELECT count(*) AS n FROM shop.orders')).first();
+          } finally {
+            await s.shutdown();
+          }
+        },
+        30_000,
+        500,
+      );
+    }
+    const shown = await trove('GET');
+    expect(shown.body).toEqual({ rootEnabled: true });
   });
 
   it('deletes the cluster: no member, process or directory left', async () => {

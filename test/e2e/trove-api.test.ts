@@ -4,62 +4,12 @@
 // never points back, the 501 endpoints, and the real `openstack` and `trove`
 // clients on the same server.
 import { readFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, startTestController, waitFor, type TestController } from '../fixtures/controller.js';
 import { openstackCli, pythonUnavailableReason, troveCli } from '../fixtures/python.js';
+import { http, type Answer } from '../fixtures/trove-http.js';
 import type { CreateTokenResponse } from '../../proto/gen/steward/v1/api.js';
 import { ALL_TENANTS } from '../../controller/tenancy.js';
-
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: unknown;
-  text: string;
-}
-
-function http(
-  url: string,
-  ca: Buffer,
-  method: string,
-  path: string,
-  opts: { token?: string; body?: unknown; raw?: string | Buffer; headers?: Record<string, string> } = {},
-): Promise<Answer> {
-  const u = new URL(path, url);
-  const data = opts.raw ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body));
-  return new Promise((resolve, reject) => {
-    const req = request(
-      u,
-      {
-        method,
-        ca,
-        headers: {
-          ...(opts.token ? { 'X-Auth-Token': opts.token } : {}),
-          ...(data !== undefined ? { 'Content-Type': 'application/json' } : {}),
-          Accept: 'application/json',
-          ...opts.headers,
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let body: unknown;
-          try {
-            body = text ? JSON.parse(text) : undefined;
-          } catch {
-            body = undefined;
-          }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, text });
-        });
-      },
-    );
-    req.on('error', reject);
-    if (data !== undefined) req.write(data);
-    req.end();
-  });
-}
 
 /** Trove's fault body: one key, the fault's name, with the code and a message; the status matches. */
 function expectFault(a: Answer, status: number, name: string, message?: RegExp): void {
@@ -328,17 +278,12 @@ describe('the Trove v1.0 API (no-op manager)', () => {
 
   it('answers 501 in Trove’s format where Steward has no service yet', async () => {
     const [id] = created;
-    for (const path of [
-      '/configurations',
-      '/limits',
-      '/modules',
-      `/instances/${id}/configuration`,
-      `/instances/${id}/log`,
-      '/backup_strategies',
-      `/clusters/x/root`,
-    ]) {
+    for (const path of ['/configurations', '/limits', '/modules', `/instances/${id}/configuration`, `/instances/${id}/log`, '/backup_strategies']) {
       expectFault(await api('GET', `/v1.0/acme${path}`), 501, 'notImplemented', /not implemented by Steward/);
     }
+    expectFault(await api('GET', '/v1.0/acme/clusters/x/root'), 404, 'itemNotFound');
+    expectFault(await api('POST', '/v1.0/acme/clusters/x/root'), 404, 'itemNotFound');
+    expectFault(await api('DELETE', '/v1.0/acme/clusters/x/root'), 501, 'notImplemented');
   });
 
   it('flavors and datastores: memory sizes with stable ids; datastores by name or id', async () => {
