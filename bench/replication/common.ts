@@ -136,9 +136,11 @@ export async function datastoreOf(name: string): Promise<DatastoreBench> {
   switch (name) {
     case 'mysql':
       return (await import('./mysql.js')).mysqlBench;
+    case 'postgresql':
+      return (await import('./postgresql.js')).postgresqlBench;
     case 'redis':
       return (await import('./redis.js')).redisBench;
     default:
-      throw new Error(`no replication benchmark for datastore "${name}" (mysql, redis)`);
+      throw new Error(`no replication benchmark for datastore "${name}" (mysql, postgresql, redis)`);
   }
 }

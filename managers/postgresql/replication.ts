@@ -112,12 +112,20 @@ async function drainBeforePromotion(s: Session, signal: AbortSignal): Promise<vo
   }
 }
 
-/** Promotes the standby and waits until it takes writes (pg_promote's own wait is a minute; a longer replay is waited for too). */
+/**
+ * Promotes the standby and waits until it takes writes (pg_promote's own wait
+ * is a minute; a longer replay is waited for too), then checkpoints: until its
+ * control file records the new timeline, pg_rewind of a former primary onto it
+ * reads the old one and leaves a server that cannot start ("requested timeline
+ * N does not contain minimum recovery point"), as pg_rewind's documentation
+ * warns. The end-of-recovery checkpoint a promotion requests is not waited
+ * for; a quick rejoin raced it.
+ */
 async function promoteStandby(s: Session, signal: AbortSignal): Promise<void> {
   const [r] = await select<{ done: boolean }>(s, 'SELECT pg_promote(true, 60) AS done');
-  if (r.done) return;
   // Triggered and under way: it cannot be taken back, only waited for (the operation's deadline bounds it).
-  while (await inRecovery(s)) await sleep(250, undefined, { signal });
+  if (!r.done) while (await inRecovery(s)) await sleep(250, undefined, { signal });
+  await exec(s, 'CHECKPOINT');
 }
 
 /**
