@@ -10,6 +10,7 @@ import { openstackCli, pythonUnavailableReason, troveCli } from '../fixtures/pyt
 import { http, type Answer } from '../fixtures/trove-http.js';
 import type { CreateTokenResponse } from '../../proto/gen/steward/v1/api.js';
 import { ALL_TENANTS } from '../../controller/tenancy.js';
+import { UNFINISHED } from '../../managers/sdk/operations/state.js';
 
 /** Trove's fault body: one key, the fault's name, with the code and a message; the status matches. */
 function expectFault(a: Answer, status: number, name: string, message?: RegExp): void {
@@ -35,8 +36,20 @@ describe('the Trove v1.0 API (no-op manager)', () => {
   const created: string[] = [];
   const api = (method: string, path: string, opts: Parameters<typeof http>[4] = {}) => http(url, ca, method, path, { token: acme, ...opts });
 
-  /** Every row a refused request could have touched, to prove it changed nothing. */
+  /**
+   * Every row a refused request could have touched, to prove it changed nothing;
+   * taken once no operation runs (an instance made by an earlier test may still
+   * be finishing its prepare on a loaded machine, and would change the rows).
+   */
   const snapshot = async () => {
+    await waitFor('no operation running', async () => {
+      const running = await t.controller.store
+        .selectFrom('operations')
+        .select('id')
+        .where('state', 'in', [...UNFINISHED])
+        .execute();
+      return running.length === 0;
+    });
     const db = t.controller.store;
     return JSON.stringify([
       await db.selectFrom('instances').selectAll().orderBy('id').execute(),
