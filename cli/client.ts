@@ -33,6 +33,7 @@ import {
   UsersClient,
   type CreateInstanceResponse,
   type DeleteInstanceResponse,
+  type EnrollmentTokenResponse,
   type Instance,
 } from '../proto/gen/steward/v1/api.js';
 import type { Database, Operation, RingView, RootResult, User, UserRef } from '../proto/gen/steward/v1/common.js';
@@ -226,6 +227,9 @@ export class Api {
   }
   detachReplica(instanceId: string): Promise<ReplicaSet> {
     return this.rpc(this.replicaSets, this.replicaSets.detach, { instanceId });
+  }
+  newEnrollmentToken(id: string): Promise<EnrollmentTokenResponse> {
+    return this.rpc(this.instances, this.instances.newEnrollmentToken, { id });
   }
   renameInstance(id: string, name: string): Promise<Instance> {
     return this.rpc(this.instances, this.instances.rename, { id, name });

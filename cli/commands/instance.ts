@@ -189,6 +189,24 @@ BUILDING, REBOOTING, DELETING, or *_ERROR with the reason in "instance show").`,
     );
 
   cmd
+    .command('enrollment-token')
+    .summary("A new one-time token for an instance's agent to enroll with")
+    .description(
+      "A new one-time enrollment token for the instance's agent (an agent on its own VM, installed from the steward-agent " +
+        'package, or one whose certificate was revoked). Printed on stdout, shown once; it expires after the ' +
+        "controller's enrollmentTokenTtlMs (15 minutes by default). Put it in the file the agent's enrollment.tokenFile names.",
+    )
+    .argument('<ID>', 'instance id')
+    .action(
+      action(async (ctx, [id]) => {
+        const res = await ctx.api.newEnrollmentToken(id!);
+        if (ctx.out.json) return ctx.out.data(res);
+        ctx.out.line(res.enrollmentToken);
+        ctx.out.note(`expires at ${res.expiresAt}`);
+      }),
+    );
+
+  cmd
     .command('rename')
     .summary('Give an instance a new display name')
     .description(

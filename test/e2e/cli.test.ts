@@ -320,6 +320,14 @@ describe('stewardctl', () => {
       expect((await stewardctl(['instance', 'rename', 'no-such-instance', 'x'])).stderr).toMatch(oneLine('NOT_FOUND'));
     });
 
+    it("prints a new one-time enrollment token for an instance's agent", async () => {
+      const r = await stewardctl(['instance', 'enrollment-token', id]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/^enr_\S+\n$/);
+      expect(r.stderr).toMatch(/^expires at \d{4}-\d\d-\d\dT/m);
+      expect((await stewardctl(['instance', 'enrollment-token', 'no-such-instance'])).stderr).toMatch(oneLine('NOT_FOUND'));
+    });
+
     it('restarts it, and refuses what the datastore cannot do', async () => {
       const r = await stewardctl(['instance', 'restart', id]);
       expect(r.code, r.stderr).toBe(0);
