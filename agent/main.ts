@@ -1,6 +1,7 @@
 #!/usr/bin/env -S node --import tsx
 // steward-agent: the daemon next to one datastore. See --help.
 import { mkdirSync, writeFileSync, chmodSync } from 'node:fs';
+import * as nodeModule from 'node:module';
 import { join } from 'node:path';
 import { Command as Cli } from 'commander';
 import { loadAgentConfig, ConfigError, DEFAULT_CONFIG_PATH, type AgentConfig } from './config.js';
@@ -42,8 +43,11 @@ export async function runAgent(config: AgentConfig): Promise<() => Promise<void>
   const log = createLogger('steward-agent', { level: config.logLevel }).child({ instanceId: config.instanceId });
   const dirs = layout(config.stateDir);
   // The state dir must be traversable by the datastore's service user; secrets stay 0700.
-  for (const d of [config.stateDir, dirs.configDir, dirs.runDir, dirs.logDir]) mkdirSync(d, { recursive: true, mode: 0o755 });
-  chmodSync(config.stateDir, 0o755);
+  // chmod too: the unit's UMask=0077 narrows the mode mkdir asks for.
+  for (const d of [config.stateDir, dirs.configDir, dirs.runDir, dirs.logDir]) {
+    mkdirSync(d, { recursive: true, mode: 0o755 });
+    chmodSync(d, 0o755);
+  }
   mkdirSync(dirs.secretsDir, { recursive: true, mode: 0o700 });
 
   const module = await loadAgentManager(config.datastore);
@@ -153,6 +157,9 @@ export async function runAgent(config: AgentConfig): Promise<() => Promise<void>
   const watchdogMs = watchdogIntervalMs();
   const watchdog = watchdogMs ? setInterval(() => void sdNotify({ WATCHDOG: '1' }), watchdogMs) : undefined;
   await sdNotify({ READY: '1', STATUS: 'agent started' });
+  // With NODE_COMPILE_CACHE (the unit sets it), the next start skips compiling
+  // the bundle; written now, since an agent rarely exits cleanly. Node >= 22.
+  (nodeModule as { flushCompileCache?: () => void }).flushCompileCache?.();
   log.info({ datastore: module.name, controller: config.controller.address, healthPort: health.port }, 'agent started');
 
   let stopping = false;

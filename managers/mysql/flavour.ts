@@ -57,8 +57,16 @@ function mariadb(server: string, installDb: string): Flavour {
     initCommand: (defaultsFile, osUser) => ({
       command: installDb,
       // --defaults-file must come first; no test database, and root@localhost
-      // reachable only through the unix socket by OS root.
-      args: [`--defaults-file=${defaultsFile}`, '--skip-test-db', '--auth-root-authentication-method=socket', ...(osUser ? [`--user=${osUser}`] : [])],
+      // reachable only through the unix socket by OS root. --force skips the
+      // script's hostname lookup (its only effect): the server resolves no names
+      // (skip-name-resolve), and a VM whose hostname does not resolve must still prepare.
+      args: [
+        `--defaults-file=${defaultsFile}`,
+        '--skip-test-db',
+        '--force',
+        '--auth-root-authentication-method=socket',
+        ...(osUser ? [`--user=${osUser}`] : []),
+      ],
     }),
     lockLocalRoot: () => [],
   };

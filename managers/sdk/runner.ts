@@ -69,14 +69,16 @@ export const run: Runner = (command, args, opts = {}) =>
   });
 
 /**
- * What a failed tool said: its ERROR lines (tools such as mariadb-install-db
- * end with boilerplate after the real cause), then its last lines.
+ * What a failed tool said: its ERROR lines, or else its first lines (tools such
+ * as mariadb-install-db state the cause first and end with boilerplate), then
+ * its last lines.
  */
 export function failureSummary(output: string): string {
   const lines = output.trim().split('\n');
   const errors = lines.filter((l) => /\b(error|fatal|failed)\b/i.test(l)).slice(-3);
-  const tail = lines.slice(-5).filter((l) => !errors.includes(l));
-  return [...errors, ...tail].join('\n');
+  const head = errors.length > 0 ? errors : lines.slice(0, Math.max(0, Math.min(4, lines.length - 5)));
+  const tail = lines.slice(-5).filter((l) => !head.includes(l));
+  return [...head, ...tail].join('\n');
 }
 
 function abortError(command: string, signal: AbortSignal): StewardError {

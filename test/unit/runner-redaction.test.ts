@@ -71,7 +71,20 @@ describe('failureSummary', () => {
     expect(s).toContain('at https://mariadb.org/jira');
   });
 
-  it('is the last lines when nothing says error', () => {
-    expect(failureSummary('a\nb\nc\nd\ne\nf\ng')).toBe('c\nd\ne\nf\ng');
+  it('is the first and last lines when nothing says error (the cause first, boilerplate last)', () => {
+    expect(failureSummary('a\nb\nc\nd\ne\nf\ng')).toBe('a\nb\nc\nd\ne\nf\ng');
+    const installDb = [
+      "Neither host 'vm' nor 'localhost' could be looked up with",
+      "'/usr/bin/resolveip'",
+      "Please configure the 'hostname' command to return a correct",
+      'hostname.',
+      'If you want to solve this at a later stage, restart this script',
+      'with the --force option',
+      '',
+      'The latest information about mysql_install_db is available at',
+      'https://mariadb.com/kb/en/installing-system-tables-mysql_install_db',
+    ].join('\n');
+    expect(failureSummary(installDb).split('\n')[0]).toBe("Neither host 'vm' nor 'localhost' could be looked up with");
+    expect(failureSummary('one\ntwo')).toBe('one\ntwo');
   });
 });
