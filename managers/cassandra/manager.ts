@@ -181,6 +181,7 @@ export class CassandraManager implements AgentManager {
   /** The instance is about to be deleted: stop for good; the data goes with the machine. */
   async destroy(op: OperationScope): Promise<void> {
     await this.stop(op);
+    await this.ctx.service.forget(await this.serviceSpec());
   }
 
   private async waitReady(spec: ServiceSpec, op: OperationScope): Promise<void> {

@@ -102,6 +102,7 @@ export abstract class ServerManager {
   /** The instance is about to be deleted: stop for good; the data goes with the machine. */
   async destroy(op: OperationScope): Promise<void> {
     await this.stop(op);
+    await this.ctx.service.forget(await this.serviceSpec());
   }
 
   /** Only a prepared server is started: before that there is nothing to run, or a half-made attempt. */

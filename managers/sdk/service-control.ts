@@ -49,4 +49,6 @@ export interface ServiceControl {
   state(spec: ServiceSpec): Promise<ServiceState>;
   /** The server's pid when known (process backend), for diagnostics. */
   pid(spec: ServiceSpec): Promise<number | undefined>;
+  /** The instance is deleted: after stop(), drops what the backend keeps for the server (the systemd drop-in, the watch). */
+  forget(spec: ServiceSpec): Promise<void>;
 }

@@ -107,7 +107,7 @@ export class ProcessServiceControl implements ServiceControl {
           if (!(await waitDead(pid, KILL_WAIT_MS, signal))) throw internal(`${spec.name} (pid ${pid}) survived SIGKILL`);
         }
       }
-      this.forget(entry);
+      this.untrack(entry);
       await rm(spec.pidFile, { force: true });
     });
   }
@@ -141,7 +141,7 @@ export class ProcessServiceControl implements ServiceControl {
   close(): void {
     for (const entry of this.entries.values()) {
       this.clearRestart(entry);
-      this.forget(entry);
+      this.untrack(entry);
     }
     this.entries.clear();
   }
@@ -220,7 +220,7 @@ export class ProcessServiceControl implements ServiceControl {
 
   private onExit(entry: Entry, pid: number): void {
     if (entry.pid !== pid) return; // an old process; already dealt with
-    this.forget(entry);
+    this.untrack(entry);
     if (entry.stopping) return;
     if (this.takenOver(entry.spec, pid)) {
       this.log.info({ service: entry.spec.name, pid }, 'server was stopped or taken over elsewhere; not restarting');
@@ -280,7 +280,15 @@ export class ProcessServiceControl implements ServiceControl {
     entry.restartTimer = undefined;
   }
 
-  private forget(entry: Entry): void {
+  async forget(spec: ServiceSpec): Promise<void> {
+    const entry = this.entries.get(spec.pidFile);
+    if (!entry) return;
+    this.clearRestart(entry);
+    this.untrack(entry);
+    this.entries.delete(spec.pidFile);
+  }
+
+  private untrack(entry: Entry): void {
     if (entry.poll) clearInterval(entry.poll);
     entry.poll = undefined;
     entry.pid = undefined;
