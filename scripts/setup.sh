@@ -5,8 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# systemd-analyze checks the units; g++ and make build the packages' native addons for their runtime.
-PACKAGES=(mariadb-server mariadb-client mariadb-backup postgresql redis-server rabbitmq-server zstd systemd g++ make python3)
+# systemd-analyze checks the units; g++ and make build the packages' native addons for their runtime;
+# debootstrap and systemd-nspawn make and boot the machine the packages are installed on.
+PACKAGES=(mariadb-server mariadb-client mariadb-backup postgresql redis-server rabbitmq-server zstd systemd g++ make python3 debootstrap systemd-container)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -29,6 +30,9 @@ fi
 node scripts/gen-proto.mjs
 # Agent, controller and stewardctl as plain JavaScript (dist/): nothing transpiles at run time.
 node scripts/build.mjs
+
+# The Debian machine the install test boots under systemd (made once, cached).
+if [ "$(id -u)" -eq 0 ]; then bash scripts/debian-root.sh systemd-host >/dev/null; fi
 
 # Cassandra 5.0 from its Maven Central artifact (jars cached once).
 bash scripts/fetch-cassandra.sh

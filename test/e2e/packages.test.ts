@@ -11,17 +11,14 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir, waitFor } from '../fixtures/controller.js';
 import { mysqlUnavailableReason } from '../fixtures/mysql-instance.js';
+import { buildDebs, EXPOSURE, exposureScore } from '../fixtures/packages.js';
 
 const run = promisify(execFile);
-const ROOT = join(import.meta.dirname, '..', '..');
 const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 const missing = ['dpkg-deb', 'npm', 'systemd-analyze'].filter((c) => !has(c));
 if (missing.length) console.warn(`SKIPPING package tests: ${missing.join(', ')} not installed`);
 const noMysql = await mysqlUnavailableReason();
 if (noMysql) console.warn(`SKIPPING the packaged MariaDB instance: ${noMysql}`);
-
-/** The most each unit may score in `systemd-analyze security` (0 safest, 10 unprotected). */
-const EXPOSURE = { 'steward-agent.service': 3.5, 'steward-controller.service': 2.0, 'steward-datastore@.service': 2.5 };
 
 describe.skipIf(missing.length > 0)('Debian packages', () => {
   let dir: string;
@@ -34,13 +31,8 @@ describe.skipIf(missing.length > 0)('Debian packages', () => {
   beforeAll(async () => {
     dir = tempDir('packages-');
     root = join(dir, 'root');
-    const out = join(dir, 'debs');
-    const built = await run(process.execPath, [join(ROOT, 'scripts', 'package.mjs'), '--out', out, '--fast'], { cwd: ROOT, maxBuffer: 64 << 20 });
-    console.log(built.stdout.trim());
-    for (const f of readdirSync(out).filter((f) => f.endsWith('.deb'))) {
-      debs[f.split('_')[0]] = join(out, f);
-      await run('dpkg-deb', ['-x', join(out, f), root]);
-    }
+    Object.assign(debs, await buildDebs(join(dir, 'debs')));
+    for (const deb of Object.values(debs)) await run('dpkg-deb', ['-x', deb, root]);
   }, 900_000);
   afterAll(() => {
     for (const c of children) c.kill('SIGKILL');
@@ -97,7 +89,7 @@ describe.skipIf(missing.length > 0)('Debian packages', () => {
       expect(verify.stderr, `${unit}: ${verify.stderr}`).toBe('');
       expect(verify.status).toBe(0);
       const security = spawnSync('systemd-analyze', ['security', '--offline=true', '--no-pager', join(units, unit)], { encoding: 'utf8' });
-      const score = Number(/Overall exposure level for \S+: ([\d.]+)/.exec(security.stdout)?.[1]);
+      const score = exposureScore(security.stdout);
       console.log(`${unit}: exposure ${score} (at most ${EXPOSURE[unit as keyof typeof EXPOSURE]})`);
       expect(score).toBeLessThanOrEqual(EXPOSURE[unit as keyof typeof EXPOSURE]);
     }
