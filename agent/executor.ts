@@ -97,12 +97,12 @@ export class Executor {
         if (spec.writesData && this.deps.isReplica?.()) throw failedPrecondition(`${spec.kind} refused: this instance is a replica; run it on its primary`);
         log.info({ operationId: cmd.operationId, kind: spec.kind }, 'operation started');
         const result = await spec.run(this.deps.manager, payload.value, op);
-        this.emit(updates.succeeded(cmd.operationId, result));
+        this.emit(updates.succeeded(cmd.operationId, result), spec.mutating);
         log.info({ operationId: cmd.operationId, kind: spec.kind }, 'operation succeeded');
       } catch (err) {
         const cause = signal.aborted ? (signal.reason ?? err) : err;
         log.warn({ operationId: cmd.operationId, kind: spec.kind, err: asStewardError(cause).message }, 'operation failed');
-        this.emit(updates.failed(cmd.operationId, cause, lastProgress));
+        this.emit(updates.failed(cmd.operationId, cause, lastProgress), spec.mutating);
       } finally {
         scope.dispose();
         this.running.delete(cmd.operationId);
@@ -131,9 +131,12 @@ export class Executor {
     return this.running.size > 0;
   }
 
-  private emit(update: OperationUpdate): void {
+  /** Journals an update (`durable` false: a read's answer, safe to ask again for) and has the session send it. */
+  private emit(update: OperationUpdate, durable = true): void {
     const { journal } = this.deps;
-    const seq = journal.get(update.operationId) ? journal.update(update) : journal.appendUpdate(update);
+    let seq: number;
+    if (journal.get(update.operationId)) seq = journal.update(update);
+    else seq = durable ? journal.appendUpdate(update) : journal.appendReadAnswer(update);
     this.deps.onUpdate(seq);
   }
 }

@@ -31,6 +31,8 @@ interface OperationRow {
 
 export class Journal {
   private readonly db: Database.Database;
+  /** Prepared once: preparing costs more than running these point statements. */
+  private readonly statements = new Map<string, Database.Statement>();
 
   constructor(path: string) {
     this.db = new Database(path);
@@ -46,8 +48,33 @@ export class Journal {
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);`);
   }
 
+  private stmt(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  /**
+   * Runs `write` without waiting for the disk: for what may be lost in a power
+   * failure without harm (a read's answer, which the controller asks again
+   * for; the deletion of acknowledged messages, which it ignores if sent
+   * again). A kill -9 loses none of it (the write is in the OS); the next
+   * durable commit flushes it.
+   */
+  private relaxed<T>(write: () => T): T {
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      return write();
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
+  }
+
   get(id: string): JournaledOperation | undefined {
-    const row = this.db.prepare('SELECT * FROM operations WHERE id = ?').get(id) as OperationRow | undefined;
+    const row = this.stmt('SELECT * FROM operations WHERE id = ?').get(id) as OperationRow | undefined;
     return row && toOperation(row);
   }
 
@@ -55,12 +82,10 @@ export class Journal {
   begin(id: string, kind: string): boolean {
     return this.db.transaction(() => {
       const now = new Date().toISOString();
-      const info = this.db
-        .prepare(
-          `INSERT OR IGNORE INTO operations (id, kind, state, created_at, updated_at, message)
+      const info = this.stmt(
+        `INSERT OR IGNORE INTO operations (id, kind, state, created_at, updated_at, message)
            VALUES (?, ?, ?, ?, ?, 'started')`,
-        )
-        .run(id, kind, OperationState.RUNNING, now, now);
+      ).run(id, kind, OperationState.RUNNING, now, now);
       if (info.changes === 0) return false;
       this.appendUpdate({
         operationId: id,
@@ -79,21 +104,19 @@ export class Journal {
   /** Updates the operation and queues the matching OperationUpdate in one transaction. */
   update(update: OperationUpdate): number {
     return this.db.transaction(() => {
-      this.db
-        .prepare(
-          `UPDATE operations SET state = ?, progress = ?, message = ?, result = ?, error_code = ?,
+      this.stmt(
+        `UPDATE operations SET state = ?, progress = ?, message = ?, result = ?, error_code = ?,
            error_message = ?, updated_at = ? WHERE id = ?`,
-        )
-        .run(
-          update.state,
-          update.progress,
-          update.message,
-          update.result ? Buffer.from(OperationResult.encode(withoutSecrets(update.result)).finish()) : null,
-          update.error ? codeOfNumber(update.error.code) : null,
-          update.error?.message ?? null,
-          new Date().toISOString(),
-          update.operationId,
-        );
+      ).run(
+        update.state,
+        update.progress,
+        update.message,
+        update.result ? Buffer.from(OperationResult.encode(withoutSecrets(update.result)).finish()) : null,
+        update.error ? codeOfNumber(update.error.code) : null,
+        update.error?.message ?? null,
+        new Date().toISOString(),
+        update.operationId,
+      );
       return this.appendUpdate(update);
     })();
   }
@@ -105,22 +128,22 @@ export class Journal {
 
   /** Operations a previous run left RUNNING: the process died under them. */
   interrupted(): JournaledOperation[] {
-    const rows = this.db.prepare('SELECT * FROM operations WHERE state = ?').all(OperationState.RUNNING) as OperationRow[];
+    const rows = this.stmt('SELECT * FROM operations WHERE state = ?').all(OperationState.RUNNING) as OperationRow[];
     return rows.map(toOperation);
   }
 
   knownOperationIds(limit = 200): string[] {
-    return (this.db.prepare('SELECT id FROM operations ORDER BY created_at DESC LIMIT ?').all(limit) as { id: string }[]).map((r) => r.id);
+    return (this.stmt('SELECT id FROM operations ORDER BY created_at DESC LIMIT ?').all(limit) as { id: string }[]).map((r) => r.id);
   }
 
   append(message: Omit<AgentMessage, 'seq'>): number {
     const body = Buffer.from(AgentMessage.encode({ ...message, seq: 0 }).finish());
-    return Number(this.db.prepare('INSERT INTO outbox (body) VALUES (?)').run(body).lastInsertRowid);
+    return Number(this.stmt('INSERT INTO outbox (body) VALUES (?)').run(body).lastInsertRowid);
   }
 
   /** Unacknowledged messages after `seq`, oldest first, with their sequence numbers. */
   pendingAfter(seq: number): AgentMessage[] {
-    const rows = this.db.prepare('SELECT seq, body FROM outbox WHERE seq > ? ORDER BY seq').all(seq) as {
+    const rows = this.stmt('SELECT seq, body FROM outbox WHERE seq > ? ORDER BY seq').all(seq) as {
       seq: number;
       body: Buffer;
     }[];
@@ -128,15 +151,15 @@ export class Journal {
   }
 
   acknowledge(seq: number): void {
-    this.db.prepare('DELETE FROM outbox WHERE seq <= ?').run(seq);
+    this.relaxed(() => this.stmt('DELETE FROM outbox WHERE seq <= ?').run(seq));
   }
 
   getMeta(key: string): string | undefined {
-    return (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+    return (this.stmt('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
   }
 
   setMeta(key: string, value: string): void {
-    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+    this.stmt('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 
   close(): void {
@@ -145,6 +168,11 @@ export class Journal {
 
   appendUpdate(update: OperationUpdate): number {
     return this.append({ body: { $case: 'update', value: update } });
+  }
+
+  /** A read's answer: queued like any update, without a disk flush (see relaxed). */
+  appendReadAnswer(update: OperationUpdate): number {
+    return this.relaxed(() => this.appendUpdate(update));
   }
 }
 

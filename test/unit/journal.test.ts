@@ -32,6 +32,33 @@ describe('agent journal', () => {
     again.close();
   });
 
+  it('keeps a read answer queued without a disk flush, and the acknowledgement of earlier ones, through kill -9', async () => {
+    const path = join(tempDir('journal-'), 'j.db');
+    const first = new Journal(path);
+    first.begin('earlier', 'create_users');
+    const acked = first.pendingAfter(0)[0]!.seq;
+    first.close();
+    // A separate process queues a read's answer, acknowledges the earlier message and dies without closing.
+    const script = [
+      `import { Journal } from ${JSON.stringify(join(import.meta.dirname, '../../agent/journal.ts'))};`,
+      `import { updates } from ${JSON.stringify(join(import.meta.dirname, '../../managers/sdk/operations/state.ts'))};`,
+      `import { answer } from ${JSON.stringify(join(import.meta.dirname, '../../managers/sdk/operations/payload.ts'))};`,
+      `const j = new Journal(${JSON.stringify(path)});`,
+      `j.appendReadAnswer(updates.succeeded('read-1', answer('noop', { echo: 'r' })));`,
+      `j.acknowledge(${acked});`,
+      `process.kill(process.pid, 'SIGKILL');`,
+    ].join('\n');
+    const { spawnSync } = await import('node:child_process');
+    const died = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(died.signal, died.stderr).toBe('SIGKILL');
+    const again = new Journal(path);
+    const pending = again.pendingAfter(0);
+    expect(pending.map((m) => (m.body?.$case === 'update' ? m.body.value.operationId : ''))).toEqual(['read-1']);
+    // Back to flushing: the next durable write is on disk with the relaxed one before it.
+    expect(again.begin('later', 'create_users')).toBe(true);
+    again.close();
+  });
+
   it('drops acknowledged messages and never reuses a sequence number', () => {
     const j = new Journal(join(tempDir('journal-'), 'j.db'));
     j.begin('a', 'noop');
