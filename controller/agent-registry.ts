@@ -10,6 +10,33 @@ export interface AgentStream {
 
 export class AgentRegistry {
   private readonly streams = new Map<string, AgentStream>();
+  /** When each agent last spoke (ms): kept here, written to the store only in batches (controller/heartbeats.ts). */
+  private readonly lastSeen = new Map<string, number>();
+
+  /** An agent spoke (a heartbeat, a Hello). */
+  seen(instanceId: string, at = Date.now()): void {
+    this.lastSeen.set(instanceId, at);
+  }
+
+  /** Agents seen since `since` (ms), with when. */
+  seenSince(since: number): [string, number][] {
+    return [...this.lastSeen].filter(([, at]) => at >= since);
+  }
+
+  forget(instanceId: string): void {
+    this.lastSeen.delete(instanceId);
+  }
+
+  /**
+   * An agents row with its last heartbeat as this controller knows it: the
+   * stored time, or a later one seen since and not yet written. Every reader
+   * of last_heartbeat_at goes through here.
+   */
+  live<T extends { instance_id: string; last_heartbeat_at: string | null }>(row: T): T {
+    const at = this.lastSeen.get(row.instance_id);
+    if (at === undefined || (row.last_heartbeat_at && Date.parse(row.last_heartbeat_at) >= at)) return row;
+    return { ...row, last_heartbeat_at: new Date(at).toISOString() };
+  }
 
   attach(instanceId: string, stream: AgentStream): void {
     const old = this.streams.get(instanceId);
@@ -19,6 +46,10 @@ export class AgentRegistry {
 
   detach(instanceId: string, stream: AgentStream): void {
     if (this.streams.get(instanceId) === stream) this.streams.delete(instanceId);
+  }
+
+  get connectedCount(): number {
+    return this.streams.size;
   }
 
   isConnected(instanceId: string): boolean {

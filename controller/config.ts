@@ -43,6 +43,13 @@ export const controllerConfigSchema = z
     /** An agent is "lost" after this many missed heartbeats. */
     missedHeartbeats: z.number().int().min(1).max(100).default(3),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
+    /** How often a 'gateway statistics' line is logged (connected agents, heartbeats, handling time, event-loop delay); 0: never. */
+    statsIntervalMs: z
+      .number()
+      .int()
+      .min(0)
+      .max(24 * 3600_000)
+      .default(60_000),
     /** Out-of-tree datastore managers: package names (or absolute paths) loaded beside the built-in ones. */
     extraManagers: z.array(z.string().min(1)).default([]),
     provisioner: z

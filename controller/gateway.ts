@@ -11,7 +11,8 @@ import type { AgentRegistry } from './agent-registry.js';
 import type { OperationService } from './operations.js';
 import type { Store } from './store/open.js';
 import { nowIso } from './clock.js';
-import { encodeReplication, isPrimaryReport } from './replication/report.js';
+import { isPrimaryReport } from './replication/report.js';
+import type { HeartbeatRecorder } from './heartbeats.js';
 
 export interface GatewayDeps {
   store: Store;
@@ -19,6 +20,7 @@ export interface GatewayDeps {
   operations: OperationService;
   log: Logger;
   security: Security;
+  heartbeats: HeartbeatRecorder;
   /** Replica sets: who holds a write lease, and a look at a member's set on each of its heartbeats. */
   replication?: {
     grantsLease(instanceId: string): Promise<boolean>;
@@ -69,6 +71,7 @@ export function agentGateway(deps: GatewayDeps): AgentGatewayServer {
         call.destroy(Object.assign(new Error(message), { code, details: message }));
       };
       call.on('data', (msg: AgentMessage) => {
+        const arrived = performance.now();
         chain = chain
           .then(async () => {
             if (!instanceId) {
@@ -81,6 +84,7 @@ export function agentGateway(deps: GatewayDeps): AgentGatewayServer {
               return;
             }
             await onMessage(deps, instanceId, msg, handle, applied);
+            if (msg.body?.$case === 'heartbeat') deps.heartbeats.handled(arrived);
           })
           .catch((err) => fail(err instanceof StewardError ? grpcCode(err.code) : status.INTERNAL, (err as Error).message));
       });
@@ -137,6 +141,8 @@ async function onHello(deps: GatewayDeps, instanceId: string, hello: Hello): Pro
       .where((eb) => eb.or([eb('host', '=', ''), eb('port', '=', 0)]))
       .execute();
   }
+  deps.agents.seen(instanceId);
+  deps.heartbeats.reset(instanceId);
   deps.log.info({ instanceId, agentVersion: hello.agentVersion, datastore: hello.datastore }, 'agent connected');
   return Number(existing?.acked_seq ?? 0);
 }
@@ -151,18 +157,7 @@ async function onMessage(
   const body = msg.body;
   if (body?.$case === 'heartbeat') {
     const hb = body.value;
-    await deps.store
-      .updateTable('agents')
-      .set({
-        last_heartbeat_at: nowIso(),
-        status: hb.status,
-        facts: JSON.stringify(hb.facts),
-        ...(hb.datastoreVersion ? { datastore_version: hb.datastoreVersion } : {}),
-        // A probe that got no answer says nothing about replication: the last report stands.
-        ...(hb.replication ? { replication: encodeReplication(hb.replication) } : {}),
-      })
-      .where('instance_id', '=', instanceId)
-      .execute();
+    await deps.heartbeats.record(instanceId, hb, Date.now());
     if (!deps.replication) return;
     if (isPrimaryReport(hb.replication) && (await deps.replication.grantsLease(instanceId))) {
       handle.send({ body: { $case: 'lease', value: { heartbeatSentUnixMs: hb.sentUnixMs } } });

@@ -219,7 +219,7 @@ export class InstanceService {
       .where('operations.state', 'in', UNFINISHED)
       .execute();
     const lost = new Map<string, number>();
-    for (const r of rows) {
+    for (const r of rows.map((row) => this.d.agents.live(row))) {
       if (specOfKind(r.kind)?.failsWithLostAgent === false) continue;
       // Heartbeats sent while this controller was down went nowhere: the clock
       // for "lost" starts again when it starts.
@@ -236,7 +236,8 @@ export class InstanceService {
   }
 
   async toProto(row: InstancesTable): Promise<Instance> {
-    const agent = await this.d.store.selectFrom('agents').selectAll().where('instance_id', '=', row.id).executeTakeFirst();
+    const stored = await this.d.store.selectFrom('agents').selectAll().where('instance_id', '=', row.id).executeTakeFirst();
+    const agent = stored && this.d.agents.live(stored);
     const replication = row.replica_set_id && this.replication ? await this.replication.instanceFields(row) : STANDALONE;
     return { ...instanceProto(row, agent, this.d.agents.isConnected(row.id), this.d.missedHeartbeats), ...replication };
   }
@@ -270,6 +271,7 @@ export class InstanceService {
         await this.d.notifier.instance(trx, 'delete', 'end', id);
         await trx.deleteFrom('agents').where('instance_id', '=', id).execute();
       });
+      this.d.agents.forget(id);
       this.d.log.info({ instanceId: id }, 'instance deleted');
     } catch (err) {
       this.d.log.error({ instanceId: id, err: (err as Error).message }, 'instance deletion failed');

@@ -14,6 +14,7 @@ import { createLogger, type Logger } from '../managers/sdk/logger.js';
 import type { ControllerConfig } from './config.js';
 import { openSqliteStore, type Store } from './store/open.js';
 import { AgentRegistry } from './agent-registry.js';
+import { HeartbeatRecorder } from './heartbeats.js';
 import { OperationService } from './operations.js';
 import { DatastoreCatalog } from './catalog.js';
 import { BUILT_IN_MANAGERS } from '../managers/sdk/registry.js';
@@ -123,6 +124,7 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
   );
   const adminToken = await security.apiTokens.bootstrapAdmin(join(config.dataDir, 'admin.token'));
   const agents = new AgentRegistry();
+  const heartbeats = new HeartbeatRecorder(store, agents, log.child({ component: 'gateway' }), { flushMs: 30_000, statsMs: config.statsIntervalMs });
   const caller = async (md: Metadata): Promise<Caller> =>
     config.insecure ? { tenantId: 'default', admin: true, scope: ALL_TENANTS } : security.apiTokens.authenticate(md);
   const notifications = createNotifications(config.notifications, { store, dataDir: config.dataDir, caller, log });
@@ -220,7 +222,7 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
 
   agentServer.addService(
     AgentGatewayService,
-    agentGateway({ store, agents, operations, security, replication: detector, log: log.child({ component: 'gateway' }) }),
+    agentGateway({ store, agents, heartbeats, operations, security, replication: detector, log: log.child({ component: 'gateway' }) }),
   );
   apiServer.addService(EnrollmentService, enrollmentApi(security, log));
   apiServer.addService(InstancesService, instancesApi(ctx, replication));
@@ -262,6 +264,7 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
     void instances.sweepLostAgents().catch((err) => log.error({ err: err.message }, 'lost-agent sweep failed'));
     void detector.sweep().catch((err) => log.error({ err: err.message }, 'replica set sweep failed'));
   }, 1_000);
+  heartbeats.start();
   log.info({ address, agentAddress, dataDir: config.dataDir, tls: !config.insecure }, 'controller listening');
 
   return {
@@ -291,6 +294,7 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
       provisioner.stop();
       health.setStatus('', 'NOT_SERVING');
       agents.closeAll('controller stopping');
+      await heartbeats.stop();
       // Ends Watch streams (the server's graceful shutdown waits for open calls) and lets in-flight deliveries be marked.
       await notifications.stop();
       await Promise.all([apiServer, agentServer].map((srv) => new Promise<void>((resolve) => srv.tryShutdown(() => resolve()))));

@@ -6,18 +6,21 @@ import { unary } from '../grpc-status.js';
 import type { ApiContext } from './context.js';
 
 export function agentsApi(c: ApiContext): AgentsServer {
-  const info = (a: AgentsTable): AgentInfo => ({
-    instanceId: a.instance_id,
-    connected: c.agents.isConnected(a.instance_id),
-    lost: isLost(a.last_heartbeat_at, a.heartbeat_interval_ms, c.missedHeartbeats),
-    lastHeartbeatAt: a.last_heartbeat_at ?? '',
-    status: a.status,
-    facts: JSON.parse(a.facts) as Record<string, string>,
-    agentVersion: a.agent_version,
-    datastore: a.datastore,
-    datastoreVersion: a.datastore_version,
-    capabilities: JSON.parse(a.capabilities) as string[],
-  });
+  const info = (stored: AgentsTable): AgentInfo => {
+    const a = c.agents.live(stored);
+    return {
+      instanceId: a.instance_id,
+      connected: c.agents.isConnected(a.instance_id),
+      lost: isLost(a.last_heartbeat_at, a.heartbeat_interval_ms, c.missedHeartbeats),
+      lastHeartbeatAt: a.last_heartbeat_at ?? '',
+      status: a.status,
+      facts: JSON.parse(a.facts) as Record<string, string>,
+      agentVersion: a.agent_version,
+      datastore: a.datastore,
+      datastoreVersion: a.datastore_version,
+      capabilities: JSON.parse(a.capabilities) as string[],
+    };
+  };
   return {
     list: unary(c.log, 'Agents.List', async (_req, call) => {
       const ids = (await c.instances.list(await c.scopeOf(call.metadata))).map((i) => i.id);

@@ -72,7 +72,10 @@ export class FailoverDetector {
           members.map((m) => m.id),
         )
         .execute();
-      const agentOf = (id: string) => agents.find((a) => a.instance_id === id);
+      const agentOf = (id: string) => {
+        const stored = agents.find((a) => a.instance_id === id);
+        return stored && this.svc.d.agents.live(stored);
+      };
       const report = memberReport(primary.id, agentOf(primary.id), missedHeartbeats, now);
       const reason = this.primaryFailure(primary, agentOf(primary.id), report, now);
       if (reason) return await this.failover(set, reason, now);
