@@ -18,7 +18,7 @@ async function main(): Promise<void> {
       'after',
       `
 Config keys: listen, agentListen, insecure, serverNames, enrollmentTokenTtlMs,
-agentCertificateLifetimeMs, dataDir, storePath, missedHeartbeats, logLevel, extraManagers,
+agentCertificateLifetimeMs, dataDir, storePath, missedHeartbeats, logLevel, statsIntervalMs, extraManagers,
 provisioner.kind (local|external), provisioner.heartbeatIntervalMs, provisioner.controllerAddress,
 provisioner.enrollAddress, provisioner.restartAgents, provisioner.loopbackOffset, provisioner.agentCommand,
 replication.{catchUpTimeoutMs,unresponsiveMs,leaseMarginMs} (docs/replication.md), notifications.publisherId,

@@ -11,12 +11,13 @@
 # runs its servers in units of its own, and the root shares the host's network.
 set -euo pipefail
 if [ $# -ne 1 ] || [ "$1" = --help ]; then
-  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
   exit 0
 fi
 name=$1
 case $name in
   systemd-host) set -- systemd systemd-sysv dbus adduser procps iproute2 mariadb-server mariadb-client mariadb-backup ;;
+  image-base) set -- tini ;;
   *) echo "debian-root: unknown profile '$name' (see --help)" >&2; exit 2 ;;
 esac
 cache=${STEWARD_CACHE:-/var/cache/steward}
