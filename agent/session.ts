@@ -25,7 +25,7 @@ export interface SessionDeps {
   onStateChange?: (connected: boolean) => void;
 }
 
-const CHANNEL_OPTIONS = {
+export const CHANNEL_OPTIONS = {
   'grpc.keepalive_time_ms': 10_000,
   'grpc.keepalive_timeout_ms': 5_000,
   'grpc.keepalive_permit_without_calls': 1,
