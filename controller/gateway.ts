@@ -113,10 +113,8 @@ export function agentGateway(deps: GatewayDeps): AgentGatewayServer {
 }
 
 async function onHello(deps: GatewayDeps, instanceId: string, hello: Hello): Promise<number> {
-  const existing = await deps.store.selectFrom('agents').select('acked_seq').where('instance_id', '=', instanceId).executeTakeFirst();
+  const existing = await deps.store.selectFrom('agents').selectAll().where('instance_id', '=', instanceId).executeTakeFirst();
   const fields = {
-    // Connecting is a sign of life: until its first heartbeat, an agent busy with a long prepare is not "lost".
-    last_heartbeat_at: nowIso(),
     agent_version: hello.agentVersion,
     datastore: hello.datastore,
     datastore_version: hello.datastoreVersion,
@@ -124,14 +122,24 @@ async function onHello(deps: GatewayDeps, instanceId: string, hello: Hello): Pro
     heartbeat_interval_ms: hello.heartbeatIntervalMs || 10_000,
     write_lease_ms: hello.writeLeaseMs,
   };
-  if (existing) {
-    await deps.store.updateTable('agents').set(fields).where('instance_id', '=', instanceId).execute();
-  } else {
+  // Connecting is a sign of life: until its first heartbeat, an agent busy with a long prepare is not "lost".
+  deps.agents.seen(instanceId);
+  if (!existing) {
     await deps.store
       .insertInto('agents')
-      .values({ instance_id: instanceId, status: 0, facts: '{}', acked_seq: 0, replication: null, ...fields })
+      .values({ instance_id: instanceId, status: 0, facts: '{}', acked_seq: 0, replication: null, last_heartbeat_at: nowIso(), ...fields })
       .execute();
+  } else if (Object.entries(fields).some(([k, v]) => existing[k as keyof typeof fields] !== v)) {
+    // A reconnect that changes nothing (a controller restart, a network blip) writes nothing.
+    await deps.store.updateTable('agents').set(fields).where('instance_id', '=', instanceId).execute();
   }
+  deps.heartbeats.primeFrom({
+    instance_id: instanceId,
+    status: existing?.status ?? 0,
+    facts: existing?.facts ?? '{}',
+    datastore_version: fields.datastore_version,
+    replication: existing?.replication ?? null,
+  });
   // An instance provisioned outside the controller learns where its datastore is from its agent.
   if (hello.endpointHost && hello.endpointPort) {
     await deps.store
@@ -141,8 +149,6 @@ async function onHello(deps: GatewayDeps, instanceId: string, hello: Hello): Pro
       .where((eb) => eb.or([eb('host', '=', ''), eb('port', '=', 0)]))
       .execute();
   }
-  deps.agents.seen(instanceId);
-  deps.heartbeats.reset(instanceId);
   deps.log.info({ instanceId, agentVersion: hello.agentVersion, datastore: hello.datastore }, 'agent connected');
   return Number(existing?.acked_seq ?? 0);
 }

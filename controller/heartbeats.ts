@@ -72,7 +72,7 @@ export class HeartbeatRecorder {
       // A probe that got no answer says nothing about replication: the last report stands.
       ...(hb.replication ? { replication: encodeReplication(hb.replication) } : {}),
     };
-    const key = JSON.stringify(report);
+    const key = reportKey(report);
     if (this.written.get(instanceId) !== key) {
       await this.store
         .updateTable('agents')
@@ -89,9 +89,17 @@ export class HeartbeatRecorder {
     if (this.handling.length < MAX_SAMPLES) this.handling.push(performance.now() - startedAt);
   }
 
-  /** After a Hello or a deletion the row may differ from what was last written: write the next report whatever it says. */
-  reset(instanceId: string): void {
-    this.written.delete(instanceId);
+  /** At a Hello: what the store holds for the agent, so that a heartbeat saying the same is not written again. */
+  primeFrom(row: { instance_id: string; status: number; facts: string; datastore_version: string; replication: string | null }): void {
+    this.written.set(
+      row.instance_id,
+      reportKey({
+        status: row.status,
+        facts: row.facts,
+        ...(row.datastore_version ? { datastore_version: row.datastore_version } : {}),
+        ...(row.replication ? { replication: row.replication } : {}),
+      }),
+    );
   }
 
   /** Writes when agents last spoke, in short transactions. */
@@ -141,4 +149,9 @@ export class HeartbeatRecorder {
     this.writes = 0;
     this.loopDelay.reset();
   }
+}
+
+/** One report as a comparable string (the same fields in the same order as written). */
+function reportKey(r: { status: number; facts: string; datastore_version?: string; replication?: string | null }): string {
+  return JSON.stringify([r.status, r.facts, r.datastore_version ?? null, r.replication ?? null]);
 }

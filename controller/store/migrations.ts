@@ -230,6 +230,13 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // The deadline and lost-agent sweeps run every second and look only at unfinished operations:
+  // without this they read the whole table, which grows with every operation ever run.
+  '0008_operations_state': {
+    async up(db) {
+      await db.schema.createIndex('operations_state_deadline').on('operations').columns(['state', 'deadline_at']).execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {
