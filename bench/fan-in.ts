@@ -1,6 +1,6 @@
 // Fan-in: one controller (the build in dist/, its own process, external
 // provisioner) with N simulated agents in separate processes that speak the
-// real protocol (bench/fan-in/sim-agents.ts: enrollment, mutual TLS, Hello,
+// real protocol (test/fixtures/sim-agents.ts: enrollment, mutual TLS, Hello,
 // heartbeats at the production interval, answers to commands). For each N it
 // reports, over a steady window: the controller's CPU share of one core, its
 // RSS, heartbeat handling (from its 'gateway statistics' lines), event-loop
@@ -22,7 +22,7 @@ import { generateKeyPair, privateKeyToPem } from '../managers/sdk/pki.js';
 import { echoClient, startEchoServer } from './raw-grpc.js';
 import { CertificateAuthority } from '../controller/pki/ca.js';
 import { ms, summarize, timeEach } from './stats.js';
-import type { SimJob } from './fan-in/sim-agents.js';
+import type { SimJob } from '../test/fixtures/sim-agents.js';
 
 const SIZES = process.argv.slice(2).map(Number).filter(Boolean);
 const HEARTBEAT_MS = Number(process.env.FAN_IN_HEARTBEAT_MS ?? 10_000);
@@ -136,7 +136,7 @@ async function run(n: number, raw: { p50: number }): Promise<void> {
     };
     const file = join(dir, `sim-${i}.json`);
     writeFileSync(file, JSON.stringify(job));
-    const sim = fork(join(import.meta.dirname, 'fan-in', 'sim-agents.ts'), [file], {
+    const sim = fork(join(ROOT, 'test', 'fixtures', 'sim-agents.ts'), [file], {
       execArgv: ['--import', 'tsx'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
