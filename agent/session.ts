@@ -2,7 +2,7 @@
 // unacknowledged outbox after the controller's Welcome, heartbeats, and hands
 // commands to the executor. Any failure closes the stream and redials with
 // backoff; the journal makes the redial lossless.
-import { credentials as grpcCredentials, type ChannelCredentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import { credentials as grpcCredentials, Metadata, type ChannelCredentials, type ClientDuplexStream } from '@grpc/grpc-js';
 import { AgentGatewayClient, type AgentMessage, type ControllerMessage, type Heartbeat, type Hello } from '../proto/gen/steward/v1/agent.js';
 import type { Logger } from '../managers/sdk/logger.js';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
@@ -40,6 +40,7 @@ export class Session {
   private lastSentSeq = 0;
   private attempt = 0;
   private heartbeatTimer?: NodeJS.Timeout;
+  private waitingTimer?: NodeJS.Timeout;
   private redialTimer?: NodeJS.Timeout;
   private stopped = false;
   /** Counts for the health endpoint and tests. */
@@ -85,12 +86,28 @@ export class Session {
 
   private dial(): void {
     if (this.stopped || !this.client) return;
-    const stream = this.client.connect();
+    // waitForReady: while the controller is away the call waits for the channel,
+    // which retries the connection itself (at most CHANNEL_OPTIONS' 5 s apart),
+    // instead of failing at once and growing this session's own backoff to its
+    // 15 s cap: a fleet is back within seconds of a controller restart.
+    const stream = this.client.connect(new Metadata({ waitForReady: true }));
     this.stream = stream;
+    this.watchWaiting(stream);
     stream.on('data', (msg: ControllerMessage) => this.onMessage(msg));
     stream.on('error', (err) => this.onBroken(stream, err.message));
     stream.on('end', () => this.onBroken(stream, 'controller closed the stream'));
     stream.write({ seq: 0, body: { $case: 'hello', value: this.deps.hello() } });
+  }
+
+  /** While a dial waits for the controller, says so every 30 s (a waiting call itself is silent). */
+  private watchWaiting(stream: ClientDuplexStream<AgentMessage, ControllerMessage>): void {
+    clearInterval(this.waitingTimer);
+    const since = Date.now();
+    this.waitingTimer = setInterval(() => {
+      if (this.stream !== stream || this.connected) return clearInterval(this.waitingTimer);
+      this.deps.log.warn({ controller: this.deps.address, waitingS: Math.round((Date.now() - since) / 1000) }, 'waiting for the controller');
+    }, 30_000);
+    this.waitingTimer.unref();
   }
 
   private onMessage(msg: ControllerMessage): void {
@@ -145,6 +162,7 @@ export class Session {
 
   private teardown(): void {
     clearInterval(this.heartbeatTimer);
+    clearInterval(this.waitingTimer);
     this.connected = false;
     const s = this.stream;
     this.stream = undefined;
