@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 # systemd-analyze checks the units; g++ and make build the packages' native addons for their runtime;
 # debootstrap and systemd-nspawn make and boot the machine the packages are installed on.
-PACKAGES=(mariadb-server mariadb-client mariadb-backup postgresql redis-server rabbitmq-server zstd systemd g++ make python3 debootstrap systemd-container)
+PACKAGES=(mariadb-server mariadb-client mariadb-backup postgresql redis-server rabbitmq-server zstd systemd g++ make python3 debootstrap systemd-container docker.io)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -33,6 +33,9 @@ node scripts/build.mjs
 
 # The Debian machine the install test boots under systemd (made once, cached).
 if [ "$(id -u)" -eq 0 ]; then bash scripts/debian-root.sh systemd-host >/dev/null; fi
+
+# The datastore images, built from a Debian root by docker.io's engine on its own socket (cached; started by the tests when they need it).
+if [ "$(id -u)" -eq 0 ]; then bash scripts/containers.sh setup >/dev/null; fi
 
 # Cassandra 5.0 from its Maven Central artifact (jars cached once).
 bash scripts/fetch-cassandra.sh
