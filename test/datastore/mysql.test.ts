@@ -13,7 +13,9 @@ import { createDatabases, listDatabases } from '../../managers/mysql/databases.j
 import { createUsers, grantAccess, listAccess, listUsers, revokeAccess } from '../../managers/mysql/users.js';
 import { enableRoot, rootStatus } from '../../managers/mysql/root.js';
 import { createMysqlInstance, mysqlUnavailableReason, testOp, type MysqlInstance } from '../fixtures/mysql-instance.js';
-import { dockerUnavailableReason, startMysqlContainer } from '../fixtures/testcontainers-mysql.js';
+import { mysql8UnavailableReason, startMysqlContainer } from '../fixtures/testcontainers-mysql.js';
+import { engineUnavailableReason } from '../fixtures/container-engine.js';
+import { createMariadbContainer, type MariadbContainer } from '../fixtures/testcontainers-instances.js';
 import { expectAllInvalid, expectCode, type Attempt } from '../fixtures/datastore-assertions.js';
 import {
   cancelledAt,
@@ -429,15 +431,185 @@ if (reason) {
   });
 }
 
-const dockerReason = await dockerUnavailableReason();
+const engineReason = await engineUnavailableReason();
+
+if (engineReason) {
+  describeUnavailable('mysql manager on MariaDB 10.11 (testcontainers)', 'needs a container engine', 'mysql Testcontainers tests', engineReason);
+} else {
+  // The same manager on a server in a container (test/fixtures/testcontainers-datastore.ts):
+  // the image's entrypoint has prepared it; users, databases, root and the
+  // lifecycle go through the manager, the checks through TCP from outside.
+  describe('mysql manager on MariaDB 10.11 (testcontainers)', () => {
+    let inst: MariadbContainer;
+
+    const tcp = (name: string, password: string, database?: string): Promise<Connection> =>
+      mysql.createConnection({ host: '127.0.0.1', port: inst.port, user: name, password, database, connectTimeout: 5_000 });
+
+    async function connectAs(name: string, password: string, database?: string): Promise<string> {
+      try {
+        await (await tcp(name, password, database)).end();
+        return 'ok';
+      } catch (err) {
+        const code = (err as { code?: string }).code ?? String(err);
+        return code.startsWith('ER_ACCESS_DENIED') ? 'denied' : code;
+      }
+    }
+
+    async function snapshot(): Promise<{ users: Array<{ User: string; Host: string }>; dbs: Array<{ Database: string }> }> {
+      const password = await inst.ctx.secrets.get(ADMIN_SECRET);
+      const c = await mysql.createConnection({ socketPath: mysqlPaths(inst.ctx).socket, user: 'steward_admin', password });
+      try {
+        const [users] = await c.query<RowDataPacket[]>('SELECT User, Host FROM mysql.user ORDER BY User, Host');
+        const [dbs] = await c.query<RowDataPacket[]>('SHOW DATABASES');
+        return { users: users as Array<{ User: string; Host: string }>, dbs: dbs as Array<{ Database: string }> };
+      } finally {
+        await c.end();
+      }
+    }
+
+    beforeAll(async () => {
+      inst = await createMariadbContainer();
+    });
+
+    afterAll(async () => {
+      await inst?.teardown();
+    });
+
+    it('the server in the container is secured as prepare leaves it, and the manager probes it HEALTHY', async () => {
+      const probe = await inst.manager.probe();
+      expect(probe.status).toBe(DatastoreStatus.HEALTHY);
+      expect(probe.version).toMatch(/^10\.11\..*MariaDB/);
+      expect(probe.facts.pid).toMatch(/^\d+$/);
+      const snap = await snapshot();
+      expect(snap.users.filter((u) => u.User === '')).toEqual([]);
+      expect(snap.users.filter((u) => u.User === 'root').map((u) => u.Host)).toEqual(['localhost']);
+      expect(snap.users.filter((u) => u.User === 'steward_admin').map((u) => u.Host)).toEqual(['localhost']);
+      expect(snap.dbs.map((d) => d.Database)).not.toContain('test');
+      // Not over TCP: with no account yet for any host but localhost, the server refuses the host itself.
+      expect(await connectAs('steward_admin', (await inst.ctx.secrets.get(ADMIN_SECRET))!)).toBe('ER_HOST_NOT_PRIVILEGED');
+    });
+
+    it('users and databases: create, grant, revoke, change password, delete, seen over TCP', async () => {
+      const op = testOp();
+      const { users, databases } = inst.manager;
+      await databases.create([db('app'), db('app_2', 'latin1', 'latin1_swedish_ci'), db('appx2')], op);
+      await users.create([user('alice', 'alice-pw-1', ['app'])], op);
+      const c = await tcp('alice', 'alice-pw-1', 'app');
+      await c.query('CREATE TABLE notes (id INT PRIMARY KEY, body VARCHAR(100))');
+      await c.query('INSERT INTO notes VALUES (1, ?)', ['hello']);
+      await expect(c.query('USE app_2')).rejects.toMatchObject({ code: 'ER_DBACCESS_DENIED_ERROR' });
+      await c.end();
+
+      await users.grant({ name: 'alice', host: '%' }, ['app_2'], op);
+      expect(await connectAs('alice', 'alice-pw-1', 'app_2')).toBe('ok');
+      // "_" is a wildcard in GRANT: the grant on app_2 must not cover appx2.
+      expect(await connectAs('alice', 'alice-pw-1', 'appx2')).toBe('ER_DBACCESS_DENIED_ERROR');
+      expect(await users.listAccess({ name: 'alice', host: '%' }, op)).toEqual([{ database: 'app' }, { database: 'app_2' }]);
+      await users.revoke({ name: 'alice', host: '%' }, ['app_2'], op);
+      expect(await connectAs('alice', 'alice-pw-1', 'app_2')).toBe('ER_DBACCESS_DENIED_ERROR');
+
+      await users.create([user('bob', 'bob-pw-1', [], '127.0.0.1'), user('dave', 'dave-pw', ['app'], '10.9.9.%')], op);
+      expect(await connectAs('bob', 'bob-pw-1')).toBe('ok');
+      expect(await connectAs('dave', 'dave-pw', 'app')).toBe('denied');
+      await users.changePassword({ name: 'bob', host: '127.0.0.1' }, `n3w'pw"\\x`, op);
+      expect(await connectAs('bob', 'bob-pw-1')).toBe('denied');
+      expect(await connectAs('bob', `n3w'pw"\\x`)).toBe('ok');
+      expect((await users.list({ limit: 0, marker: '' }, op)).users.map((u) => `${u.name}@${u.host}`)).toEqual(['alice@%', 'bob@127.0.0.1', 'dave@10.9.9.%']);
+      await users.delete({ name: 'bob', host: '127.0.0.1' }, op);
+      await users.delete({ name: 'dave', host: '10.9.9.%' }, op);
+      await expectCode(users.get({ name: 'bob', host: '127.0.0.1' }, op), 'NOT_FOUND');
+      await expectCode(users.create([user('alice', 'x')], op), 'ALREADY_EXISTS');
+
+      await expectCode(databases.create([db('shop', 'nope')], op), 'INVALID_ARGUMENT', 'databases[0].character_set');
+      await expectCode(databases.create([db('ok1'), db('shop', 'utf8mb4', 'latin1_bin')], op), 'INVALID_ARGUMENT', 'databases[1].collation');
+      const listed = (await databases.list({ limit: 0, marker: '' }, op)).databases;
+      expect(listed.map((d) => d.name)).toEqual(['app', 'app_2', 'appx2']);
+      expect(listed.find((d) => d.name === 'app_2')).toEqual({
+        name: 'app_2',
+        characterSet: 'latin1',
+        collation: 'latin1_swedish_ci',
+        ctype: '',
+        replication: {},
+      });
+      await databases.delete('appx2', op);
+      await expectCode(databases.delete('appx2', op), 'NOT_FOUND');
+    });
+
+    it('root: enable, use over TCP, reset, disable', async () => {
+      const op = testOp();
+      const root = inst.manager.root;
+      expect(await root.status(op)).toEqual({ enabled: false, user: 'root' });
+      const first = await root.enable(op);
+      const c = await tcp('root', first.password);
+      await c.query('CREATE DATABASE rootmade');
+      await c.query('DROP DATABASE rootmade');
+      await c.end();
+      const second = await root.enable(op);
+      expect(await connectAs('root', first.password)).toBe('denied');
+      expect(await connectAs('root', second.password)).toBe('ok');
+      await root.disable(op);
+      expect(await connectAs('root', second.password)).toBe('denied');
+      expect((await snapshot()).users.filter((u) => u.User === 'root').map((u) => u.Host)).toEqual(['localhost']);
+    });
+
+    it('refuses hostile input with INVALID_ARGUMENT and changes nothing', async () => {
+      const op = testOp();
+      const { users, databases } = inst.agent;
+      const badNames = ["x'; DROP DATABASE mysql; --", 'a`b', 'a"b', '%', 'a\0b', 'a\nb', 'ålice', 'x'.repeat(33), '', ' alice'];
+      const badDbs = ["x'; DROP DATABASE mysql; --", 'a`b', 'a.b', '../etc', 'mysql', 'information_schema', 'x'.repeat(65)];
+      const before = await snapshot();
+      const attempts: Attempt[] = [];
+      for (const n of [...badNames, 'root', 'steward_admin']) {
+        attempts.push(
+          [`create user ${JSON.stringify(n)}`, () => users.create([user(n, 'pw-ok')], op)],
+          [`delete ${JSON.stringify(n)}`, () => users.delete({ name: n, host: '%' }, op)],
+          [`grant ${JSON.stringify(n)}`, () => users.grant({ name: n, host: '%' }, ['app'], op)],
+        );
+      }
+      for (const d of badDbs) {
+        attempts.push(
+          [`create db ${JSON.stringify(d)}`, () => databases.create([db(d)], op)],
+          [`delete db ${JSON.stringify(d)}`, () => databases.delete(d, op)],
+          [`grant db ${JSON.stringify(d)}`, () => users.grant({ name: 'alice', host: '%' }, [d], op)],
+        );
+      }
+      attempts.push(
+        ['host injection', () => users.create([user('eve', 'pw-ok', [], "%' OR '1'='1")], op)],
+        ['password with NUL', () => users.changePassword({ name: 'alice', host: '%' }, 'p\0w', op)],
+        ['charset injection', () => databases.create([db('eve', "utf8mb4' OR 1=1")], op)],
+        ['collation injection', () => databases.create([db('eve', 'utf8mb4', 'utf8mb4_bin; DROP DATABASE app')], op)],
+      );
+      await expectAllInvalid(attempts, ['pw-ok']);
+      expect(await snapshot()).toEqual(before);
+      expect(await connectAs('alice', 'alice-pw-1', 'app')).toBe('ok');
+    });
+
+    it('stop, start and restart act on the container; what was written is kept', async () => {
+      const op = testOp();
+      await inst.manager.stop(op);
+      expect((await inst.manager.probe()).status).toBe(DatastoreStatus.SHUTDOWN);
+      expect(await connectAs('alice', 'alice-pw-1', 'app')).not.toBe('ok');
+      await inst.manager.start(op);
+      expect((await inst.manager.probe()).status).toBe(DatastoreStatus.HEALTHY);
+      await inst.manager.restart(op);
+      expect((await inst.manager.probe()).status).toBe(DatastoreStatus.HEALTHY);
+      const c = await tcp('alice', 'alice-pw-1', 'app');
+      const [rows] = await c.query<RowDataPacket[]>('SELECT body FROM notes');
+      expect(rows).toEqual([{ body: 'hello' }]);
+      await c.end();
+    });
+  });
+}
+
+const mysql8Reason = await mysql8UnavailableReason();
 
 describe('mysql manager SQL on MySQL 8 (testcontainers)', () => {
-  it.runIf(!!dockerReason)('needs a Docker engine', (t) => {
-    console.warn(`\n*** SKIPPED: MySQL 8 container tests: ${dockerReason} ***\n`);
-    t.skip(dockerReason);
+  it.runIf(!!mysql8Reason)('needs a MySQL 8 image', (t) => {
+    console.warn(`\n*** SKIPPED: MySQL 8 container tests: ${mysql8Reason} ***\n`);
+    t.skip(mysql8Reason);
   });
 
-  it.runIf(!dockerReason)('users, grants, databases and root work on MySQL 8', async () => {
+  it.runIf(!mysql8Reason)('users, grants, databases and root work on MySQL 8', async () => {
     const server = await startMysqlContainer();
     const open = (u: string, p: string, database?: string) => mysql.createConnection({ host: server.host, port: server.port, user: u, password: p, database });
     const admin = await open('root', server.rootPassword);

@@ -25,6 +25,8 @@ import {
   serverProcesses,
 } from '../fixtures/datastore-lifecycle.js';
 import { describeUnavailable, prepareRequest } from '../fixtures/datastore-suite.js';
+import { engineUnavailableReason } from '../fixtures/container-engine.js';
+import { createPostgresqlContainer, type PostgresqlContainer } from '../fixtures/testcontainers-instances.js';
 
 const db = (name: string, characterSet = '', collation = '', ctype = ''): Database => ({ name, characterSet, collation, ctype, replication: {} });
 const user = (name: string, password: string, access: string[] = [], host = ''): User => ({
@@ -633,6 +635,178 @@ if (reason) {
       const c = new pg.Client({ host: '127.0.0.1', port: inst.port, user: 'retrier', password: 'retry-pw', database: 'retry_db' });
       await c.connect();
       await c.query('CREATE TABLE t (x int)');
+      await c.end();
+    });
+  });
+}
+
+const engineReason = await engineUnavailableReason();
+
+if (engineReason) {
+  describeUnavailable('postgresql manager on PostgreSQL 15 (testcontainers)', 'needs a container engine', 'postgresql Testcontainers tests', engineReason);
+} else {
+  // The same manager on a server in a container (test/fixtures/testcontainers-datastore.ts):
+  // the image's entrypoint has prepared it; users, databases, root and the
+  // lifecycle go through the manager, the checks through TCP from outside.
+  describe('postgresql manager on PostgreSQL 15 (testcontainers)', () => {
+    let inst: PostgresqlContainer;
+
+    async function tcp(name: string, password: string, database = 'postgres'): Promise<pg.Client> {
+      const c = new pg.Client({ host: '127.0.0.1', port: inst.port, user: name, password, database, connectionTimeoutMillis: 5_000 });
+      c.on('error', () => undefined);
+      await c.connect();
+      return c;
+    }
+
+    /** As in the process suite: 'ok', 'denied' (28P01), 'rejected' (28000), 'no-connect' (42501), else the SQLSTATE. */
+    async function connectAs(name: string, password: string, database = 'postgres'): Promise<string> {
+      try {
+        await (await tcp(name, password, database)).end();
+        return 'ok';
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        return ({ '28P01': 'denied', '28000': 'rejected', '42501': 'no-connect' } as Record<string, string>)[code ?? ''] ?? code ?? String(err);
+      }
+    }
+
+    async function snapshot(): Promise<unknown> {
+      const password = await inst.ctx.secrets.get(ADMIN_SECRET);
+      const c = new pg.Client({ host: inst.ctx.runDir, port: inst.port, user: 'steward_admin', password, database: 'postgres' });
+      await c.connect();
+      try {
+        return {
+          roles: (await c.query('SELECT rolname, rolcanlogin, rolsuper, rolpassword FROM pg_authid ORDER BY rolname COLLATE "C"')).rows,
+          databases: (await c.query('SELECT datname, datacl::text, encoding, datcollate FROM pg_database ORDER BY datname COLLATE "C"')).rows,
+        };
+      } finally {
+        await c.end();
+      }
+    }
+
+    beforeAll(async () => {
+      inst = await createPostgresqlContainer();
+    });
+
+    afterAll(async () => {
+      await inst?.teardown();
+    });
+
+    it('the server in the container is secured as prepare leaves it, and the manager probes it HEALTHY', async () => {
+      const probe = await inst.manager.probe();
+      expect(probe.status).toBe(DatastoreStatus.HEALTHY);
+      expect(probe.version).toMatch(/^15\./);
+      expect(await connectAs('steward_admin', (await inst.ctx.secrets.get(ADMIN_SECRET))!)).toBe('rejected');
+      expect(await connectAs('postgres', '')).not.toBe('ok');
+    });
+
+    it('users and databases: create, grant, revoke, change password, delete, seen over TCP', async () => {
+      const op = testOp();
+      const { users, databases } = inst.manager;
+      await databases.create([db('app'), db('app_2'), db('lat', 'LATIN1', 'C')], op);
+      await users.create([user('alice', 'alice-pw-1', ['app'])], op);
+      const alice = await tcp('alice', 'alice-pw-1', 'app');
+      await alice.query('CREATE TABLE notes (id int PRIMARY KEY, body text)');
+      await alice.query('INSERT INTO notes VALUES (1, $1)', ['hello']);
+      await alice.end();
+      expect(await connectAs('alice', 'alice-pw-1', 'app_2')).toBe('no-connect');
+
+      await users.create([user('bob', 'bob-pw-1')], op);
+      await users.grant(ref('bob'), ['app_2'], op);
+      const bob = await tcp('bob', 'bob-pw-1', 'app_2');
+      await bob.query('CREATE TABLE t (x int)');
+      await bob.query('DROP TABLE t'); // a role that owns objects is not dropped (the process suite covers that)
+      await bob.end();
+      expect(await users.listAccess(ref('bob'), op)).toEqual([{ database: 'app_2' }]);
+      await users.revoke(ref('bob'), ['app_2'], op);
+      expect(await connectAs('bob', 'bob-pw-1', 'app_2')).toBe('no-connect');
+      await users.changePassword(ref('bob'), `n3w'pw"\\x`, op);
+      expect(await connectAs('bob', 'bob-pw-1')).toBe('denied');
+      expect(await connectAs('bob', `n3w'pw"\\x`)).toBe('ok');
+      expect((await users.list({ limit: 0, marker: '' }, op)).users.map((u) => u.name)).toEqual(['alice', 'bob']);
+      await users.delete(ref('bob'), op);
+      await expectCode(users.get(ref('bob'), op), 'NOT_FOUND');
+      await expectCode(users.create([user('alice', 'x')], op), 'ALREADY_EXISTS');
+
+      await expectCode(databases.create([db('shop', 'nope')], op), 'INVALID_ARGUMENT', 'databases[0].character_set');
+      await expectCode(databases.create([db('shop', 'LATIN1', 'C.UTF-8')], op), 'INVALID_ARGUMENT', 'databases[0].collation');
+      const listed = (await databases.list({ limit: 0, marker: '' }, op)).databases;
+      expect(listed.map((d) => d.name)).toEqual(['app', 'app_2', 'lat']);
+      expect(listed.find((d) => d.name === 'lat')).toMatchObject({ characterSet: 'LATIN1', collation: 'C' });
+      await databases.delete('app_2', op);
+      await expectCode(databases.delete('app_2', op), 'NOT_FOUND');
+    });
+
+    it('root: enable, use over TCP, reset, disable (pg_hba.conf rewritten by the manager, read by the server in the container)', async () => {
+      const op = testOp();
+      const root = inst.manager.root;
+      expect(await root.status(op)).toEqual({ enabled: false, user: 'postgres' });
+      const first = await root.enable(op);
+      const c = await tcp('postgres', first.password);
+      await c.query('CREATE DATABASE rootmade');
+      await c.query('DROP DATABASE rootmade');
+      await c.end();
+      const second = await root.enable(op);
+      expect(await connectAs('postgres', first.password)).toBe('denied');
+      expect(await connectAs('postgres', second.password)).toBe('ok');
+      await root.disable(op);
+      expect(await connectAs('postgres', second.password)).toBe('rejected');
+      expect(await root.status(op)).toEqual({ enabled: false, user: 'postgres' });
+    });
+
+    it('refuses hostile input with INVALID_ARGUMENT and changes nothing', async () => {
+      const op = testOp();
+      const { users, databases } = inst.agent;
+      const badNames = [
+        "x'; DROP DATABASE app; --",
+        'a"b',
+        '"; DROP ROLE alice; --',
+        'a b',
+        'a\0b',
+        'ålice',
+        'x'.repeat(64),
+        '',
+        'postgres',
+        'steward_admin',
+        'pg_monitor',
+      ];
+      const badDbs = ["x'; DROP DATABASE app; --", 'a"b', 'template0', 'template1', 'postgres', 'a\nb', 'x'.repeat(64)];
+      const before = await snapshot();
+      const attempts: Attempt[] = [];
+      for (const n of badNames) {
+        attempts.push(
+          [`create user ${JSON.stringify(n)}`, () => users.create([user(n, 'pw-ok')], op)],
+          [`delete ${JSON.stringify(n)}`, () => users.delete(ref(n), op)],
+          [`grant ${JSON.stringify(n)}`, () => users.grant(ref(n), ['app'], op)],
+        );
+      }
+      for (const d of badDbs) {
+        attempts.push(
+          [`create db ${JSON.stringify(d)}`, () => databases.create([db(d)], op)],
+          [`delete db ${JSON.stringify(d)}`, () => databases.delete(d, op)],
+          [`grant db ${JSON.stringify(d)}`, () => users.grant(ref('alice'), [d], op)],
+        );
+      }
+      for (const inj of ["UTF8' TEMPLATE template1 --", 'UTF8; DROP DATABASE app', "C' LC_CTYPE 'C"]) {
+        attempts.push(
+          [`encoding ${JSON.stringify(inj)}`, () => databases.create([db('eve', inj)], op)],
+          [`collation ${JSON.stringify(inj)}`, () => databases.create([db('eve', '', inj)], op)],
+        );
+      }
+      await expectAllInvalid(attempts, ['pw-ok']);
+      expect(await snapshot()).toEqual(before);
+      expect(await connectAs('alice', 'alice-pw-1', 'app')).toBe('ok');
+    });
+
+    it('stop, start and restart act on the container; what was written is kept', async () => {
+      const op = testOp();
+      await inst.manager.stop(op);
+      expect((await inst.manager.probe()).status).toBe(DatastoreStatus.SHUTDOWN);
+      await inst.manager.start(op);
+      expect((await inst.manager.probe()).status).toBe(DatastoreStatus.HEALTHY);
+      await inst.manager.restart(op);
+      expect((await inst.manager.probe()).status).toBe(DatastoreStatus.HEALTHY);
+      const c = await tcp('alice', 'alice-pw-1', 'app');
+      expect((await c.query('SELECT body FROM notes')).rows).toEqual([{ body: 'hello' }]);
       await c.end();
     });
   });

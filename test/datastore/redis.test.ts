@@ -29,6 +29,8 @@ import {
   until,
 } from '../fixtures/datastore-lifecycle.js';
 import { describeUnavailable, prepareRequest } from '../fixtures/datastore-suite.js';
+import { engineUnavailableReason } from '../fixtures/container-engine.js';
+import { createRedisContainer, type RedisContainer } from '../fixtures/testcontainers-instances.js';
 
 const user = (name: string, password: string, permissions = '', extra: Partial<User> = {}): User => ({
   name,
@@ -613,6 +615,167 @@ if (reason) {
       } finally {
         await fresh.teardown();
       }
+    });
+  });
+}
+
+const engineReason = await engineUnavailableReason();
+
+if (engineReason) {
+  describeUnavailable('redis manager on Redis 7 (testcontainers)', 'needs a container engine', 'redis Testcontainers tests', engineReason);
+} else {
+  // The same manager on a server in a container (test/fixtures/testcontainers-datastore.ts):
+  // the image's entrypoint has prepared it; users, root and the lifecycle go
+  // through the manager, the checks through TCP from outside.
+  describe('redis manager on Redis 7 (testcontainers)', () => {
+    let inst: RedisContainer;
+    const open: Client[] = [];
+
+    async function tcp(username?: string, password?: string): Promise<Client> {
+      const c = newClient(inst.port, username, password);
+      await c.connect();
+      open.push(c);
+      return c;
+    }
+
+    /** 'ok', 'denied' (WRONGPASS or NOAUTH), or the error's text. */
+    async function connectAs(username?: string, password?: string): Promise<string> {
+      try {
+        (await tcp(username, password)).destroy();
+        return 'ok';
+      } catch (err) {
+        const message = (err as Error).message;
+        return /^(WRONGPASS|NOAUTH)/.test(message) ? 'denied' : message;
+      }
+    }
+
+    async function attempt(c: Client, ...args: string[]): Promise<unknown> {
+      try {
+        return await c.sendCommand(args);
+      } catch (err) {
+        return (err as Error).message.split(' ')[0];
+      }
+    }
+
+    const aclList = async () => {
+      const password = (await inst.ctx.secrets.get(ADMIN_SECRET))!;
+      return withSession({ socket: redisPaths(inst.ctx).socket, user: 'steward_admin', password }, (s) => s.call('ACL', 'LIST'));
+    };
+
+    beforeAll(async () => {
+      inst = await createRedisContainer();
+    });
+
+    afterAll(async () => {
+      for (const c of open) if (c.isOpen) c.destroy();
+      await inst?.teardown();
+    });
+
+    it('the server in the container is secured as prepare leaves it, and the manager probes it HEALTHY', async () => {
+      const probe = await inst.manager.probe();
+      expect(probe.status).toBe(DatastoreStatus.HEALTHY);
+      expect(probe.version).toMatch(/^7\./);
+      expect(probe.facts).toMatchObject({ role: 'master', aof_enabled: '1' });
+      const acl = (await aclList()) as string[];
+      expect(acl.find((l) => l.startsWith('user default '))).toMatch(/^user default off /);
+      expect(await connectAs()).toBe('denied');
+      // Redis ACLs know no client addresses: the admin's password is its only guard, over TCP too.
+      expect(await connectAs('steward_admin', (await inst.ctx.secrets.get(ADMIN_SECRET))!)).toBe('ok');
+    });
+
+    it('users: read-write, read-only and custom rules, seen over TCP; change password, delete', async () => {
+      const op = testOp();
+      const users = inst.manager.users;
+      await users.create(
+        [
+          user('app', 'app-pw-123', 'read-write'),
+          user('reader', 'reader-pw-1', 'read-only'),
+          user('cache', 'cache-pw-1', '~cache:* -@all +get +set +del +ping'),
+        ],
+        op,
+      );
+      const app = await tcp('app', 'app-pw-123');
+      expect(await app.set('greeting', 'hello')).toBe('OK');
+      for (const cmd of [['FLUSHALL'], ['CONFIG', 'GET', 'dir'], ['ACL', 'LIST'], ['DEBUG', 'SLEEP', '0'], ['MODULE', 'LIST']]) {
+        expect(await attempt(app, ...cmd), cmd.join(' ')).toMatch(/^(NOPERM|ERR)$/);
+      }
+      const reader = await tcp('reader', 'reader-pw-1');
+      expect(await reader.get('greeting')).toBe('hello');
+      expect(await attempt(reader, 'SET', 'greeting', 'bye')).toBe('NOPERM');
+      const cache = await tcp('cache', 'cache-pw-1');
+      expect(await cache.set('cache:a', '1')).toBe('OK');
+      expect(await attempt(cache, 'GET', 'greeting')).toBe('NOPERM');
+
+      expect((await users.list({ limit: 0, marker: '' }, op)).users.map((u) => u.name)).toEqual(['app', 'cache', 'reader']);
+      await users.changePassword({ name: 'cache', host: '' }, 'n3w"pw\\x\'', op);
+      expect(await connectAs('cache', 'cache-pw-1')).toBe('denied');
+      expect(await connectAs('cache', 'n3w"pw\\x\'')).toBe('ok');
+      await users.delete({ name: 'cache', host: '' }, op);
+      expect(await connectAs('cache', 'n3w"pw\\x\'')).toBe('denied');
+      await expectCode(users.get({ name: 'cache', host: '' }, op), 'NOT_FOUND');
+      await expectCode(users.create([user('app', 'app-pw-456', 'read-only')], op), 'ALREADY_EXISTS');
+    });
+
+    it('root: the default user is refused until enabled, works with the returned password, refused after disable', async () => {
+      const op = testOp();
+      const root = inst.manager.root;
+      expect(await root.status(op)).toEqual({ enabled: false, user: 'default' });
+      const { password } = await root.enable(op);
+      const c = await tcp(undefined, password);
+      expect(await attempt(c, 'ACL', 'WHOAMI')).toBe('default');
+      expect(await attempt(c, 'MODULE', 'LOAD', '/tmp/x.so')).toBe('ERR');
+      await root.disable(op);
+      expect(await connectAs(undefined, password)).toBe('denied');
+      expect(await root.status(op)).toEqual({ enabled: false, user: 'default' });
+    });
+
+    it('refuses hostile input with INVALID_ARGUMENT and changes nothing', async () => {
+      const op = testOp();
+      const { users } = inst.agent;
+      const badNames = ["x'; FLUSHALL; --", 'a b', 'a\r\nFLUSHALL', '~*', '+@all', 'a\0b', 'ålice', 'x'.repeat(65), '', 'default', 'steward_admin'];
+      const badRules = [
+        '+@all',
+        '~* +@all',
+        'allcommands',
+        '~* +flushall',
+        '~* +config|set',
+        '~* +acl',
+        'nopass',
+        '~* +@read >secret-pw',
+        'reset',
+        '~* +@read on',
+        '~*\n+@all',
+      ];
+      const before = await aclList();
+      const attempts: Attempt[] = [];
+      for (const n of badNames) {
+        attempts.push(
+          [`create user ${JSON.stringify(n)}`, () => users.create([user(n, 'pw-ok-123')], op)],
+          [`delete ${JSON.stringify(n)}`, () => users.delete({ name: n, host: '' }, op)],
+          [`change password ${JSON.stringify(n)}`, () => users.changePassword({ name: n, host: '' }, 'pw-ok-123', op)],
+        );
+      }
+      for (const r of badRules) attempts.push([`rule ${JSON.stringify(r)}`, () => users.create([user('eve', 'pw-ok-123', r)], op)]);
+      attempts.push(['a bad password', () => users.changePassword({ name: 'app', host: '' }, 'new\nline12', op)]);
+      await expectAllInvalid(attempts, ['pw-ok-123', 'secret-pw']);
+      expect(await aclList()).toEqual(before);
+      expect(await connectAs('app', 'app-pw-123')).toBe('ok');
+    });
+
+    it('stop, start and restart act on the container; data and users are kept', async () => {
+      const op = testOp();
+      const app = await tcp('app', 'app-pw-123');
+      await app.set('durable', 'before-stop');
+      await inst.manager.stop(op);
+      expect((await inst.manager.probe()).status).toBe(DatastoreStatus.SHUTDOWN);
+      await inst.manager.start(op);
+      expect((await inst.manager.probe()).status).toBe(DatastoreStatus.HEALTHY);
+      await inst.manager.restart(op);
+      expect((await inst.manager.probe()).status).toBe(DatastoreStatus.HEALTHY);
+      const c = await tcp('app', 'app-pw-123');
+      expect(await c.get('durable')).toBe('before-stop');
+      expect(await connectAs('reader', 'reader-pw-1')).toBe('ok');
+      expect(await connectAs()).toBe('denied');
     });
   });
 }
