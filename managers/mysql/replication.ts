@@ -231,10 +231,10 @@ export function mysqlReplicationOps(d: MysqlReplicationDeps): ReplicationOps {
       } catch (err) {
         // A server that does not run takes no writes; the file keeps it fenced when it starts.
         // One that runs but does not answer (frozen, wedged) is killed: woken, it would take the writes queued for it.
-        if (!hasCode(err, 'UNAVAILABLE')) {
-          if (op.signal.aborted) throw err;
-          await d.server.killServer();
-        }
+        // Cancelled or past its deadline too: the state file says fenced already, so the
+        // lease no longer guards this server, and nothing else would stop it.
+        if (!hasCode(err, 'UNAVAILABLE')) await d.server.killServer();
+        if (op.signal.aborted) throw err;
       } finally {
         answer.dispose();
       }

@@ -296,12 +296,13 @@ export function postgresqlReplicationOps(d: PgReplicationDeps): ReplicationOps {
         await reloadRole(sessions, d.paths.replicationConf, done.signal);
         await sessions(endClientSessions);
       } catch (err) {
-        if (op.signal.aborted) throw err;
         // A server that does not run takes no writes; the files keep it fenced when it starts.
         // One that runs but does not answer (frozen, wedged), or refuses the agent (starting up with the files
-        // as they were before), is killed: woken or started, it would take the writes queued for it.
+        // as they were before), is killed: woken or started, it would take the writes queued for it. So too
+        // when the fence was cancelled or ran out of time: the state says fenced, the lease no longer guards it.
         const running = (await d.ctx.service.state(await d.server.serviceSpec())) === 'running';
         if (!hasCode(err, 'UNAVAILABLE') || running) await d.server.killServer();
+        if (op.signal.aborted) throw err;
       } finally {
         answer.dispose();
         done.dispose();

@@ -314,8 +314,21 @@ describe.skipIf(!!reason)('Redis replication (process backend)', () => {
     }
   });
 
-  it('leaving the set (promote without a source): standalone, writable, without the replication accounts', async () => {
+  it('a fence that runs out of time on a frozen server still kills it (the state says fenced: the lease no longer guards it)', async () => {
     await r2.manager.start(testOp()); // killed by the fence above: started again, still fenced
+    const pid = await serverPid(r2);
+    process.kill(pid, 'SIGSTOP');
+    try {
+      // The controller's deadline for a fence of a dead primary is short: here shorter than the fence's own wait for an answer.
+      await expect(r2.manager.replication.fence(testOp(AbortSignal.timeout(300)))).rejects.toThrow();
+      await waitFor('the frozen server killed', async () => !isAlive(pid), 10_000, 20);
+    } finally {
+      if (isAlive(pid)) process.kill(pid, 'SIGCONT');
+    }
+  });
+
+  it('leaving the set (promote without a source): standalone, writable, without the replication accounts', async () => {
+    await r2.manager.start(testOp()); // killed by the fences above: started again, still fenced
     await expect(push(r2, 502, 1)).rejects.toThrow(/^NOREPLICAS/);
     const st = await r2.manager.replication.promote({ term: 5, source: undefined }, testOp());
     expect(st).toMatchObject({ role: ReplicationRole.STANDALONE, fenced: false, readOnly: false });
