@@ -23,6 +23,7 @@ FROM ${BASE}
 COPY --from=package /pkg/usr/ /usr/
 COPY --from=package /pkg/etc/ /etc/
 COPY containers/controller-entrypoint.sh /usr/local/bin/steward-entrypoint
+COPY containers/entrypoint-checks.sh /usr/local/lib/steward/entrypoint-checks.sh
 COPY containers/controller-healthcheck.mjs /usr/local/lib/steward/healthcheck.mjs
 # The user is the one the package's postinst makes.
 RUN chmod 0755 /usr/local/bin/steward-entrypoint && \

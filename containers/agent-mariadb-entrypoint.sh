@@ -14,13 +14,7 @@
 #   STEWARD_AGENT_HEARTBEAT_INTERVAL_MS             how often the agent reports (default 10000)
 #   STEWARD_AGENT_HEALTH_PORT                       the agent's /healthz on 127.0.0.1 (default 9187)
 set -eu
-fail() { echo "steward-entrypoint: $*" >&2; exit 64; }
-# check NAME VALUE REGEX WHAT: one line (grep -x alone would judge each line of a value apart) matching REGEX.
-check() {
-  case $2 in *'
-'*) fail "$1: one line only" ;; esac
-  printf '%s' "$2" | grep -Eqx -- "$3" || fail "$1: $4"
-}
+. /usr/local/lib/steward/entrypoint-checks.sh
 config=/etc/steward/agent.yaml
 if [ ! -e "$config" ]; then
   check STEWARD_AGENT_INSTANCE_ID "${STEWARD_AGENT_INSTANCE_ID:-}" '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}' 'an instance id'

@@ -10,13 +10,7 @@
 # one-time token (stewardctl instance enrollment-token). Arguments are passed
 # to steward-controller.
 set -eu
-fail() { echo "steward-entrypoint: $*" >&2; exit 64; }
-# check NAME VALUE REGEX WHAT: one line (grep -x alone would judge each line of a value apart) matching REGEX.
-check() {
-  case $2 in *'
-'*) fail "$1: one line only" ;; esac
-  printf '%s' "$2" | grep -Eqx -- "$3" || fail "$1: $4"
-}
+. /usr/local/lib/steward/entrypoint-checks.sh
 config=/etc/steward/controller.yaml
 if [ ! -e "$config" ]; then
   listen=${STEWARD_LISTEN:-0.0.0.0:50051}

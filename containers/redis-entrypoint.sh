@@ -7,23 +7,8 @@
 #   STEWARD_RUN_DIR         where the socket goes (default /run/steward; bind-mount
 #                           it to reach the admin account from outside, as an agent does)
 set -eu
-fail() { echo "steward-entrypoint: $*" >&2; exit 64; }
-# check NAME VALUE REGEX WHAT: one line (grep -x alone would judge each line of a value apart) matching REGEX.
-check() {
-  case $2 in *'
-'*) fail "$1: one line only" ;; esac
-  printf '%s' "$2" | grep -Eqx -- "$3" || fail "$1: $4"
-}
-password=${STEWARD_ADMIN_PASSWORD:-}
-bind=${STEWARD_BIND:-127.0.0.1}
-port=${STEWARD_PORT:-6379}
-run=${STEWARD_RUN_DIR:-/run/steward}
-check STEWARD_ADMIN_PASSWORD "$password" '[A-Za-z0-9._~-]{16,128}' '16 to 128 of A-Z a-z 0-9 . _ ~ -'
-check STEWARD_BIND "$bind" '([0-9]{1,3}\.){3}[0-9]{1,3}' 'an IPv4 address'
-check STEWARD_PORT "$port" '[1-9][0-9]{0,4}' 'a port number'
-[ "$port" -le 65535 ] || fail "STEWARD_PORT: a port number"
-check STEWARD_RUN_DIR "$run" '/[A-Za-z0-9._/-]{1,80}' 'an absolute path of A-Z a-z 0-9 . _ / -'
-[ -d "$run" ] && [ -w "$run" ] || fail "STEWARD_RUN_DIR: $run is not a directory the server may write"
+. /usr/local/lib/steward/entrypoint-checks.sh
+datastore_settings 6379
 data=/var/lib/steward/redis
 mkdir -p "$data"
 if [ ! -e "$data/users.acl" ]; then

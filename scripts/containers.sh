@@ -137,7 +137,7 @@ image() {
     mariadb | postgresql | redis)
       local base tag
       base=$(image base)
-      tag=$(printf '%s\n' "$base" "$(hash_files containers/$name.Containerfile containers/$name-entrypoint.sh)" | sha256sum | cut -c1-12)
+      tag=$(printf '%s\n' "$base" "$(hash_files containers/$name.Containerfile containers/$name-entrypoint.sh containers/entrypoint-checks.sh)" | sha256sum | cut -c1-12)
       build "$name" "$tag" "$here/containers" "$here/containers/$name.Containerfile" --build-arg "BASE=$base"
       ;;
     controller | agent-mariadb)
@@ -152,12 +152,12 @@ image() {
       [ -n "$deb" ] || fail "no $pkg .deb in $dir"
       base=$(image base)
       tag=$(printf '%s\n' "$base" "$(sha256sum <"$deb")" \
-        "$(hash_files "$file" $(cd "$here" && ls containers/"$name"-*))" | sha256sum | cut -c1-12)
+        "$(hash_files "$file" containers/entrypoint-checks.sh $(cd "$here" && ls containers/"$name"-*))" | sha256sum | cut -c1-12)
       # A context laid out as the tree is, with only this .deb: whatever else is in DIR stays out.
       ctx=$(mktemp -d)
       mkdir -p "$ctx/build/packages" "$ctx/containers"
       cp "$deb" "$ctx/build/packages/"
-      cp "$here/containers/$name"-* "$ctx/containers/"
+      cp "$here/containers/$name"-* "$here/containers/entrypoint-checks.sh" "$ctx/containers/"
       local built=0
       build "$name" "$tag" "$ctx" "$here/$file" --build-arg "BASE=$base" || built=$?
       rm -rf "$ctx"
