@@ -15,11 +15,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { ServerCredentials, credentials } from '@grpc/grpc-js';
 import { call, clientsFor, tempDir, waitFor, type Clients } from '../test/fixtures/controller.js';
 import { CreateInstanceRequest, type CreateInstanceResponse } from '../proto/gen/steward/v1/api.js';
-import { generateKeyPair, privateKeyToPem } from '../managers/sdk/pki.js';
-import { echoClient, startEchoServer } from './raw-grpc.js';
+import { tlsEcho } from './raw-grpc.js';
 import { CertificateAuthority } from '../controller/pki/ca.js';
 import { ms, summarize, timeEach } from './stats.js';
 import type { SimJob } from '../test/fixtures/sim-agents.js';
@@ -204,15 +202,9 @@ async function run(n: number, raw: { p50: number }): Promise<void> {
 const sizes = SIZES.length ? SIZES : [1000, 2000, 5000];
 // The raw baseline, in this run, over TLS with a certificate from a CA of its own.
 const ca = await CertificateAuthority.loadOrCreate(join(tempDir('fan-in-ca-'), 'pki'));
-const keys = await generateKeyPair();
-const cert = await ca.issueServerCertificate(keys.publicKey, ['127.0.0.1'], 3600_000);
-const echo = await startEchoServer(
-  ServerCredentials.createSsl(null, [{ private_key: Buffer.from(await privateKeyToPem(keys.privateKey)), cert_chain: Buffer.from(cert.pem) }]),
-);
-const rawClient = echoClient(echo.address, credentials.createSsl(Buffer.from(ca.certPem)));
+const rawClient = await tlsEcho(ca);
 await timeEach(50, () => rawClient.echo(Buffer.from('ping')));
 const raw = summarize(await timeEach(300, () => rawClient.echo(Buffer.from('ping'))));
 rawClient.close();
-echo.stop();
 for (const n of sizes) await run(n, raw);
 process.exit(0);

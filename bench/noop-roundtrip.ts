@@ -2,13 +2,10 @@
 // (store, operation row) -> agent over mutual TLS (journal) -> back, against a
 // raw grpc-js unary round trip on loopback, both with TLS, in the same run.
 //   npx tsx bench/noop-roundtrip.ts [iterations]
-import { readFileSync } from 'node:fs';
-import { credentials, ServerCredentials } from '@grpc/grpc-js';
 import { call, startTestController, waitFor } from '../test/fixtures/controller.js';
 import { CreateInstanceRequest, type CreateInstanceResponse, type Instance } from '../proto/gen/steward/v1/api.js';
-import { startEchoServer, echoClient } from './raw-grpc.js';
+import { tlsEcho } from './raw-grpc.js';
 import { summarize, timeEach, ms, ratio } from './stats.js';
-import { generateKeyPair, privateKeyToPem } from '../managers/sdk/pki.js';
 
 const N = Number(process.argv[2] ?? 300);
 const t = await startTestController();
@@ -22,12 +19,7 @@ try {
   await waitFor('agent', async () => (await call<object, Instance>(t.clients.instances, 'get', { id })).agentConnected);
 
   // Raw baseline with a TLS server certificate from the same CA.
-  const keys = await generateKeyPair();
-  const cert = await t.controller.security.ca.issueServerCertificate(keys.publicKey, ['127.0.0.1'], 3600_000);
-  const echo = await startEchoServer(
-    ServerCredentials.createSsl(null, [{ private_key: Buffer.from(await privateKeyToPem(keys.privateKey)), cert_chain: Buffer.from(cert.pem) }]),
-  );
-  const raw = echoClient(echo.address, credentials.createSsl(readFileSync(t.controller.caFile)));
+  const raw = await tlsEcho(t.controller.security.ca);
   const payload = Buffer.from('ping');
   await timeEach(50, () => raw.echo(payload)); // warm-up
   await timeEach(20, () => call(t.clients.instances, 'ping', { instanceId: id, echo: 'w' }));
@@ -39,7 +31,6 @@ try {
   console.log(`  Steward API -> agent:     p50 ${ms(stwS.p50)}  p90 ${ms(stwS.p90)}  p99 ${ms(stwS.p99)}`);
   console.log(`  ratio (p50): ${ratio(stwS.p50, rawS.p50)}  overhead (p50): ${ms(stwS.p50 - rawS.p50)}`);
   raw.close();
-  echo.stop();
 } finally {
   await t.close();
 }

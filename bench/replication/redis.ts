@@ -6,25 +6,15 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createClient } from 'redis';
 import type { TestController } from '../../test/fixtures/controller.js';
 import { waitFor } from '../../test/fixtures/controller.js';
 import { freePort } from '../../test/fixtures/manager-instance.js';
+import { redisAppClient } from '../../test/fixtures/redis-instance.js';
 import type { ByHand, DatastoreBench } from './common.js';
 
 const PASSWORD = 'Bench-Pw-1234567';
 
-async function app(host: string, port: number) {
-  const c = createClient({
-    socket: { host, port, reconnectStrategy: false, connectTimeout: 2_000 },
-    username: 'app',
-    password: PASSWORD,
-    disableOfflineQueue: true,
-  });
-  c.on('error', () => undefined); // failures surface through the rejected calls
-  await c.connect();
-  return c;
-}
+const app = (host: string, port: number) => redisAppClient(host, port, PASSWORD);
 
 /** One command as the application user; the connection is closed after it. */
 async function command(port: number, ...args: string[]): Promise<string> {

@@ -9,14 +9,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
-import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreateUsersApiRequest, InstanceTask, type Instance } from '../../proto/gen/steward/v1/api.js';
 import { FailoverMode, ReplicaSetTask, ReplicationRole, type ReplicaSet } from '../../proto/gen/steward/v1/replication.js';
 import type { Notification } from '../../controller/notifications/types.js';
 import { withSession, type Session } from '../../managers/redis/connection.js';
 import { call, clientsFor, startTestController, waitFor, type TestController } from '../fixtures/controller.js';
-import { redisUnavailableReason } from '../fixtures/redis-instance.js';
+import { redisAppClient, redisUnavailableReason } from '../fixtures/redis-instance.js';
 import {
   allFollowing,
   createInstance,
@@ -61,18 +60,8 @@ describe.skipIf(!!unavailable)('Redis replica sets end to end (controller + agen
     return { host: i.host, port: i.port };
   };
 
-  /** The application's own connection: its ACL user over TCP, no reconnecting behind the test's back. */
-  async function app(host: string, port: number) {
-    const c = createClient({
-      socket: { host, port, reconnectStrategy: false, connectTimeout: 2_000 },
-      username: 'app',
-      password: PASSWORD,
-      disableOfflineQueue: true,
-    });
-    c.on('error', () => undefined); // failures surface through the rejected calls
-    await c.connect();
-    return c;
-  }
+  /** The application's own connection: its ACL user over TCP. */
+  const app = (host: string, port: number) => redisAppClient(host, port, PASSWORD);
 
   async function rows(id: string): Promise<number[]> {
     const { host, port } = await address(id);
