@@ -44,8 +44,14 @@ const SOURCE_END_WAIT_MS = 3_000;
 const APPLY_WAIT_MS = 60_000;
 /** Applying that has not advanced for this long has nothing more it can apply (a partial record of a dead source). */
 const APPLY_STALL_MS = 2_000;
-/** How long an attach waits for the replica to stream from its new source (or to show it never can) before it answers. */
-const ATTACH_WAIT_MS = 10_000;
+/**
+ * How long an attach waits for the replica to stream from its new source (or
+ * to show it never can) before it answers. Generous: a fork that shows only
+ * after the answer is not seen again (the WAL receiver retries every 5 s, and
+ * on a loaded machine its first connection took longer than 10 s); a source
+ * that is down costs an attach this long.
+ */
+const ATTACH_WAIT_MS = 30_000;
 const POLL_MS = 50;
 
 export interface PgReplicationDeps {

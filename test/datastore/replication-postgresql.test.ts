@@ -313,14 +313,14 @@ if (reason) {
       const promoted = await src.manager.replication.promote({ term: 6, source: sourceRequest(6, ['r2', 'r1']) }, testOp());
       const attached = await r2.manager.replication.attach(attachTo(src, 'r2', 6), testOp());
       expect(attached.role).toBe(ReplicationRole.REPLICA);
-      // DEBUG
-      console.log('DEBUG attached', JSON.stringify(attached));
       await caughtUp(r2, src).catch(async (e) => {
-        console.log('DEBUG r2', JSON.stringify(await status(r2)), 'src', JSON.stringify(await status(src)));
-        console.log('DEBUG wal', JSON.stringify(await admin(r2, async (c) => (await c.query('SELECT name FROM pg_ls_waldir() ORDER BY 1')).rows)));
+        // What the replica saw, for a failure's message: its status, its WAL files and its server's log.
+        const wal = await admin(r2, async (c) => (await c.query('SELECT name FROM pg_ls_waldir() ORDER BY 1')).rows);
         const { execSync } = await import('node:child_process');
-        console.log('DEBUG log', execSync(`tail -n 60 ${r2.ctx.logDir}/postgresql/*.log`).toString());
-        throw e;
+        const log = execSync(`tail -n 60 ${r2.ctx.logDir}/postgresql/*.log`).toString();
+        throw new Error(
+          `${(e as Error).message}\nattached: ${JSON.stringify(attached)}\nnow: ${JSON.stringify(await status(r2))}\nwal: ${JSON.stringify(wal)}\n${log}`,
+        );
       });
       expect(await rows(r2)).toEqual(before);
       // The old primary is rewound too; the set is whole again.
