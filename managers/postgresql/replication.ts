@@ -44,14 +44,8 @@ const SOURCE_END_WAIT_MS = 3_000;
 const APPLY_WAIT_MS = 60_000;
 /** Applying that has not advanced for this long has nothing more it can apply (a partial record of a dead source). */
 const APPLY_STALL_MS = 2_000;
-/**
- * How long an attach waits for the replica to stream from its new source (or
- * to show it never can) before it answers. Generous: a fork that shows only
- * after the answer is not seen again (the WAL receiver retries every 5 s, and
- * on a loaded machine its first connection took longer than 10 s); a source
- * that is down costs an attach this long.
- */
-const ATTACH_WAIT_MS = 30_000;
+/** How long an attach waits for the replica to stream from its new source (or to show it never can) before it answers. */
+const ATTACH_WAIT_MS = 10_000;
 const POLL_MS = 50;
 
 export interface PgReplicationDeps {
@@ -152,7 +146,11 @@ async function streamingOrPastFork(sessions: Sessions, st: ReplicationState, sig
       if (fork) return fork;
       const [w] = await select<{ streaming: boolean }>(
         s,
-        `SELECT status = 'streaming' AND sender_host = $1 AND sender_port = $2 AND flushed_lsn > receive_start_lsn AS streaming
+        // On the newest timeline it knows of: a replica past the fork streams the old timeline's
+        // last segment for a moment (flushed beyond its start) before its server sees the fork.
+        `SELECT status = 'streaming' AND sender_host = $1 AND sender_port = $2 AND flushed_lsn > receive_start_lsn
+                AND received_tli >= (SELECT coalesce(max(('x' || substr(name, 1, 8))::bit(32)::int), 0)
+                                       FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{8}\.history$') AS streaming
            FROM pg_stat_wal_receiver`,
         [st.source?.host ?? '', st.source?.port ?? 0],
       );
