@@ -40,7 +40,7 @@ const inst = await createMysqlInstance({ memoryMb: 1024 });
 const store = tempDir('steward-bench-store-');
 try {
   await inst.manager.prepare(
-    { memoryMb: 0, port: 0, bindAddress: '', databases: [], users: [], cluster: undefined, restore: undefined, replicaOf: undefined },
+    { memoryMb: 0, port: 0, bindAddress: '', databases: [], users: [], cluster: undefined, restore: undefined, replicaOf: undefined, configuration: {} },
     testOp(),
   );
   const paths = mysqlPaths(inst.ctx);

@@ -5,6 +5,7 @@
 // Both declare the same capabilities; the controller refuses an operation the
 // datastore lacks before anything is sent to an agent.
 import type { BackupOps } from './backup/types.js';
+import type { ConfigurationOps, ParameterCatalog } from './configuration.js';
 import type { ByteProgress } from './operations/state.js';
 import type { Logger } from './logger.js';
 import type { ClusterStrategy } from './cluster.js';
@@ -167,6 +168,8 @@ export interface AgentManager {
   readonly backup?: BackupOps;
   /** Replication (capability "replication"). */
   readonly replication?: ReplicationOps;
+  /** Configuration groups (capability "configuration"). */
+  readonly configuration?: ConfigurationOps;
   /** Release connections; the datastore keeps running. */
   close(): Promise<void>;
 }
@@ -195,6 +198,8 @@ export interface Validator {
   page(page: Page | undefined): void;
   /** Cluster member commands; present when the datastore declares "cluster". */
   readonly cluster?: ClusterValidator;
+  /** The parameters configuration groups may set; present when the datastore declares "configuration". */
+  readonly parameters?: ParameterCatalog;
 }
 
 export interface ClusterValidator {

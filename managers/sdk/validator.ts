@@ -2,6 +2,7 @@
 // entry checked under its own field name, nothing named twice) and the prepare
 // request's rules (users only reach databases created with them, a restore
 // comes alone) are the same for every datastore and live here once.
+import type { ParameterCatalog } from './configuration.js';
 import type { ClusterValidator, Validator } from './contract.js';
 import { checkAccessToCreated, checkList, checkRestoreAlone } from './request-lists.js';
 import { pageLimit } from './paging.js';
@@ -22,6 +23,8 @@ export interface ItemRules {
   /** Rules of a prepare request beyond its lists (cluster membership, ...). */
   prepareExtras?(req: PrepareRequest): void;
   readonly cluster?: ClusterValidator;
+  /** The parameters configuration groups may set (capability "configuration"). */
+  readonly parameters?: ParameterCatalog;
 }
 
 export function validatorOf(rules: ItemRules): Validator {
@@ -47,5 +50,6 @@ export function validatorOf(rules: ItemRules): Validator {
       rules.page?.(page);
     },
     cluster: rules.cluster,
+    parameters: rules.parameters,
   };
 }

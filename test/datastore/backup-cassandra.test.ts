@@ -35,6 +35,7 @@ const EMPTY_PREPARE: PrepareRequest = {
   cluster: undefined,
   restore: undefined,
   replicaOf: undefined,
+  configuration: {},
 };
 const TABLES = ['"Audit".events', '"Audit".hits', 'shop."Empty"', 'shop.items', 'shop.orders'] as const;
 

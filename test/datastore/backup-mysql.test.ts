@@ -23,7 +23,17 @@ import { restoreChain } from '../../managers/mysql/restore.js';
 const reason = await mysqlUnavailableReason();
 if (reason) console.warn(`\n*** SKIPPED: mysql backup tests cannot run here: ${reason} ***\n`);
 
-const EMPTY_PREPARE = { memoryMb: 0, port: 0, bindAddress: '', databases: [], users: [], cluster: undefined, restore: undefined, replicaOf: undefined };
+const EMPTY_PREPARE = {
+  memoryMb: 0,
+  port: 0,
+  bindAddress: '',
+  databases: [],
+  users: [],
+  cluster: undefined,
+  restore: undefined,
+  replicaOf: undefined,
+  configuration: {},
+};
 
 type Snapshot = Record<string, { rows: number; content: string }>;
 

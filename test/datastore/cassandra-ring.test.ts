@@ -63,6 +63,7 @@ if (reason) {
       cluster: membership(autoBootstrap),
       restore: undefined,
       replicaOf: undefined,
+      configuration: {},
     });
 
     async function addNode(i: number, autoBootstrap: boolean): Promise<CassandraNode> {

@@ -138,6 +138,7 @@ if (reason) {
         cluster: undefined,
         restore: undefined,
         replicaOf: undefined,
+        configuration: {},
         databases: [ks('app'), ks('App'), ks('other', { dc1: 1 })],
         users: [role('alice', "al'ice-pw", ['app'])],
       };
@@ -187,7 +188,7 @@ if (reason) {
       expect(yaml).toContain(`native_transport_port: ${node.port}`);
       await expectCode(
         node.manager.prepare(
-          { memoryMb: 0, port: 0, bindAddress: '', databases: [], users: [], cluster: undefined, restore: undefined, replicaOf: undefined },
+          { memoryMb: 0, port: 0, bindAddress: '', databases: [], users: [], cluster: undefined, restore: undefined, replicaOf: undefined, configuration: {} },
           testOp(),
         ),
         'FAILED_PRECONDITION',

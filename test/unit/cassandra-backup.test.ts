@@ -189,6 +189,7 @@ describe('cassandra restore requests', () => {
     users: [],
     cluster: undefined,
     replicaOf: undefined,
+    configuration: {},
     restore: restore(artifact()),
     ...over,
   });

@@ -141,6 +141,7 @@ describe('cassandra prepare requests', () => {
     cluster: undefined,
     restore: undefined,
     replicaOf: undefined,
+    configuration: {},
     ...over,
   });
   const member = (over: Partial<NonNullable<PrepareRequest['cluster']>> = {}): NonNullable<PrepareRequest['cluster']> => ({

@@ -104,7 +104,17 @@ describe('executor', () => {
     s.ex.submit(
       s.cmd(
         'p',
-        payload('prepare', { memoryMb: 256, databases: [], users: [], bindAddress: '', port: 0, cluster: undefined, restore: undefined, replicaOf: undefined }),
+        payload('prepare', {
+          memoryMb: 256,
+          databases: [],
+          users: [],
+          bindAddress: '',
+          port: 0,
+          cluster: undefined,
+          restore: undefined,
+          replicaOf: undefined,
+          configuration: {},
+        }),
       ),
     );
     s.ex.submit(s.cmd('r', payload('restart', {})));

@@ -142,6 +142,7 @@ describe('mysql users in a request', () => {
       cluster: undefined,
       restore: undefined,
       replicaOf: undefined,
+      configuration: {},
       databases: [{ name: 'app', characterSet: '', collation: '', ctype: '', replication: {} }],
       users: [user({ access: [{ database: 'other' }] })],
     };

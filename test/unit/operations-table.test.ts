@@ -56,7 +56,17 @@ describe('the operations table', () => {
     }
     // Capabilities are those of the contract, for every shape of payload the table distinguishes.
     const samples: CommandPayload[] = [
-      payload('prepare', { memoryMb: 0, databases: [], users: [], bindAddress: '', port: 0, cluster: undefined, restore: undefined, replicaOf: undefined }),
+      payload('prepare', {
+        memoryMb: 0,
+        databases: [],
+        users: [],
+        bindAddress: '',
+        port: 0,
+        cluster: undefined,
+        restore: undefined,
+        replicaOf: undefined,
+        configuration: {},
+      }),
       payload('createBackup', { backupId: 'b', type: BackupType.INCREMENTAL, parent: undefined, storage: undefined, key: undefined, compression: '' }),
       payload('createUsers', { users: [] }),
       payload('memberInfo', {}),
@@ -183,6 +193,7 @@ describe('checkCommand: the one entry point both sides check a command through',
           cluster: undefined,
           restore: undefined,
           replicaOf: undefined,
+          configuration: {},
         }),
         'users[0].access[0].database',
       ],

@@ -239,6 +239,7 @@ describe('postgresql recovery and rendered files', () => {
       databases: [],
       users: [],
       replicaOf: undefined,
+      configuration: {},
       restore: { storage: undefined, chain },
       ...over,
     });

@@ -215,6 +215,7 @@ describe('postgresql requests', () => {
       cluster: undefined,
       restore: undefined,
       replicaOf: undefined,
+      configuration: {},
       databases: [db()],
       users: [user({ access: [{ database: 'other' }] })],
     };

@@ -292,7 +292,17 @@ describe('describing a user', () => {
 });
 
 describe('prepare requests', () => {
-  const base = { memoryMb: 0, port: 0, bindAddress: '', cluster: undefined, restore: undefined, replicaOf: undefined, databases: [], users: [] };
+  const base = {
+    memoryMb: 0,
+    port: 0,
+    bindAddress: '',
+    cluster: undefined,
+    restore: undefined,
+    replicaOf: undefined,
+    configuration: {},
+    databases: [],
+    users: [],
+  };
   it('accepts users and refuses databases, cluster membership (capabilities Redis lacks) and bad users', () => {
     expect(() => checkPrepareRequest({ ...base, users: [user()] })).not.toThrow();
     const databases = thrown(() => checkPrepareRequest({ ...base, databases: [{ name: 'a', characterSet: '', collation: '', ctype: '', replication: {} }] }));

@@ -13,6 +13,7 @@ import type { InstanceTask } from '../../../proto/gen/steward/v1/api.js';
 import { BackupType } from '../../../proto/gen/steward/v1/backups.js';
 import type { OperationResult } from '../../../proto/gen/steward/v1/common.js';
 import type { AgentManager, Capability, OperationScope, Validator } from '../contract.js';
+import { checkParameters } from '../configuration.js';
 import { failedPrecondition, invalidArgument } from '../errors.js';
 import type { EventType } from '../events.js';
 import { registerSecret } from '../redact.js';
@@ -133,6 +134,7 @@ export const OPERATIONS = {
       ...(p.restore ? (['backup'] as const) : []),
       ...(p.cluster ? (['cluster'] as const) : []),
       ...(p.replicaOf ? (['replication'] as const) : []),
+      ...(Object.keys(p.configuration).length ? (['configuration'] as const) : []),
     ],
     deadlineMs: 15 * MINUTE,
     event: { type: 'instance.create', raisedBy: 'operation' },
@@ -141,6 +143,7 @@ export const OPERATIONS = {
     check: (p, v) => {
       v.prepare(p);
       if (p.replicaOf) checkAttach(p.replicaOf, 'replica_of');
+      if (Object.keys(p.configuration).length) checkParameters(part(v.parameters, 'configuration').rules, p.configuration, 'configuration');
     },
     term: (p) => p.replicaOf?.term ?? 0,
     run: async (m, p, op) => {
@@ -536,5 +539,16 @@ export const OPERATIONS = {
     },
     term: (p) => p.attach?.term ?? 0,
     run: async (m, p, op) => answer('replication', await part(m.replication, 'replication').rejoin(p, op)),
+  },
+
+  // ---- configuration groups --------------------------------------------------
+  applyConfiguration: {
+    kind: 'apply_configuration',
+    mutating: true,
+    needs: only('configuration'),
+    deadlineMs: MUTATION,
+    ...quiet,
+    check: (p, v) => void checkParameters(part(v.parameters, 'configuration').rules, p.values, 'values'),
+    run: async (m, p, op) => answer('configuration', await part(m.configuration, 'configuration').apply(p.values, op)),
   },
 } as const satisfies { readonly [C in PayloadCase]: OperationSpec<C> };
