@@ -150,7 +150,7 @@ async function streamingOrPastFork(sessions: Sessions, st: ReplicationState, sig
         // last segment for a moment (flushed beyond its start) before its server sees the fork.
         `SELECT status = 'streaming' AND sender_host = $1 AND sender_port = $2 AND flushed_lsn > receive_start_lsn
                 AND received_tli >= (SELECT coalesce(max(('x' || substr(name, 1, 8))::bit(32)::int), 0)
-                                       FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{8}\.history$') AS streaming
+                                       FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{8}\\.history$') AS streaming
            FROM pg_stat_wal_receiver`,
         [st.source?.host ?? '', st.source?.port ?? 0],
       );
