@@ -4,8 +4,8 @@
 // the instance's config directory, written atomically; every render of the
 // datastore's config reads the values from here, so no later render (restart,
 // replication change, resize) drops them.
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { changedNames, restartRequired, type AppliedConfiguration, type ParameterRule } from './configuration.js';
 import { writeFileAtomic } from './config-file.js';
 
@@ -39,6 +39,7 @@ export class ConfigurationState {
     const before = await this.read();
     const pending = new Set([...before.pendingRestart, ...restartRequired(rules, changedNames(before.values, values))]);
     const stored: Stored = { values: { ...values }, pendingRestart: [...pending].sort() };
+    await mkdir(dirname(this.path), { recursive: true });
     await writeFileAtomic(this.path, `${JSON.stringify(stored, null, 2)}\n`, { mode: 0o600 });
     return { values: stored.values, pendingRestart: stored.pendingRestart };
   }

@@ -5,6 +5,8 @@
 // datastore (its service spec, what "ready" means, what a live server reports)
 // is left to the subclass.
 import { rm } from 'node:fs/promises';
+import type { AppliedConfiguration, ParameterCatalog } from './configuration.js';
+import { ConfigurationState } from './configuration-state.js';
 import type { ManagerContext, OperationScope, Probe } from './contract.js';
 import { failedPrecondition } from './errors.js';
 import { isPrepared } from './prepared.js';
@@ -18,13 +20,53 @@ export interface ServerDescription {
   /** How messages name the datastore ("MySQL"). */
   name: string;
   preparedMarker: string;
+  /** The parameters configuration groups may set (capability "configuration"). */
+  parameters?: ParameterCatalog;
 }
 
 export abstract class ServerManager {
+  /** The configuration group's values in force and what awaits a restart; every config render reads the values from here. */
+  protected readonly configurationState: ConfigurationState;
+
   protected constructor(
     protected readonly ctx: ManagerContext,
     private readonly server: ServerDescription,
-  ) {}
+  ) {
+    this.configurationState = new ConfigurationState(ctx.configDir);
+  }
+
+  /** Renders the datastore's config files again from what the manager knows, the group's values included. */
+  protected renderConfiguration?(): Promise<void>;
+
+  /** Hands the running server these values of its dynamic parameters now (SET GLOBAL, ALTER SYSTEM + reload, CONFIG SET). */
+  protected applyLive?(values: Record<string, string>, op: OperationScope): Promise<void>;
+
+  /**
+   * A configuration group applied: recorded, rendered into the config (so any
+   * restart keeps it), and every dynamic parameter handed to the running
+   * server, the group's value or Steward's default for those the group does not
+   * set (so a detach takes values back). Restart-required changes stay pending
+   * until the server next starts through start/restart.
+   */
+  protected async applyConfiguration(values: Record<string, string>, op: OperationScope): Promise<AppliedConfiguration> {
+    const catalog = this.server.parameters;
+    if (!catalog || !this.renderConfiguration || !this.applyLive) throw failedPrecondition(`${this.server.name} has no configuration groups`);
+    await this.requirePrepared();
+    op.progress(10, 'recording the configuration');
+    const applied = await this.configurationState.record(catalog.rules, values);
+    op.progress(30, 'rendering the config file');
+    await this.renderConfiguration();
+    const defaults = catalog.defaults(this.ctx.memoryMb);
+    const live: Record<string, string> = {};
+    for (const r of catalog.rules) {
+      const v = values[r.name] ?? defaults[r.name];
+      if (r.dynamic && v !== undefined) live[r.name] = v;
+    }
+    op.progress(60, 'applying dynamic values');
+    await this.applyLive(live, op);
+    op.progress(100, applied.pendingRestart.length ? `applied; restart required for ${applied.pendingRestart.join(', ')}` : 'applied');
+    return applied;
+  }
 
   /** The spec the service backend knows this server by (also used by tests to find it). */
   abstract serviceSpec(): Promise<ServiceSpec>;
@@ -66,6 +108,11 @@ export abstract class ServerManager {
   async prepare(req: PrepareRequest, op: OperationScope): Promise<void> {
     if (await this.isPrepared()) throw failedPrecondition(`${this.server.name} is already prepared on this instance`);
     this.ctx.log.info(this.prepareSummary(req), `preparing ${this.server.name}`);
+    // The group is recorded before anything renders a config: the server's first start has it.
+    if (this.server.parameters) {
+      await this.configurationState.record(this.server.parameters.rules, req.configuration ?? {});
+      await this.configurationState.started();
+    }
     await this.prepareServer(req, op);
     this.ctx.log.info(`${this.server.name} prepared`);
   }
@@ -113,6 +160,8 @@ export abstract class ServerManager {
     await action(spec);
     op.progress(50, 'waiting for the server to accept connections');
     await this.waitUntilReady(spec, op.signal);
+    // The server read its config afresh: whatever a group changed is in force now.
+    await this.configurationState.started();
     op.progress(100, 'running');
   }
 
