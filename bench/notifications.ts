@@ -98,6 +98,7 @@ async function setUp(sinks: Sinks, agentMs = 0, dispatch = true): Promise<Setup>
         datastore_version: '10.11',
         memory_mb: 512,
         task: 'NONE',
+        pending_restart: '[]',
         task_message: '',
         host: '127.0.0.1',
         port: 3306,

@@ -80,6 +80,7 @@ async function setUp(amqp: Record<string, unknown>, dispatch = true): Promise<Se
         datastore_version: '10.11',
         memory_mb: 512,
         task: 'NONE',
+        pending_restart: '[]',
         task_message: '',
         host: '127.0.0.1',
         port: 3306,

@@ -40,6 +40,14 @@ import type { Database, Operation, RingView, RootResult, User, UserRef } from '.
 import { ReplicaSetsClient, UpdateReplicaSetRequest, type FailoverMode, type ReplicaSet } from '../proto/gen/steward/v1/replication.js';
 import { ClustersClient, CreateClusterRequest, GrowClusterRequest, type Cluster, type MemberSpec } from '../proto/gen/steward/v1/clusters.js';
 import { BackupsClient, CreateBackupApiRequest, type Backup } from '../proto/gen/steward/v1/backups.js';
+import {
+  ConfigurationsClient,
+  CreateConfigurationRequest,
+  UpdateConfigurationRequest,
+  type ConfigurationDefaultsResponse,
+  type ConfigurationGroup,
+  type UpdateConfigurationResponse,
+} from '../proto/gen/steward/v1/configurations.js';
 
 /** Requests are built with fromPartial: ts-proto encodes a missing string field as "undefined", and the API keeps growing fields. */
 export type NewDatabase = Partial<Omit<Database, 'name'>> & { name: string };
@@ -155,6 +163,7 @@ export class Api {
   private readonly clusters: ClustersClient;
   private readonly backups: BackupsClient;
   private readonly replicaSets: ReplicaSetsClient;
+  private readonly configurations: ConfigurationsClient;
   private readonly metadata = new Metadata();
 
   constructor(readonly settings: Settings) {
@@ -169,6 +178,7 @@ export class Api {
     this.clusters = new ClustersClient(settings.address, creds, { channelOverride });
     this.backups = new BackupsClient(settings.address, creds, { channelOverride });
     this.replicaSets = new ReplicaSetsClient(settings.address, creds, { channelOverride });
+    this.configurations = new ConfigurationsClient(settings.address, creds, { channelOverride });
     // Never over plain text: anyone on the path could replay it against a real controller.
     if (settings.token && !settings.insecure) this.metadata.set('authorization', `Bearer ${settings.token}`);
   }
@@ -201,6 +211,7 @@ export class Api {
     synchronous?: boolean;
     failover?: FailoverMode;
     maxLag?: number;
+    configurationId?: string;
   }): Promise<CreateInstanceResponse> {
     return this.rpc(this.instances, this.instances.create, CreateInstanceRequest.fromPartial(req));
   }
@@ -227,6 +238,30 @@ export class Api {
   }
   detachReplica(instanceId: string): Promise<ReplicaSet> {
     return this.rpc(this.replicaSets, this.replicaSets.detach, { instanceId });
+  }
+  createConfiguration(req: Partial<CreateConfigurationRequest> & { name: string; datastore: string }): Promise<ConfigurationGroup> {
+    return this.rpc(this.configurations, this.configurations.create, CreateConfigurationRequest.fromPartial(req));
+  }
+  getConfiguration(id: string): Promise<ConfigurationGroup> {
+    return this.rpc(this.configurations, this.configurations.get, { id });
+  }
+  async listConfigurations(): Promise<ConfigurationGroup[]> {
+    return (await this.rpc(this.configurations, this.configurations.list, {})).groups;
+  }
+  updateConfiguration(req: Partial<UpdateConfigurationRequest> & { id: string }): Promise<UpdateConfigurationResponse> {
+    return this.rpc(this.configurations, this.configurations.update, UpdateConfigurationRequest.fromPartial(req));
+  }
+  deleteConfiguration(id: string): Promise<ConfigurationGroup> {
+    return this.rpc(this.configurations, this.configurations.delete, { id });
+  }
+  attachConfiguration(instanceId: string, configurationId: string): Promise<Operation> {
+    return this.rpc(this.configurations, this.configurations.attach, { instanceId, configurationId });
+  }
+  detachConfiguration(instanceId: string): Promise<Operation> {
+    return this.rpc(this.configurations, this.configurations.detach, { id: instanceId });
+  }
+  configurationDefaults(datastore: string, memoryMb = 0): Promise<ConfigurationDefaultsResponse> {
+    return this.rpc(this.configurations, this.configurations.defaults, { datastore, memoryMb });
   }
   newEnrollmentToken(id: string): Promise<EnrollmentTokenResponse> {
     return this.rpc(this.instances, this.instances.newEnrollmentToken, { id });

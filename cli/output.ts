@@ -159,6 +159,8 @@ export function instanceRecord(out: Output, i: Instance): void {
     ['agent', agentLabel(i)],
     ['last heartbeat', i.lastHeartbeatAt],
     ['capabilities', i.capabilities.join(', ')],
+    ['configuration', i.configurationId],
+    ['restart required for', i.pendingRestart.join(', ')],
     ...replicationLines(i),
     ['created', i.createdAt],
     ['updated', i.updatedAt],
@@ -185,6 +187,8 @@ export function resultSummary(op: Operation): string {
       return `${r.value.members.length} ring member(s)`;
     case 'member':
       return `member ${r.value.address} (${r.value.dataCenter}/${r.value.rack})`;
+    case 'configuration':
+      return r.value.pendingRestart.length ? `restart required for ${r.value.pendingRestart.join(', ')}` : 'configuration in effect';
     default:
       return '';
   }

@@ -10,6 +10,7 @@ import { clusterCommand } from './commands/cluster.js';
 import { replicaSetCommand } from './commands/replica-set.js';
 import { eventsCommand } from './commands/events.js';
 import { backupCommand } from './commands/backup.js';
+import { configurationCommand } from './commands/configuration.js';
 import { positiveSeconds } from './commands/common.js';
 import { DEFAULT_CONTROLLER } from './client.js';
 import { asCliError, EXIT_OK, EXIT_USAGE, formatError, UsageError } from './errors.js';
@@ -85,6 +86,7 @@ Examples:
   rootCommand(program);
   operationCommand(program);
   backupCommand(program);
+  configurationCommand(program);
   clusterCommand(program);
   replicaSetCommand(program);
   eventsCommand(program);

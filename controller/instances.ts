@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { CreateInstanceRequest, Instance } from '../proto/gen/steward/v1/api.js';
 import { PrepareRequest, type ClusterMembership } from '../proto/gen/steward/v1/agent.js';
 import { ReplicationRole } from '../proto/gen/steward/v1/replication.js';
+import { DatastoreStatus } from '../proto/gen/steward/v1/common.js';
 import type { RestoreBackupCommand } from '../proto/gen/steward/v1/backups.js';
 import { failedPrecondition, invalidArgument } from '../managers/sdk/errors.js';
 import type { Logger } from '../managers/sdk/logger.js';
@@ -49,6 +50,9 @@ export interface Creator {
 /** Resolves "create from backup" into the chain prepare restores (BackupService.restoreCommand). */
 export type RestoreSource = (scope: CallerScope, backupId: string, datastore: string, version: string) => Promise<RestoreBackupCommand>;
 
+/** A configuration group an instance is created with: checked to be visible and of its datastore (ConfigurationService.forNewInstance). */
+export type ConfigurationSource = (scope: CallerScope, groupId: string, datastore: string) => Promise<{ id: string; values: Record<string, string> }>;
+
 /** An instance's replication fields and the check before it is deleted (ReplicationService, wired after this one). */
 export interface ReplicationView {
   instanceFields(row: InstancesTable): Promise<ReplicationFields>;
@@ -60,6 +64,7 @@ const STANDALONE: ReplicationFields = { replicaSetId: '', role: ReplicationRole.
 export class InstanceService {
   private readonly startedAt = Date.now();
   private restoreSource?: RestoreSource;
+  private configurationSource?: ConfigurationSource;
   private replication?: ReplicationView;
 
   constructor(private readonly d: InstanceDeps) {
@@ -69,6 +74,11 @@ export class InstanceService {
   /** Set once backups are wired (they need this service, so they cannot be a constructor dependency). */
   setRestoreSource(source: RestoreSource): void {
     this.restoreSource = source;
+  }
+
+  /** Set once configuration groups are wired (they need this service too). */
+  setConfigurationSource(source: ConfigurationSource): void {
+    this.configurationSource = source;
   }
 
   /** Set once replication is wired (it needs this service too). */
@@ -94,7 +104,15 @@ export class InstanceService {
     const memoryMb = req.memoryMb || DEFAULT_MEMORY_MB;
     if (memoryMb < 128 || memoryMb > 1_048_576) throw invalidArgument('memory_mb', 'must be between 128 and 1048576');
     const restore = req.backupId ? await this.restoreFor(req, module.name, creator.scope, !!member) : undefined;
-    const prepare = PrepareRequest.fromPartial({ memoryMb, databases: req.databases, users: req.users, cluster: member?.membership, restore });
+    const group = await this.groupFor(creator.scope, req, module.name, replica?.sourceId);
+    const prepare = PrepareRequest.fromPartial({
+      memoryMb,
+      databases: req.databases,
+      users: req.users,
+      cluster: member?.membership,
+      restore,
+      configuration: group?.values,
+    });
     checkCommand(payload('prepare', prepare), module);
 
     const id = randomUUID();
@@ -115,6 +133,8 @@ export class InstanceService {
       deleted_at: null,
       replica_set_id: replica?.setId ?? null,
       replica_of: replica?.sourceId ?? null,
+      configuration_id: group?.id ?? null,
+      pending_restart: '[]',
     };
     await this.d.store.insertInto('instances').values(row).execute();
     const { token: enrollmentToken } = await this.d.security.enrollment.issue(id);
@@ -144,6 +164,36 @@ export class InstanceService {
     return this.d.operations.start(row.id, payload('prepare', { ...prepare, memoryMb: row.memory_mb, bindAddress: row.host, port: row.port }), {
       requireConnected: false,
     });
+  }
+
+  /**
+   * The group a new instance runs with: the one named, else the one its backup
+   * was taken with, else its source's (a replica). A backup's group deleted
+   * since is refused rather than silently dropped.
+   */
+  private async groupFor(scope: CallerScope, req: CreateInstanceRequest, datastore: string, sourceId?: string) {
+    let groupId = req.configurationId;
+    let why = 'configuration_id';
+    if (!groupId && req.backupId) {
+      const b = await this.d.store.selectFrom('backups').select('configuration_id').where('id', '=', req.backupId).executeTakeFirst();
+      groupId = b?.configuration_id ?? '';
+      why = `the configuration group backup ${req.backupId} was taken with`;
+    }
+    if (!groupId && sourceId) groupId = (await this.get(scope, sourceId)).configuration_id ?? '';
+    if (!groupId) return undefined;
+    if (!this.configurationSource) throw failedPrecondition('configuration groups are not enabled on this controller');
+    return this.configurationSource(scope, groupId, datastore).catch((err) => {
+      throw why === 'configuration_id'
+        ? err
+        : failedPrecondition(`${why} (${groupId}) cannot be used: ${(err as Error).message}; name one with configuration_id`);
+    });
+  }
+
+  /** The values of an instance's group (a replica's prepare, rebuilt by its replica set's workflows). */
+  async configurationValues(row: InstancesTable): Promise<Record<string, string>> {
+    if (!row.configuration_id) return {};
+    const g = await this.d.store.selectFrom('configurations').select('values').where('id', '=', row.configuration_id).executeTakeFirst();
+    return g ? (JSON.parse(g.values) as Record<string, string>) : {};
   }
 
   /** Everything about a restore is checked before the instance exists: a refused one leaves nothing. */
@@ -310,6 +360,8 @@ export function instanceProto(
   connected: boolean,
   missed: number,
 ): Omit<Instance, keyof ReplicationFields> {
+  const pendingRestart = JSON.parse(row.pending_restart) as string[];
+  const status = agent?.status ?? 0;
   return {
     id: row.id,
     name: row.name,
@@ -318,7 +370,8 @@ export function instanceProto(
     memoryMb: row.memory_mb,
     task: instanceTaskProto(row.task),
     taskMessage: row.task_message,
-    status: agent?.status ?? 0,
+    // A serving server that has not taken its group's restart-required values yet (Trove's RESTART_REQUIRED).
+    status: pendingRestart.length && status === DatastoreStatus.HEALTHY ? DatastoreStatus.RESTART_REQUIRED : status,
     agentConnected: connected,
     agentLost: !!agent && isLost(agent.last_heartbeat_at, agent.heartbeat_interval_ms, missed),
     host: row.host,
@@ -327,5 +380,7 @@ export function instanceProto(
     updatedAt: row.updated_at,
     lastHeartbeatAt: agent?.last_heartbeat_at ?? '',
     capabilities: agent ? (JSON.parse(agent.capabilities) as string[]) : [],
+    configurationId: row.configuration_id ?? '',
+    pendingRestart,
   };
 }

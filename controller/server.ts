@@ -28,6 +28,9 @@ import { instancesApi } from './api/instances.js';
 import { databasesApi } from './api/databases.js';
 import { usersApi } from './api/users.js';
 import { rootApi } from './api/root.js';
+import { configurationsApi } from './api/configurations.js';
+import { ConfigurationService } from './configurations/service.js';
+import { ConfigurationsService } from '../proto/gen/steward/v1/configurations.js';
 import { operationsApi } from './api/operations.js';
 import { agentsApi } from './api/agents.js';
 import { enrollmentApi, tokensApi } from './api/security.js';
@@ -67,6 +70,7 @@ const SERVICES = [
   'Clusters',
   'Backups',
   'ReplicaSets',
+  'Configurations',
 ].map((s) => `steward.v1.${s}`);
 
 export interface RunningController {
@@ -206,6 +210,8 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
     log: log.child({ component: 'replication' }),
   });
   instances.setReplication(replication);
+  const configurations = new ConfigurationService({ store, catalog, operations, instances, log: log.child({ component: 'configurations' }) });
+  instances.setConfigurationSource((scope, groupId, datastore) => configurations.forNewInstance(scope, groupId, datastore));
   const detector = new FailoverDetector(replication);
   const ctx: ApiContext = {
     store,
@@ -235,6 +241,7 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
   apiServer.addService(TokensService, tokensApi(ctx, security));
   apiServer.addService(ClustersService, clustersApi(ctx, clusters));
   apiServer.addService(BackupsService, backupsApi(ctx, backups));
+  apiServer.addService(ConfigurationsService, configurationsApi(ctx, configurations));
   if (notifications.watch) apiServer.addService(EventsService, notifications.watch.handlers());
   const served = notifications.watch ? SERVICES : SERVICES.filter((s) => s !== 'steward.v1.Events');
   const health = new HealthImplementation({ '': 'SERVING', ...Object.fromEntries(served.map((s) => [s, 'SERVING'])) });
@@ -247,6 +254,7 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
       'steward/v1/clusters.proto',
       'steward/v1/backups.proto',
       'steward/v1/replication.proto',
+      'steward/v1/configurations.proto',
     ],
     { includeDirs: [PROTO_ROOT] },
   );

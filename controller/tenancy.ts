@@ -15,7 +15,7 @@ export const ALL_TENANTS: CallerScope = { all: true };
 export const tenantScope = (tenantId: string): CallerScope => ({ all: false, tenantId });
 
 /** The tables whose rows belong to a tenant (`tenant_id`) and are deleted softly (`deleted_at`). */
-export type TenantTable = 'instances' | 'backups' | 'clusters';
+export type TenantTable = 'instances' | 'backups' | 'clusters' | 'configurations';
 
 /** Whether a row with this owner is visible in the scope. */
 export const canSee = (scope: CallerScope, ownerTenantId: string): boolean => scope.all || scope.tenantId === ownerTenantId;

@@ -42,6 +42,7 @@ interface CreateOpts extends NoWaitOption {
   user?: string[];
   passwordStdin?: boolean;
   backup?: string;
+  configuration?: string;
 }
 
 async function usersFor(opts: CreateOpts): Promise<NewUser[]> {
@@ -93,6 +94,7 @@ export function instanceCommand(parent: Command): Command {
     .option('--synchronous', 'with the first --replica-of: a commit waits for a replica (no acknowledged write lost on failover)')
     .option('--failover <auto|manual>', 'with the first --replica-of: who fails over a dead primary (default auto: the controller)', failoverMode)
     .option('--max-lag <N>', 'with the first --replica-of: the most a replica may lag to be promoted without --force', positiveInt)
+    .option('--configuration <GROUP_ID>', 'run with this configuration group (default with --backup: the group the backup was taken with)')
     .option('--no-wait', NO_WAIT_HELP)
     .addHelpText(
       'after',
@@ -126,6 +128,7 @@ Examples:
           databases,
           users,
           backupId: opts.backup,
+          configurationId: opts.configuration,
         });
         const inst = res.instance!;
         const op = res.operation!;

@@ -29,6 +29,8 @@ export type BackupsTable = {
   updated_at: string;
   finished_at: string | null;
   deleted_at: string | null;
+  /** The configuration group of the instance when the backup was taken (restored with it unless the restore names another). */
+  configuration_id: string | null;
 };
 
 export const backupsMigration: Migration = {

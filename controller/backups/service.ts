@@ -102,6 +102,7 @@ export class BackupService {
       updated_at: now,
       finished_at: null,
       deleted_at: null,
+      configuration_id: inst.configuration_id,
     };
     // The row exists only if the command was accepted: an agent that is not connected (UNAVAILABLE) leaves nothing.
     const op = await this.d.operations.start(

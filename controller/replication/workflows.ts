@@ -168,6 +168,7 @@ async function prepareReplicas(svc: ReplicationService, c: ReplicaSetContext): P
         port: replica.port,
         restore,
         replicaOf: svc.attachRequest(set, source, replica),
+        configuration: await svc.d.instances.configurationValues(replica),
       });
       await runKeyed(svc.d.operations, c.data, c.persist, `prepare-${id}`, id, payload('prepare', prepare));
     }),
@@ -343,6 +344,7 @@ async function rejoin(svc: ReplicationService, c: ReplicaSetContext, id = c.data
       port: me.port,
       restore,
       replicaOf: svc.attachRequest(set, primary, me, term),
+      configuration: await svc.d.instances.configurationValues(me),
     });
     await c.run(`rebuild-${id}`, id, payload('rebuildReplica', prepare));
     await dropSeed(svc, c);

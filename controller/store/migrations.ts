@@ -2,6 +2,7 @@
 // new ones; never edit one that has shipped.
 import { type Kysely, type Migration, type MigrationProvider, PostgresAdapter, sql } from 'kysely';
 import { backupsMigration } from '../backups/schema.js';
+import { configurationsMigration } from '../configurations/schema.js';
 
 const migrations: Record<string, Migration> = {
   '0001_initial': {
@@ -237,6 +238,7 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('operations_state_deadline').on('operations').columns(['state', 'deadline_at']).execute();
     },
   },
+  '0009_configurations': configurationsMigration,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -3,6 +3,7 @@
 // controller replicas). Only portable column types are used.
 import type { Generated } from 'kysely';
 import type { BackupsTable } from '../backups/schema.js';
+import type { ConfigurationsTable } from '../configurations/schema.js';
 
 export interface InstancesTable {
   id: string;
@@ -21,6 +22,9 @@ export interface InstancesTable {
   /** The replica set it belongs to (controller/replication), and the instance it replicates from when it is a replica. */
   replica_set_id: string | null;
   replica_of: string | null;
+  /** Its configuration group (controller/configurations), and JSON list of the group's parameters awaiting a restart. */
+  configuration_id: string | null;
+  pending_restart: string;
 }
 
 export interface OperationsTable {
@@ -215,4 +219,5 @@ export interface DB {
   workflows: WorkflowsTable;
   backups: BackupsTable;
   replica_sets: ReplicaSetsTable;
+  configurations: ConfigurationsTable;
 }

@@ -56,13 +56,14 @@ export function describeRule(r: ParameterRule): string {
 
 /**
  * The canonical form of `raw` under `rule` (booleans become "on"/"off",
- * numbers lose nothing but a leading "+"); INVALID_ARGUMENT naming `field` and
+ * floats lose trailing zeros); INVALID_ARGUMENT naming `field` and
  * the rule otherwise.
  */
 export function canonicalValue(rule: ParameterRule, raw: string, field: string): string {
   const refuse = () => invalidArgument(field, `must be ${describeRule(rule)}`);
   if (typeof raw !== 'string' || raw.length > 64) throw refuse();
-  const v = raw.trim();
+  // No trimming: a value with spaces or line breaks is refused, never repaired.
+  const v = raw;
   switch (rule.type) {
     case 'integer':
     case 'float': {

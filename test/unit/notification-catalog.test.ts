@@ -22,6 +22,8 @@ const settings = { region: 'r1', availabilityZone: null, serviceIds: { mysql: 's
 const instance: InstancesTable = {
   replica_set_id: null,
   replica_of: null,
+  configuration_id: null,
+  pending_restart: '[]',
   id: randomUUID(),
   tenant_id: 'acme',
   name: 'orders',
