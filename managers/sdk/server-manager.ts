@@ -5,7 +5,7 @@
 // datastore (its service spec, what "ready" means, what a live server reports)
 // is left to the subclass.
 import { rm } from 'node:fs/promises';
-import type { AppliedConfiguration, ParameterCatalog } from './configuration.js';
+import { checkParameters, type AppliedConfiguration, type ParameterCatalog } from './configuration.js';
 import { ConfigurationState } from './configuration-state.js';
 import type { ManagerContext, OperationScope, Probe } from './contract.js';
 import { failedPrecondition } from './errors.js';
@@ -53,7 +53,8 @@ export abstract class ServerManager {
     if (!catalog || !this.renderConfiguration || !this.applyLive) throw failedPrecondition(`${this.server.name} has no configuration groups`);
     await this.requirePrepared();
     op.progress(10, 'recording the configuration');
-    const applied = await this.configurationState.record(catalog.rules, values);
+    // Canonical before it is compared with what is in force: "TRUE" then "on" is no change.
+    const applied = await this.configurationState.record(catalog.rules, checkParameters(catalog.rules, values));
     op.progress(30, 'rendering the config file');
     await this.renderConfiguration();
     const defaults = catalog.defaults(this.ctx.memoryMb);
@@ -110,7 +111,8 @@ export abstract class ServerManager {
     this.ctx.log.info(this.prepareSummary(req), `preparing ${this.server.name}`);
     // The group is recorded before anything renders a config: the server's first start has it.
     if (this.server.parameters) {
-      await this.configurationState.record(this.server.parameters.rules, req.configuration ?? {});
+      const { rules } = this.server.parameters;
+      await this.configurationState.record(rules, checkParameters(rules, req.configuration ?? {}, 'configuration'));
       await this.configurationState.started();
     }
     await this.prepareServer(req, op);
