@@ -44,8 +44,6 @@ function replicationEntries(s: ServerSettings, r: ReplicationSettings | undefine
     binlog_format: 'ROW',
     log_slave_updates: 'ON',
     gtid_strict_mode: 'ON',
-    binlog_expire_logs_seconds: 7 * 24 * 3600,
-    sync_binlog: 1,
     // A replica restarted by a crash re-fetches what its relay log may have lost.
     relay_log_recovery: 'ON',
     read_only: r?.readOnly ? 'ON' : undefined,
@@ -56,6 +54,19 @@ function replicationEntries(s: ServerSettings, r: ReplicationSettings | undefine
     rpl_semi_sync_slave_enabled: r?.semiSyncReplica ? 'ON' : undefined,
   };
 }
+
+/**
+ * What Steward renders regardless of memory; configuration groups may
+ * override them (parameters.ts). A week of binary log is enough for any
+ * replica to catch up or a point-in-time restore from the last full backup;
+ * every transaction's binary log is synced so a crash loses nothing a replica
+ * already has.
+ */
+export const FIXED_SETTINGS = {
+  character_set_server: 'utf8mb4',
+  binlog_expire_logs_seconds: 7 * 24 * 3600,
+  sync_binlog: 1,
+} as const;
 
 const clamp = (v: number, lo: number, hi: number): number => Math.min(hi, Math.max(lo, Math.floor(v)));
 
@@ -80,7 +91,13 @@ export function tuning(memoryMb: number): Record<string, string | number> {
   };
 }
 
-export function renderMyCnf(s: ServerSettings, replication?: ReplicationSettings): string {
+/**
+ * `parameters` are the configuration group's parameters as my.cnf entries
+ * (parameters.ts: Steward's defaults overridden by the group's values); they
+ * come after the memory tuning they may override and before replication's
+ * entries, which no group may set.
+ */
+export function renderMyCnf(s: ServerSettings, replication?: ReplicationSettings, parameters: Record<string, string> = {}): string {
   return renderIni(
     {
       mysqld: {
@@ -90,13 +107,14 @@ export function renderMyCnf(s: ServerSettings, replication?: ReplicationSettings
         socket: s.socket,
         'pid-file': s.pidFile,
         log_error: s.errorLog,
-        'character-set-server': 'utf8mb4',
+        ...FIXED_SETTINGS,
         // Host patterns are matched against client IPs; DNS would only add latency and spoofing risk.
         'skip-name-resolve': true,
         'local-infile': 0,
         // MySQL 8's X plugin listens on a fixed port that would collide between instances on one host.
         mysqlx: s.flavour === 'mysql' ? 'OFF' : undefined,
         ...tuning(s.memoryMb),
+        ...parameters,
         // Clients may (and users created REQUIRE SSL must) use TLS with a certificate from the controller's CA.
         ssl_cert: s.tls?.certFile,
         ssl_key: s.tls?.keyFile,

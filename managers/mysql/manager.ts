@@ -1,13 +1,16 @@
 // The agent side of MySQL/MariaDB for one instance: what its probe asks the
 // server here, the shared lifecycle in ServerManager, users/databases/root in
-// their own files.
+// their own files, configuration groups in parameters.ts and here.
 import type { AgentManager, DatabaseOps, ManagerContext, OperationScope, Probe, ReplicationOps, RootOps, UserOps } from '../sdk/contract.js';
 import { ReplicationStateFile } from '../sdk/replication-state.js';
+import { canonicalValue, type ConfigurationOps, type ParameterRule } from '../sdk/configuration.js';
+import { type ISOLATION_LEVELS, mysqlParameters, serverValue } from './parameters.js';
+import { rewriteConfig } from './replication-config.js';
 import { mysqlReplicationOps, readStatus } from './replication.js';
 import type { ServiceSpec } from '../sdk/service-control.js';
 import { PROBE_TIMEOUT_MS, ServerManager } from '../sdk/server-manager.js';
 import { DatastoreStatus, type PrepareRequest } from '../sdk/types.js';
-import { select, withSession, type Session, type SessionOptions, type SessionRunner } from './connection.js';
+import { exec, select, withSession, type Session, type SessionOptions, type SessionRunner } from './connection.js';
 import type { BackupOps } from '../sdk/backup/types.js';
 import { mysqlBackupOps } from './backup.js';
 import { databaseOps } from './databases.js';
@@ -20,18 +23,48 @@ import { userOps } from './users.js';
 import { ADMIN_USER } from './validation.js';
 import { deadline } from '../sdk/signals.js';
 
+/** SET GLOBAL TRANSACTION takes the level with spaces; both flavours accept this form (their variable names differ). */
+const ISOLATION_SQL: Record<(typeof ISOLATION_LEVELS)[number], string> = {
+  'READ-UNCOMMITTED': 'READ UNCOMMITTED',
+  'READ-COMMITTED': 'READ COMMITTED',
+  'REPEATABLE-READ': 'REPEATABLE READ',
+  SERIALIZABLE: 'SERIALIZABLE',
+};
+
+/**
+ * One dynamic parameter handed to the running server. The variable name is
+ * the rule's (a catalog constant), never the caller's; the value goes as a
+ * placeholder, a number for numeric rules (the server refuses a quoted number).
+ */
+async function setGlobal(s: Session, rule: ParameterRule, canonical: string): Promise<void> {
+  if (rule.name === 'transaction_isolation') {
+    const level = ISOLATION_SQL[canonical as keyof typeof ISOLATION_SQL];
+    if (!level) throw new Error(`no isolation level ${canonical}`); // unreachable: the rule's values are the map's keys
+    await exec(s, `SET GLOBAL TRANSACTION ISOLATION LEVEL ${level}`);
+    return;
+  }
+  const numeric = rule.type === 'integer' || rule.type === 'float';
+  if (rule.name === 'innodb_io_capacity') {
+    // MySQL 8 refuses a capacity above innodb_io_capacity_max (MariaDB raises it). At start-up both
+    // derive the maximum as twice the capacity, at least 2000; live it is only ever raised to that.
+    await exec(s, 'SET GLOBAL innodb_io_capacity_max = GREATEST(@@GLOBAL.innodb_io_capacity_max, ?)', [Math.max(2000, 2 * Number(canonical))]);
+  }
+  await exec(s, `SET GLOBAL ${rule.name} = ?`, [numeric ? Number(canonical) : serverValue(rule, canonical)]);
+}
+
 export class MysqlManager extends ServerManager implements AgentManager {
   readonly users: UserOps;
   readonly databases: DatabaseOps;
   readonly root: RootOps;
   readonly backup: BackupOps;
   readonly replication: ReplicationOps;
+  readonly configuration: ConfigurationOps = { apply: (values, op) => this.applyConfiguration(values, op) };
   private readonly paths: MysqlPaths;
   private readonly replicationState: ReplicationStateFile;
 
   constructor(ctx: ManagerContext) {
     const paths = mysqlPaths(ctx);
-    super(ctx, { name: 'MySQL', preparedMarker: paths.preparedMarker });
+    super(ctx, { name: 'MySQL', preparedMarker: paths.preparedMarker, parameters: mysqlParameters });
     this.paths = paths;
     const session: SessionRunner = (fn, signal) => this.adminSession(fn, signal);
     this.users = userOps(session);
@@ -67,6 +100,21 @@ export class MysqlManager extends ServerManager implements AgentManager {
 
   protected async prepareServer(req: PrepareRequest, op: OperationScope): Promise<void> {
     await prepare({ ctx: this.ctx, paths: this.paths, flavour: await this.flavour(), replication: this.replicationState }, req, op);
+  }
+
+  protected override async renderConfiguration(): Promise<void> {
+    await rewriteConfig(this.paths, this.replicationState.get());
+  }
+
+  /** Each dynamic value, in the catalog's order, on one admin session; the first refusal stops the rest. */
+  protected override async applyLive(values: Record<string, string>, op: OperationScope): Promise<void> {
+    await this.adminSession(async (s) => {
+      for (const rule of mysqlParameters.rules) {
+        const raw = values[rule.name];
+        if (raw === undefined || !rule.dynamic) continue;
+        await setGlobal(s, rule, canonicalValue(rule, raw, `values.${rule.name}`));
+      }
+    }, op.signal);
   }
 
   protected async waitUntilReady(spec: ServiceSpec, signal: AbortSignal): Promise<void> {

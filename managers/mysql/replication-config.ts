@@ -1,12 +1,17 @@
 // my.cnf as replication needs it: a server id unique to the instance, and the
 // role's settings (read_only on a replica, semi-synchronous settings) written
 // into the file so a restart keeps them. prepare saves the settings it rendered
-// from; a role change renders the same file again with the new role.
+// from; a role change renders the same file again with the new role. Every
+// render lays the configuration group's values over Steward's defaults, so no
+// role change or restart drops them.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { writeFileAtomic } from '../sdk/config-file.js';
+import { ConfigurationState } from '../sdk/configuration-state.js';
 import type { ReplicationState } from '../sdk/replication-state.js';
 import { renderMyCnf, type ReplicationSettings, type ServerSettings } from './config.js';
+import { parameterEntries } from './parameters.js';
 import type { MysqlPaths } from './paths.js';
 
 /** 1 .. 2^32-1, from the instance id: distinct in a replica set unless two ids collide in 32 bits. */
@@ -22,15 +27,22 @@ export function replicationSettings(state: ReplicationState): ReplicationSetting
   };
 }
 
+/** my.cnf from the settings, the role and the configuration group (ServerManager keeps it in the config directory, beside my.cnf). */
+async function render(paths: MysqlPaths, settings: ServerSettings, state: ReplicationState): Promise<void> {
+  const group = await new ConfigurationState(dirname(paths.configFile)).values();
+  const text = renderMyCnf(settings, replicationSettings(state), parameterEntries(settings.memoryMb, group));
+  await writeFileAtomic(paths.configFile, text, { mode: 0o644 });
+}
+
 /** Renders my.cnf and keeps the settings it came from. */
 export async function writeConfig(paths: MysqlPaths, settings: ServerSettings, state: ReplicationState): Promise<void> {
   await writeFileAtomic(paths.settingsFile, `${JSON.stringify(settings)}\n`, { mode: 0o600 });
-  await writeFileAtomic(paths.configFile, renderMyCnf(settings, replicationSettings(state)), { mode: 0o644 });
+  await render(paths, settings, state);
 }
 
-/** The same my.cnf with the current role (the running server is told separately: SET GLOBAL). */
+/** The same my.cnf with the current role and group (the running server is told separately: SET GLOBAL). */
 export async function rewriteConfig(paths: MysqlPaths, state: ReplicationState): Promise<ServerSettings> {
   const settings = JSON.parse(await readFile(paths.settingsFile, 'utf8')) as ServerSettings;
-  await writeFileAtomic(paths.configFile, renderMyCnf(settings, replicationSettings(state)), { mode: 0o644 });
+  await render(paths, settings, state);
   return settings;
 }

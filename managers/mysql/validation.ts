@@ -9,6 +9,7 @@ import type { Validator } from '../sdk/contract.js';
 import { checkAccessList } from '../sdk/request-lists.js';
 import { validatorOf, type ItemRules } from '../sdk/validator.js';
 import type { Database, User, UserRef } from '../sdk/types.js';
+import { mysqlParameters } from './parameters.js';
 
 /** The account the agent manages the server with. */
 export const ADMIN_USER = 'steward_admin';
@@ -148,6 +149,7 @@ export const mysqlRules: ItemRules = {
   password(password, field) {
     checkPasswordValue(password, field);
   },
+  parameters: mysqlParameters,
 };
 
 export const mysqlValidator: Validator = validatorOf(mysqlRules);
