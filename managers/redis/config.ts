@@ -3,7 +3,11 @@
 // share a host (tests, the local provisioner) and nothing depends on /etc/redis.
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
+import { checkParameters } from '../sdk/configuration.js';
+import { confArguments, redisParameters } from './parameters.js';
 import { ADMIN_USER, DEFAULT_USER } from './validation.js';
+
+export { tuning } from './parameters.js';
 
 /**
  * Where the multi-part AOF lives (directory under the data directory, and the
@@ -55,17 +59,14 @@ export function confValue(value: string | number): string {
 
 type Directive = [string, ...Array<string | number>];
 
-/** Memory-derived settings (also what a resize re-renders). */
-export function tuning(memoryMb: number): Directive[] {
-  // A quarter stays free for the process itself, client buffers and the
-  // copy-on-write pages of the forks that write snapshots and rewrite the AOF.
-  const maxMemoryMb = Math.max(16, Math.floor(memoryMb * 0.75));
-  return [
-    ['maxmemory', `${maxMemoryMb}mb`],
-    // This is a database with persistence, not a cache: when full, writes fail
-    // with an OOM error the application sees, rather than keys silently vanishing.
-    ['maxmemory-policy', 'noeviction'],
-  ];
+/**
+ * The parameters a configuration group may set, each once: the group's
+ * (checked again here, so only canonical values reach the file) or Steward's
+ * default for the instance's memory.
+ */
+function parameterDirectives(memoryMb: number, group: Record<string, string>): Directive[] {
+  const values = { ...redisParameters.defaults(memoryMb), ...checkParameters(redisParameters.rules, group, 'configuration') };
+  return redisParameters.rules.map((r): Directive => [r.name, ...confArguments(r.name, values[r.name]!)]);
 }
 
 /** Outgoing connections from the instance's own address: a source then lists its replicas by the address they serve on. */
@@ -92,7 +93,8 @@ function replicationDirectives(r: ReplicationSettings): Directive[] {
   return [['replica-read-only', 'yes'], ...follow, ...fence];
 }
 
-export function renderRedisConf(s: ServerSettings, replication: ReplicationSettings = NOT_REPLICATED): string {
+/** `group` is the configuration group's values (configuration-state.ts); absent ones are Steward's defaults. */
+export function renderRedisConf(s: ServerSettings, replication: ReplicationSettings = NOT_REPLICATED, group: Record<string, string> = {}): string {
   const directives: Directive[] = [
     ['bind', s.bindAddress],
     ['port', s.port],
@@ -111,8 +113,7 @@ export function renderRedisConf(s: ServerSettings, replication: ReplicationSetti
     ['always-show-logo', 'no'],
     // Users, passwords and permissions live here and survive restarts through ACL SAVE.
     ['aclfile', s.aclFile],
-    // Snapshots for fast restarts and backups; the AOF keeps at most about a second of writes at risk.
-    ['save', 3600, 1, 300, 100, 60, 10000],
+    // Snapshots (`save`, a parameter below) make restarts fast; the AOF keeps the writes.
     ['stop-writes-on-bgsave-error', 'yes'],
     // A stop must not hang on a final snapshot that cannot be written (disk full):
     // the AOF, flushed on the way out either way, is what the next start loads.
@@ -121,7 +122,6 @@ export function renderRedisConf(s: ServerSettings, replication: ReplicationSetti
     ['appendonly', 'yes'],
     ['appenddirname', AOF_DIR],
     ['appendfilename', AOF_FILE],
-    ['appendfsync', 'everysec'],
     ['aof-use-rdb-preamble', 'yes'],
     // Closed even to the default user once root is enabled: each would let a client
     // run code or write files as the server's OS user (MODULE LOAD, CONFIG SET dir).
@@ -130,7 +130,7 @@ export function renderRedisConf(s: ServerSettings, replication: ReplicationSetti
     ['enable-protected-configs', 'no'],
     // Users are denied channels unless their rule names them.
     ['acl-pubsub-default', 'resetchannels'],
-    ...tuning(s.memoryMb),
+    ...parameterDirectives(s.memoryMb, group),
     ...sourceAddress(s.bindAddress),
     ...replicationDirectives(replication),
   ];

@@ -4,13 +4,16 @@
 // the AOF and saves a snapshot before it exits. A replica also copies its
 // source's users every few seconds (replication-users.ts: Redis does not
 // replicate them), so that whichever member is promoted knows the applications.
+import { checkParameters, type AppliedConfiguration, type ConfigurationOps } from '../sdk/configuration.js';
 import type { AgentManager, ManagerContext, OperationScope, Probe, ReplicationOps, RootOps, UserOps } from '../sdk/contract.js';
 import { ReplicationStateFile } from '../sdk/replication-state.js';
 import type { BackupOps } from '../sdk/backup/types.js';
 import type { ServiceSpec } from '../sdk/service-control.js';
 import { PROBE_TIMEOUT_MS, ServerManager } from '../sdk/server-manager.js';
 import { DatastoreStatus, type PrepareRequest } from '../sdk/types.js';
+import { failedPrecondition } from '../sdk/errors.js';
 import { redisBackupOps } from './backup.js';
+import { redisParameters, serverValue } from './parameters.js';
 import { info, pingError, withSession, type Session, type SessionOptions, type SessionRunner } from './connection.js';
 import { ADMIN_SECRET, findRedisServer, redisPaths, serviceSpec, type RedisPaths } from './paths.js';
 import { prepare } from './prepare.js';
@@ -18,6 +21,7 @@ import { waitUntilReady } from './readiness.js';
 import { rootOps } from './root.js';
 import { copySourceUsers, redisReplicationOps } from './replication.js';
 import { readStatus } from './replication-status.js';
+import { rewriteConfig, savedSettings } from './replication-config.js';
 import { userOps } from './users.js';
 import { ADMIN_USER } from './validation.js';
 import { deadline } from '../sdk/signals.js';
@@ -26,11 +30,24 @@ import { deadline } from '../sdk/signals.js';
 const USER_COPY_EVERY_MS = 10_000;
 const USER_COPY_TIMEOUT_MS = 8_000;
 
+/** Refuses `databases` below a numbered database that holds keys (INFO keyspace lists only those). */
+async function checkDatabasesKeepKeys(s: Session, databases: number): Promise<void> {
+  const used = Object.keys(await info(s, 'keyspace'))
+    .map((db) => /^db(\d+)$/.exec(db)?.[1])
+    .filter((n): n is string => n !== undefined)
+    .map(Number);
+  const highest = Math.max(-1, ...used);
+  if (highest >= databases) {
+    throw failedPrecondition(`databases cannot be ${databases}: database ${highest} holds keys (move or delete them first)`);
+  }
+}
+
 export class RedisManager extends ServerManager implements AgentManager {
   readonly users: UserOps;
   readonly root: RootOps;
   readonly backup: BackupOps;
   readonly replication: ReplicationOps;
+  readonly configuration: ConfigurationOps;
   private readonly paths: RedisPaths;
   private readonly replicationState: ReplicationStateFile;
   private readonly session: SessionRunner;
@@ -40,7 +57,7 @@ export class RedisManager extends ServerManager implements AgentManager {
 
   constructor(ctx: ManagerContext) {
     const paths = redisPaths(ctx);
-    super(ctx, { name: 'Redis', preparedMarker: paths.preparedMarker });
+    super(ctx, { name: 'Redis', preparedMarker: paths.preparedMarker, parameters: redisParameters });
     this.paths = paths;
     const session: SessionRunner = (fn, signal) => this.adminSession(fn, signal);
     this.session = session;
@@ -49,6 +66,7 @@ export class RedisManager extends ServerManager implements AgentManager {
     this.backup = redisBackupOps({ ctx, paths });
     this.replicationState = new ReplicationStateFile(paths.replicationFile);
     this.replication = redisReplicationOps({ ctx, paths, state: this.replicationState, session, server: this });
+    this.configuration = { apply: (values, op) => this.applyGroup(values, op) };
     // Does not keep the agent alive; close() stops it.
     this.userCopy = setInterval(() => void this.copyUsers(), USER_COPY_EVERY_MS);
     this.userCopy.unref();
@@ -87,6 +105,45 @@ export class RedisManager extends ServerManager implements AgentManager {
   private async adminSession<T>(fn: (s: Session) => Promise<T>, signal: AbortSignal): Promise<T> {
     await this.requirePrepared();
     return withSession(await this.adminOptions(), fn, signal);
+  }
+
+  /**
+   * A group applied (values checked by the operations table). A smaller
+   * `databases` is refused while a database it would drop holds keys: the
+   * restarted server would not start from a snapshot naming it, and replaying
+   * an AOF its SELECT fails, so the writes after it land in another database
+   * (both seen with Redis 7.0). A client may still write there before the
+   * restart: this catches the mistake, it cannot lock the keyspace.
+   */
+  private async applyGroup(values: Record<string, string>, op: OperationScope): Promise<AppliedConfiguration> {
+    const group = checkParameters(redisParameters.rules, values, 'values');
+    await this.requirePrepared();
+    const databases = Number(group.databases ?? redisParameters.defaults(this.ctx.memoryMb).databases);
+    await this.session((s) => checkDatabasesKeepKeys(s, databases), op.signal);
+    return this.applyConfiguration(group, op);
+  }
+
+  /** redis.conf again, from the saved settings, the replication state and the group (replication-config.ts). */
+  protected override async renderConfiguration(): Promise<void> {
+    await rewriteConfig(this.ctx, this.paths, this.replicationState.get());
+  }
+
+  /**
+   * One CONFIG SET for every dynamic parameter: Redis applies them all or none.
+   * Values are the checked, canonical ones (each a single protocol argument),
+   * and a default is the one redis.conf was rendered with (the memory prepare
+   * saved, which may differ from the agent's). Never CONFIG REWRITE: redis.conf
+   * is rendered by the agent, in a directory the server cannot write.
+   */
+  protected override async applyLive(values: Record<string, string>, op: OperationScope): Promise<void> {
+    const group = await this.configurationState.values();
+    const defaults = redisParameters.defaults((await savedSettings(this.paths)).memoryMb);
+    const pairs = Object.keys(values).flatMap((name) => {
+      const value = group[name] ?? defaults[name];
+      if (value === undefined) throw failedPrecondition(`no value for the Redis parameter ${name}`);
+      return [name, serverValue(name, value)];
+    });
+    if (pairs.length) await this.session((s) => s.call('CONFIG', 'SET', ...pairs), op.signal);
   }
 
   /** Redis has no databases to count. */

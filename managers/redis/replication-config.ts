@@ -9,7 +9,9 @@
 // must read it; the directory stays the agent's, so the server cannot rewrite
 // the file (CONFIG REWRITE renames a temporary file into place and fails).
 import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { writeFileAtomic } from '../sdk/config-file.js';
+import { ConfigurationState } from '../sdk/configuration-state.js';
 import type { ManagerContext } from '../sdk/contract.js';
 import { failedPrecondition } from '../sdk/errors.js';
 import { isRoot, lookupOsUser, type OsUser } from '../sdk/os-user.js';
@@ -48,7 +50,10 @@ async function replicationSettings(ctx: ConfigContext, state: ReplicationState):
 
 async function render(ctx: ConfigContext, paths: RedisPaths, settings: ServerSettings, state: ReplicationState): Promise<void> {
   const owner = await serverOwner(ctx);
-  const text = renderRedisConf(settings, await replicationSettings(ctx, state));
+  // Every render carries the group, so a role change or a fence never drops it.
+  // redis.conf lives in the instance's config directory, next to the group's state.
+  const group = await new ConfigurationState(dirname(paths.configFile)).values();
+  const text = renderRedisConf(settings, await replicationSettings(ctx, state), group);
   await writeFileAtomic(paths.configFile, text, { mode: 0o600, uid: owner?.uid, gid: owner?.gid });
 }
 
@@ -58,14 +63,17 @@ export async function writeConfig(ctx: ConfigContext, paths: RedisPaths, setting
   await render(ctx, paths, settings, state);
 }
 
-/** The same redis.conf with the current role and fence (the running server is told separately: CONFIG SET). */
-export async function rewriteConfig(ctx: ConfigContext, paths: RedisPaths, state: ReplicationState): Promise<void> {
-  let settings: ServerSettings;
+/** The settings prepare rendered redis.conf from. */
+export async function savedSettings(paths: RedisPaths): Promise<ServerSettings> {
   try {
-    settings = JSON.parse(await readFile(paths.settingsFile, 'utf8')) as ServerSettings;
+    return JSON.parse(await readFile(paths.settingsFile, 'utf8')) as ServerSettings;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    throw failedPrecondition('this instance was prepared before replication support (no saved server settings): it cannot join a replica set');
+    throw failedPrecondition('this instance was prepared before its server settings were kept: its redis.conf cannot be rendered again');
   }
-  await render(ctx, paths, settings, state);
+}
+
+/** The same redis.conf with the current role, fence and configuration group (the running server is told separately: CONFIG SET). */
+export async function rewriteConfig(ctx: ConfigContext, paths: RedisPaths, state: ReplicationState): Promise<void> {
+  await render(ctx, paths, await savedSettings(paths), state);
 }

@@ -9,6 +9,7 @@ import { validatorOf, type ItemRules } from '../sdk/validator.js';
 import { pageMarker } from './paging.js';
 import type { User, UserRef } from '../sdk/types.js';
 import { permissionTokens } from './acl-rules.js';
+import { redisParameters } from './parameters.js';
 
 /** The account the agent manages the server with. */
 export const ADMIN_USER = 'steward_admin';
@@ -78,6 +79,7 @@ export const redisRules: ItemRules = {
     checkPasswordValue(password, field);
   },
   page: (page) => void pageMarker(page),
+  parameters: redisParameters,
 };
 
 export const redisValidator: Validator = validatorOf(redisRules);

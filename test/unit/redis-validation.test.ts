@@ -39,10 +39,15 @@ const user = (over: Partial<User> = {}): User => ({
 });
 
 describe('identity', () => {
-  it('declares users, root, full backups and replication, not databases, on both sides', () => {
-    expect(REDIS_CAPABILITIES).toEqual(['users', 'root', 'backup', 'replication']);
+  it('declares users, root, full backups, replication and configuration groups, not databases, on both sides', () => {
+    expect(REDIS_CAPABILITIES).toEqual(['users', 'root', 'backup', 'replication', 'configuration']);
     for (const m of [redisAgent, redisOrchestration]) {
-      expect(m).toMatchObject({ name: 'redis', displayName: 'Redis', defaultPort: 6379, capabilities: ['users', 'root', 'backup', 'replication'] });
+      expect(m).toMatchObject({
+        name: 'redis',
+        displayName: 'Redis',
+        defaultPort: 6379,
+        capabilities: ['users', 'root', 'backup', 'replication', 'configuration'],
+      });
       expect(m.validator).toBe(redisIdentity.validator);
     }
     expect(typeof redisAgent.create).toBe('function');

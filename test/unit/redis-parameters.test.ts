@@ -1,0 +1,116 @@
+// The Redis configuration-group catalog as data: well-formed, its defaults
+// within its own rules and equal to what redis.conf says without a group.
+import { describe, expect, it } from 'vitest';
+import { canonicalValue, checkCatalog, checkParameters } from '../../managers/sdk/configuration.js';
+import { renderRedisConf, tuning } from '../../managers/redis/config.js';
+import { confArguments, redisParameters, serverValue } from '../../managers/redis/parameters.js';
+import { redisValidator } from '../../managers/redis/validation.js';
+import { REDIS_CAPABILITIES } from '../../managers/redis/identity.js';
+import { refusal } from '../fixtures/datastore-assertions.js';
+
+const MEMORY_SIZES = [64, 256, 1024, 16384];
+const settings = (memoryMb: number) => ({ bindAddress: '127.0.0.1', port: 6379, socket: '/s', dataDir: '/d', logFile: '/l', aclFile: '/a', memoryMb });
+
+describe('redis parameter catalog', () => {
+  it('passes checkCatalog and is what the validator and capabilities declare', () => {
+    expect(checkCatalog(redisParameters)).toBe(redisParameters);
+    expect(redisValidator.parameters).toBe(redisParameters);
+    expect(REDIS_CAPABILITIES).toContain('configuration');
+  });
+
+  it('has a default for every rule and nothing else', () => {
+    for (const memoryMb of MEMORY_SIZES) {
+      expect(Object.keys(redisParameters.defaults(memoryMb)).sort()).toEqual(redisParameters.rules.map((r) => r.name).sort());
+    }
+  });
+
+  it('has every default pass its own rule, already canonical', () => {
+    for (const memoryMb of MEMORY_SIZES) {
+      const defaults = redisParameters.defaults(memoryMb);
+      for (const rule of redisParameters.rules) {
+        expect(canonicalValue(rule, defaults[rule.name]!, rule.name), `${rule.name} at ${memoryMb} MB`).toBe(defaults[rule.name]);
+      }
+      expect(checkParameters(redisParameters.rules, defaults)).toEqual(defaults);
+    }
+  });
+
+  it('takes maxmemory from the memory tuning, in bytes', () => {
+    expect(tuning(128)).toContainEqual(['maxmemory', '96mb']);
+    expect(redisParameters.defaults(128).maxmemory).toBe(String(96 * 1024 * 1024));
+    expect(redisParameters.defaults(16384).maxmemory).toBe(String(12288 * 1024 * 1024));
+    // The floor of the tuning is the rule's minimum.
+    const rule = redisParameters.rules.find((r) => r.name === 'maxmemory')!;
+    expect(redisParameters.defaults(8).maxmemory).toBe(String(rule.min));
+    expect(redisParameters.defaults(128)['maxmemory-policy']).toBe('noeviction');
+  });
+
+  it('renders the defaults exactly as redis.conf says without a group', () => {
+    for (const memoryMb of MEMORY_SIZES) {
+      const plain = renderRedisConf(settings(memoryMb));
+      const defaults = redisParameters.defaults(memoryMb);
+      expect(renderRedisConf(settings(memoryMb), undefined, defaults)).toBe(plain);
+      const lines = plain.split('\n');
+      for (const rule of redisParameters.rules) {
+        expect(
+          lines.filter((l) => l.startsWith(`${rule.name} `)),
+          rule.name,
+        ).toHaveLength(1);
+      }
+      expect(lines).toContain(`maxmemory ${tuning(memoryMb)[0]![1]}`);
+    }
+  });
+
+  it('declares restart only where Redis needs one', () => {
+    const restart = redisParameters.rules.filter((r) => !r.dynamic).map((r) => r.name);
+    expect(restart).toEqual(['databases']);
+    for (const r of redisParameters.rules) expect(r.description.length, r.name).toBeGreaterThan(10);
+  });
+
+  it('keeps what the manager owns out of the catalog', () => {
+    const names = new Set(redisParameters.rules.map((r) => r.name));
+    for (const owned of [
+      'appendonly',
+      'replicaof',
+      'masterauth',
+      'masteruser',
+      'min-replicas-to-write',
+      'min-replicas-max-lag',
+      'aclfile',
+      'dir',
+      'port',
+      'bind',
+      'unixsocket',
+      'dbfilename',
+      'tls-port',
+      'notify-keyspace-events',
+      'enable-debug-command',
+    ]) {
+      expect(names.has(owned), owned).toBe(false);
+    }
+  });
+
+  it('speaks to the server in its own words', () => {
+    expect(serverValue('lazyfree-lazy-expire', 'on')).toBe('yes');
+    expect(serverValue('lazyfree-lazy-expire', 'off')).toBe('no');
+    expect(serverValue('save', 'off')).toBe('');
+    expect(serverValue('save', '3600 1')).toBe('3600 1');
+    expect(confArguments('save', '900 1 300 10 60 10000')).toEqual(['900', '1', '300', '10', '60', '10000']);
+    expect(confArguments('save', 'off')).toEqual(['']);
+    expect(confArguments('maxmemory', String(64 * 1024 * 1024))).toEqual(['64mb']);
+    expect(confArguments('maxmemory', '100000000')).toEqual(['100000000']);
+    expect(() => serverValue('requirepass', 'x')).toThrow(/not a Redis configuration group parameter/);
+    // Whatever reaches it is checked again: an uncanonical boolean is not read as "no", a line break never passes.
+    expect(serverValue('lazyfree-lazy-expire', 'yes')).toBe('yes');
+    expect(refusal(() => serverValue('timeout', '30\nrequirepass x')).field).toBe('configuration.timeout');
+  });
+
+  it('renders a group over the defaults and refuses unchecked values at render time', () => {
+    const lines = renderRedisConf(settings(256), undefined, { save: 'off', 'lazyfree-lazy-eviction': 'on', timeout: '30' }).split('\n');
+    expect(lines).toContain('save ""');
+    expect(lines).toContain('lazyfree-lazy-eviction yes');
+    expect(lines).toContain('timeout 30');
+    expect(lines).toContain('appendonly yes');
+    expect(refusal(() => renderRedisConf(settings(256), undefined, { timeout: '1\nrequirepass x' })).field).toBe('configuration.timeout');
+    expect(refusal(() => renderRedisConf(settings(256), undefined, { appendonly: 'no' })).field).toBe('configuration.appendonly');
+  });
+});
