@@ -1,6 +1,7 @@
 // postgresql.conf for one instance. Everything the server touches lives under
 // the instance's own directories, so several instances can share a host (tests,
 // the local provisioner) and nothing depends on /etc/postgresql.
+import { join } from 'node:path';
 import type { TlsFiles } from '../sdk/contract.js';
 
 export interface ServerSettings {
@@ -16,9 +17,17 @@ export interface ServerSettings {
   tls?: TlsFiles;
   /** The archive_command that copies each finished WAL segment into the instance's archive (wal-archive.ts). */
   archiveCommand?: string;
+  /** The configuration group's values (group-config.ts), included after Steward's defaults so that they win. */
+  groupConf?: string;
   /** The role's settings (replication-config.ts), included last so that they win. */
   replicationConf?: string;
 }
+
+/** The file holding the configuration group's values, next to postgresql.conf. */
+export const groupConfFile = (configDir: string): string => join(configDir, 'configuration-group.conf');
+
+/** The line postgresql.conf includes `file` with. */
+export const includeLine = (file: string): string => `include = ${confValue(file)}`;
 
 /**
  * Every instance can serve replicas, be one, or be rewound, without a restart
@@ -76,12 +85,14 @@ export function confValue(value: ConfValue): string {
   return `'${value.replaceAll("'", "''")}'`;
 }
 
-export function renderConf(entries: Record<string, ConfValue>, header: string): string {
+/** `includes` come last, in order (an object cannot hold "include" twice). */
+export function renderConf(entries: Record<string, ConfValue>, header: string, includes: readonly string[] = []): string {
   const out = header.split('\n').map((l) => `# ${l}`.trimEnd());
   for (const [key, value] of Object.entries(entries)) {
     if (!/^[a-z_][a-z0-9_.]*$/.test(key)) throw new Error(`bad config key ${JSON.stringify(key)}`);
     out.push(`${key} = ${confValue(value)}`);
   }
+  for (const file of includes) out.push(includeLine(file));
   return `${out.join('\n')}\n`;
 }
 
@@ -121,9 +132,9 @@ export function renderPostgresqlConf(s: ServerSettings): string {
       timezone: 'UTC',
       // Messages in English whatever the host's locale: the agent reads some of them.
       lc_messages: 'C',
-      // Last: the role's settings win over anything above.
-      ...(s.replicationConf ? { include: s.replicationConf } : {}),
     },
     'Rendered by the Steward agent; local edits are overwritten.\nChange settings through configuration groups.',
+    // The group's values override the defaults above; the role's settings (which no group may set) come last.
+    [...(s.groupConf ? [s.groupConf] : []), ...(s.replicationConf ? [s.replicationConf] : [])],
   );
 }

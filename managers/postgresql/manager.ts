@@ -2,13 +2,17 @@
 // server here, the shared lifecycle in ServerManager, users/databases/root,
 // backups and replication in their own files.
 import type { BackupOps } from '../sdk/backup/types.js';
+import type { ConfigurationOps } from '../sdk/configuration.js';
 import type { AgentManager, DatabaseOps, ManagerContext, OperationScope, Probe, ReplicationOps, RootOps, UserOps } from '../sdk/contract.js';
 import { isRoot, lookupOsUser, type OsUser } from '../sdk/os-user.js';
 import { ReplicationStateFile } from '../sdk/replication-state.js';
 import type { ServiceSpec } from '../sdk/service-control.js';
 import { PROBE_TIMEOUT_MS, ServerManager } from '../sdk/server-manager.js';
 import { DatastoreStatus, type PrepareRequest } from '../sdk/types.js';
+import { groupConfFile } from './config.js';
 import { select, sessionsWith, withSession, type OpenSessions, type SessionOptions } from './connection.js';
+import { applyGroupLive, writeGroupConf } from './group-config.js';
+import { postgresqlParameters } from './parameters.js';
 import { postgresqlBackupOps } from './backup.js';
 import { databaseOps } from './databases.js';
 import type { FileOwner } from './hba.js';
@@ -20,7 +24,7 @@ import { readStatus } from './replication-status.js';
 import { postgresqlReplicationOps } from './replication.js';
 import { waitUntilReady } from './readiness.js';
 import { rootOps } from './root.js';
-import { effective } from './settings.js';
+import { effective, readSettings } from './settings.js';
 import { userOps } from './users.js';
 import { ADMIN_USER } from './validation.js';
 import { walArchiveDir } from './wal-archive.js';
@@ -33,19 +37,22 @@ export class PostgresqlManager extends ServerManager implements AgentManager {
   readonly root: RootOps;
   readonly backup: BackupOps;
   readonly replication: ReplicationOps;
+  readonly configuration: ConfigurationOps;
   readonly paths: PgPaths;
+  private readonly open: OpenSessions;
   private readonly replicationState: ReplicationStateFile;
   private readonly replicationFacts: PgReplicationFactsFile;
 
   constructor(ctx: ManagerContext) {
     const paths = pgPaths(ctx);
-    super(ctx, { name: 'PostgreSQL', preparedMarker: paths.preparedMarker });
+    super(ctx, { name: 'PostgreSQL', preparedMarker: paths.preparedMarker, parameters: postgresqlParameters });
     this.paths = paths;
     const open: OpenSessions = (signal) =>
       sessionsWith(async () => {
         await this.requirePrepared();
         return this.adminOptions();
       }, signal);
+    this.open = open;
     this.users = userOps(open);
     this.databases = databaseOps(open);
     this.root = rootOps(open, { hbaFile: this.paths.hbaFile, owner: () => this.configOwner() });
@@ -62,6 +69,7 @@ export class PostgresqlManager extends ServerManager implements AgentManager {
       installation: async () => (await effective(this.ctx, this.paths)).installation,
       server: this,
     });
+    this.configuration = { apply: (values, op) => this.applyConfiguration(values, op) };
   }
 
   /** The server's OS account, when the agent runs as root (otherwise the server runs as the agent). */
@@ -86,7 +94,33 @@ export class PostgresqlManager extends ServerManager implements AgentManager {
   }
 
   protected async prepareServer(req: PrepareRequest, op: OperationScope): Promise<void> {
-    await prepare({ ctx: this.ctx, paths: this.paths, replication: this.replicationState, facts: this.replicationFacts }, req, op);
+    const configuration = await this.configurationState.values();
+    await prepare({ ctx: this.ctx, paths: this.paths, replication: this.replicationState, facts: this.replicationFacts, configuration }, req, op);
+  }
+
+  private get groupFiles(): { configFile: string; groupConf: string } {
+    return { configFile: this.paths.configFile, groupConf: groupConfFile(this.ctx.configDir) };
+  }
+
+  protected override async renderConfiguration(): Promise<void> {
+    await writeGroupConf(this.groupFiles, await this.configurationState.values());
+  }
+
+  /**
+   * The server reads the values from the rendered files (reload); what it must
+   * show afterwards is the group's value or Steward's default for the memory
+   * prepare rendered with, which is what `_values` holds unless prepare was
+   * given a memory size other than the context's. A server that is not running
+   * has nothing to take: it reads the files when it starts.
+   */
+  protected override async applyLive(_values: Record<string, string>, op: OperationScope): Promise<void> {
+    if ((await this.ctx.service.state(await this.serviceSpec())) !== 'running') {
+      this.ctx.log.info('PostgreSQL is not running: the configuration group takes effect when it starts');
+      return;
+    }
+    const memoryMb = (await readSettings(this.paths))?.memoryMb || this.ctx.memoryMb;
+    const expected = { ...postgresqlParameters.defaults(memoryMb), ...(await this.configurationState.values()) };
+    await applyGroupLive(this.open(op.signal), this.groupFiles.groupConf, expected, op.signal);
   }
 
   /**

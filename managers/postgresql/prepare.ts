@@ -21,9 +21,10 @@ import type { PrepareRequest } from '../sdk/types.js';
 import { failedPrecondition } from '../sdk/errors.js';
 import { registerSecret } from '../sdk/redact.js';
 import type { ReplicationState, ReplicationStateFile } from '../sdk/replication-state.js';
-import { renderPostgresqlConf } from './config.js';
+import { groupConfFile, renderPostgresqlConf } from './config.js';
 import { sessionsWith, withSession, type SessionOptions } from './connection.js';
 import { createDatabases } from './databases.js';
+import { writeGroupConf } from './group-config.js';
 import { seedReplica } from './replica-seed.js';
 import { writeRoleFiles, writeStandbySignal } from './replication-config.js';
 import type { PgReplicationFacts, PgReplicationFactsFile } from './replication-facts.js';
@@ -42,6 +43,8 @@ export interface PrepareDeps {
   paths: PgPaths;
   replication: ReplicationStateFile;
   facts: PgReplicationFactsFile;
+  /** The configuration group's values (recorded before prepare runs): the server's first start has them. */
+  configuration: Record<string, string>;
 }
 
 async function prepareDirectories({ ctx, paths }: PrepareDeps, owner: OsUser | undefined): Promise<void> {
@@ -54,7 +57,7 @@ async function prepareDirectories({ ctx, paths }: PrepareDeps, owner: OsUser | u
 }
 
 async function renderConfig(
-  { ctx, paths }: PrepareDeps,
+  { ctx, paths, configuration }: PrepareDeps,
   settings: InstanceSettings,
   owner: OsUser | undefined,
   role: { state: ReplicationState; facts: PgReplicationFacts; password?: string },
@@ -70,9 +73,11 @@ async function renderConfig(
     memoryMb: settings.memoryMb,
     tls: await issueServerCertificate(ctx, owner),
     archiveCommand: archiveCommand(walArchiveDir(ctx)),
+    groupConf: groupConfFile(ctx.configDir),
     replicationConf: paths.replicationConf,
   });
   await writeFileAtomic(paths.configFile, conf, { mode: 0o644 });
+  await writeGroupConf({ configFile: paths.configFile, groupConf: groupConfFile(ctx.configDir) }, configuration);
   // replication.conf, pg_hba.conf and pg_ident.conf from the role this instance starts with.
   await writeRoleFiles({ paths, serverUser: owner }, role.state, role.facts, { password: role.password, fresh: true });
 }

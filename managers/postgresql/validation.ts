@@ -11,6 +11,7 @@ import type { Validator } from '../sdk/contract.js';
 import { checkAccessList } from '../sdk/request-lists.js';
 import { validatorOf, type ItemRules } from '../sdk/validator.js';
 import { pageMarker } from './paging.js';
+import { postgresqlParameters } from './parameters.js';
 import type { Database, User, UserRef } from '../sdk/types.js';
 
 /** The role the agent manages the server with (superuser, unix socket only). */
@@ -140,6 +141,7 @@ export const pgRules: ItemRules = {
     checkPasswordValue(password, field);
   },
   page: (page) => void pageMarker(page),
+  parameters: postgresqlParameters,
 };
 
 export const pgValidator: Validator = validatorOf(pgRules);
