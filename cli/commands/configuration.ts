@@ -56,6 +56,7 @@ export function configurationCommand(parent: Command): Command {
   cmd
     .command('create')
     .summary('Create a group')
+    .description('Create a configuration group for one datastore; every value is checked against its rules first.')
     .argument('<NAME>', 'display name')
     .requiredOption('--datastore <TYPE>', 'datastore the group is for, e.g. mysql')
     .option('--set <NAME=VALUE>', 'a parameter value (repeat for several)', parameterPair)
@@ -70,6 +71,7 @@ export function configurationCommand(parent: Command): Command {
   cmd
     .command('list')
     .summary('List groups')
+    .description('List the configuration groups you can see, with how many parameters and instances each has.')
     .action(
       action(async (ctx) => {
         const groups = await ctx.api.listConfigurations();
@@ -84,12 +86,17 @@ export function configurationCommand(parent: Command): Command {
   cmd
     .command('show')
     .summary('Show a group with its values and instances')
+    .description('Show a configuration group: its values and the instances it is attached to.')
     .argument('<ID>', 'group id')
     .action(action(async (ctx, [id]) => printGroup(ctx, await ctx.api.getConfiguration(id!))));
 
   cmd
     .command('update')
     .summary('Change values (patch, or --replace the whole group); attached instances get them')
+    .description(
+      'Change a group: --set and --unset patch it, --replace makes the --set values the whole group. ' +
+        'Every attached instance is sent the new values (restart-required ones wait for its next restart).',
+    )
     .argument('<ID>', 'group id')
     .option('--set <NAME=VALUE>', 'set a parameter (repeat for several)', parameterPair)
     .option('--unset <NAME>', 'remove a parameter: back to the default (repeat for several)', collect)
@@ -115,6 +122,7 @@ export function configurationCommand(parent: Command): Command {
   cmd
     .command('delete')
     .summary('Delete a group (refused while attached)')
+    .description('Delete a configuration group; refused while any instance has it attached.')
     .argument('<ID>', 'group id')
     .action(
       action(async (ctx, [id]) => {
@@ -127,6 +135,7 @@ export function configurationCommand(parent: Command): Command {
   cmd
     .command('attach')
     .summary('Attach a group to an instance and apply it')
+    .description('Attach a group to an instance without one and apply it. Waits for it unless --no-wait; says which parameters wait for a restart.')
     .argument('<GROUP_ID>', 'group id')
     .argument('<INSTANCE_ID>', 'instance id')
     .option('--no-wait', NO_WAIT_HELP)
@@ -140,6 +149,7 @@ export function configurationCommand(parent: Command): Command {
   cmd
     .command('detach')
     .summary("Detach an instance's group: back to Steward's defaults")
+    .description("Detach an instance's group: its parameters go back to Steward's defaults (restart-required ones at the next restart).")
     .argument('<INSTANCE_ID>', 'instance id')
     .option('--no-wait', NO_WAIT_HELP)
     .action(
@@ -152,6 +162,9 @@ export function configurationCommand(parent: Command): Command {
   cmd
     .command('defaults')
     .summary("A datastore's parameters: rules and the values Steward renders")
+    .description(
+      "List the parameters a group may set for a datastore: allowed values, unit, whether a restart is needed, and Steward's default for the instance size.",
+    )
     .argument('<DATASTORE>', 'e.g. mysql')
     .option('--memory-mb <N>', 'instance size the defaults are for (default 512)', positiveInt)
     .action(

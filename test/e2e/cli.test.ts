@@ -135,6 +135,15 @@ describe('stewardctl', () => {
         'replica-set show',
         'replica-set update',
         'replica-set failover',
+        'configuration',
+        'configuration create',
+        'configuration list',
+        'configuration show',
+        'configuration update',
+        'configuration delete',
+        'configuration attach',
+        'configuration detach',
+        'configuration defaults',
       ];
       await all(commands, async (c) => {
         const r = await stewardctl([...c.split(' '), '--help']);
@@ -157,6 +166,7 @@ describe('stewardctl', () => {
         '--synchronous',
         '--failover',
         '--max-lag',
+        '--configuration',
       ]) {
         expect(create.stdout).toContain(o);
       }
@@ -550,6 +560,49 @@ describe('stewardctl', () => {
       const detached = await stewardctl(['instance', 'detach', replica]);
       expect(detached.code, detached.stderr).toBe(0);
       expect((await stewardctl(['instance', 'delete', replica, '--wait'])).code).toBe(0);
+    });
+
+    it('configuration groups: defaults, create, attach with a restart pending, a bad value refused, detach, delete', async () => {
+      const defaults = await stewardctl(['configuration', 'defaults', 'mysql', '--memory-mb', '256']);
+      expect(defaults.code, defaults.stderr).toBe(0);
+      expect(defaults.stdout).toMatch(/^PARAMETER\s+DEFAULT\s+ALLOWED\s+UNIT\s+RESTART$/m);
+      expect(defaults.stdout).toMatch(/^max_connections\s+64\s+10\.\.100000\s+connections\s+no$/m);
+      const bad = await stewardctl(['configuration', 'create', 'bad', '--datastore', 'mysql', '--set', 'max_connections=5']);
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toMatch(oneLine('INVALID_ARGUMENT'));
+      expect(bad.stderr).toContain('values.max_connections: must be an integer from 10 to 100000');
+      const usage = await stewardctl(['configuration', 'create', 'bad', '--datastore', 'mysql', '--set', 'max_connections']);
+      expect(usage.code).toBe(2);
+      const group = json(
+        await stewardctl([
+          '--json',
+          'configuration',
+          'create',
+          'busy',
+          '--datastore',
+          'mysql',
+          '--set',
+          'max_connections=90',
+          '--set',
+          'performance_schema=on',
+        ]),
+      );
+      expect(group.values).toEqual({ max_connections: '90', performance_schema: 'on' });
+      const attached = await stewardctl(['configuration', 'attach', group.id, id]);
+      expect(attached.code, attached.stderr).toBe(0);
+      expect(attached.stdout).toBe(`configuration group ${group.id} attached to instance ${id}; restart the instance for performance_schema\n`);
+      const shown = await stewardctl(['instance', 'show', id]);
+      expect(shown.stdout).toMatch(/^status:\s+RESTART_REQUIRED$/m);
+      expect(shown.stdout).toMatch(/^restart required for:\s+performance_schema$/m);
+      const c = await connect('app', 'App-pw-1234');
+      expect((await c.query('SELECT @@GLOBAL.max_connections AS n'))[0]).toEqual([{ n: 90 }]);
+      await c.end();
+      const refused = await stewardctl(['configuration', 'delete', group.id]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(oneLine('FAILED_PRECONDITION'));
+      const detached = await stewardctl(['configuration', 'detach', id]);
+      expect(detached.code, detached.stderr).toBe(0);
+      expect((await stewardctl(['configuration', 'delete', group.id])).stdout).toBe(`configuration group ${group.id} deleted\n`);
     });
 
     it('deletes the instance and waits until it is gone', async () => {
