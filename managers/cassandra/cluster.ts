@@ -6,7 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import type { ClusterOps, OperationScope } from '../sdk/contract.js';
 import { invalidArgument } from '../sdk/errors.js';
 import type { Endpoint, SessionRunner } from './connection.js';
-import { writeConfig, type NodeSettings } from './config.js';
+import type { NodeSettings } from './config.js';
 import type { AdminAccess } from './credentials.js';
 import { parseStatus } from './nodetool.js';
 import type { CassandraPaths } from './paths.js';
@@ -20,6 +20,8 @@ export interface ClusterDeps {
   access: AdminAccess;
   requirePrepared(): Promise<void>;
   settings(): Promise<NodeSettings>;
+  /** Saves the settings and renders the config files from them, the configuration group included. */
+  writeConfig(settings: NodeSettings): Promise<void>;
   endpoint(): Promise<Endpoint>;
   session: SessionRunner;
   nodetool(args: string[], signal: AbortSignal, timeoutMs?: number): Promise<string>;
@@ -34,7 +36,7 @@ const LONG_TOOL_TIMEOUT_MS = 24 * 60 * 60_000;
 export function clusterOps(d: ClusterDeps): ClusterOps {
   const rewrite = async (change: Partial<NodeSettings>): Promise<void> => {
     await d.requirePrepared();
-    await writeConfig(d.paths, { ...(await d.settings()), ...change });
+    await d.writeConfig({ ...(await d.settings()), ...change });
   };
   return {
     async memberInfo(op) {

@@ -37,7 +37,7 @@ export function heapMb(memoryMb: number): number {
   return Math.max(half, quarter, 256);
 }
 
-/** Memory-derived settings (also what a resize re-renders). Caches are left to Cassandra, which sizes them from the heap. */
+/** Memory-derived settings (also what a resize re-renders). */
 export function tuning(memoryMb: number): Record<string, number> {
   // Each request thread holds buffers on the heap: small machines get fewer.
   const small = memoryMb < 4096;
@@ -50,7 +50,24 @@ export function tuning(memoryMb: number): Record<string, number> {
   };
 }
 
-export function renderCassandraYaml(s: NodeSettings, paths: CassandraPaths): string {
+/**
+ * Cassandra's own rule for its caches when cassandra.yaml leaves them unset
+ * (min(5% of the heap, 100 MiB) and min(2.5%, 50 MiB)), applied to the heap
+ * Steward gives it: rendered explicitly, so a configuration group has a
+ * default to go back to.
+ */
+export function cacheSizesMb(memoryMb: number): { key_cache_size: number; counter_cache_size: number } {
+  const heap = heapMb(memoryMb);
+  return {
+    key_cache_size: Math.min(Math.max(1, Math.floor(heap * 0.05)), 100),
+    counter_cache_size: Math.min(Math.max(1, Math.floor(heap * 0.025)), 50),
+  };
+}
+
+/** Entries rendered last, overriding the defaults above: the configuration group's parameters (parameters.ts). */
+export type YamlEntries = Readonly<Record<string, string | number | boolean>>;
+
+export function renderCassandraYaml(s: NodeSettings, paths: CassandraPaths, parameters: YamlEntries = {}): string {
   const config = {
     cluster_name: s.clusterName,
     num_tokens: 16,
@@ -83,6 +100,7 @@ export function renderCassandraYaml(s: NodeSettings, paths: CassandraPaths): str
     start_native_transport: true,
     endpoint_snitch: 'GossipingPropertyFileSnitch',
     ...tuning(s.memoryMb),
+    ...parameters,
   };
   const header = '# Rendered by the Steward agent; local edits are overwritten.\n# Change settings through configuration groups.\n';
   return header + stringify(config, { lineWidth: 0 });
@@ -141,10 +159,14 @@ export async function loadSettings(paths: CassandraPaths): Promise<NodeSettings>
   }
 }
 
-/** Saves the settings and renders every config file from them; the server reads them on its next start. */
-export async function writeConfig(paths: CassandraPaths, s: NodeSettings): Promise<void> {
+/**
+ * Saves the settings and renders every config file from them and the
+ * configuration group's entries (required: no render may drop the group);
+ * the server reads them on its next start.
+ */
+export async function writeConfig(paths: CassandraPaths, s: NodeSettings, parameters: YamlEntries): Promise<void> {
   await writeFileAtomic(paths.settings, `${JSON.stringify(s, null, 2)}\n`, { mode: 0o644 });
-  await writeFileAtomic(paths.yaml, renderCassandraYaml(s, paths), { mode: 0o644 });
+  await writeFileAtomic(paths.yaml, renderCassandraYaml(s, paths, parameters), { mode: 0o644 });
   await writeFileAtomic(paths.rackdc, renderRackdc(s), { mode: 0o644 });
   await writeFileAtomic(paths.logback, renderLogback(paths), { mode: 0o644 });
   await writeFileAtomic(paths.toolsLogback, TOOLS_LOGBACK, { mode: 0o644 });

@@ -2,20 +2,23 @@
 // keyspaces, root, backups and cluster member operations in their own files. The
 // server is always started and stopped through ctx.service, never directly.
 import { access } from 'node:fs/promises';
+import { type AppliedConfiguration, type ConfigurationOps, checkParameters } from '../sdk/configuration.js';
+import { ConfigurationState } from '../sdk/configuration-state.js';
 import type { AgentManager, DatabaseOps, ManagerContext, OperationScope, Probe, RootOps, UserOps } from '../sdk/contract.js';
-import { failedPrecondition } from '../sdk/errors.js';
+import { failedPrecondition, internal } from '../sdk/errors.js';
 import type { BackupOps } from '../sdk/backup/types.js';
 import type { ServiceSpec } from '../sdk/service-control.js';
 import { DatastoreStatus, type PrepareRequest } from '../sdk/types.js';
 import { cassandraBackupOps } from './backup.js';
 import { clusterOps, type ClusterOps } from './cluster.js';
-import { loadSettings } from './config.js';
+import { loadSettings, writeConfig, type NodeSettings } from './config.js';
 import type { Endpoint, Session, SessionRunner } from './connection.js';
 import { AdminAccess } from './credentials.js';
 import { optionsFromEnv, resolveInstallation, type CassandraOptions, type Installation } from './install.js';
 import { serviceSpec } from './jvm.js';
 import { keyspaceOps } from './keyspaces.js';
 import { nodetool } from './nodetool.js';
+import { cassandraParameters, LIVE_COMMANDS, liveValue, liveValues, parameterYaml } from './parameters.js';
 import { cassandraPaths, type CassandraPaths } from './paths.js';
 import { alreadyPrepared, isPreparedAt, prepare } from './prepare.js';
 import { waitForCql } from './readiness.js';
@@ -40,6 +43,9 @@ export class CassandraManager implements AgentManager {
   readonly backup: BackupOps;
   readonly paths: CassandraPaths;
   readonly access: AdminAccess;
+  readonly configuration: ConfigurationOps;
+  /** The configuration group's values in force and what awaits a restart; every render of cassandra.yaml reads the values from here. */
+  private readonly configurationState: ConfigurationState;
   private installation?: Promise<Installation>;
 
   constructor(
@@ -48,6 +54,8 @@ export class CassandraManager implements AgentManager {
   ) {
     this.paths = cassandraPaths(ctx, options.confDir);
     this.access = new AdminAccess(ctx.secrets, this.paths);
+    this.configurationState = new ConfigurationState(ctx.configDir);
+    this.configuration = { apply: (values, op) => this.applyConfiguration(values, op) };
     const session: SessionRunner = (fn, signal) => this.adminSession(fn, signal);
     const adminName = () => this.access.adminName();
     this.users = roleOps(session, adminName);
@@ -58,6 +66,7 @@ export class CassandraManager implements AgentManager {
       access: this.access,
       requirePrepared: () => this.requirePrepared(),
       settings: () => loadSettings(this.paths),
+      writeConfig: (settings) => this.renderConfiguration(settings),
       endpoint: () => this.endpoint(),
       session,
       nodetool: (args, signal, timeoutMs) => this.nodetool(args, signal, timeoutMs),
@@ -139,7 +148,12 @@ export class CassandraManager implements AgentManager {
       'preparing Cassandra',
     );
     const previous = await loadSettings(this.paths).catch(() => undefined);
-    await prepare({ ctx: this.ctx, paths: this.paths, options: this.options, inst: await this.inst(), access: this.access, previous }, req, op);
+    // Recorded before anything renders cassandra.yaml: the node's first start has the group.
+    const configuration = checkParameters(cassandraParameters.rules, req.configuration ?? {}, 'configuration');
+    await this.configurationState.record(cassandraParameters.rules, configuration);
+    await this.configurationState.started();
+    const deps = { ctx: this.ctx, paths: this.paths, options: this.options, inst: await this.inst(), access: this.access, previous, configuration };
+    await prepare(deps, req, op);
     this.ctx.log.info('Cassandra prepared');
   }
 
@@ -147,9 +161,12 @@ export class CassandraManager implements AgentManager {
   async start(op: OperationScope): Promise<void> {
     await this.requireInRing();
     const spec = await this.serviceSpec();
+    // An adopted server has not read cassandra.yaml again: what awaits a restart still does.
+    const adopting = (await this.ctx.service.state(spec)) === 'running';
     op.progress(10, 'starting server');
     await this.ctx.service.start(spec, op.signal);
     await this.waitReady(spec, op);
+    if (!adopting) await this.configurationState.started();
   }
 
   /** Drains first (memtables flushed, no commit log replay on the next start), then stops. */
@@ -176,6 +193,53 @@ export class CassandraManager implements AgentManager {
     op.progress(40, 'starting server');
     await this.ctx.service.start(spec, op.signal);
     await this.waitReady(spec, op);
+    // The server read cassandra.yaml afresh: whatever a group changed is in force now.
+    await this.configurationState.started();
+  }
+
+  /**
+   * A configuration group applied (the whole group: a parameter it does not
+   * set goes back to Steward's default): recorded, rendered into
+   * cassandra.yaml (so any restart keeps it), and each dynamic parameter
+   * handed to the running node. Restart-required changes stay pending until
+   * the node next starts through start/restart.
+   */
+  private async applyConfiguration(values: Record<string, string>, op: OperationScope): Promise<AppliedConfiguration> {
+    await this.requireInRing();
+    // Checked again on this side: only canonical values are rendered or handed to nodetool.
+    const group = checkParameters(cassandraParameters.rules, values, 'values');
+    op.progress(10, 'recording the configuration');
+    const applied = await this.configurationState.record(cassandraParameters.rules, group);
+    op.progress(30, 'rendering cassandra.yaml');
+    const settings = await loadSettings(this.paths);
+    await this.renderConfiguration(settings);
+    op.progress(60, 'applying dynamic values');
+    await this.applyLive(liveValues(settings.memoryMb, group), op);
+    op.progress(100, applied.pendingRestart.length ? `applied; restart required for ${applied.pendingRestart.join(', ')}` : 'applied');
+    return applied;
+  }
+
+  /** Saves the settings and renders every config file, the group's values over the defaults: every render goes through here. */
+  private async renderConfiguration(settings: NodeSettings): Promise<void> {
+    await writeConfig(this.paths, settings, parameterYaml(settings.memoryMb, await this.configurationState.values()));
+  }
+
+  /**
+   * Hands the running node the dynamic values it does not already have
+   * (system_views.settings says what it runs with): each nodetool call starts a
+   * JVM, so only changes are sent. A stopped node reads them from cassandra.yaml
+   * when it starts.
+   */
+  private async applyLive(values: Record<string, string>, op: OperationScope): Promise<void> {
+    if ((await this.ctx.service.state(await this.serviceSpec())) !== 'running') return;
+    const rows = await this.adminSession((s) => s.rows('SELECT name, value FROM system_views.settings'), op.signal);
+    const running = new Map(rows.map((r) => [String(r.name), r.value == null ? null : String(r.value)]));
+    for (const [name, value] of Object.entries(values)) {
+      const command = LIVE_COMMANDS[name];
+      if (!command) throw internal(`the dynamic parameter ${name} has no live command`);
+      if (liveValue(name, running.get(name)) === value) continue;
+      await this.nodetool(command(value), op.signal);
+    }
   }
 
   /** The instance is about to be deleted: stop for good; the data goes with the machine. */

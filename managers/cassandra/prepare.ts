@@ -19,6 +19,7 @@ import { DEFAULT_JMX_PORT, type CassandraOptions, type Installation } from './in
 import { serviceSpec } from './jvm.js';
 import { createKeyspaces } from './keyspaces.js';
 import { nodetool } from './nodetool.js';
+import { parameterYaml } from './parameters.js';
 import { OS_USER, type CassandraPaths } from './paths.js';
 import { BOOTSTRAP_READY_TIMEOUT_MS, waitForCql } from './readiness.js';
 import { checkRestoreChain, loadBackup, unpackBackup } from './restore.js';
@@ -35,6 +36,8 @@ export interface PrepareDeps {
   access: AdminAccess;
   /** Settings of an earlier attempt, if any: its server must be stopped first. */
   previous?: NodeSettings;
+  /** The configuration group's values (checked, canonical, already recorded): the first start runs with them. */
+  configuration: Record<string, string>;
 }
 
 async function ownedDir(path: string, owner: OsUser | undefined, mode: number): Promise<void> {
@@ -112,7 +115,7 @@ async function prepareNode(deps: PrepareDeps, req: PrepareRequest, op: Operation
   op.progress(10, 'rendering configuration');
   const settings = nodeSettings(deps, req);
   checkSeeds(settings.seeds, 'cluster.seeds');
-  await writeConfig(paths, settings);
+  await writeConfig(paths, settings, parameterYaml(settings.memoryMb, deps.configuration));
   const spec = serviceSpec({ inst, paths, settings, extraJvmOptions: deps.options.extraJvmOptions });
   const endpoint: Endpoint = { address: settings.address, port: settings.nativePort };
   const ready = { service: ctx.service, spec, logs: [paths.consoleLog, paths.systemLog] };

@@ -9,6 +9,7 @@ import type { Validator } from '../sdk/contract.js';
 import type { Database, PrepareRequest, User, UserRef } from '../sdk/types.js';
 import { validatorOf, type ItemRules } from '../sdk/validator.js';
 import { pageMarker } from './paging.js';
+import { cassandraParameters } from './parameters.js';
 
 /** The role the agent manages the server with, unless a cluster hands it another name. */
 export const ADMIN_ROLE = 'steward_admin';
@@ -213,6 +214,7 @@ export const cassandraRules: ItemRules = {
     seeds: (seeds, field) => void checkSeeds(seeds, field),
     adminCredentials: (user, password, field) => checkAdminCredentials(user, password, `${field}.user`, `${field}.password`),
   },
+  parameters: cassandraParameters,
 };
 
 export const cassandraValidator: Validator = validatorOf(cassandraRules);

@@ -8,6 +8,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, errors as cqlErrors } from 'cassandra-driver';
+import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type StewardError, asStewardError, type ErrorCode } from '../../managers/sdk/errors.js';
 import type { ServiceSpec } from '../../managers/sdk/service-control.js';
@@ -16,7 +17,8 @@ import { ADMIN_PASSWORD_SECRET, cassandraPaths } from '../../managers/cassandra/
 import { cassandraUnavailableReason, createCassandraNode, testOp, type CassandraNode } from '../fixtures/cassandra-instance.js';
 import { serverProcesses, until } from '../fixtures/datastore-lifecycle.js';
 import { failure } from '../fixtures/datastore-assertions.js';
-import { payload } from '../../managers/sdk/operations/payload.js';
+import { payload, resultOf } from '../../managers/sdk/operations/payload.js';
+import { cassandraParameters, liveValue } from '../../managers/cassandra/parameters.js';
 
 const ks = (name: string, replication: Record<string, number> = {}): Database => ({ name, characterSet: '', collation: '', ctype: '', replication });
 const role = (name: string, password: string, access: string[] = []): User => ({
@@ -475,6 +477,122 @@ if (reason) {
       await node.manager.cluster.setSeeds([node.address], op);
     });
 
+    // ---- configuration groups: applied before the restart test below, checked after it ----
+    const { rules: parameterRules } = cassandraParameters;
+    const parameterDefaults = () => cassandraParameters.defaults(node.ctx.memoryMb);
+    const yamlPath = () => cassandraPaths(node.ctx).yaml;
+    const renderedYaml = async () => parse(await readFile(yamlPath(), 'utf8')) as Record<string, unknown>;
+    /** The group's parameters as cassandra.yaml has them, in canonical form. */
+    async function inYaml(): Promise<Record<string, string | undefined>> {
+      const y = await renderedYaml();
+      return Object.fromEntries(parameterRules.map((r) => [r.name, liveValue(r.name, y[r.name] === undefined ? undefined : String(y[r.name]))]));
+    }
+    /** The group's parameters as the running node reports them (system_views.settings), in canonical form. */
+    async function onServer(): Promise<Record<string, string | undefined>> {
+      const c = await login('steward_admin', await adminPassword());
+      try {
+        const reported = new Map(
+          (await c.execute('SELECT name, value FROM system_views.settings')).rows.map((r) => [String(r.name), r.value as string | null]),
+        );
+        return Object.fromEntries(parameterRules.map((r) => [r.name, liveValue(r.name, reported.get(r.name))]));
+      } finally {
+        await c.shutdown();
+      }
+    }
+    const applyGroup = async (values: Record<string, string>) => resultOf(await node.run(payload('applyConfiguration', { values })), 'configuration');
+    /**
+     * Dynamic parameters away from their defaults, one per kind of nodetool
+     * command (each costs a JVM start on apply and again on detach): the other
+     * timeouts go through the same `settimeout` as request_timeout.
+     */
+    const DYNAMIC_GROUP: Record<string, string> = {
+      compaction_throughput: '16',
+      stream_throughput_outbound: '48',
+      concurrent_compactors: '2',
+      request_timeout: '11000',
+      hinted_handoff_enabled: 'off',
+      max_hint_window: '3600000',
+    };
+    const RESTART_GROUP: Record<string, string> = { concurrent_reads: '16', auto_snapshot: 'off' };
+
+    describe('configuration groups, before a restart', () => {
+      it('a node prepared without a group runs with the catalog defaults, rendered and live', async () => {
+        const d = parameterDefaults();
+        expect(await inYaml()).toEqual(d);
+        expect(await onServer()).toEqual(d);
+      });
+
+      it('dynamic values take effect at once and are rendered into cassandra.yaml', async () => {
+        const dynamic = parameterRules.filter((r) => r.dynamic).map((r) => r.name);
+        for (const name of Object.keys(DYNAMIC_GROUP)) expect(dynamic).toContain(name);
+        const applied = await applyGroup(DYNAMIC_GROUP);
+        expect(applied).toEqual({ values: DYNAMIC_GROUP, pendingRestart: [] });
+        const expected = { ...parameterDefaults(), ...DYNAMIC_GROUP };
+        expect(await onServer()).toEqual(expected);
+        expect(await inYaml()).toEqual(expected);
+        expect((await renderedYaml()).compaction_throughput).toBe('16MiB/s');
+      });
+
+      it('restart-required values are rendered and pending; the node keeps the old ones; other renders keep the group', async () => {
+        const group = { ...DYNAMIC_GROUP, ...RESTART_GROUP };
+        const applied = await applyGroup(group);
+        expect(applied).toEqual({ values: group, pendingRestart: ['auto_snapshot', 'concurrent_reads'] });
+        expect(await inYaml()).toEqual({ ...parameterDefaults(), ...group });
+        expect(await onServer()).toEqual({ ...parameterDefaults(), ...DYNAMIC_GROUP });
+        // Re-rendered for another reason (set_seeds): the group stays.
+        await node.manager.cluster.setSeeds([node.address], testOp());
+        expect(await inYaml()).toEqual({ ...parameterDefaults(), ...group });
+      });
+
+      it('hostile names and values are refused with INVALID_ARGUMENT naming the parameter, cassandra.yaml untouched', async () => {
+        const before = await readFile(yamlPath());
+        const stateFile = join(node.ctx.configDir, 'configuration-group.json');
+        const stateBefore = await readFile(stateFile);
+        const cases: Array<[Record<string, string>, string]> = [
+          [{ cluster_name: 'evil' }, 'values.cluster_name'],
+          [{ authenticator: 'AllowAllAuthenticator' }, 'values.authenticator'],
+          [{ seed_provider: '127.0.0.1' }, 'values.seed_provider'],
+          [{ data_file_directories: '/tmp' }, 'values.data_file_directories'],
+          [{ num_tokens: '256' }, 'values.num_tokens'],
+          [{ compaction_throughput: '10241' }, 'values.compaction_throughput'],
+          [{ compaction_throughput: '-1' }, 'values.compaction_throughput'],
+          [{ concurrent_reads: '1' }, 'values.concurrent_reads'],
+          [{ read_request_timeout: '9' }, 'values.read_request_timeout'],
+          [{ compaction_throughput: '64MiB/s' }, 'values.compaction_throughput'],
+          [{ compaction_throughput: '64\nauthenticator: AllowAllAuthenticator' }, 'values.compaction_throughput'],
+          [{ compaction_throughput: "64'" }, 'values.compaction_throughput'],
+          [{ compaction_throughput: '64 # comment' }, 'values.compaction_throughput'],
+          [{ compaction_throughput: '64;' }, 'values.compaction_throughput'],
+          [{ compaction_throughput: 'include /etc/passwd' }, 'values.compaction_throughput'],
+          [{ compaction_throughput: '６４' }, 'values.compaction_throughput'],
+          [{ compaction_throughput: '' }, 'values.compaction_throughput'],
+          [{ compaction_throughput: '1'.repeat(100) }, 'values.compaction_throughput'],
+          [{ hinted_handoff_enabled: 'on\nauto_bootstrap: true' }, 'values.hinted_handoff_enabled'],
+          [{ auto_snapshot: 'ünïcode' }, 'values.auto_snapshot'],
+          [{ 'compaction_throughput\n': '64' }, 'values."compaction_throughput\\n"'],
+          [{ cömpaction: '64' }, 'values."cömpaction"'],
+          [{ ['x'.repeat(200)]: '1' }, `values.${JSON.stringify('x'.repeat(64))}`],
+          [{ ...DYNAMIC_GROUP, concurrent_writes: '0' }, 'values.concurrent_writes'],
+        ];
+        for (const [values, field] of cases) {
+          const label = JSON.stringify(values).slice(0, 80);
+          const err = await failure(applyGroup(values));
+          expect(err.code, `${label}: ${err.message}`).toBe('INVALID_ARGUMENT');
+          expect(err.field, label).toBe(field);
+          expect((await readFile(yamlPath())).equals(before), label).toBe(true);
+        }
+        // Also when a prepare request carries it: the check comes before anything else.
+        const req = { memoryMb: 0, port: 0, bindAddress: '', databases: [], users: [], cluster: undefined, restore: undefined, replicaOf: undefined };
+        await expectCode(
+          node.agent.prepare({ ...req, configuration: { compaction_throughput: '64\n#' } }, testOp()),
+          'INVALID_ARGUMENT',
+          'configuration.compaction_throughput',
+        );
+        expect((await readFile(yamlPath())).equals(before)).toBe(true);
+        expect((await readFile(stateFile)).equals(stateBefore)).toBe(true);
+      });
+    });
+
     it('probe follows the server: SHUTDOWN after stop, HEALTHY after start and restart; data survives', async () => {
       const op = testOp();
       await node.manager.stop(op);
@@ -504,6 +622,21 @@ if (reason) {
       expect(await again.service.pid(spec)).toBe(pid);
       expect(serverProcesses(spec)).toEqual([pid]);
       expect((await again.manager.probe()).status).toBe(DatastoreStatus.HEALTHY);
+    });
+
+    describe('configuration groups, after the restart', () => {
+      it('the restart took the pending values; the next apply has nothing pending', async () => {
+        const group = { ...DYNAMIC_GROUP, ...RESTART_GROUP };
+        expect(await onServer()).toEqual({ ...parameterDefaults(), ...group });
+        expect(await applyGroup(group)).toEqual({ values: group, pendingRestart: [] });
+      });
+
+      it('detaching ({}) takes every value back to its default: dynamic ones live at once, the rest at the next restart', async () => {
+        const applied = await applyGroup({});
+        expect(applied).toEqual({ values: {}, pendingRestart: ['auto_snapshot', 'concurrent_reads'] });
+        expect(await inYaml()).toEqual(parameterDefaults());
+        expect(await onServer()).toEqual({ ...parameterDefaults(), ...RESTART_GROUP });
+      });
     });
 
     it('destroy stops the node for good', async () => {
