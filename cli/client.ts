@@ -48,6 +48,8 @@ import {
   type ConfigurationGroup,
   type UpdateConfigurationResponse,
 } from '../proto/gen/steward/v1/configurations.js';
+import { LogApiRequest, LogsClient, type PublishedLog, type PublishLogResponse } from '../proto/gen/steward/v1/logs.js';
+import type { GuestLog, GuestLogTail } from '../proto/gen/steward/v1/log-types.js';
 
 /** Requests are built with fromPartial: ts-proto encodes a missing string field as "undefined", and the API keeps growing fields. */
 export type NewDatabase = Partial<Omit<Database, 'name'>> & { name: string };
@@ -164,6 +166,7 @@ export class Api {
   private readonly backups: BackupsClient;
   private readonly replicaSets: ReplicaSetsClient;
   private readonly configurations: ConfigurationsClient;
+  private readonly logs: LogsClient;
   private readonly metadata = new Metadata();
 
   constructor(readonly settings: Settings) {
@@ -179,6 +182,7 @@ export class Api {
     this.backups = new BackupsClient(settings.address, creds, { channelOverride });
     this.replicaSets = new ReplicaSetsClient(settings.address, creds, { channelOverride });
     this.configurations = new ConfigurationsClient(settings.address, creds, { channelOverride });
+    this.logs = new LogsClient(settings.address, creds, { channelOverride });
     // Never over plain text: anyone on the path could replay it against a real controller.
     if (settings.token && !settings.insecure) this.metadata.set('authorization', `Bearer ${settings.token}`);
   }
@@ -262,6 +266,27 @@ export class Api {
   }
   configurationDefaults(datastore: string, memoryMb = 0): Promise<ConfigurationDefaultsResponse> {
     return this.rpc(this.configurations, this.configurations.defaults, { datastore, memoryMb });
+  }
+  async listLogs(instanceId: string): Promise<GuestLog[]> {
+    return (await this.rpc(this.logs, this.logs.list, { id: instanceId })).logs;
+  }
+  enableLog(instanceId: string, name: string, thresholdMs = 0): Promise<Operation> {
+    return this.rpc(this.logs, this.logs.enable, LogApiRequest.fromPartial({ instanceId, name, thresholdMs }));
+  }
+  disableLog(instanceId: string, name: string): Promise<Operation> {
+    return this.rpc(this.logs, this.logs.disable, LogApiRequest.fromPartial({ instanceId, name }));
+  }
+  showLog(instanceId: string, name: string, lines = 0): Promise<GuestLogTail> {
+    return this.rpc(this.logs, this.logs.show, LogApiRequest.fromPartial({ instanceId, name, lines }));
+  }
+  publishLog(instanceId: string, name: string): Promise<PublishLogResponse> {
+    return this.rpc(this.logs, this.logs.publish, LogApiRequest.fromPartial({ instanceId, name }));
+  }
+  async listPublishedLogs(instanceId: string, name = ''): Promise<PublishedLog[]> {
+    return (await this.rpc(this.logs, this.logs.listPublished, { instanceId, name })).logs;
+  }
+  discardLog(id: string): Promise<PublishedLog> {
+    return this.rpc(this.logs, this.logs.discard, { id });
   }
   newEnrollmentToken(id: string): Promise<EnrollmentTokenResponse> {
     return this.rpc(this.instances, this.instances.newEnrollmentToken, { id });

@@ -11,6 +11,7 @@ import { replicaSetCommand } from './commands/replica-set.js';
 import { eventsCommand } from './commands/events.js';
 import { backupCommand } from './commands/backup.js';
 import { configurationCommand } from './commands/configuration.js';
+import { logCommand } from './commands/log.js';
 import { positiveSeconds } from './commands/common.js';
 import { DEFAULT_CONTROLLER } from './client.js';
 import { asCliError, EXIT_OK, EXIT_USAGE, formatError, UsageError } from './errors.js';
@@ -87,6 +88,7 @@ Examples:
   operationCommand(program);
   backupCommand(program);
   configurationCommand(program);
+  logCommand(program);
   clusterCommand(program);
   replicaSetCommand(program);
   eventsCommand(program);

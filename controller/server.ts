@@ -29,6 +29,9 @@ import { databasesApi } from './api/databases.js';
 import { usersApi } from './api/users.js';
 import { rootApi } from './api/root.js';
 import { configurationsApi } from './api/configurations.js';
+import { logsApi } from './api/logs.js';
+import { LogService } from './logs/service.js';
+import { LogsService } from '../proto/gen/steward/v1/logs.js';
 import { ConfigurationService } from './configurations/service.js';
 import { ConfigurationsService } from '../proto/gen/steward/v1/configurations.js';
 import { operationsApi } from './api/operations.js';
@@ -71,6 +74,7 @@ const SERVICES = [
   'Backups',
   'ReplicaSets',
   'Configurations',
+  'Logs',
 ].map((s) => `steward.v1.${s}`);
 
 export interface RunningController {
@@ -183,13 +187,16 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
     runner,
     log,
   });
+  // Published logs go where backups go, sealed with the same keyring.
+  const keyring = BackupKeyring.loadOrCreate(config.backups.masterKeyFile ?? join(config.dataDir, 'pki', 'backup-master.key'));
+  const storage = storageOf(config.backups, config.dataDir);
   const backups = new BackupService({
     store,
     operations,
     instances,
     catalog,
-    keyring: BackupKeyring.loadOrCreate(config.backups.masterKeyFile ?? join(config.dataDir, 'pki', 'backup-master.key')),
-    storage: storageOf(config.backups, config.dataDir),
+    keyring,
+    storage,
     compression: config.backups.compression,
     notifier: notifications.notifier,
     log: log.child({ component: 'backups' }),
@@ -212,6 +219,16 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
   instances.setReplication(replication);
   const configurations = new ConfigurationService({ store, catalog, operations, instances, log: log.child({ component: 'configurations' }) });
   instances.setConfigurationSource((scope, groupId, datastore) => configurations.forNewInstance(scope, groupId, datastore));
+  const logs = new LogService({
+    store,
+    catalog,
+    operations,
+    instances,
+    storage,
+    keyring,
+    compression: config.backups.compression,
+    log: log.child({ component: 'logs' }),
+  });
   const detector = new FailoverDetector(replication);
   const ctx: ApiContext = {
     store,
@@ -242,6 +259,7 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
   apiServer.addService(ClustersService, clustersApi(ctx, clusters));
   apiServer.addService(BackupsService, backupsApi(ctx, backups));
   apiServer.addService(ConfigurationsService, configurationsApi(ctx, configurations));
+  apiServer.addService(LogsService, logsApi(ctx, logs));
   if (notifications.watch) apiServer.addService(EventsService, notifications.watch.handlers());
   const served = notifications.watch ? SERVICES : SERVICES.filter((s) => s !== 'steward.v1.Events');
   const health = new HealthImplementation({ '': 'SERVING', ...Object.fromEntries(served.map((s) => [s, 'SERVING'])) });
@@ -255,6 +273,7 @@ export async function startController(config: ControllerConfig, opts: { log?: Lo
       'steward/v1/backups.proto',
       'steward/v1/replication.proto',
       'steward/v1/configurations.proto',
+      'steward/v1/logs.proto',
     ],
     { includeDirs: [PROTO_ROOT] },
   );

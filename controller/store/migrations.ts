@@ -3,6 +3,7 @@
 import { type Kysely, type Migration, type MigrationProvider, PostgresAdapter, sql } from 'kysely';
 import { backupsMigration } from '../backups/schema.js';
 import { configurationsMigration } from '../configurations/schema.js';
+import { publishedLogsMigration } from '../logs/schema.js';
 
 const migrations: Record<string, Migration> = {
   '0001_initial': {
@@ -239,6 +240,7 @@ const migrations: Record<string, Migration> = {
     },
   },
   '0009_configurations': configurationsMigration,
+  '0010_published_logs': publishedLogsMigration,
 };
 
 export const migrationProvider: MigrationProvider = {

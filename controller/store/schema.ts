@@ -4,6 +4,7 @@
 import type { Generated } from 'kysely';
 import type { BackupsTable } from '../backups/schema.js';
 import type { ConfigurationsTable } from '../configurations/schema.js';
+import type { PublishedLogsTable } from '../logs/schema.js';
 
 export interface InstancesTable {
   id: string;
@@ -220,4 +221,5 @@ export interface DB {
   backups: BackupsTable;
   replica_sets: ReplicaSetsTable;
   configurations: ConfigurationsTable;
+  published_logs: PublishedLogsTable;
 }

@@ -1,6 +1,7 @@
 // The agent side of Cassandra for one node: lifecycle and probe here; roles,
 // keyspaces, root, backups and cluster member operations in their own files. The
 // server is always started and stopped through ctx.service, never directly.
+import { guestLogs, type LogOps } from '../sdk/guest-logs.js';
 import { access } from 'node:fs/promises';
 import { type AppliedConfiguration, type ConfigurationOps, checkParameters } from '../sdk/configuration.js';
 import { ConfigurationState } from '../sdk/configuration-state.js';
@@ -44,6 +45,8 @@ export class CassandraManager implements AgentManager {
   readonly paths: CassandraPaths;
   readonly access: AdminAccess;
   readonly configuration: ConfigurationOps;
+  /** system.log, always on (logback rolls it). */
+  readonly logs: LogOps;
   /** The configuration group's values in force and what awaits a restart; every render of cassandra.yaml reads the values from here. */
   private readonly configurationState: ConfigurationState;
   private installation?: Promise<Installation>;
@@ -55,6 +58,11 @@ export class CassandraManager implements AgentManager {
     this.paths = cassandraPaths(ctx, options.confDir);
     this.access = new AdminAccess(ctx.secrets, this.paths);
     this.configurationState = new ConfigurationState(ctx.configDir);
+    const systemLog = this.paths.systemLog;
+    this.logs = guestLogs({
+      instanceId: ctx.instanceId,
+      specs: [{ name: 'system', description: "The node's log: start-up, gossip, compaction, streaming, warnings", file: async () => systemLog }],
+    });
     this.configuration = { apply: (values, op) => this.applyConfiguration(values, op) };
     const session: SessionRunner = (fn, signal) => this.adminSession(fn, signal);
     const adminName = () => this.access.adminName();

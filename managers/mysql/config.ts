@@ -1,6 +1,7 @@
 // my.cnf for one instance. Everything the server touches lives under the
 // instance's own directories, so several instances can share a host (tests,
 // the local provisioner) and nothing depends on /etc/mysql.
+import { dirname, join } from 'node:path';
 import { renderIni } from '../sdk/config-file.js';
 import type { FlavourName } from './flavour.js';
 import type { TlsFiles } from '../sdk/contract.js';
@@ -107,6 +108,9 @@ export function renderMyCnf(s: ServerSettings, replication?: ReplicationSettings
         socket: s.socket,
         'pid-file': s.pidFile,
         log_error: s.errorLog,
+        // Beside the error log, under the names mysqlPaths gives them (settings rendered before these existed have no fields for them).
+        slow_query_log_file: join(dirname(s.errorLog), 'mysqld-slow.log'),
+        general_log_file: join(dirname(s.errorLog), 'mysqld-general.log'),
         ...FIXED_SETTINGS,
         // Host patterns are matched against client IPs; DNS would only add latency and spoofing risk.
         'skip-name-resolve': true,

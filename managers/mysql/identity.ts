@@ -2,7 +2,7 @@
 import type { Capability, ManagerIdentity } from '../sdk/contract.js';
 import { mysqlValidator } from './validation.js';
 
-export const MYSQL_CAPABILITIES: readonly Capability[] = ['users', 'databases', 'root', 'backup', 'backup_incremental', 'replication', 'configuration'];
+export const MYSQL_CAPABILITIES: readonly Capability[] = ['users', 'databases', 'root', 'backup', 'backup_incremental', 'replication', 'configuration', 'logs'];
 
 export const mysqlIdentity: ManagerIdentity = {
   name: 'mysql',

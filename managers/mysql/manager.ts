@@ -15,8 +15,11 @@ import type { BackupOps } from '../sdk/backup/types.js';
 import { mysqlBackupOps } from './backup.js';
 import { databaseOps } from './databases.js';
 import { detectFlavour, type Flavour } from './flavour.js';
-import { ADMIN_SECRET, mysqlPaths, serviceSpec, type MysqlPaths } from './paths.js';
+import { ADMIN_SECRET, mysqlPaths, OS_USER, serviceSpec, type MysqlPaths } from './paths.js';
+import type { LogOps } from '../sdk/guest-logs.js';
 import { prepare } from './prepare.js';
+import { handOverLogFiles, mysqlLogs } from './logs.js';
+import { isRoot, lookupOsUser } from '../sdk/os-user.js';
 import { waitUntilReady } from './readiness.js';
 import { rootOps } from './root.js';
 import { userOps } from './users.js';
@@ -59,12 +62,14 @@ export class MysqlManager extends ServerManager implements AgentManager {
   readonly backup: BackupOps;
   readonly replication: ReplicationOps;
   readonly configuration: ConfigurationOps = { apply: (values, op) => this.applyConfiguration(values, op) };
+  readonly logs: LogOps;
   private readonly paths: MysqlPaths;
   private readonly replicationState: ReplicationStateFile;
 
   constructor(ctx: ManagerContext) {
     const paths = mysqlPaths(ctx);
     super(ctx, { name: 'MySQL', preparedMarker: paths.preparedMarker, parameters: mysqlParameters });
+    this.logs = this.guestLogs(mysqlLogs(paths));
     this.paths = paths;
     const session: SessionRunner = (fn, signal) => this.adminSession(fn, signal);
     this.users = userOps(session);
@@ -103,6 +108,7 @@ export class MysqlManager extends ServerManager implements AgentManager {
   }
 
   protected override async renderConfiguration(): Promise<void> {
+    await handOverLogFiles(this.paths, isRoot() ? await lookupOsUser(OS_USER, this.ctx.runner) : undefined);
     await rewriteConfig(this.paths, this.replicationState.get());
   }
 

@@ -18,6 +18,9 @@ export interface MysqlPaths {
   /** The service backend's pid file (separate: the server deletes its own on shutdown). */
   servicePidFile: string;
   errorLog: string;
+  /** The slow query and general logs (sdk guest logs), beside the error log. */
+  slowLog: string;
+  generalLog: string;
   /** stdout/stderr of the server process. */
   consoleLog: string;
   /** Exists once prepare has completed. */
@@ -35,6 +38,8 @@ export function mysqlPaths(ctx: Pick<ManagerContext, 'configDir' | 'runDir' | 'l
     serverPidFile: join(ctx.runDir, 'mysqld.pid'),
     servicePidFile: join(ctx.runDir, 'mysqld.service.pid'),
     errorLog: join(ctx.logDir, 'mysqld.err'),
+    slowLog: join(ctx.logDir, 'mysqld-slow.log'),
+    generalLog: join(ctx.logDir, 'mysqld-general.log'),
     consoleLog: join(ctx.logDir, 'mysqld.console.log'),
     preparedMarker: join(ctx.configDir, 'prepared'),
     settingsFile: join(ctx.configDir, 'server-settings.json'),

@@ -2,9 +2,10 @@
 // the requested databases and users. Nothing before the final marker counts:
 // a retry after any failure stops whatever the last attempt started, wipes the
 // data directory and starts over (there is no user data before the marker).
+import { handOverLogFiles } from './logs.js';
 import type { ManagerContext, OperationScope } from '../sdk/contract.js';
 import { issueServerCertificate } from '../sdk/tls.js';
-import { handOverFile, prepareInstanceDirs } from '../sdk/data-dir.js';
+import { prepareInstanceDirs } from '../sdk/data-dir.js';
 import { isRoot, lookupOsUser } from '../sdk/os-user.js';
 import { markPrepared, stopIfFailed } from '../sdk/prepared.js';
 import { subScope } from '../sdk/backup/progress.js';
@@ -41,7 +42,7 @@ export async function prepare(deps: PrepareDeps, req: PrepareRequest, op: Operat
   op.progress(5, 'preparing directories');
   await ctx.service.stop(spec, signal); // whatever a failed attempt left running
   await prepareInstanceDirs(ctx, owner, 0o750);
-  await handOverFile(paths.errorLog, owner);
+  await handOverLogFiles(paths, owner);
 
   op.progress(15, 'rendering configuration');
   const settings = {

@@ -2,7 +2,16 @@
 import type { Capability, ManagerIdentity } from '../sdk/contract.js';
 import { pgValidator } from './validation.js';
 
-export const POSTGRESQL_CAPABILITIES: readonly Capability[] = ['users', 'databases', 'root', 'backup', 'backup_incremental', 'replication', 'configuration'];
+export const POSTGRESQL_CAPABILITIES: readonly Capability[] = [
+  'users',
+  'databases',
+  'root',
+  'backup',
+  'backup_incremental',
+  'replication',
+  'configuration',
+  'logs',
+];
 
 export const postgresqlIdentity: ManagerIdentity = {
   name: 'postgresql',

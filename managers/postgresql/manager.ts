@@ -1,6 +1,8 @@
 // The agent side of PostgreSQL for one instance: what its probe asks the
 // server here, the shared lifecycle in ServerManager, users/databases/root,
 // backups and replication in their own files.
+import type { LogOps } from '../sdk/guest-logs.js';
+import { postgresqlLogs } from './logs.js';
 import type { BackupOps } from '../sdk/backup/types.js';
 import type { ConfigurationOps } from '../sdk/configuration.js';
 import type { AgentManager, DatabaseOps, ManagerContext, OperationScope, Probe, ReplicationOps, RootOps, UserOps } from '../sdk/contract.js';
@@ -38,6 +40,7 @@ export class PostgresqlManager extends ServerManager implements AgentManager {
   readonly backup: BackupOps;
   readonly replication: ReplicationOps;
   readonly configuration: ConfigurationOps;
+  readonly logs: LogOps;
   readonly paths: PgPaths;
   private readonly open: OpenSessions;
   private readonly replicationState: ReplicationStateFile;
@@ -47,6 +50,7 @@ export class PostgresqlManager extends ServerManager implements AgentManager {
     const paths = pgPaths(ctx);
     super(ctx, { name: 'PostgreSQL', preparedMarker: paths.preparedMarker, parameters: postgresqlParameters });
     this.paths = paths;
+    this.logs = this.guestLogs(postgresqlLogs(paths));
     const open: OpenSessions = (signal) =>
       sessionsWith(async () => {
         await this.requirePrepared();

@@ -8,7 +8,7 @@ import { redisValidator } from './validation.js';
  * Redis's own asynchronous replication (replication.ts). Configuration groups set
  * the redis.conf parameters of parameters.ts.
  */
-export const REDIS_CAPABILITIES: readonly Capability[] = ['users', 'root', 'backup', 'replication', 'configuration'];
+export const REDIS_CAPABILITIES: readonly Capability[] = ['users', 'root', 'backup', 'replication', 'configuration', 'logs'];
 
 export const redisIdentity: ManagerIdentity = {
   name: 'redis',

@@ -4,6 +4,7 @@
 // the AOF and saves a snapshot before it exits. A replica also copies its
 // source's users every few seconds (replication-users.ts: Redis does not
 // replicate them), so that whichever member is promoted knows the applications.
+import type { LogOps } from '../sdk/guest-logs.js';
 import { checkParameters, type AppliedConfiguration, type ConfigurationOps } from '../sdk/configuration.js';
 import type { AgentManager, ManagerContext, OperationScope, Probe, ReplicationOps, RootOps, UserOps } from '../sdk/contract.js';
 import { ReplicationStateFile } from '../sdk/replication-state.js';
@@ -48,6 +49,8 @@ export class RedisManager extends ServerManager implements AgentManager {
   readonly backup: BackupOps;
   readonly replication: ReplicationOps;
   readonly configuration: ConfigurationOps;
+  /** The server's own log, always on (the slow log is in memory: SLOWLOG, not a file). */
+  readonly logs: LogOps;
   private readonly paths: RedisPaths;
   private readonly replicationState: ReplicationStateFile;
   private readonly session: SessionRunner;
@@ -59,6 +62,9 @@ export class RedisManager extends ServerManager implements AgentManager {
     const paths = redisPaths(ctx);
     super(ctx, { name: 'Redis', preparedMarker: paths.preparedMarker, parameters: redisParameters });
     this.paths = paths;
+    this.logs = this.guestLogs([
+      { name: 'redis', description: "The server's log: start-up, persistence, replication, warnings", file: async () => paths.logFile },
+    ]);
     const session: SessionRunner = (fn, signal) => this.adminSession(fn, signal);
     this.session = session;
     this.users = userOps(session);

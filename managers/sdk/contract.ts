@@ -6,6 +6,7 @@
 // datastore lacks before anything is sent to an agent.
 import type { BackupOps } from './backup/types.js';
 import type { ConfigurationOps, ParameterCatalog } from './configuration.js';
+import type { LogOps } from './guest-logs.js';
 import type { ByteProgress } from './operations/state.js';
 import type { Logger } from './logger.js';
 import type { ClusterStrategy } from './cluster.js';
@@ -170,6 +171,8 @@ export interface AgentManager {
   readonly replication?: ReplicationOps;
   /** Configuration groups (capability "configuration"). */
   readonly configuration?: ConfigurationOps;
+  /** Datastore logs (capability "logs"; guest-logs.ts builds them from the manager's LogSpecs). */
+  readonly logs?: LogOps;
   /** Release connections; the datastore keeps running. */
   close(): Promise<void>;
 }

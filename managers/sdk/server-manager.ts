@@ -8,6 +8,7 @@ import { rm } from 'node:fs/promises';
 import { checkParameters, type AppliedConfiguration, type ParameterCatalog } from './configuration.js';
 import { ConfigurationState } from './configuration-state.js';
 import type { ManagerContext, OperationScope, Probe } from './contract.js';
+import { guestLogs, type LogOps, type LogSpec } from './guest-logs.js';
 import { failedPrecondition } from './errors.js';
 import { isPrepared } from './prepared.js';
 import type { ServiceSpec } from './service-control.js';
@@ -55,18 +56,40 @@ export abstract class ServerManager {
     op.progress(10, 'recording the configuration');
     // Canonical before it is compared with what is in force: "TRUE" then "on" is no change.
     const applied = await this.configurationState.record(catalog.rules, checkParameters(catalog.rules, values));
-    op.progress(30, 'rendering the config file');
-    await this.renderConfiguration();
-    const defaults = catalog.defaults(this.ctx.memoryMb);
-    const live: Record<string, string> = {};
-    for (const r of catalog.rules) {
-      const v = values[r.name] ?? defaults[r.name];
-      if (r.dynamic && v !== undefined) live[r.name] = v;
-    }
-    op.progress(60, 'applying dynamic values');
-    await this.applyLive(live, op);
+    await this.renderAndApply(op);
     op.progress(100, applied.pendingRestart.length ? `applied; restart required for ${applied.pendingRestart.join(', ')}` : 'applied');
     return applied;
+  }
+
+  /** The config rendered again from the recorded state, and every dynamic parameter in force handed to the server. */
+  private async renderAndApply(op: OperationScope): Promise<void> {
+    const catalog = this.server.parameters;
+    if (!catalog || !this.renderConfiguration || !this.applyLive) throw failedPrecondition(`${this.server.name} has no configuration groups`);
+    op.progress(30, 'rendering the config file');
+    await this.renderConfiguration();
+    const inForce = { ...catalog.defaults(this.ctx.memoryMb), ...(await this.configurationState.values()) };
+    const live: Record<string, string> = {};
+    for (const r of catalog.rules) if (r.dynamic && inForce[r.name] !== undefined) live[r.name] = inForce[r.name]!;
+    op.progress(60, 'applying dynamic values');
+    await this.applyLive(live, op);
+  }
+
+  /** The datastore's logs (capability "logs"); optional ones switch through the configuration parameters. */
+  protected guestLogs(specs: readonly LogSpec[]): LogOps {
+    const catalog = this.server.parameters;
+    return guestLogs({
+      instanceId: this.ctx.instanceId,
+      specs,
+      configuration: catalog && {
+        catalog,
+        state: this.configurationState,
+        defaults: () => catalog.defaults(this.ctx.memoryMb),
+        apply: async (op) => {
+          await this.requirePrepared();
+          await this.renderAndApply(op);
+        },
+      },
+    });
   }
 
   /** The spec the service backend knows this server by (also used by tests to find it). */
@@ -121,11 +144,13 @@ export abstract class ServerManager {
 
   /** Starts the server, or adopts the one already running (after an agent restart) through the service backend. */
   async start(op: OperationScope): Promise<void> {
-    await this.bringUp(op, 'starting server', (spec) => this.ctx.service.start(spec, op.signal));
+    // A server already running is adopted, not started: it has not read its config again, so what was pending still is.
+    const adopting = (await this.ctx.service.state(await this.serviceSpec())) === 'running';
+    await this.bringUp(op, 'starting server', (spec) => this.ctx.service.start(spec, op.signal), !adopting);
   }
 
   async restart(op: OperationScope): Promise<void> {
-    await this.bringUp(op, 'restarting server', (spec) => this.ctx.service.restart(spec, op.signal));
+    await this.bringUp(op, 'restarting server', (spec) => this.ctx.service.restart(spec, op.signal), true);
   }
 
   /** The spec's stop signal is the datastore's clean shutdown; the backend escalates to SIGKILL only after its timeout. */
@@ -155,7 +180,7 @@ export abstract class ServerManager {
   }
 
   /** Only a prepared server is started: before that there is nothing to run, or a half-made attempt. */
-  private async bringUp(op: OperationScope, step: string, action: (spec: ServiceSpec) => Promise<void>): Promise<void> {
+  private async bringUp(op: OperationScope, step: string, action: (spec: ServiceSpec) => Promise<void>, readsConfig: boolean): Promise<void> {
     await this.requirePrepared();
     const spec = await this.serviceSpec();
     op.progress(10, step);
@@ -163,7 +188,7 @@ export abstract class ServerManager {
     op.progress(50, 'waiting for the server to accept connections');
     await this.waitUntilReady(spec, op.signal);
     // The server read its config afresh: whatever a group changed is in force now.
-    await this.configurationState.started();
+    if (readsConfig) await this.configurationState.started();
     op.progress(100, 'running');
   }
 

@@ -80,12 +80,14 @@ describe('the operations table', () => {
       'getUser',
       'listAccess',
       'listDatabases',
+      'listLogs',
       'listUsers',
       'memberInfo',
       'noop',
       'replicationStatus',
       'ringView',
       'rootStatus',
+      'showLog',
       'waitForPosition',
     ]);
     for (const c of reads) {

@@ -40,13 +40,13 @@ const user = (over: Partial<User> = {}): User => ({
 
 describe('identity', () => {
   it('declares users, root, full backups, replication and configuration groups, not databases, on both sides', () => {
-    expect(REDIS_CAPABILITIES).toEqual(['users', 'root', 'backup', 'replication', 'configuration']);
+    expect(REDIS_CAPABILITIES).toEqual(['users', 'root', 'backup', 'replication', 'configuration', 'logs']);
     for (const m of [redisAgent, redisOrchestration]) {
       expect(m).toMatchObject({
         name: 'redis',
         displayName: 'Redis',
         defaultPort: 6379,
-        capabilities: ['users', 'root', 'backup', 'replication', 'configuration'],
+        capabilities: ['users', 'root', 'backup', 'replication', 'configuration', 'logs'],
       });
       expect(m.validator).toBe(redisIdentity.validator);
     }

@@ -14,6 +14,7 @@ import { BackupType } from '../../../proto/gen/steward/v1/backups.js';
 import type { OperationResult } from '../../../proto/gen/steward/v1/common.js';
 import type { AgentManager, Capability, OperationScope, Validator } from '../contract.js';
 import { checkParameters } from '../configuration.js';
+import { checkLogCommand, checkPublishCommand } from '../guest-logs.js';
 import { failedPrecondition, invalidArgument } from '../errors.js';
 import type { EventType } from '../events.js';
 import { registerSecret } from '../redact.js';
@@ -550,5 +551,55 @@ export const OPERATIONS = {
     ...quiet,
     check: (p, v) => void checkParameters(part(v.parameters, 'configuration').rules, p.values, 'values'),
     run: async (m, p, op) => answer('configuration', await part(m.configuration, 'configuration').apply(p.values, op)),
+  },
+
+  // ---- datastore logs ----------------------------------------------------------
+  listLogs: {
+    kind: 'list_logs',
+    mutating: false,
+    needs: only('logs'),
+    deadlineMs: READ,
+    ...quiet,
+    check: noCheck,
+    run: async (m, _p, op) => answer('logs', { logs: await part(m.logs, 'logs').list(op) }),
+  },
+  enableLog: {
+    kind: 'enable_log',
+    mutating: true,
+    needs: only('logs'),
+    deadlineMs: MUTATION,
+    ...quiet,
+    check: (p) => checkLogCommand(p),
+    run: async (m, p, op) => answer('logs', { logs: [await part(m.logs, 'logs').enable(p, op)] }),
+  },
+  disableLog: {
+    kind: 'disable_log',
+    mutating: true,
+    needs: only('logs'),
+    deadlineMs: MUTATION,
+    ...quiet,
+    check: (p) => checkLogCommand(p),
+    run: async (m, p, op) => answer('logs', { logs: [await part(m.logs, 'logs').disable(p, op)] }),
+  },
+  showLog: {
+    kind: 'show_log',
+    mutating: false,
+    needs: only('logs'),
+    deadlineMs: READ,
+    ...quiet,
+    check: (p) => checkLogCommand(p),
+    run: async (m, p, op) => answer('logTail', await part(m.logs, 'logs').show(p, op)),
+  },
+  publishLog: {
+    kind: 'publish_log',
+    mutating: true,
+    needs: only('logs'),
+    deadlineMs: 30 * MINUTE,
+    ...quiet,
+    check: (p) => checkPublishCommand(p),
+    run: async (m, p, op) => {
+      registerSecret(p.storage?.secretAccessKey);
+      return answer('publishedLog', await part(m.logs, 'logs').publish(p, op));
+    },
   },
 } as const satisfies { readonly [C in PayloadCase]: OperationSpec<C> };
