@@ -5,13 +5,14 @@
 // is in the store, so a restarted controller picks up where it stopped.
 import { randomUUID } from 'node:crypto';
 import type { CreateInstanceRequest, Instance } from '../proto/gen/steward/v1/api.js';
-import { PrepareRequest, type ClusterMembership } from '../proto/gen/steward/v1/agent.js';
+import { Command, PrepareRequest, type ClusterMembership } from '../proto/gen/steward/v1/agent.js';
 import { ReplicationRole } from '../proto/gen/steward/v1/replication.js';
 import { DatastoreStatus } from '../proto/gen/steward/v1/common.js';
 import type { RestoreBackupCommand } from '../proto/gen/steward/v1/backups.js';
 import { failedPrecondition, invalidArgument } from '../managers/sdk/errors.js';
 import type { Logger } from '../managers/sdk/logger.js';
 import { checkCommand, specOfKind } from '../managers/sdk/operations/commands.js';
+import { checkMemory } from '../managers/sdk/operations/table.js';
 import { payload, resultOf } from '../managers/sdk/operations/payload.js';
 import { OperationState, UNFINISHED } from '../managers/sdk/operations/state.js';
 import { isLost, type AgentRegistry } from './agent-registry.js';
@@ -102,7 +103,7 @@ export class InstanceService {
     const name = checkDisplayName(req.name, 'name');
     const module = this.d.catalog.get(req.datastore);
     const memoryMb = req.memoryMb || DEFAULT_MEMORY_MB;
-    if (memoryMb < 128 || memoryMb > 1_048_576) throw invalidArgument('memory_mb', 'must be between 128 and 1048576');
+    checkMemory(memoryMb, 'memory_mb');
     const restore = req.backupId ? await this.restoreFor(req, module.name, creator.scope, !!member) : undefined;
     const group = await this.groupFor(creator.scope, req, module.name, replica?.sourceId);
     const prepare = PrepareRequest.fromPartial({
@@ -232,6 +233,27 @@ export class InstanceService {
     return { ...row, name, updated_at: updatedAt };
   }
 
+  /**
+   * Memory resize. Refused before anything is sent: the same size, a primary
+   * that has replicas (resize them, switch over, then resize it as a replica:
+   * never restart a primary under its clients), a group that would not fit.
+   */
+  async resize(scope: CallerScope, id: string, memoryMb: number): Promise<OperationsTable> {
+    checkMemory(memoryMb, 'memory_mb');
+    const row = await this.ready(scope, id);
+    const module = this.d.catalog.require(row.datastore, 'resize');
+    if (memoryMb === row.memory_mb) throw failedPrecondition(`instance ${id} already has ${memoryMb} MB`);
+    const replicas = await this.d.store.selectFrom('instances').select('id').where('replica_of', '=', id).where('deleted_at', 'is', null).execute();
+    if (replicas.length) {
+      throw failedPrecondition(
+        `instance ${id} is the primary of ${replicas.length} replica(s): resize them first, switch over (instance promote), then resize this one as a replica`,
+      );
+    }
+    const why = module.validator.parameters?.fits?.(await this.configurationValues(row), memoryMb);
+    if (why) throw failedPrecondition(`configuration group ${row.configuration_id} does not fit ${memoryMb} MB: ${why}`);
+    return this.d.operations.start(id, payload('resize', { memoryMb, oldMemoryMb: row.memory_mb }));
+  }
+
   async restart(scope: CallerScope, id: string): Promise<OperationsTable> {
     const row = await this.get(scope, id);
     if (!instanceTask.machine.canMove(instanceTask.parse(row.task), 'REBOOTING')) throw failedPrecondition(`instance ${id} is ${row.task}`);
@@ -336,6 +358,7 @@ export class InstanceService {
   private async onOperation(trx: Store, op: OperationsTable, moment: 'accepted' | 'progressed' | 'finished'): Promise<void> {
     const task = specOfKind(op.kind)?.task;
     if (moment === 'finished' && op.state === OperationState.SUCCEEDED && op.kind === 'prepare') await this.recordVersion(trx, op);
+    if (moment === 'finished' && op.state === OperationState.SUCCEEDED && op.kind === 'resize') await this.recordMemory(trx, op);
     if (!task || moment === 'progressed') return;
     if (moment === 'accepted') {
       // Prepare's instance was inserted BUILDING; a restart moves it now (refused if another task got there first).
@@ -345,6 +368,12 @@ export class InstanceService {
     // A deletion under way owns the task; anything else this operation set moves on.
     if (op.state === OperationState.SUCCEEDED) await instanceTask.move(trx, op.instance_id, 'NONE');
     else await instanceTask.move(trx, op.instance_id, task.failed, op.error_message ?? op.message);
+  }
+
+  /** The new size, once the server runs with it (the `.end` event reports it). */
+  private async recordMemory(trx: Store, op: OperationsTable): Promise<void> {
+    const p = op.command ? Command.decode(op.command).payload : undefined;
+    if (p?.$case === 'resize') await trx.updateTable('instances').set({ memory_mb: p.value.memoryMb, updated_at: nowIso() }).where('id', '=', op.instance_id).execute();
   }
 
   /** The server version prepare found, so that the `.end` event and the instance report it before a heartbeat does. */

@@ -42,6 +42,9 @@ export function instancesApi(c: ApiContext, replication: ReplicationService): In
       const op = await c.operations.start(inst.id, payload('noop', { echo: req.echo.slice(0, 1024) }));
       return c.operations.toProto(await c.operations.wait(op.id, op.deadline_at - Date.now()));
     }),
+    resize: unary(c.log, 'Instances.Resize', async (req, call) =>
+      c.operations.toProto(await c.instances.resize(await c.scopeOf(call.metadata), req.id, req.memoryMb)),
+    ),
     rename: unary(c.log, 'Instances.Rename', async (req, call) =>
       c.instances.toProto(await c.instances.rename(await c.scopeOf(call.metadata), req.id, req.name)),
     ),

@@ -6,7 +6,7 @@ import type { OperationSpec } from '../../managers/sdk/operations/table.js';
 import { specOfKind } from '../../managers/sdk/operations/commands.js';
 import { resourceKindOf, type EventType, type ResourceKind } from '../../managers/sdk/events.js';
 import type { AgentsTable, InstancesTable, OperationsTable } from '../store/schema.js';
-import { instancePayload } from './payloads/instance.js';
+import { instancePayload, resizeFields } from './payloads/instance.js';
 import { databasesPayload, rootPayload, usersPayload } from './payloads/resources.js';
 import type { PayloadSettings } from './payloads/settings.js';
 import type { Payload } from './types.js';
@@ -24,7 +24,7 @@ type PayloadBuilder = (ctx: OperationEventContext) => Payload;
 
 /** The payload of an operation event, by the kind of resource it is about. */
 const OPERATION_PAYLOADS: Partial<Record<ResourceKind, PayloadBuilder>> = {
-  instance: (c) => instancePayload(c.instance, c.agent, c.settings),
+  instance: (c) => ({ ...instancePayload(c.instance, c.agent, c.settings), ...resizeFields(c.op) }),
   user: (c) => usersPayload(c.instance, c.agent, c.op),
   database: (c) => databasesPayload(c.instance, c.agent, c.op),
   root: (c) => rootPayload(c.instance, c.agent, c.op),

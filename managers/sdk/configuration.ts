@@ -32,6 +32,8 @@ export interface ParameterCatalog {
   readonly rules: readonly ParameterRule[];
   /** The values Steward renders for the catalog's parameters on an instance of `memoryMb`, canonical like checked values. */
   defaults(memoryMb: number): Record<string, string>;
+  /** Why these values (a group's) do not fit an instance of `memoryMb`, naming the parameter; undefined when they do. */
+  fits?(values: Record<string, string>, memoryMb: number): string | undefined;
 }
 
 /** Parameter names are plain identifiers in every datastore we manage (cassandra.yaml, my.cnf, postgresql.conf, redis.conf). */

@@ -23,7 +23,7 @@ import type { SecretStore } from './secrets.js';
 import type { ServiceControl } from './service-control.js';
 import type { Access, Database, DatabaseList, DatastoreStatus, MemberInfo, Page, RingView, PrepareRequest, User, UserList, UserRef } from './types.js';
 
-export const CAPABILITIES = ['users', 'databases', 'root', 'backup', 'backup_incremental', 'replication', 'cluster', 'configuration', 'logs'] as const;
+export const CAPABILITIES = ['users', 'databases', 'root', 'backup', 'backup_incremental', 'replication', 'cluster', 'configuration', 'logs', 'resize'] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 
 /** What every manager hands the agent: facts about one running operation. */
@@ -173,6 +173,13 @@ export interface AgentManager {
   readonly configuration?: ConfigurationOps;
   /** Datastore logs (capability "logs"; guest-logs.ts builds them from the manager's LogSpecs). */
   readonly logs?: LogOps;
+  /**
+   * Memory resize (capability "resize"): the memory-derived settings rendered
+   * for `memoryMb` and kept for every later render, the server restarted once.
+   * Refused (FAILED_PRECONDITION) when the configuration group does not fit
+   * the new size; a restart that fails takes the old size back.
+   */
+  resize?(memoryMb: number, op: OperationScope): Promise<void>;
   /** Release connections; the datastore keeps running. */
   close(): Promise<void>;
 }

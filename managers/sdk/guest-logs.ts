@@ -56,7 +56,7 @@ export interface GuestLogSource {
     readonly catalog: ParameterCatalog;
     readonly state: ConfigurationState;
     /** Steward's defaults for this instance. */
-    defaults(): Record<string, string>;
+    defaults(): Promise<Record<string, string>>;
     /** Renders the config again from the state and hands the server its dynamic values now. */
     apply(op: OperationScope): Promise<void>;
   };
@@ -94,7 +94,7 @@ export function guestLogs(src: GuestLogSource): LogOps {
     if (!s) throw notFound(`this datastore has no log ${JSON.stringify(name)}; it has ${src.specs.map((x) => x.name).join(', ')}`);
     return s;
   };
-  const inForce = async () => (src.configuration ? { ...src.configuration.defaults(), ...(await src.configuration.state.values()) } : {});
+  const inForce = async () => (src.configuration ? { ...(await src.configuration.defaults()), ...(await src.configuration.state.values()) } : {});
   const info = async (s: LogSpec, values: Record<string, string>): Promise<GuestLog> => {
     const file = await s.file();
     const size = file

@@ -10,6 +10,8 @@ import { ConfigurationState } from './configuration-state.js';
 import type { ManagerContext, OperationScope, Probe } from './contract.js';
 import { guestLogs, type LogOps, type LogSpec } from './guest-logs.js';
 import { failedPrecondition } from './errors.js';
+import { subScope } from './backup/progress.js';
+import { deadline } from './signals.js';
 import { isPrepared } from './prepared.js';
 import type { ServiceSpec } from './service-control.js';
 import { DatastoreStatus, type PrepareRequest } from './types.js';
@@ -39,6 +41,45 @@ export abstract class ServerManager {
   /** Renders the datastore's config files again from what the manager knows, the group's values included. */
   protected renderConfiguration?(): Promise<void>;
 
+  /** The memory size the manager renders for now: what prepare recorded, or the last resize (default: the agent's config). */
+  protected async memoryMb(): Promise<number> {
+    return this.ctx.memoryMb;
+  }
+
+  /** Records a new memory size where `memoryMb()` and every render read it (capability "resize"). */
+  protected rememberMemory?(memoryMb: number): Promise<void>;
+
+  /** Renders every config file that holds memory-derived settings (default: renderConfiguration). */
+  protected renderForResize?(): Promise<void>;
+
+  /**
+   * Memory resize: the group checked against the new size, the size recorded,
+   * the config rendered, one restart. A restart that fails puts the old size
+   * back (recorded, rendered, restarted) before the error is reported.
+   */
+  async resize(memoryMb: number, op: OperationScope): Promise<void> {
+    const render = this.renderForResize ?? this.renderConfiguration;
+    if (!this.rememberMemory || !render) throw failedPrecondition(`${this.server.name} cannot be resized by this agent`);
+    await this.requirePrepared();
+    const why = this.server.parameters?.fits?.(await this.configurationState.values(), memoryMb);
+    if (why) throw failedPrecondition(`the configuration group does not fit ${memoryMb} MB: ${why}`);
+    const before = await this.memoryMb();
+    op.progress(5, `resizing from ${before} MB to ${memoryMb} MB`);
+    await this.rememberMemory(memoryMb);
+    try {
+      await render.call(this);
+      await this.restart(subScope(op, 20, 100));
+    } catch (err) {
+      this.ctx.log.error({ err: (err as Error).message, memoryMb, before }, 'resize failed: taking the old size back');
+      await this.rememberMemory(before);
+      await render.call(this);
+      await this.restart({ signal: deadline(5 * 60_000), progress: () => undefined }).catch((again: Error) => {
+        this.ctx.log.error({ err: again.message }, 'the server did not start again at its old size either');
+      });
+      throw err;
+    }
+  }
+
   /** Hands the running server these values of its dynamic parameters now (SET GLOBAL, ALTER SYSTEM + reload, CONFIG SET). */
   protected applyLive?(values: Record<string, string>, op: OperationScope): Promise<void>;
 
@@ -67,7 +108,7 @@ export abstract class ServerManager {
     if (!catalog || !this.renderConfiguration || !this.applyLive) throw failedPrecondition(`${this.server.name} has no configuration groups`);
     op.progress(30, 'rendering the config file');
     await this.renderConfiguration();
-    const inForce = { ...catalog.defaults(this.ctx.memoryMb), ...(await this.configurationState.values()) };
+    const inForce = { ...catalog.defaults(await this.memoryMb()), ...(await this.configurationState.values()) };
     const live: Record<string, string> = {};
     for (const r of catalog.rules) if (r.dynamic && inForce[r.name] !== undefined) live[r.name] = inForce[r.name]!;
     op.progress(60, 'applying dynamic values');
@@ -83,7 +124,7 @@ export abstract class ServerManager {
       configuration: catalog && {
         catalog,
         state: this.configurationState,
-        defaults: () => catalog.defaults(this.ctx.memoryMb),
+        defaults: async () => catalog.defaults(await this.memoryMb()),
         apply: async (op) => {
           await this.requirePrepared();
           await this.renderAndApply(op);

@@ -2,7 +2,8 @@
 // from Steward's rows. Steward has no Nova server, flavors or Cinder volumes:
 // `nova_instance_id` is null, the "flavor" is the memory size, and the volume
 // fields are left out as Trove does without volume support.
-import type { AgentsTable, InstancesTable } from '../../store/schema.js';
+import { Command } from '../../../proto/gen/steward/v1/agent.js';
+import type { AgentsTable, InstancesTable, OperationsTable } from '../../store/schema.js';
 import { troveTime } from '../message.js';
 import type { Payload } from '../types.js';
 import type { PayloadSettings } from './settings.js';
@@ -55,5 +56,23 @@ export function instancePayload(inst: InstancesTable, agent: AgentsTable | undef
     availability_zone: s.availabilityZone,
     service_id: s.serviceIds[inst.datastore] ?? inst.datastore,
     nova_instance_id: null,
+  };
+}
+
+/**
+ * What a resize's event adds: Trove's modify_flavor carries the size before
+ * (`old_instance_size`) and the one asked for, whatever the phase; both come
+ * from the command, the one record that holds them at start and at end.
+ */
+export function resizeFields(op: Pick<OperationsTable, 'kind' | 'command'>): Payload {
+  const p = op.kind === 'resize' && op.command ? Command.decode(op.command).payload : undefined;
+  if (p?.$case !== 'resize') return {};
+  const { memoryMb, oldMemoryMb } = p.value;
+  return {
+    old_instance_size: oldMemoryMb,
+    instance_size: memoryMb,
+    memory_mb: memoryMb,
+    instance_type: flavorOf(memoryMb),
+    instance_type_id: flavorOf(memoryMb),
   };
 }

@@ -114,6 +114,11 @@ function checkAttach(p: AttachReplicaRequest, field: string): void {
   checkCredentials(p.credentials, field);
 }
 
+/** Memory an instance may have, in MB (the same bounds as creation). */
+export function checkMemory(memoryMb: number, field: string): void {
+  if (!Number.isInteger(memoryMb) || memoryMb < 128 || memoryMb > 1_048_576) throw invalidArgument(field, 'must be between 128 and 1048576');
+}
+
 function checkPosition(position: string, field: string): void {
   if (!/^[\x20-\x7e]{0,4096}$/.test(position)) throw invalidArgument(field, 'must be printable ASCII, at most 4096 characters');
 }
@@ -551,6 +556,18 @@ export const OPERATIONS = {
     ...quiet,
     check: (p, v) => void checkParameters(part(v.parameters, 'configuration').rules, p.values, 'values'),
     run: async (m, p, op) => answer('configuration', await part(m.configuration, 'configuration').apply(p.values, op)),
+  },
+
+  resize: {
+    kind: 'resize',
+    mutating: true,
+    needs: only('resize'),
+    deadlineMs: 15 * MINUTE,
+    event: { type: 'instance.modify_flavor', raisedBy: 'operation' },
+    task: { running: 'RESIZING', failed: 'RESIZING_ERROR' },
+    failsWithLostAgent: true,
+    check: (p) => checkMemory(p.memoryMb, 'memory_mb'),
+    run: (m, p, op) => after(part(m.resize && ((mb: number, o: OperationScope) => m.resize!(mb, o)), 'resize')(p.memoryMb, op)),
   },
 
   // ---- datastore logs ----------------------------------------------------------
