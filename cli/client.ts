@@ -294,6 +294,9 @@ export class Api {
   renameInstance(id: string, name: string): Promise<Instance> {
     return this.rpc(this.instances, this.instances.rename, { id, name });
   }
+  resizeInstance(id: string, memoryMb: number): Promise<Operation> {
+    return this.rpc(this.instances, this.instances.resize, { id, memoryMb });
+  }
   restartInstance(id: string): Promise<Operation> {
     return this.rpc(this.instances, this.instances.restart, { id });
   }

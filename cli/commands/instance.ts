@@ -284,6 +284,24 @@ BUILDING, REBOOTING, DELETING, or *_ERROR with the reason in "instance show").`,
       }),
     );
 
+  cmd
+    .command('resize')
+    .summary('Give an instance a new memory size (one restart)')
+    .description(
+      "Give an instance a new memory size: the datastore's memory-derived settings (buffer pool, shared_buffers, maxmemory, " +
+        'heap) are rendered for it and the datastore restarts once. A primary with replicas is refused: resize the replicas, ' +
+        'switch over, then resize it as a replica. Waits for it unless --no-wait.',
+    )
+    .argument('<ID>', 'instance id')
+    .requiredOption('--memory-mb <N>', 'the new memory size in MB', positiveInt)
+    .option('--no-wait', NO_WAIT_HELP)
+    .action(
+      action<NoWaitOption & { memoryMb: number }>(async (ctx, [id], opts) => {
+        const op = await ctx.api.resizeInstance(id!, opts.memoryMb);
+        await finishOperation(ctx, op, opts, () => `instance ${id} resized to ${opts.memoryMb} MB`);
+      }),
+    );
+
   replicaVerbs(cmd);
   return cmd;
 }

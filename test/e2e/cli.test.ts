@@ -144,6 +144,14 @@ describe('stewardctl', () => {
         'configuration attach',
         'configuration detach',
         'configuration defaults',
+        'instance resize',
+        'log',
+        'log list',
+        'log enable',
+        'log disable',
+        'log show',
+        'log publish',
+        'log discard',
       ];
       await all(commands, async (c) => {
         const r = await stewardctl([...c.split(' '), '--help']);
