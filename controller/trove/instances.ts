@@ -139,9 +139,18 @@ export class Instances {
         await s.call(s.h.replicaSets.failover, { id: inst.replicaSetId, force: false }, c.caller);
         return undefined;
       }
-      case 'resize':
-        await this.get(c, id);
-        throw notImplemented('resizing an instance (flavor or volume)');
+      case 'resize': {
+        // Trove: {"resize": {"flavorRef": ...}} or {"resize": {"volume": {"size": N}}}.
+        const r = obj(b.resize, 'resize');
+        if ('volume' in r) {
+          await this.get(c, id);
+          throw notImplemented('resizing an instance volume');
+        }
+        if (r.flavorRef === undefined || r.flavorRef === null) throw badRequest('resize.flavorRef: is required');
+        const memoryMb = memoryOfFlavor(refId(r.flavorRef, 'resize.flavorRef'));
+        await s.call(s.h.instances.resize, { id, memoryMb }, c.caller);
+        return undefined;
+      }
       case 'reset_status':
         await this.get(c, id);
         throw notImplemented('reset_status');

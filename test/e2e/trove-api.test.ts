@@ -220,7 +220,11 @@ describe('the Trove v1.0 API (no-op manager)', () => {
     expectFault(await api('POST', `/v1.0/acme/instances/${id}/action`, { body: { restart: {}, resize: {} } }), 400, 'badRequest', /exactly one key/);
     expectFault(await api('POST', `/v1.0/acme/instances/${id}/action`, { body: [] }), 400, 'badRequest');
     expectFault(await api('POST', `/v1.0/acme/instances/${id}/action`), 400, 'badRequest');
-    expectFault(await api('POST', `/v1.0/acme/instances/${id}/action`, { body: { resize: { flavorRef: '512' } } }), 501, 'notImplemented', /resizing/);
+    // The no-op datastore cannot be resized: refused before anything is sent; a volume resize is not Steward's.
+    expectFault(await api('POST', `/v1.0/acme/instances/${id}/action`, { body: { resize: { flavorRef: '512' } } }), 422, 'unprocessableEntity', /resize/);
+    expectFault(await api('POST', `/v1.0/acme/instances/${id}/action`, { body: { resize: { volume: { size: 2 } } } }), 501, 'notImplemented', /volume/);
+    expectFault(await api('POST', `/v1.0/acme/instances/${id}/action`, { body: { resize: {} } }), 400, 'badRequest', /flavorRef/);
+    expectFault(await api('POST', `/v1.0/acme/instances/${id}/action`, { body: { resize: { flavorRef: '999' } } }), 404, 'itemNotFound', /Flavor 999/);
     expectFault(await api('POST', `/v1.0/acme/instances/${id}/action`, { body: { eject_replica_source: {} } }), 400, 'badRequest', /not a replica source/);
     expectFault(await api('POST', `/v1.0/acme/instances/${id}/action`, { body: { promote_to_replica_source: {} } }), 422, 'unprocessableEntity');
     expectFault(await api('PUT', `/v1.0/acme/instances/${id}`, { body: { instance: {} } }), 400, 'badRequest', /nothing to update/);
