@@ -67,8 +67,10 @@ const DEFAULT_LINES = 50;
 const MAX_LINES = 1000;
 /** `show` reads at most this much of a file's end. */
 const MAX_TAIL_BYTES = 1 << 20;
-/** A publish line longer than this is cut where it is: redaction works on whole lines, and a log line is never this long. */
+/** A publish line longer than this is cut: redaction works on whole lines, and a log line is rarely this long. */
 const MAX_LINE = 64 * 1024;
+/** Longer than any secret the agent knows: a long line is cut this far before the end of what has been read, where no secret spans the cut. */
+const SECRET_SPAN = 4096;
 
 export function checkLogName(name: string, field = 'name'): string {
   if (!NAME.test(name)) throw invalidArgument(field, 'must be a log name: 1-32 lower-case letters, digits or "_"');
@@ -232,7 +234,8 @@ function redactingLines(): Transform {
       pending += text.write(chunk);
       const cut = pending.lastIndexOf('\n');
       if (cut < 0 && pending.length < MAX_LINE) return done();
-      const upTo = cut < 0 ? pending.length : cut + 1;
+      // Not where the read ended: a secret there would go out in two halves, neither redacted.
+      const upTo = cut < 0 ? safeCut(pending, pending.length - SECRET_SPAN) : cut + 1;
       const out = redactText(pending.slice(0, upTo));
       pending = pending.slice(upTo);
       done(null, out);
@@ -242,4 +245,21 @@ function redactingLines(): Transform {
       done(null, pending ? redactText(pending) : undefined);
     },
   });
+}
+
+/**
+ * Where a long line may be cut, at or before `at`: a place no secret spans
+ * (redacting the two sides apart gives what redacting them together gives)
+ * and not inside a character. `text` goes on for SECRET_SPAN past `at`, so a
+ * secret spanning a cut there is whole in the window looked at.
+ */
+function safeCut(text: string, at: number): number {
+  for (let c = at; c > Math.max(0, at - SECRET_SPAN); c--) {
+    const code = text.charCodeAt(c - 1);
+    if (code >= 0xd800 && code <= 0xdbff) continue; // the first half of a surrogate pair
+    const from = Math.max(0, c - SECRET_SPAN);
+    const window = text.slice(from, c + SECRET_SPAN);
+    if (redactText(window) === redactText(window.slice(0, c - from)) + redactText(window.slice(c - from))) return c;
+  }
+  return at; // a text of secrets end to end, with no place between them: cut anyway
 }
