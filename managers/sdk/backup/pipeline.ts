@@ -174,14 +174,21 @@ export async function saveStream(o: SaveOptions): Promise<Saved> {
   }
   const seal = sealed;
   const writing = o.storage.put(o.key, seal, signal, { written: seal.release });
-  // Whichever side fails first stops the other, so neither waits forever on a dead peer.
-  flowing.catch((err: unknown) => stop.abort(err));
-  writing.catch((err: unknown) => stop.abort(err));
+  // Whichever side fails first stops the other, so neither waits forever on a dead peer; the first
+  // failure is the one reported (the other side's is only the abort it caused: "operation aborted"
+  // instead of the storage's ENOTDIR would hide the reason).
+  let first: unknown;
+  const failed = (err: unknown) => {
+    first ??= err;
+    stop.abort(err);
+  };
+  flowing.catch(failed);
+  writing.catch(failed);
   // Both settle before we answer, so a failed write has removed its temporary object by then.
   const [f, w] = await Promise.allSettled([flowing, writing]);
   scope.dispose();
   if (f.status === 'rejected' || w.status === 'rejected') {
-    throw (f.status === 'rejected' ? f.reason : (w as PromiseRejectedResult).reason) as Error;
+    throw (first ?? (f.status === 'rejected' ? f.reason : (w as PromiseRejectedResult).reason)) as Error;
   }
   const size = w.value;
   if (size !== seal.bytes) throw new StewardError('INTERNAL', `storage reports ${size} bytes stored, the pipeline sent ${seal.bytes}`);
