@@ -2,7 +2,17 @@
 import type { Capability, ManagerIdentity } from '../sdk/contract.js';
 import { mysqlValidator } from './validation.js';
 
-export const MYSQL_CAPABILITIES: readonly Capability[] = ['users', 'databases', 'root', 'backup', 'backup_incremental', 'replication', 'configuration', 'logs'];
+export const MYSQL_CAPABILITIES: readonly Capability[] = [
+  'users',
+  'databases',
+  'root',
+  'backup',
+  'backup_incremental',
+  'replication',
+  'configuration',
+  'logs',
+  'resize',
+];
 
 export const mysqlIdentity: ManagerIdentity = {
   name: 'mysql',

@@ -5,7 +5,7 @@ import type { AgentManager, DatabaseOps, ManagerContext, OperationScope, Probe, 
 import { ReplicationStateFile } from '../sdk/replication-state.js';
 import { canonicalValue, type ConfigurationOps, type ParameterRule } from '../sdk/configuration.js';
 import { type ISOLATION_LEVELS, mysqlParameters, serverValue } from './parameters.js';
-import { rewriteConfig } from './replication-config.js';
+import { rewriteConfig, savedMemoryMb, saveMemoryMb } from './replication-config.js';
 import { mysqlReplicationOps, readStatus } from './replication.js';
 import type { ServiceSpec } from '../sdk/service-control.js';
 import { PROBE_TIMEOUT_MS, ServerManager } from '../sdk/server-manager.js';
@@ -105,6 +105,20 @@ export class MysqlManager extends ServerManager implements AgentManager {
 
   protected async prepareServer(req: PrepareRequest, op: OperationScope): Promise<void> {
     await prepare({ ctx: this.ctx, paths: this.paths, flavour: await this.flavour(), replication: this.replicationState }, req, op);
+  }
+
+  /**
+   * The size the saved settings were rendered for (prepare's, then each
+   * resize's), not the agent's config: that still says the size the instance
+   * was created with, and a group apply would hand the server its defaults.
+   */
+  protected override async memoryMb(): Promise<number> {
+    return (await savedMemoryMb(this.paths)) ?? this.ctx.memoryMb;
+  }
+
+  // renderConfiguration renders my.cnf from the saved settings, memory-derived entries included: a resize needs nothing more.
+  protected override async rememberMemory(memoryMb: number): Promise<void> {
+    await saveMemoryMb(this.paths, memoryMb);
   }
 
   protected override async renderConfiguration(): Promise<void> {

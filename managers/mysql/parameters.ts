@@ -118,7 +118,38 @@ function defaults(memoryMb: number): Record<string, string> {
   return out;
 }
 
-export const mysqlParameters: ParameterCatalog = checkCatalog({ rules: RULES, defaults });
+/**
+ * The largest share of the instance's memory a group's value may take, and why.
+ * The buffer pool is reserved whole at start: 80% is the most MariaDB's and
+ * MySQL's guides give it on a dedicated host, the rest being for connections,
+ * the server's own caches and the OS (Steward's default is half). The others
+ * are single allocations (a temporary or MEMORY table, a buffer of one
+ * connection): one that takes more than a quarter leaves a server with a
+ * couple of them busy, next to the buffer pool, out of memory. Values are
+ * canonical bytes (checked by the rules), so Number() is exact.
+ */
+const MEMORY_LIMITS: ReadonlyArray<readonly [name: string, share: number, what: string]> = [
+  ['innodb_buffer_pool_size', 0.8, 'the buffer pool is reserved whole at start and must leave room for connections and the OS'],
+  ['tmp_table_size', 0.25, 'one in-memory temporary table may grow that big'],
+  ['max_heap_table_size', 0.25, 'one MEMORY table may grow that big'],
+  ['max_allowed_packet', 0.25, 'one connection may buffer a packet that big'],
+  ['sort_buffer_size', 0.25, 'every sort allocates it'],
+  ['join_buffer_size', 0.25, 'every join without an index allocates it'],
+  ['binlog_cache_size', 0.25, 'every connection that writes allocates it'],
+];
+
+/** The first of the group's values that would not fit an instance of `memoryMb`, with the limit it passes. */
+function fits(values: Record<string, string>, memoryMb: number): string | undefined {
+  for (const [name, share, what] of MEMORY_LIMITS) {
+    const raw = values[name];
+    if (raw === undefined) continue;
+    const limit = Math.floor(memoryMb * MiB * share);
+    if (Number(raw) > limit) return `${name} = ${raw} bytes is more than ${share * 100}% of ${memoryMb} MB (${limit} bytes): ${what}`;
+  }
+  return undefined;
+}
+
+export const mysqlParameters: ParameterCatalog = checkCatalog({ rules: RULES, defaults, fits });
 
 export const ruleOf = (name: string): ParameterRule | undefined => RULES.find((r) => r.name === name);
 

@@ -23,7 +23,18 @@ import type { SecretStore } from './secrets.js';
 import type { ServiceControl } from './service-control.js';
 import type { Access, Database, DatabaseList, DatastoreStatus, MemberInfo, Page, RingView, PrepareRequest, User, UserList, UserRef } from './types.js';
 
-export const CAPABILITIES = ['users', 'databases', 'root', 'backup', 'backup_incremental', 'replication', 'cluster', 'configuration', 'logs', 'resize'] as const;
+export const CAPABILITIES = [
+  'users',
+  'databases',
+  'root',
+  'backup',
+  'backup_incremental',
+  'replication',
+  'cluster',
+  'configuration',
+  'logs',
+  'resize',
+] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 
 /** What every manager hands the agent: facts about one running operation. */

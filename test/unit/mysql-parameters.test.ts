@@ -160,6 +160,46 @@ describe('mysql parameter catalog', () => {
   });
 });
 
+describe('mysql groups against a memory size (resize)', () => {
+  const MiB = 1024 * 1024;
+  const fits = (values: Record<string, string>, memoryMb: number) => mysqlParameters.fits!(values, memoryMb);
+
+  it('is offered: the identity has the capability and the catalog says what fits', () => {
+    expect(mysqlIdentity.capabilities).toContain('resize');
+    expect(typeof mysqlParameters.fits).toBe('function');
+  });
+
+  it.each([128, 256, 1024, 16384, 262144, 1_048_576])("Steward's own defaults at %i MB fit that size", (memoryMb) => {
+    expect(fits(mysqlParameters.defaults(memoryMb), memoryMb)).toBeUndefined();
+    expect(fits({}, memoryMb)).toBeUndefined();
+  });
+
+  it('refuses a buffer pool above 80% of the memory, naming the parameter, its value and the limit', () => {
+    // 80% of 512 MB is 429496729 bytes: 409 MiB fits, 410 MiB does not.
+    expect(fits({ innodb_buffer_pool_size: String(409 * MiB) }, 512)).toBeUndefined();
+    const why = fits({ innodb_buffer_pool_size: String(410 * MiB), max_connections: '100' }, 512);
+    expect(why).toBe(
+      `innodb_buffer_pool_size = ${410 * MiB} bytes is more than 80% of 512 MB (429496729 bytes): the buffer pool is reserved whole at start and must leave room for connections and the OS`,
+    );
+    // The same group fits a larger instance.
+    expect(fits({ innodb_buffer_pool_size: String(410 * MiB) }, 1024)).toBeUndefined();
+  });
+
+  it.each(['tmp_table_size', 'max_heap_table_size', 'max_allowed_packet', 'sort_buffer_size', 'join_buffer_size', 'binlog_cache_size'])(
+    'refuses %s above a quarter of the memory',
+    (name) => {
+      expect(fits({ [name]: String(64 * MiB) }, 256)).toBeUndefined();
+      expect(fits({ [name]: String(64 * MiB + 1024) }, 256)).toMatch(
+        new RegExp(`^${name} = ${64 * MiB + 1024} bytes is more than 25% of 256 MB \\(${64 * MiB} bytes\\)`),
+      );
+    },
+  );
+
+  it('leaves alone what does not pin memory', () => {
+    expect(fits({ max_connections: '100000', innodb_log_file_size: String(64 * 1024 * MiB), wait_timeout: '1' }, 128)).toBeUndefined();
+  });
+});
+
 describe('mysql apply_configuration checks', () => {
   it('accepts a valid group and canonical forms', () => {
     expect(() => applyCheck({ max_connections: '500', slow_query_log: 'ON', innodb_buffer_pool_size: '268435456', general_log: 'false' })).not.toThrow();
