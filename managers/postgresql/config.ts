@@ -85,6 +85,20 @@ export function confValue(value: ConfValue): string {
   return `'${value.replaceAll("'", "''")}'`;
 }
 
+/**
+ * The certificate files a rendered postgresql.conf names: how an instance
+ * whose saved settings predate recording them keeps its TLS when the file is
+ * rendered again. Undefined when the file has no TLS.
+ */
+export function tlsInConf(conf: string): TlsFiles | undefined {
+  const value = (key: string): string | undefined => {
+    const m = new RegExp(`^${key} = '((?:[^']|'')*)'$`, 'm').exec(conf);
+    return m?.[1]?.replaceAll("''", "'");
+  };
+  const [certFile, keyFile, caFile] = [value('ssl_cert_file'), value('ssl_key_file'), value('ssl_ca_file')];
+  return certFile && keyFile && caFile ? { certFile, keyFile, caFile } : undefined;
+}
+
 /** `includes` come last, in order (an object cannot hold "include" twice). */
 export function renderConf(entries: Record<string, ConfValue>, header: string, includes: readonly string[] = []): string {
   const out = header.split('\n').map((l) => `# ${l}`.trimEnd());

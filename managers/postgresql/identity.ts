@@ -11,6 +11,7 @@ export const POSTGRESQL_CAPABILITIES: readonly Capability[] = [
   'replication',
   'configuration',
   'logs',
+  'resize',
 ];
 
 export const postgresqlIdentity: ManagerIdentity = {

@@ -11,7 +11,8 @@ import { ReplicationStateFile } from '../sdk/replication-state.js';
 import type { ServiceSpec } from '../sdk/service-control.js';
 import { PROBE_TIMEOUT_MS, ServerManager } from '../sdk/server-manager.js';
 import { DatastoreStatus, type PrepareRequest } from '../sdk/types.js';
-import { groupConfFile } from './config.js';
+import { readFile } from 'node:fs/promises';
+import { groupConfFile, tlsInConf } from './config.js';
 import { select, sessionsWith, withSession, type OpenSessions, type SessionOptions } from './connection.js';
 import { applyGroupLive, writeGroupConf } from './group-config.js';
 import { postgresqlParameters } from './parameters.js';
@@ -19,19 +20,20 @@ import { postgresqlBackupOps } from './backup.js';
 import { databaseOps } from './databases.js';
 import type { FileOwner } from './hba.js';
 import { ADMIN_SECRET, OS_USER, pgPaths, serviceSpec, type PgPaths } from './paths.js';
-import { prepare } from './prepare.js';
+import { prepare, writeServerConf } from './prepare.js';
 import { killGroup } from './process-group.js';
 import { PgReplicationFactsFile } from './replication-facts.js';
 import { readStatus } from './replication-status.js';
 import { postgresqlReplicationOps } from './replication.js';
 import { waitUntilReady } from './readiness.js';
 import { rootOps } from './root.js';
-import { effective, readSettings } from './settings.js';
+import { effective, readSettings, updateSettings, type InstanceSettings } from './settings.js';
 import { userOps } from './users.js';
 import { ADMIN_USER } from './validation.js';
 import { walArchiveDir } from './wal-archive.js';
 import { walArchiveUsage } from './wal-retention.js';
 import { deadline } from '../sdk/signals.js';
+import { internal } from '../sdk/errors.js';
 
 export class PostgresqlManager extends ServerManager implements AgentManager {
   readonly users: UserOps;
@@ -106,24 +108,46 @@ export class PostgresqlManager extends ServerManager implements AgentManager {
     return { configFile: this.paths.configFile, groupConf: groupConfFile(this.ctx.configDir) };
   }
 
+  /** What prepare recorded, or the last resize; the agent's own size only for settings that predate recording it. */
+  protected override async memoryMb(): Promise<number> {
+    return (await readSettings(this.paths))?.memoryMb || this.ctx.memoryMb;
+  }
+
+  protected override async rememberMemory(memoryMb: number): Promise<void> {
+    await updateSettings(this.paths, { memoryMb });
+  }
+
+  /**
+   * postgresql.conf (where the memory-derived settings are) and the group's
+   * file, both from what is recorded: a resize, and every apply after it,
+   * renders the recorded size. The certificate prepare issued is reused, never
+   * issued again.
+   */
   protected override async renderConfiguration(): Promise<void> {
+    await writeServerConf({ ctx: this.ctx, paths: this.paths }, await this.renderSettings());
     await writeGroupConf(this.groupFiles, await this.configurationState.values());
+  }
+
+  private async renderSettings(): Promise<InstanceSettings> {
+    const saved = await readSettings(this.paths);
+    if (!saved) throw internal(`${this.paths.settingsFile} is missing: the instance was not prepared`);
+    // Settings written before the certificate was recorded: the files the rendered config already names.
+    const tls = saved.tls === undefined ? tlsInConf(await readFile(this.paths.configFile, 'utf8')) : saved.tls;
+    return { ...saved, memoryMb: await this.memoryMb(), tls };
   }
 
   /**
    * The server reads the values from the rendered files (reload); what it must
-   * show afterwards is the group's value or Steward's default for the memory
-   * prepare rendered with, which is what `_values` holds unless prepare was
-   * given a memory size other than the context's. A server that is not running
-   * has nothing to take: it reads the files when it starts.
+   * show afterwards is the group's value or Steward's default for the recorded
+   * memory size. A server that is not running has nothing to take: it reads
+   * the files when it starts.
    */
   protected override async applyLive(_values: Record<string, string>, op: OperationScope): Promise<void> {
     if ((await this.ctx.service.state(await this.serviceSpec())) !== 'running') {
       this.ctx.log.info('PostgreSQL is not running: the configuration group takes effect when it starts');
       return;
     }
-    const memoryMb = (await readSettings(this.paths))?.memoryMb || this.ctx.memoryMb;
-    const expected = { ...postgresqlParameters.defaults(memoryMb), ...(await this.configurationState.values()) };
+    const expected = { ...postgresqlParameters.defaults(await this.memoryMb()), ...(await this.configurationState.values()) };
     await applyGroupLive(this.open(op.signal), this.groupFiles.groupConf, expected, op.signal);
   }
 

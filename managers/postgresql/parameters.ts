@@ -164,6 +164,33 @@ function inUnit(name: string, value: ConfValue, unit: string | undefined): strin
   return String(n);
 }
 
+/** The most of an instance's memory shared_buffers may take. */
+const SHARED_BUFFERS_SHARE = 0.75;
+
+/**
+ * Why a group's memory values do not fit `memoryMb`. shared_buffers is
+ * allocated whole when the server starts: past three quarters of the memory,
+ * the connections' own memory, the OS and the agent have too little left, and
+ * the kernel's OOM killer, not the operator, chooses what goes. work_mem and
+ * maintenance_work_mem are taken per operation: one operation allowed more
+ * than the whole instance cannot be what was meant. effective_cache_size is
+ * only the planner's estimate (nothing is allocated) and is never refused.
+ */
+function fits(values: Record<string, string>, memoryMb: number): string | undefined {
+  const shared = values.shared_buffers;
+  const sharedLimit = Math.floor(memoryMb * SHARED_BUFFERS_SHARE);
+  if (shared !== undefined && Number(shared) > sharedLimit) {
+    return `shared_buffers = ${shared}MB is more than ${SHARED_BUFFERS_SHARE * 100}% of ${memoryMb} MB (${sharedLimit}MB): the server allocates it whole at start and the rest would not fit`;
+  }
+  for (const name of ['work_mem', 'maintenance_work_mem']) {
+    const kb = values[name];
+    if (kb !== undefined && Number(kb) > memoryMb * 1024) {
+      return `${name} = ${kb}kB is more than the instance's ${memoryMb} MB (${memoryMb * 1024}kB): one operation may use that much`;
+    }
+  }
+  return undefined;
+}
+
 export const postgresqlParameters: ParameterCatalog = checkCatalog({
   rules: POSTGRESQL_PARAMETERS,
   defaults(memoryMb) {
@@ -174,6 +201,7 @@ export const postgresqlParameters: ParameterCatalog = checkCatalog({
     }
     return out;
   },
+  fits,
 });
 
 const RULES = new Map(POSTGRESQL_PARAMETERS.map((r) => [r.name, r]));

@@ -56,12 +56,13 @@ async function prepareDirectories({ ctx, paths }: PrepareDeps, owner: OsUser | u
   await resetWalArchive(walArchiveDir(ctx), owner);
 }
 
-async function renderConfig(
-  { ctx, paths, configuration }: PrepareDeps,
-  settings: InstanceSettings,
-  owner: OsUser | undefined,
-  role: { state: ReplicationState; facts: PgReplicationFacts; password?: string },
-): Promise<void> {
+/**
+ * postgresql.conf from the saved settings: prepare writes it first, and every
+ * later render (a resize, a configuration apply) writes it again from what is
+ * recorded then, the memory size and the certificate files included, so that
+ * nothing rendered at prepare outlives a change of them.
+ */
+export async function writeServerConf({ ctx, paths }: Pick<PrepareDeps, 'ctx' | 'paths'>, settings: InstanceSettings): Promise<void> {
   const conf = renderPostgresqlConf({
     dataDir: ctx.dataDir,
     hbaFile: paths.hbaFile,
@@ -71,12 +72,22 @@ async function renderConfig(
     socketDir: paths.socketDir,
     logDir: paths.serverLogDir,
     memoryMb: settings.memoryMb,
-    tls: await issueServerCertificate(ctx, owner),
+    tls: settings.tls ?? undefined,
     archiveCommand: archiveCommand(walArchiveDir(ctx)),
     groupConf: groupConfFile(ctx.configDir),
     replicationConf: paths.replicationConf,
   });
   await writeFileAtomic(paths.configFile, conf, { mode: 0o644 });
+}
+
+async function renderConfig(
+  deps: PrepareDeps,
+  settings: InstanceSettings,
+  owner: OsUser | undefined,
+  role: { state: ReplicationState; facts: PgReplicationFacts; password?: string },
+): Promise<void> {
+  const { ctx, paths, configuration } = deps;
+  await writeServerConf(deps, settings);
   await writeGroupConf({ configFile: paths.configFile, groupConf: groupConfFile(ctx.configDir) }, configuration);
   // replication.conf, pg_hba.conf and pg_ident.conf from the role this instance starts with.
   await writeRoleFiles({ paths, serverUser: owner }, role.state, role.facts, { password: role.password, fresh: true });
@@ -151,6 +162,8 @@ export async function prepare(deps: PrepareDeps, req: PrepareRequest, op: Operat
     port: req.port || ctx.port,
     bindAddress: req.bindAddress || ctx.bindAddress,
     memoryMb: req.memoryMb || ctx.memoryMb,
+    // Issued once here; every later render of postgresql.conf reuses these files.
+    tls: (await issueServerCertificate(ctx, owner)) ?? null,
   };
   const role = startingRole(req);
   // Remembered first: the role files below are rendered from it, and every later call reads it.

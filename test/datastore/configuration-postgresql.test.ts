@@ -107,7 +107,7 @@ if (reason) {
       // The built-in defaults the catalog states, and tuning()'s, are what the server really runs with.
       expect(await differing({ ...DEFAULTS, ...group })).toEqual([]);
       expect(Object.values(await live()).filter((l) => l.pending_restart)).toEqual([]);
-      expect(JSON.parse(await readFile(files().state, 'utf8'))).toEqual({ values: group, pendingRestart: [] });
+      expect(JSON.parse(await readFile(files().state, 'utf8'))).toEqual({ values: group, logs: {}, pendingRestart: [] });
     });
 
     it('a dynamic value is live at once and in the rendered file; an ALTER SYSTEM value does not outvote it', async () => {

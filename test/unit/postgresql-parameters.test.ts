@@ -189,4 +189,20 @@ describe('postgresql parameter catalog', () => {
     ];
     for (const [values, field] of cases) expect(refusal(() => check(values)).field, JSON.stringify(values)).toBe(field);
   });
+
+  it('fits: shared_buffers up to three quarters of the memory, work_mem and maintenance_work_mem up to all of it', () => {
+    const fits = postgresqlParameters.fits!;
+    // Steward's own defaults fit every size they are rendered for.
+    for (const mb of [128, ...SIZES]) expect(fits(postgresqlParameters.defaults(mb), mb), String(mb)).toBeUndefined();
+    expect(fits({}, 128)).toBeUndefined();
+    expect(fits({ shared_buffers: '768', work_mem: '1048576', maintenance_work_mem: '1048576' }, 1024)).toBeUndefined();
+    expect(fits({ shared_buffers: '769' }, 1024)).toBe(
+      'shared_buffers = 769MB is more than 75% of 1024 MB (768MB): the server allocates it whole at start and the rest would not fit',
+    );
+    expect(fits({ shared_buffers: '512' }, 512)).toMatch(/^shared_buffers = 512MB is more than 75% of 512 MB \(384MB\)/);
+    expect(fits({ work_mem: '1048577' }, 1024)).toMatch(/^work_mem = 1048577kB is more than the instance's 1024 MB \(1048576kB\)/);
+    expect(fits({ maintenance_work_mem: '2097152', work_mem: '4096' }, 1024)).toMatch(/^maintenance_work_mem = 2097152kB/);
+    // Only the planner's estimate: nothing is allocated for it.
+    expect(fits({ effective_cache_size: '16777215' }, 128)).toBeUndefined();
+  });
 });

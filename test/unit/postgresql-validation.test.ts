@@ -30,7 +30,7 @@ describe('postgresql identity', () => {
     for (const m of [postgresqlAgent, postgresqlOrchestration]) {
       expect(m.name).toBe('postgresql');
       expect(m.displayName).toBe('PostgreSQL');
-      expect(m.capabilities).toEqual(['users', 'databases', 'root', 'backup', 'backup_incremental', 'replication', 'configuration', 'logs']);
+      expect(m.capabilities).toEqual(['users', 'databases', 'root', 'backup', 'backup_incremental', 'replication', 'configuration', 'logs', 'resize']);
       expect(m.defaultPort).toBe(5432);
       expect(m.validator).toBe(pgValidator);
     }
