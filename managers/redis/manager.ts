@@ -14,7 +14,7 @@ import { PROBE_TIMEOUT_MS, ServerManager } from '../sdk/server-manager.js';
 import { DatastoreStatus, type PrepareRequest } from '../sdk/types.js';
 import { failedPrecondition } from '../sdk/errors.js';
 import { redisBackupOps } from './backup.js';
-import { redisParameters, serverValue } from './parameters.js';
+import { inMb, redisParameters, serverValue } from './parameters.js';
 import { info, pingError, withSession, type Session, type SessionOptions, type SessionRunner } from './connection.js';
 import { ADMIN_SECRET, findRedisServer, redisPaths, serviceSpec, type RedisPaths } from './paths.js';
 import { prepare } from './prepare.js';
@@ -22,7 +22,7 @@ import { waitUntilReady } from './readiness.js';
 import { rootOps } from './root.js';
 import { copySourceUsers, redisReplicationOps } from './replication.js';
 import { readStatus } from './replication-status.js';
-import { rewriteConfig, savedSettings } from './replication-config.js';
+import { rewriteConfig, saveMemory, savedSettings } from './replication-config.js';
 import { userOps } from './users.js';
 import { ADMIN_USER } from './validation.js';
 import { deadline } from '../sdk/signals.js';
@@ -124,12 +124,59 @@ export class RedisManager extends ServerManager implements AgentManager {
   private async applyGroup(values: Record<string, string>, op: OperationScope): Promise<AppliedConfiguration> {
     const group = checkParameters(redisParameters.rules, values, 'values');
     await this.requirePrepared();
-    const databases = Number(group.databases ?? redisParameters.defaults(this.ctx.memoryMb).databases);
+    const databases = Number(group.databases ?? redisParameters.defaults(await this.memoryMb()).databases);
     await this.session((s) => checkDatabasesKeepKeys(s, databases), op.signal);
     return this.applyConfiguration(group, op);
   }
 
-  /** redis.conf again, from the saved settings, the replication state and the group (replication-config.ts). */
+  /** The size redis.conf is rendered for: prepare's, or the last resize's (kept with the server settings). */
+  protected override async memoryMb(): Promise<number> {
+    // Before prepare nothing is rendered or kept yet.
+    if (!(await this.isPrepared())) return this.ctx.memoryMb;
+    return (await savedSettings(this.paths)).memoryMb;
+  }
+
+  protected override async rememberMemory(memoryMb: number): Promise<void> {
+    await saveMemory(this.paths, memoryMb);
+  }
+
+  /**
+   * The data must fit a smaller maxmemory, unless an allkeys policy evicts to
+   * make room: the restarted server loads all of it whatever its maxmemory,
+   * then refuses every write (noeviction; volatile-* once no key with a TTL is
+   * left). Refused before anything changes rather than a resize that quietly
+   * leaves a read-only database. The rest is the shared resize (one restart).
+   */
+  override async resize(memoryMb: number, op: OperationScope): Promise<void> {
+    await this.requirePrepared();
+    const group = await this.configurationState.values();
+    const now = { ...redisParameters.defaults(await this.memoryMb()), ...group };
+    const next = { ...redisParameters.defaults(memoryMb), ...group };
+    const limit = BigInt(next.maxmemory!);
+    if (limit < BigInt(now.maxmemory!) && !next['maxmemory-policy']!.startsWith('allkeys-')) {
+      const used = await this.usedMemory(op.signal);
+      if (used !== undefined && used > limit) {
+        throw failedPrecondition(
+          `the data takes ${inMb(used)} (used_memory), more than maxmemory at ${memoryMb} MB (${inMb(limit)}): with maxmemory-policy ` +
+            `${next['maxmemory-policy']} the restarted server would refuse writes; delete data or choose a larger size`,
+        );
+      }
+    }
+    await super.resize(memoryMb, op);
+  }
+
+  /** What the server's memory holds, or undefined when it does not answer (the resize's restart starts it; its size is unknown). */
+  private async usedMemory(signal: AbortSignal): Promise<bigint | undefined> {
+    try {
+      return BigInt((await this.session((s) => info(s, 'memory'), signal)).used_memory ?? '0');
+    } catch (err) {
+      if (signal.aborted) throw err;
+      this.ctx.log.warn({ err: (err as Error).message }, 'resize: the server does not answer; its data size is not checked');
+      return undefined;
+    }
+  }
+
+  /** redis.conf again, from the saved settings (the memory of the last resize), the replication state and the group (replication-config.ts). */
   protected override async renderConfiguration(): Promise<void> {
     await rewriteConfig(this.ctx, this.paths, this.replicationState.get());
   }
@@ -138,12 +185,12 @@ export class RedisManager extends ServerManager implements AgentManager {
    * One CONFIG SET for every dynamic parameter: Redis applies them all or none.
    * Values are the checked, canonical ones (each a single protocol argument),
    * and a default is the one redis.conf was rendered with (the memory prepare
-   * saved, which may differ from the agent's). Never CONFIG REWRITE: redis.conf
+   * or the last resize saved, which may differ from the agent's). Never CONFIG REWRITE: redis.conf
    * is rendered by the agent, in a directory the server cannot write.
    */
   protected override async applyLive(values: Record<string, string>, op: OperationScope): Promise<void> {
     const group = await this.configurationState.values();
-    const defaults = redisParameters.defaults((await savedSettings(this.paths)).memoryMb);
+    const defaults = redisParameters.defaults(await this.memoryMb());
     const pairs = Object.keys(values).flatMap((name) => {
       const value = group[name] ?? defaults[name];
       if (value === undefined) throw failedPrecondition(`no value for the Redis parameter ${name}`);

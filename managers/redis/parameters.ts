@@ -138,10 +138,34 @@ function canonicalTuning(value: string): string {
   return mb ? String(Number(mb[1]) * MIB) : value;
 }
 
-export const redisParameters: ParameterCatalog = checkCatalog({
-  rules,
-  defaults: (memoryMb) => ({ ...FIXED_DEFAULTS, ...Object.fromEntries(tuning(memoryMb).map(([name, v]) => [name, canonicalTuning(v)])) }),
-});
+function defaults(memoryMb: number): Record<string, string> {
+  return { ...FIXED_DEFAULTS, ...Object.fromEntries(tuning(memoryMb).map(([name, v]) => [name, canonicalTuning(v)])) };
+}
+
+/** Bytes as redis.conf's (and the instance size's) MB, one decimal when not exact. */
+export const inMb = (bytes: bigint): string => `${Number((bytes * 10n) / BigInt(MIB)) / 10} MB`;
+
+/**
+ * A group's maxmemory must stay below the instance's memory. maxmemory bounds
+ * the data alone: at or above the memory the kernel kills the server before
+ * maxmemory-policy ever applies, whatever the workload. Between Steward's 75%
+ * and the memory is a trade-off (the forks that write snapshots and rewrite the
+ * AOF need copy-on-write room) the rule's description warns about and an
+ * operator may make knowingly (snapshots off, few writes): not refused.
+ */
+function fits(values: Record<string, string>, memoryMb: number): string | undefined {
+  const pinned = values.maxmemory;
+  // Not an integer: the rule check refuses it, naming the field; nothing to compare here.
+  if (pinned === undefined || !/^\d{1,19}$/.test(pinned)) return undefined;
+  if (BigInt(pinned) < BigInt(memoryMb) * BigInt(MIB)) return undefined;
+  const fallback = inMb(BigInt(defaults(memoryMb).maxmemory!));
+  return (
+    `maxmemory is ${pinned} bytes (${inMb(BigInt(pinned))}), not below the instance's ${memoryMb} MB: the data alone would fill the memory ` +
+    `and the server be killed before maxmemory-policy applies (lower it, or leave it to Steward's default, ${fallback} at ${memoryMb} MB)`
+  );
+}
+
+export const redisParameters: ParameterCatalog = checkCatalog({ rules, defaults, fits });
 
 const BY_NAME = new Map(rules.map((r) => [r.name, r]));
 

@@ -1,8 +1,8 @@
 // redis.conf as replication needs it: a replica's `replicaof`, `masteruser`
 // and `masterauth`, and a fenced server's write refusal, written into the file
 // as well as set on the running server, so a restarted server keeps its role
-// and its fence. prepare saves the settings it rendered from; a role change
-// renders the same file again with the new role.
+// and its fence. prepare saves the settings it rendered from (a resize changes
+// their memory); a role change renders the same file again with the new role.
 //
 // `masterauth` is the replication password in clear (Redis needs it to log in
 // to its source), so the file is 0600 and owned by the server's OS user, which
@@ -57,13 +57,17 @@ async function render(ctx: ConfigContext, paths: RedisPaths, settings: ServerSet
   await writeFileAtomic(paths.configFile, text, { mode: 0o600, uid: owner?.uid, gid: owner?.gid });
 }
 
+async function saveSettings(paths: RedisPaths, settings: ServerSettings): Promise<void> {
+  await writeFileAtomic(paths.settingsFile, `${JSON.stringify(settings)}\n`, { mode: 0o600 });
+}
+
 /** Renders redis.conf and keeps the settings it came from. */
 export async function writeConfig(ctx: ConfigContext, paths: RedisPaths, settings: ServerSettings, state: ReplicationState): Promise<void> {
-  await writeFileAtomic(paths.settingsFile, `${JSON.stringify(settings)}\n`, { mode: 0o600 });
+  await saveSettings(paths, settings);
   await render(ctx, paths, settings, state);
 }
 
-/** The settings prepare rendered redis.conf from. */
+/** The settings prepare rendered redis.conf from, with the memory of the last resize. */
 export async function savedSettings(paths: RedisPaths): Promise<ServerSettings> {
   try {
     return JSON.parse(await readFile(paths.settingsFile, 'utf8')) as ServerSettings;
@@ -76,4 +80,13 @@ export async function savedSettings(paths: RedisPaths): Promise<ServerSettings> 
 /** The same redis.conf with the current role, fence and configuration group (the running server is told separately: CONFIG SET). */
 export async function rewriteConfig(ctx: ConfigContext, paths: RedisPaths, state: ReplicationState): Promise<void> {
   await render(ctx, paths, await savedSettings(paths), state);
+}
+
+/**
+ * A resize: the new memory size kept with the other settings, so every later
+ * render (a restart, a role change, a configuration group) derives maxmemory
+ * from it rather than from the size the agent was configured or prepared with.
+ */
+export async function saveMemory(paths: RedisPaths, memoryMb: number): Promise<void> {
+  await saveSettings(paths, { ...(await savedSettings(paths)), memoryMb });
 }

@@ -101,7 +101,7 @@ if (reason) {
         maxmemory: String(96 * MIB),
       });
       // Stored canonical ("yes" became "on"), nothing pending after the first start.
-      expect(JSON.parse(await readFile(stateFile, 'utf8'))).toEqual({ values: { ...PREPARED, 'lazyfree-lazy-eviction': 'on' }, pendingRestart: [] });
+      expect(JSON.parse(await readFile(stateFile, 'utf8'))).toEqual({ values: { ...PREPARED, 'lazyfree-lazy-eviction': 'on' }, logs: {}, pendingRestart: [] });
     });
 
     it('applies dynamic values at once and renders them', async () => {

@@ -104,6 +104,33 @@ describe('redis parameter catalog', () => {
     expect(refusal(() => serverValue('timeout', '30\nrequirepass x')).field).toBe('configuration.timeout');
   });
 
+  it('fits a group whose maxmemory stays below the memory, and its own defaults at every size', () => {
+    const fits = redisParameters.fits!;
+    for (const memoryMb of [128, ...MEMORY_SIZES.slice(1)]) {
+      expect(fits(redisParameters.defaults(memoryMb), memoryMb), `${memoryMb} MB`).toBeUndefined();
+      expect(fits({}, memoryMb)).toBeUndefined();
+      // Just below the memory is the operator's trade-off, not refused.
+      expect(fits({ maxmemory: String(memoryMb * 1024 * 1024 - 1) }, memoryMb)).toBeUndefined();
+    }
+    // Parameters that do not pin memory never stop a resize.
+    expect(fits({ 'maxmemory-policy': 'allkeys-lru', databases: '1024', timeout: '30' }, 128)).toBeUndefined();
+  });
+
+  it('refuses a maxmemory at or above the memory, naming the parameter, its value and the limit', () => {
+    const fits = redisParameters.fits!;
+    const why = fits({ maxmemory: String(150 * 1024 * 1024), timeout: '30' }, 128);
+    expect(why).toBe(
+      "maxmemory is 157286400 bytes (150 MB), not below the instance's 128 MB: the data alone would fill the memory " +
+        "and the server be killed before maxmemory-policy applies (lower it, or leave it to Steward's default, 96 MB at 128 MB)",
+    );
+    expect(fits({ maxmemory: String(128 * 1024 * 1024) }, 128)).toMatch(/^maxmemory is 134217728 bytes \(128 MB\), not below the instance's 128 MB/);
+    expect(fits({ maxmemory: '100000000' }, 64)).toMatch(/\(95\.3 MB\), not below the instance's 64 MB/);
+    // The same value fits the larger size: only the new size decides.
+    expect(fits({ maxmemory: String(150 * 1024 * 1024) }, 256)).toBeUndefined();
+    // An unchecked value is the rule check's to refuse (naming the field), not this one's.
+    expect(fits({ maxmemory: '1e12' }, 128)).toBeUndefined();
+  });
+
   it('renders a group over the defaults and refuses unchecked values at render time', () => {
     const lines = renderRedisConf(settings(256), undefined, { save: 'off', 'lazyfree-lazy-eviction': 'on', timeout: '30' }).split('\n');
     expect(lines).toContain('save ""');

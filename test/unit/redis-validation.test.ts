@@ -40,13 +40,13 @@ const user = (over: Partial<User> = {}): User => ({
 
 describe('identity', () => {
   it('declares users, root, full backups, replication and configuration groups, not databases, on both sides', () => {
-    expect(REDIS_CAPABILITIES).toEqual(['users', 'root', 'backup', 'replication', 'configuration', 'logs']);
+    expect(REDIS_CAPABILITIES).toEqual(['users', 'root', 'backup', 'replication', 'configuration', 'logs', 'resize']);
     for (const m of [redisAgent, redisOrchestration]) {
       expect(m).toMatchObject({
         name: 'redis',
         displayName: 'Redis',
         defaultPort: 6379,
-        capabilities: ['users', 'root', 'backup', 'replication', 'configuration', 'logs'],
+        capabilities: ['users', 'root', 'backup', 'replication', 'configuration', 'logs', 'resize'],
       });
       expect(m.validator).toBe(redisIdentity.validator);
     }
