@@ -240,7 +240,11 @@ export class InstanceService {
    */
   async resize(scope: CallerScope, id: string, memoryMb: number): Promise<OperationsTable> {
     checkMemory(memoryMb, 'memory_mb');
-    const row = await this.ready(scope, id);
+    const row = await this.get(scope, id);
+    // From NONE, or again after a failed resize.
+    if (!instanceTask.machine.canMove(instanceTask.parse(row.task), 'RESIZING')) {
+      throw failedPrecondition(`instance ${id} is ${row.task}${row.task_message ? `: ${row.task_message}` : ''}`);
+    }
     const module = this.d.catalog.require(row.datastore, 'resize');
     if (memoryMb === row.memory_mb) throw failedPrecondition(`instance ${id} already has ${memoryMb} MB`);
     const replicas = await this.d.store.selectFrom('instances').select('id').where('replica_of', '=', id).where('deleted_at', 'is', null).execute();
@@ -373,7 +377,8 @@ export class InstanceService {
   /** The new size, once the server runs with it (the `.end` event reports it). */
   private async recordMemory(trx: Store, op: OperationsTable): Promise<void> {
     const p = op.command ? Command.decode(op.command).payload : undefined;
-    if (p?.$case === 'resize') await trx.updateTable('instances').set({ memory_mb: p.value.memoryMb, updated_at: nowIso() }).where('id', '=', op.instance_id).execute();
+    if (p?.$case === 'resize')
+      await trx.updateTable('instances').set({ memory_mb: p.value.memoryMb, updated_at: nowIso() }).where('id', '=', op.instance_id).execute();
   }
 
   /** The server version prepare found, so that the `.end` event and the instance report it before a heartbeat does. */

@@ -26,7 +26,8 @@ export const instanceTasks = stateMachine<InstanceTaskName>('instance task', {
   BUILDING_ERROR: ['DELETING'],
   // A failed restart may be retried.
   REBOOTING_ERROR: ['REBOOTING', 'DELETING'],
-  RESIZING_ERROR: ['RESIZING', 'DELETING'],
+  // A failed resize has put the old size back (or says why not): resize again, or restart at the size in force.
+  RESIZING_ERROR: ['RESIZING', 'REBOOTING', 'DELETING'],
   DELETING_ERROR: ['DELETING'],
 });
 
