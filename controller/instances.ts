@@ -5,7 +5,7 @@
 // is in the store, so a restarted controller picks up where it stopped.
 import { randomUUID } from 'node:crypto';
 import type { CreateInstanceRequest, Instance } from '../proto/gen/steward/v1/api.js';
-import { Command, PrepareRequest, type ClusterMembership } from '../proto/gen/steward/v1/agent.js';
+import { PrepareRequest, type ClusterMembership } from '../proto/gen/steward/v1/agent.js';
 import { ReplicationRole } from '../proto/gen/steward/v1/replication.js';
 import { DatastoreStatus } from '../proto/gen/steward/v1/common.js';
 import type { RestoreBackupCommand } from '../proto/gen/steward/v1/backups.js';
@@ -376,7 +376,8 @@ export class InstanceService {
 
   /** The new size, once the server runs with it (the `.end` event reports it). */
   private async recordMemory(trx: Store, op: OperationsTable): Promise<void> {
-    const p = op.command ? Command.decode(op.command).payload : undefined;
+    // Hooks see the stored row, whose command is sealed: opened here, never decoded as it is.
+    const p = this.d.operations.commandOf(op)?.payload;
     if (p?.$case === 'resize')
       await trx.updateTable('instances').set({ memory_mb: p.value.memoryMb, updated_at: nowIso() }).where('id', '=', op.instance_id).execute();
   }
