@@ -22,6 +22,7 @@ export interface NodeSettings {
   nativePort: number;
   storagePort: number;
   jmxPort: number;
+  /** What prepare was given, or the last resize: the heap, the pools and the caches are sized from it on every render. */
   memoryMb: number;
 }
 

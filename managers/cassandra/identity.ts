@@ -2,7 +2,7 @@
 import type { Capability, ManagerIdentity } from '../sdk/contract.js';
 import { cassandraValidator } from './validation.js';
 
-export const CASSANDRA_CAPABILITIES: readonly Capability[] = ['users', 'databases', 'root', 'cluster', 'backup', 'configuration', 'logs'];
+export const CASSANDRA_CAPABILITIES: readonly Capability[] = ['users', 'databases', 'root', 'cluster', 'backup', 'configuration', 'logs', 'resize'];
 
 export const cassandraIdentity: ManagerIdentity = {
   name: 'cassandra',

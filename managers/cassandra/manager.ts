@@ -26,9 +26,11 @@ import { waitForCql } from './readiness.js';
 import { rootOps } from './root.js';
 import { roleOps } from './users.js';
 import { deadline } from '../sdk/signals.js';
+import { subScope } from '../sdk/backup/progress.js';
 
 const PROBE_TIMEOUT_MS = 5_000;
 const DRAIN_TIMEOUT_MS = 5 * 60_000;
+const RESIZE_BACK_TIMEOUT_MS = 10 * 60_000;
 
 const exists = (path: string): Promise<boolean> =>
   access(path).then(
@@ -196,13 +198,49 @@ export class CassandraManager implements AgentManager {
 
   async restart(op: OperationScope): Promise<void> {
     await this.requireInRing();
+    await this.cycle(op);
+  }
+
+  /**
+   * Stop, then start. `whileDown` renders what the next start must read: a new
+   * heap is on the command line, and the process backend finds the running
+   * node by its command line, so the old one is stopped before it changes.
+   */
+  private async cycle(op: OperationScope, whileDown?: () => Promise<void>): Promise<void> {
     await this.stop({ signal: op.signal, progress: (p, m) => op.progress(Math.floor(p / 3), m) });
+    await whileDown?.();
     const spec = await this.serviceSpec();
     op.progress(40, 'starting server');
     await this.ctx.service.start(spec, op.signal);
     await this.waitReady(spec, op);
     // The server read cassandra.yaml afresh: whatever a group changed is in force now.
     await this.configurationState.started();
+  }
+
+  /**
+   * Memory resize: the group checked against the new size, the size saved
+   * with the node's settings (where the heap, the thread pools, the caches
+   * and every later render read it), one restart. A restart that fails takes
+   * the old size back the same way before the error is reported.
+   */
+  async resize(memoryMb: number, op: OperationScope): Promise<void> {
+    await this.requireInRing();
+    const why = cassandraParameters.fits?.(await this.configurationState.values(), memoryMb);
+    if (why) throw failedPrecondition(`the configuration group does not fit ${memoryMb} MB: ${why}`);
+    const settings = await loadSettings(this.paths);
+    const before = settings.memoryMb;
+    op.progress(5, `resizing from ${before} MB to ${memoryMb} MB`);
+    try {
+      await this.cycle(subScope(op, 10, 100), () => this.renderConfiguration({ ...settings, memoryMb }));
+    } catch (err) {
+      this.ctx.log.error({ err: (err as Error).message, memoryMb, before }, 'resize failed: taking the old size back');
+      // Its own deadline: a cancelled resize still leaves the node at its old size.
+      const back = { signal: deadline(RESIZE_BACK_TIMEOUT_MS), progress: () => undefined };
+      await this.cycle(back, () => this.renderConfiguration(settings)).catch((again: Error) => {
+        this.ctx.log.error({ err: again.message }, 'the node did not start again at its old size either');
+      });
+      throw err;
+    }
   }
 
   /**

@@ -10,7 +10,7 @@
 // JMX attribute nodetool has no command for is read at start-up, like any
 // other, and waits for a restart.
 import { type ParameterCatalog, type ParameterRule, checkCatalog, checkParameters } from '../sdk/configuration.js';
-import { cacheSizesMb, tuning } from './config.js';
+import { cacheSizesMb, heapMb, tuning } from './config.js';
 
 const MINUTE_MS = 60_000;
 /** Cassandra raises any request timeout below 10 ms to 10 ms (DatabaseDescriptor.LOWEST_ACCEPTED_TIMEOUT). */
@@ -199,7 +199,32 @@ function defaults(memoryMb: number): Record<string, string> {
   };
 }
 
-export const cassandraParameters: ParameterCatalog = checkCatalog({ rules: RULES, defaults });
+/** The caches a group may size on the heap. */
+const HEAP_CACHES = ['key_cache_size', 'counter_cache_size'] as const;
+
+/**
+ * The key and counter caches live on the heap beside the memtables (a quarter
+ * of it by default), the request threads' buffers and compaction: together
+ * they may take at most a quarter of the heap an instance of `memoryMb` gets
+ * (heapMb), so that a smaller size never starts a node whose caches crowd out
+ * the rest. Steward's own cache sizes (5% and 2.5% of the heap) always fit.
+ */
+export function cacheLimitMb(memoryMb: number): number {
+  return Math.floor(heapMb(memoryMb) / 4);
+}
+
+function fits(values: Record<string, string>, memoryMb: number): string | undefined {
+  const pinned = HEAP_CACHES.filter((n) => values[n] !== undefined);
+  if (!pinned.length) return undefined;
+  const sizes = { ...cacheSizesMb(memoryMb), ...Object.fromEntries(pinned.map((n) => [n, Number(values[n])])) };
+  const total = sizes.key_cache_size + sizes.counter_cache_size;
+  const limit = cacheLimitMb(memoryMb);
+  if (total <= limit) return undefined;
+  const named = pinned.map((n) => `${n} ${values[n]} MiB`).join(' and ');
+  return `${named}: the key and counter caches (${total} MiB together) may take at most ${limit} MiB, a quarter of the ${heapMb(memoryMb)} MiB heap of a ${memoryMb} MB instance`;
+}
+
+export const cassandraParameters: ParameterCatalog = checkCatalog({ rules: RULES, defaults, fits });
 
 const RULE = new Map(RULES.map((r) => [r.name, r]));
 

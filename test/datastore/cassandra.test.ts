@@ -3,7 +3,10 @@
 // process backend. One prepared node serves the file (JVM start-ups are the
 // slow part on a 2-core machine); tests run in order and build on each other.
 // What a role may do is checked by logging in as it with cassandra-driver.
+// The file's one restart is a memory resize (1024 MB to 2048 MB): every test
+// after it expects the new size's memory-derived settings.
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,6 +15,7 @@ import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type StewardError, asStewardError, type ErrorCode } from '../../managers/sdk/errors.js';
 import type { ServiceSpec } from '../../managers/sdk/service-control.js';
+import { ProcessServiceControl } from '../../managers/sdk/service-process.js';
 import { DatastoreStatus, type Database, type User } from '../../managers/sdk/types.js';
 import { ADMIN_PASSWORD_SECRET, cassandraPaths } from '../../managers/cassandra/paths.js';
 import { cassandraUnavailableReason, createCassandraNode, testOp, type CassandraNode } from '../fixtures/cassandra-instance.js';
@@ -19,6 +23,7 @@ import { serverProcesses, until } from '../fixtures/datastore-lifecycle.js';
 import { failure } from '../fixtures/datastore-assertions.js';
 import { payload, resultOf } from '../../managers/sdk/operations/payload.js';
 import { cassandraParameters, liveValue } from '../../managers/cassandra/parameters.js';
+import { loadSettings } from '../../managers/cassandra/config.js';
 
 const ks = (name: string, replication: Record<string, number> = {}): Database => ({ name, characterSet: '', collation: '', ctype: '', replication });
 const role = (name: string, password: string, access: string[] = []): User => ({
@@ -479,7 +484,9 @@ if (reason) {
 
     // ---- configuration groups: applied before the restart test below, checked after it ----
     const { rules: parameterRules } = cassandraParameters;
-    const parameterDefaults = () => cassandraParameters.defaults(node.ctx.memoryMb);
+    /** The node's size as the test expects it: what it was prepared with (ctx), then what the resize below gave it. */
+    let memoryMb: number | undefined;
+    const parameterDefaults = () => cassandraParameters.defaults(memoryMb ?? node.ctx.memoryMb);
     const yamlPath = () => cassandraPaths(node.ctx).yaml;
     const renderedYaml = async () => parse(await readFile(yamlPath(), 'utf8')) as Record<string, unknown>;
     /** The group's parameters as cassandra.yaml has them, in canonical form. */
@@ -593,7 +600,15 @@ if (reason) {
       });
     });
 
-    it('probe follows the server: SHUTDOWN after stop, HEALTHY after start and restart; data survives', async () => {
+    // ---- memory resize: the server's own word for its heap, and how often it started ----
+    const systemLog = () => readFile(cassandraPaths(node.ctx).systemLog, 'utf8');
+    /** Every start of the JVM logs its arguments once (CassandraDaemon.logSystemInfo). */
+    const starts = async () => (await systemLog()).match(/JVM Arguments: .*/g) ?? [];
+    const heapOf = (pid: number | undefined) => /(?:^|\0)-Xmx(\d+m)\0/.exec(readFileSync(`/proc/${pid}/cmdline`, 'utf8'))?.[1];
+    const resize = (to: number, op = testOp()) => node.run(payload('resize', { memoryMb: to, oldMemoryMb: 0 }), op);
+    const settingsFile = () => readFile(cassandraPaths(node.ctx).settings);
+
+    it('probe follows the server: SHUTDOWN after stop, HEALTHY after start and after a resize (its restart); data survives', async () => {
       const op = testOp();
       await node.manager.stop(op);
       expect(op.steps.map((s) => s.message)).toContain('draining');
@@ -604,12 +619,47 @@ if (reason) {
       await node.manager.start(op);
       expect((await node.manager.probe()).status).toBe(DatastoreStatus.HEALTHY);
       const pidBefore = await node.ctx.service.pid(spec);
-      await node.manager.restart(op);
+      // 1024 MB: a 512 MiB heap and the caches sized from it.
+      expect(heapOf(pidBefore)).toBe('512m');
+      const small = cassandraParameters.defaults(1024);
+      expect(await onServer()).toMatchObject({ key_cache_size: small.key_cache_size, counter_cache_size: small.counter_cache_size });
+      const startsBefore = (await starts()).length;
+
+      const resizeOp = testOp();
+      await resize(2048, resizeOp);
+      memoryMb = 2048;
+      expect(resizeOp.steps[0]?.message).toBe('resizing from 1024 MB to 2048 MB');
+      const oldSpec = spec;
+      spec = await node.manager.serviceSpec();
       const probe = await node.manager.probe();
       expect(probe.status).toBe(DatastoreStatus.HEALTHY);
       expect(probe.facts.pid).not.toBe(String(pidBefore));
+      // One restart: one more JVM start, the new one alone running with the new command line.
+      expect((await starts()).length).toBe(startsBefore + 1);
+      expect((await starts()).at(-1)).toContain('-Xmx1024m');
+      expect(serverProcesses(spec)).toEqual([Number(probe.facts.pid)]);
+      expect(serverProcesses(oldSpec)).toEqual([]);
+      // The new size, as the server has it: its heap, its caches; recorded for every later render.
+      expect(heapOf(Number(probe.facts.pid))).toBe('1024m');
+      const big = cassandraParameters.defaults(2048);
+      expect(big.key_cache_size).not.toBe(small.key_cache_size);
+      expect(await onServer()).toMatchObject({ key_cache_size: big.key_cache_size, counter_cache_size: big.counter_cache_size });
+      expect((await loadSettings(cassandraPaths(node.ctx))).memoryMb).toBe(2048);
       const alice = await login('alice', "al'ice-pw");
       expect((await alice.execute('SELECT body FROM app.notes WHERE id = 1')).rows[0].body).toBe('hello');
+    });
+
+    it('datastore logs: system, always on, its end shows the start-up', async () => {
+      const op = testOp();
+      const logs = await node.manager.logs.list(op);
+      expect(logs).toEqual([expect.objectContaining({ name: 'system', optional: false, enabled: true })]);
+      expect(logs[0]!.size).toBeGreaterThan(0);
+      const shown = await node.manager.logs.show({ name: 'system', lines: 20, thresholdMs: 0 }, op);
+      expect(shown.name).toBe('system');
+      expect(shown.truncated).toBe(true);
+      expect(shown.text.trimEnd().split('\n').length).toBeLessThanOrEqual(20);
+      // The node just started (the resize): its last lines are the start-up's, logged by the main thread (nothing else logs there).
+      expect(shown.text).toMatch(/^INFO {2}\[main\] .*(Startup complete|Starting listening for CQL clients|state jump to NORMAL)/m);
     });
 
     it('a new process backend adopts the running node through its pid file', async () => {
@@ -622,10 +672,13 @@ if (reason) {
       expect(await again.service.pid(spec)).toBe(pid);
       expect(serverProcesses(spec)).toEqual([pid]);
       expect((await again.manager.probe()).status).toBe(DatastoreStatus.HEALTHY);
+      // One agent per node: the tests go on with the first one. Left watching, this one would take the
+      // stop of the failing resize below for a crash and start the node again at its own (old) command line.
+      if (again.service instanceof ProcessServiceControl) again.service.close();
     });
 
     describe('configuration groups, after the restart', () => {
-      it('the restart took the pending values; the next apply has nothing pending', async () => {
+      it('the restart (the resize) took the pending values, at the new size; the next apply has nothing pending', async () => {
         const group = { ...DYNAMIC_GROUP, ...RESTART_GROUP };
         expect(await onServer()).toEqual({ ...parameterDefaults(), ...group });
         expect(await applyGroup(group)).toEqual({ values: group, pendingRestart: [] });
@@ -636,6 +689,68 @@ if (reason) {
         expect(applied).toEqual({ values: {}, pendingRestart: ['auto_snapshot', 'concurrent_reads'] });
         expect(await inYaml()).toEqual(parameterDefaults());
         expect(await onServer()).toEqual({ ...parameterDefaults(), ...RESTART_GROUP });
+        // Applies render at the size the resize recorded, not the size the node was prepared with.
+        expect((await renderedYaml()).key_cache_size).toBe(`${cassandraParameters.defaults(2048).key_cache_size}MiB`);
+      });
+    });
+
+    describe('memory resize, refused and failed', () => {
+      it('a group whose caches do not fit the smaller size refuses it with FAILED_PRECONDITION naming the value; nothing changes', async () => {
+        // 200 MiB fits the 1024 MiB heap of 2048 MB (a quarter: 256 MiB), not the 512 MiB of 1024 MB.
+        expect((await applyGroup({ key_cache_size: '200' }))?.pendingRestart).toContain('key_cache_size');
+        const before = { yaml: await readFile(yamlPath()), settings: await settingsFile(), server: await onServer(), pid: await node.ctx.service.pid(spec) };
+        const err = await expectCode(resize(1024), 'FAILED_PRECONDITION');
+        expect(err.message).toContain('key_cache_size 200 MiB');
+        expect(err.message).toContain('at most 128 MiB');
+        expect((await readFile(yamlPath())).equals(before.yaml)).toBe(true);
+        expect((await settingsFile()).equals(before.settings)).toBe(true);
+        expect(await onServer()).toEqual(before.server);
+        expect(await node.ctx.service.pid(spec)).toBe(before.pid);
+        await applyGroup({});
+      });
+
+      it('a resize whose restart fails (its storage port taken) comes back at the old size, serving', async () => {
+        const { storagePort } = await loadSettings(cassandraPaths(node.ctx));
+        const squatter = createServer();
+        let squatError: Error | undefined;
+        squatter.on('error', (e) => (squatError = e));
+        let released = false;
+        const op = testOp();
+        const progress = op.progress;
+        // Taken once the node is down at its old size, given back once the agent has rendered the old size again.
+        op.progress = (p, m) => {
+          progress(p, m);
+          if (m === 'starting server' && !squatter.listening) squatter.listen(storagePort, node.address);
+        };
+        const giveBack = (async () => {
+          while (!released) {
+            const mb = (await loadSettings(cassandraPaths(node.ctx))).memoryMb;
+            if (squatter.listening && mb === 2048) break;
+            await sleep(50);
+          }
+          squatter.close();
+        })();
+        try {
+          const err = await expectCode(resize(1024, op), 'INTERNAL');
+          expect(err.message).toMatch(/exited|not running/);
+        } finally {
+          released = true;
+          squatter.close();
+          await giveBack;
+        }
+        expect(squatError).toBeUndefined();
+        expect(op.steps.map((s) => s.message)).toContain('starting server');
+        const settings = await loadSettings(cassandraPaths(node.ctx));
+        expect(settings.memoryMb).toBe(2048);
+        expect(await node.manager.serviceSpec()).toEqual(spec);
+        const probe = await node.manager.probe();
+        expect(probe.status).toBe(DatastoreStatus.HEALTHY);
+        expect(heapOf(Number(probe.facts.pid))).toBe('1024m');
+        expect(serverProcesses(spec)).toEqual([Number(probe.facts.pid)]);
+        expect(await inYaml()).toEqual(parameterDefaults());
+        expect(await onServer()).toEqual(parameterDefaults());
+        const alice = await login('alice', "al'ice-pw");
+        expect((await alice.execute('SELECT body FROM app.notes WHERE id = 1')).rows[0].body).toBe('hello');
       });
     });
 

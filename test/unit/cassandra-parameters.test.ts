@@ -1,14 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { canonicalValue, checkCatalog, checkParameters } from '../../managers/sdk/configuration.js';
-import { cacheSizesMb, renderCassandraYaml, tuning, type NodeSettings } from '../../managers/cassandra/config.js';
+import { cacheSizesMb, heapMb, renderCassandraYaml, tuning, type NodeSettings } from '../../managers/cassandra/config.js';
 import { cassandraIdentity } from '../../managers/cassandra/identity.js';
-import { cassandraParameters, LIVE_COMMANDS, liveValue, liveValues, parameterYaml } from '../../managers/cassandra/parameters.js';
+import { cacheLimitMb, cassandraParameters, LIVE_COMMANDS, liveValue, liveValues, parameterYaml } from '../../managers/cassandra/parameters.js';
 import { cassandraPaths } from '../../managers/cassandra/paths.js';
 import { refusal } from '../fixtures/datastore-assertions.js';
 
 const { rules } = cassandraParameters;
 const MEMORY = [256, 1024, 4096, 16384, 65536];
+/** Parameters that pin no memory. */
+const DYNAMIC_ONLY = { compaction_throughput: '0', concurrent_reads: '1024', request_timeout: '600000' };
 const paths = cassandraPaths({ configDir: '/i/config', dataDir: '/i/data', runDir: '/i/run', logDir: '/i/log' });
 const settings = (memoryMb: number): NodeSettings => ({
   clusterName: 'c',
@@ -142,6 +144,30 @@ describe('cassandra parameter catalog', () => {
     ] as const) {
       expect(liveValue(name, text), `${name} ${text}`).toBeUndefined();
     }
+  });
+
+  it('fits: caches a group pins may take at most a quarter of the heap of the new size, the defaults always fit', () => {
+    const fits = cassandraParameters.fits!;
+    for (const m of MEMORY) {
+      expect(fits({}, m), `${m}`).toBeUndefined();
+      expect(fits({ ...DYNAMIC_ONLY }, m), `${m}`).toBeUndefined();
+      const d = cassandraParameters.defaults(m);
+      expect(fits({ key_cache_size: d.key_cache_size!, counter_cache_size: d.counter_cache_size! }, m), `${m}`).toBeUndefined();
+      expect(cacheLimitMb(m)).toBe(Math.floor(heapMb(m) / 4));
+    }
+    // 2048 MB: a 1024 MiB heap, 256 MiB for the caches; 1024 MB: a 512 MiB heap, 128 MiB.
+    expect(fits({ key_cache_size: '200' }, 2048)).toBeUndefined();
+    const why = fits({ key_cache_size: '200' }, 1024);
+    expect(why).toContain('key_cache_size 200 MiB');
+    expect(why).toContain('at most 128 MiB');
+    expect(why).toContain('512 MiB heap of a 1024 MB instance');
+    // The default counter cache at the new size counts too: 116 + 12 fits 128, 117 + 12 does not.
+    expect(fits({ key_cache_size: '116' }, 1024)).toBeUndefined();
+    expect(fits({ key_cache_size: '117' }, 1024)).toMatch(/^key_cache_size 117 MiB: .*129 MiB together/);
+    expect(fits({ key_cache_size: '100', counter_cache_size: '50' }, 1024)).toMatch(/^key_cache_size 100 MiB and counter_cache_size 50 MiB:/);
+    expect(fits({ counter_cache_size: '2048' }, 65536)).toMatch(/^counter_cache_size 2048 MiB: .*at most 2048 MiB/);
+    // Caches off always fit.
+    expect(fits({ key_cache_size: '0', counter_cache_size: '0' }, 256)).toBeUndefined();
   });
 
   it('refuses hostile values and names through the validator', () => {

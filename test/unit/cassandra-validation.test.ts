@@ -177,3 +177,11 @@ describe('cassandra prepare requests', () => {
     expect(fieldOf(() => checkPrepareRequest(req({ databases: [ks('a')], cluster: member({ adminUser: '', adminPassword: '' }) })))).toBe('cluster');
   });
 });
+
+describe('cassandra identity', () => {
+  it('declares its capabilities, resize among them; a resize is checked through the operations table', () => {
+    expect(cassandraIdentity.capabilities).toEqual(['users', 'databases', 'root', 'cluster', 'backup', 'configuration', 'logs', 'resize']);
+    expect(() => checkCommand(payload('resize', { memoryMb: 2048, oldMemoryMb: 1024 }), cassandraIdentity)).not.toThrow();
+    expect(fieldOf(() => checkCommand(payload('resize', { memoryMb: 64, oldMemoryMb: 1024 }), cassandraIdentity))).toBe('memory_mb');
+  });
+});
