@@ -55,6 +55,12 @@ async function setGlobal(s: Session, rule: ParameterRule, canonical: string): Pr
   await exec(s, `SET GLOBAL ${rule.name} = ?`, [numeric ? Number(canonical) : serverValue(rule, canonical)]);
 }
 
+/** Whether the server's reported value is the canonical one (numbers as numbers: 2.500000 is 2.5; ON is on). */
+function sameValue(rule: ParameterRule, reported: string, canonical: string): boolean {
+  if (rule.type === 'integer' || rule.type === 'float') return Number(reported) === Number(canonical);
+  return reported.toLowerCase() === canonical.toLowerCase();
+}
+
 export class MysqlManager extends ServerManager implements AgentManager {
   readonly users: UserOps;
   readonly databases: DatabaseOps;
@@ -129,10 +135,19 @@ export class MysqlManager extends ServerManager implements AgentManager {
   /** Each dynamic value, in the catalog's order, on one admin session; the first refusal stops the rest. */
   protected override async applyLive(values: Record<string, string>, op: OperationScope): Promise<void> {
     await this.adminSession(async (s) => {
+      // One read of what the server has, then a statement only for what differs: a group update
+      // that changes one value costs one SET, not one per parameter.
+      const rows = await select<{ Variable_name: string; Value: string }>(s, 'SHOW GLOBAL VARIABLES WHERE Variable_name IN (?)', [
+        [...mysqlParameters.rules.map((r) => r.name), 'tx_isolation'],
+      ]);
+      const live = new Map(rows.map((r) => [r.Variable_name, String(r.Value)]));
       for (const rule of mysqlParameters.rules) {
         const raw = values[rule.name];
         if (raw === undefined || !rule.dynamic) continue;
-        await setGlobal(s, rule, canonicalValue(rule, raw, `values.${rule.name}`));
+        const canonical = canonicalValue(rule, raw, `values.${rule.name}`);
+        const now = live.get(rule.name) ?? (rule.name === 'transaction_isolation' ? live.get('tx_isolation') : undefined);
+        if (now !== undefined && sameValue(rule, now, canonical)) continue;
+        await setGlobal(s, rule, canonical);
       }
     }, op.signal);
   }
