@@ -11,7 +11,7 @@ import { status } from '@grpc/grpc-js';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreateInstanceRequest, type CreateInstanceResponse, type Instance } from '../../proto/gen/steward/v1/api.js';
-import { BackupType, type BackupArtifact } from '../../proto/gen/steward/v1/backups.js';
+import { BackupStorage, BackupType, type BackupArtifact } from '../../proto/gen/steward/v1/backups.js';
 import { OperationState, type Operation } from '../../proto/gen/steward/v1/common.js';
 import type { GuestLog, GuestLogList, GuestLogTail } from '../../proto/gen/steward/v1/log-types.js';
 import { LogApiRequest, type ListPublishedLogsResponse, type PublishedLog, type PublishLogResponse } from '../../proto/gen/steward/v1/logs.js';
@@ -139,17 +139,7 @@ describe.skipIf(!!unavailable)('MariaDB datastore logs end to end (controller + 
       createdAt: '',
       finishedAt: '',
     };
-    const storage = openStorage({
-      kind: 'filesystem',
-      path: join(t.dataDir, 'backups'),
-      endpoint: '',
-      region: '',
-      bucket: '',
-      prefix: '',
-      accessKeyId: '',
-      secretAccessKey: '',
-      forcePathStyle: false,
-    });
+    const storage = openStorage(BackupStorage.fromPartial({ kind: 'filesystem', path: join(t.dataDir, 'backups') }));
     const staging = join(mkdtempSync(join(tmpdir(), 'published-log-')), 'data');
     const signal = new AbortController().signal;
     await fetchVerified({ storage, artifact, stagingFile: staging, signal });
