@@ -234,7 +234,8 @@ export class InstanceService {
   }
 
   /**
-   * Memory resize. Refused before anything is sent: the same size, a primary
+   * Memory resize (also the way out of RESIZING_ERROR, to any size). Refused
+   * before anything is sent: the same size, a primary
    * that has replicas (resize them, switch over, then resize it as a replica:
    * never restart a primary under its clients), a group that would not fit.
    */
@@ -246,7 +247,8 @@ export class InstanceService {
       throw failedPrecondition(`instance ${id} is ${row.task}${row.task_message ? `: ${row.task_message}` : ''}`);
     }
     const module = this.d.catalog.require(row.datastore, 'resize');
-    if (memoryMb === row.memory_mb) throw failedPrecondition(`instance ${id} already has ${memoryMb} MB`);
+    // After a failed resize the same size is allowed: it makes the agent's recorded size the controller's again.
+    if (memoryMb === row.memory_mb && row.task !== 'RESIZING_ERROR') throw failedPrecondition(`instance ${id} already has ${memoryMb} MB`);
     const replicas = await this.d.store.selectFrom('instances').select('id').where('replica_of', '=', id).where('deleted_at', 'is', null).execute();
     if (replicas.length) {
       throw failedPrecondition(

@@ -26,8 +26,9 @@ export const instanceTasks = stateMachine<InstanceTaskName>('instance task', {
   BUILDING_ERROR: ['DELETING'],
   // A failed restart may be retried.
   REBOOTING_ERROR: ['REBOOTING', 'DELETING'],
-  // A failed resize has put the old size back (or says why not): resize again, or restart at the size in force.
-  RESIZING_ERROR: ['RESIZING', 'REBOOTING', 'DELETING'],
+  // Only a resize leaves it (to any size, the current one included): after an agent killed mid-resize
+  // the size the agent recorded may not be the controller's, and a resize is what makes them agree.
+  RESIZING_ERROR: ['RESIZING', 'DELETING'],
   DELETING_ERROR: ['DELETING'],
 });
 
