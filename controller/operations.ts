@@ -12,7 +12,17 @@
 import { randomUUID } from 'node:crypto';
 import { Command, type OperationUpdate } from '../proto/gen/steward/v1/agent.js';
 import { OperationResult, type Operation } from '../proto/gen/steward/v1/common.js';
-import { codeNumber, codeOfName, codeOfNumber, failedPrecondition, notFound, StewardError, unavailable, type ErrorCode } from '../managers/sdk/errors.js';
+import {
+  codeNumber,
+  codeOfName,
+  codeOfNumber,
+  failedPrecondition,
+  hasCode,
+  notFound,
+  StewardError,
+  unavailable,
+  type ErrorCode,
+} from '../managers/sdk/errors.js';
 import type { Logger } from '../managers/sdk/logger.js';
 import { checkCommand } from '../managers/sdk/operations/commands.js';
 import type { CommandPayload } from '../managers/sdk/operations/payload.js';
@@ -142,7 +152,11 @@ export class OperationService {
    * instance; updates to finished operations are ignored (the first outcome wins).
    */
   async applyUpdate(instanceId: string, u: OperationUpdate): Promise<void> {
-    const row = await this.get(u.operationId).catch(() => undefined);
+    // Only a missing row is ignored: a store that cannot answer refuses the report, which the agent replays.
+    const row = await this.get(u.operationId).catch((err) => {
+      if (hasCode(err, 'NOT_FOUND')) return undefined;
+      throw err;
+    });
     if (!row || row.instance_id !== instanceId) {
       this.log.warn({ instanceId, operationId: u.operationId }, 'update for an operation this agent does not own: ignored');
       return;
@@ -154,7 +168,7 @@ export class OperationService {
       setTimeout(() => this.secretResults.delete(row.id), 5 * 60_000).unref();
     }
     const stored: OperationResult | undefined = root ? { result: { $case: 'root', value: { ...root, password: '' } } } : u.result;
-    await this.move(row, {
+    const patch = {
       state: u.state,
       progress: u.progress,
       message: u.message,
@@ -162,7 +176,19 @@ export class OperationService {
       error_code: u.error ? codeOfNumber(u.error.code) : null,
       error_message: u.error?.message ?? null,
       ...(u.bytesDone || u.bytesTotal ? { bytes_done: u.bytesDone, bytes_total: u.bytesTotal } : {}),
-    });
+    };
+    try {
+      await this.move(row, patch);
+    } catch (err) {
+      if (!(err instanceof HookFailure)) throw err; // the store itself: refuse, the agent replays it later
+      // A state change that cannot be applied to this report would refuse it on every replay and lose
+      // the agent with it: the operation ends FAILED with the reason instead, and the stream goes on.
+      const message = `the controller could not apply the agent's report: ${err.cause.message}`;
+      this.log.error({ instanceId, operationId: row.id, err: err.cause.message }, 'operation hook failed: operation failed');
+      await this.move(row, { state: OperationState.FAILED, message, error_code: 'INTERNAL', error_message: message, result: null }).catch((again: Error) =>
+        this.log.error({ operationId: row.id, err: again.message }, 'could not fail the operation either: the deadline sweep will'),
+      );
+    }
   }
 
   /** Fails an unfinished operation from the controller's side (deadline, lost agent, deletion, cancel). */
@@ -298,7 +324,11 @@ export class OperationService {
         .where('state', 'in', UNFINISHED)
         .executeTakeFirst();
       if (Number(res.numUpdatedRows) === 0) return false;
-      for (const hook of this.hooks) await hook(trx, next, finished ? 'finished' : 'progressed');
+      for (const hook of this.hooks) {
+        await hook(trx, next, finished ? 'finished' : 'progressed').catch((err: Error) => {
+          throw new HookFailure(err);
+        });
+      }
       if (finished) await this.notifier.operation(trx, this.inClear(next), 'finished');
       return true;
     });
@@ -319,4 +349,11 @@ export function operationError(row: OperationsTable, context?: string): StewardE
 }
 
 /** The result as stored (a root password never is). */
+/** An `onChange` hook threw: the report it was applied for is at fault, not the store. */
+class HookFailure extends Error {
+  constructor(override readonly cause: Error) {
+    super(cause.message);
+  }
+}
+
 export const storedResult = (row: OperationsTable): OperationResult => (row.result ? OperationResult.decode(row.result) : { result: undefined });
