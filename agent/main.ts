@@ -4,6 +4,7 @@ import { mkdirSync, writeFileSync, chmodSync } from 'node:fs';
 import * as nodeModule from 'node:module';
 import { join } from 'node:path';
 import { Command as Cli } from 'commander';
+import { withVolumeFacts } from './volume-facts.js';
 import { loadAgentConfig, ConfigError, DEFAULT_CONFIG_PATH, type AgentConfig } from './config.js';
 import { Journal } from './journal.js';
 import { Executor } from './executor.js';
@@ -77,7 +78,7 @@ export async function runAgent(config: AgentConfig): Promise<() => Promise<void>
   // eslint-disable-next-line prefer-const
   let session: Session;
   const prober = new Prober(
-    () => manager.probe(),
+    async () => withVolumeFacts(await manager.probe(), dirs.dataDir),
     Math.min(config.heartbeatIntervalMs, 5_000),
     log,
     () => session?.heartbeat(),

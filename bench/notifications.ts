@@ -99,6 +99,7 @@ async function setUp(sinks: Sinks, agentMs = 0, dispatch = true): Promise<Setup>
         memory_mb: 512,
         task: 'NONE',
         pending_restart: '[]',
+        volume_size_mb: 0,
         task_message: '',
         host: '127.0.0.1',
         port: 3306,

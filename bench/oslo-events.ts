@@ -81,6 +81,7 @@ async function setUp(amqp: Record<string, unknown>, dispatch = true): Promise<Se
         memory_mb: 512,
         task: 'NONE',
         pending_restart: '[]',
+        volume_size_mb: 0,
         task_message: '',
         host: '127.0.0.1',
         port: 3306,

@@ -216,6 +216,7 @@ export class Api {
     failover?: FailoverMode;
     maxLag?: number;
     configurationId?: string;
+    volumeSizeMb?: number;
   }): Promise<CreateInstanceResponse> {
     return this.rpc(this.instances, this.instances.create, CreateInstanceRequest.fromPartial(req));
   }
@@ -293,6 +294,9 @@ export class Api {
   }
   renameInstance(id: string, name: string): Promise<Instance> {
     return this.rpc(this.instances, this.instances.rename, { id, name });
+  }
+  resizeVolume(id: string, volumeSizeMb: number): Promise<Operation> {
+    return this.rpc(this.instances, this.instances.resizeVolume, { id, volumeSizeMb });
   }
   resizeInstance(id: string, memoryMb: number): Promise<Operation> {
     return this.rpc(this.instances, this.instances.resize, { id, memoryMb });

@@ -146,6 +146,13 @@ export function agentLabel(i: Instance): string {
   return i.agentConnected ? 'connected' : 'disconnected';
 }
 
+/** "121 of 576 MB used (320 MB volume)", with FULL when the agent says so; '' without a report. */
+function volumeLine(i: Instance): string {
+  if (!i.volumeTotalMb) return i.volumeSizeMb ? `${i.volumeSizeMb} MB volume` : '';
+  const used = `${i.volumeUsedMb} of ${i.volumeTotalMb} MB used${i.volumeSizeMb ? ` (${i.volumeSizeMb} MB volume)` : ''}`;
+  return i.volumeFull ? `${used}: FULL` : used;
+}
+
 export function instanceRecord(out: Output, i: Instance): void {
   const task = taskName(i);
   out.record([
@@ -160,6 +167,7 @@ export function instanceRecord(out: Output, i: Instance): void {
     ['last heartbeat', i.lastHeartbeatAt],
     ['capabilities', i.capabilities.join(', ')],
     ['configuration', i.configurationId],
+    ['volume', volumeLine(i)],
     ['restart required for', i.pendingRestart.join(', ')],
     ...replicationLines(i),
     ['created', i.createdAt],

@@ -3,6 +3,7 @@
 // table says (prepare: BUILDING, restart: REBOOTING, and their *_ERROR forms),
 // inside their own transactions; deletion is a workflow of its own. Every step
 // is in the store, so a restarted controller picks up where it stopped.
+import { MAX_VOLUME_MB, MIN_VOLUME_MB } from './provisioner/volumes.js';
 import { randomUUID } from 'node:crypto';
 import type { CreateInstanceRequest, Instance } from '../proto/gen/steward/v1/api.js';
 import { PrepareRequest, type ClusterMembership } from '../proto/gen/steward/v1/agent.js';
@@ -106,6 +107,7 @@ export class InstanceService {
     checkMemory(memoryMb, 'memory_mb');
     const restore = req.backupId ? await this.restoreFor(req, module.name, creator.scope, !!member) : undefined;
     const group = await this.groupFor(creator.scope, req, module.name, replica?.sourceId);
+    const volumeSizeMb = await this.volumeFor(req.volumeSizeMb);
     const prepare = PrepareRequest.fromPartial({
       memoryMb,
       databases: req.databases,
@@ -136,6 +138,7 @@ export class InstanceService {
       replica_of: replica?.sourceId ?? null,
       configuration_id: group?.id ?? null,
       pending_restart: '[]',
+      volume_size_mb: volumeSizeMb,
     };
     await this.d.store.insertInto('instances').values(row).execute();
     const { token: enrollmentToken } = await this.d.security.enrollment.issue(id);
@@ -146,6 +149,7 @@ export class InstanceService {
         memoryMb,
         defaultPort: module.defaultPort,
         enrollmentToken,
+        volumeSizeMb,
       });
       row.host = placement.host;
       row.port = placement.port;
@@ -188,6 +192,29 @@ export class InstanceService {
         ? err
         : failedPrecondition(`${why} (${groupId}) cannot be used: ${(err as Error).message}; name one with configuration_id`);
     });
+  }
+
+  /** A data volume asked for: in range and one this controller's provisioner can make (checked before anything exists). */
+  private async volumeFor(sizeMb: number): Promise<number> {
+    if (!sizeMb) return 0;
+    if (sizeMb < MIN_VOLUME_MB || sizeMb > MAX_VOLUME_MB) throw invalidArgument('volume_size_mb', `must be between ${MIN_VOLUME_MB} and ${MAX_VOLUME_MB}`);
+    const why = this.d.provisioner.volumeUnavailableReason ? await this.d.provisioner.volumeUnavailableReason() : 'this provisioner does not manage volumes';
+    if (why) throw failedPrecondition(`no data volume can be made here: ${why}`);
+    return sizeMb;
+  }
+
+  /** Grows the data volume: the device by the provisioner, then the filesystem online by the agent. A shrink is refused. */
+  async resizeVolume(scope: CallerScope, id: string, sizeMb: number): Promise<OperationsTable> {
+    const row = await this.get(scope, id);
+    if (!instanceTask.machine.canMove(instanceTask.parse(row.task), 'RESIZING')) {
+      throw failedPrecondition(`instance ${id} is ${row.task}${row.task_message ? `: ${row.task_message}` : ''}`);
+    }
+    if (!row.volume_size_mb || !this.d.provisioner.growVolume) throw failedPrecondition(`instance ${id} has no data volume Steward manages`);
+    if (!Number.isInteger(sizeMb) || sizeMb > MAX_VOLUME_MB) throw invalidArgument('volume_size_mb', `must be at most ${MAX_VOLUME_MB}`);
+    if (sizeMb < row.volume_size_mb) throw failedPrecondition(`a volume is never shrunk: instance ${id} has ${row.volume_size_mb} MB, ${sizeMb} MB asked`);
+    if (sizeMb === row.volume_size_mb && row.task !== 'RESIZING_ERROR') throw failedPrecondition(`instance ${id} already has a ${sizeMb} MB volume`);
+    await this.d.provisioner.growVolume(id, sizeMb);
+    return this.d.operations.start(id, payload('growVolume', { volumeSizeMb: sizeMb, oldVolumeSizeMb: row.volume_size_mb }));
   }
 
   /** The values of an instance's group (a replica's prepare, rebuilt by its replica set's workflows). */
@@ -364,7 +391,7 @@ export class InstanceService {
   private async onOperation(trx: Store, op: OperationsTable, moment: 'accepted' | 'progressed' | 'finished'): Promise<void> {
     const task = specOfKind(op.kind)?.task;
     if (moment === 'finished' && op.state === OperationState.SUCCEEDED && op.kind === 'prepare') await this.recordVersion(trx, op);
-    if (moment === 'finished' && op.state === OperationState.SUCCEEDED && op.kind === 'resize') await this.recordMemory(trx, op);
+    if (moment === 'finished' && op.state === OperationState.SUCCEEDED && (op.kind === 'resize' || op.kind === 'grow_volume')) await this.recordMemory(trx, op);
     if (!task || moment === 'progressed') return;
     if (moment === 'accepted') {
       // Prepare's instance was inserted BUILDING; a restart moves it now (refused if another task got there first).
@@ -376,10 +403,12 @@ export class InstanceService {
     else await instanceTask.move(trx, op.instance_id, task.failed, op.error_message ?? op.message);
   }
 
-  /** The new size, once the server runs with it (the `.end` event reports it). */
+  /** The new memory or volume size, once in force (the `.end` event reports it). */
   private async recordMemory(trx: Store, op: OperationsTable): Promise<void> {
     // Hooks see the stored row, whose command is sealed: opened here, never decoded as it is.
     const p = this.d.operations.commandOf(op)?.payload;
+    if (p?.$case === 'growVolume')
+      await trx.updateTable('instances').set({ volume_size_mb: p.value.volumeSizeMb, updated_at: nowIso() }).where('id', '=', op.instance_id).execute();
     if (p?.$case === 'resize')
       await trx.updateTable('instances').set({ memory_mb: p.value.memoryMb, updated_at: nowIso() }).where('id', '=', op.instance_id).execute();
   }
@@ -398,6 +427,7 @@ export function instanceProto(
   missed: number,
 ): Omit<Instance, keyof ReplicationFields> {
   const pendingRestart = JSON.parse(row.pending_restart) as string[];
+  const facts = agent ? (JSON.parse(agent.facts) as Record<string, string>) : {};
   const status = agent?.status ?? 0;
   return {
     id: row.id,
@@ -419,5 +449,9 @@ export function instanceProto(
     capabilities: agent ? (JSON.parse(agent.capabilities) as string[]) : [],
     configurationId: row.configuration_id ?? '',
     pendingRestart,
+    volumeSizeMb: row.volume_size_mb,
+    volumeUsedMb: Number(facts.volume_used_mb ?? 0),
+    volumeTotalMb: Number(facts.volume_total_mb ?? 0),
+    volumeFull: facts.volume_full === 'true',
   };
 }

@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 # systemd-analyze checks the units; g++ and make build the packages' native addons for their runtime;
 # debootstrap and systemd-nspawn make and boot the machine the packages are installed on.
-PACKAGES=(mariadb-server mariadb-client mariadb-backup postgresql redis-server rabbitmq-server zstd systemd g++ make python3 debootstrap systemd-container docker.io)
+# xfsprogs makes and grows the data volumes of local instances (loop devices).
+PACKAGES=(mariadb-server mariadb-client mariadb-backup postgresql redis-server rabbitmq-server zstd systemd g++ make python3 debootstrap systemd-container docker.io xfsprogs)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

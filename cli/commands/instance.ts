@@ -43,6 +43,7 @@ interface CreateOpts extends NoWaitOption {
   passwordStdin?: boolean;
   backup?: string;
   configuration?: string;
+  volumeSizeMb?: number;
 }
 
 async function usersFor(opts: CreateOpts): Promise<NewUser[]> {
@@ -94,6 +95,7 @@ export function instanceCommand(parent: Command): Command {
     .option('--synchronous', 'with the first --replica-of: a commit waits for a replica (no acknowledged write lost on failover)')
     .option('--failover <auto|manual>', 'with the first --replica-of: who fails over a dead primary (default auto: the controller)', failoverMode)
     .option('--max-lag <N>', 'with the first --replica-of: the most a replica may lag to be promoted without --force', positiveInt)
+    .option('--volume-size-mb <N>', 'put the data on a volume of its own of this size (at least 300; provisioners that manage volumes)', positiveInt)
     .option('--configuration <GROUP_ID>', 'run with this configuration group (default with --backup: the group the backup was taken with)')
     .option('--no-wait', NO_WAIT_HELP)
     .addHelpText(
@@ -129,6 +131,7 @@ Examples:
           users,
           backupId: opts.backup,
           configurationId: opts.configuration,
+          volumeSizeMb: opts.volumeSizeMb,
         });
         const inst = res.instance!;
         const op = res.operation!;
@@ -286,18 +289,25 @@ BUILDING, REBOOTING, DELETING, or *_ERROR with the reason in "instance show").`,
 
   cmd
     .command('resize')
-    .summary('Give an instance a new memory size (one restart)')
+    .summary('Give an instance a new memory size (one restart) or a bigger data volume (online)')
     .description(
       "Give an instance a new memory size: the datastore's memory-derived settings (buffer pool, shared_buffers, maxmemory, " +
         'heap) are rendered for it and the datastore restarts once. A primary with replicas is refused: resize the replicas, ' +
         'switch over, then resize it as a replica. Waits for it unless --no-wait.',
     )
     .argument('<ID>', 'instance id')
-    .requiredOption('--memory-mb <N>', 'the new memory size in MB', positiveInt)
+    .option('--memory-mb <N>', 'the new memory size in MB', positiveInt)
+    .option('--volume-size-mb <N>', 'grow the data volume to this size in MB, online (never shrunk)', positiveInt)
     .option('--no-wait', NO_WAIT_HELP)
     .action(
-      action<NoWaitOption & { memoryMb: number }>(async (ctx, [id], opts) => {
-        const op = await ctx.api.resizeInstance(id!, opts.memoryMb);
+      action<NoWaitOption & { memoryMb?: number; volumeSizeMb?: number }>(async (ctx, [id], opts) => {
+        if (!opts.memoryMb === !opts.volumeSizeMb) throw new UsageError('give exactly one of --memory-mb and --volume-size-mb');
+        if (opts.volumeSizeMb) {
+          const op = await ctx.api.resizeVolume(id!, opts.volumeSizeMb);
+          await finishOperation(ctx, op, opts, () => `the data volume of instance ${id} grown to ${opts.volumeSizeMb} MB`);
+          return;
+        }
+        const op = await ctx.api.resizeInstance(id!, opts.memoryMb!);
         await finishOperation(ctx, op, opts, () => `instance ${id} resized to ${opts.memoryMb} MB`);
       }),
     );

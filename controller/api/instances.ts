@@ -45,6 +45,9 @@ export function instancesApi(c: ApiContext, replication: ReplicationService): In
     resize: unary(c.log, 'Instances.Resize', async (req, call) =>
       c.operations.toProto(await c.instances.resize(await c.scopeOf(call.metadata), req.id, req.memoryMb)),
     ),
+    resizeVolume: unary(c.log, 'Instances.ResizeVolume', async (req, call) =>
+      c.operations.toProto(await c.instances.resizeVolume(await c.scopeOf(call.metadata), req.id, req.volumeSizeMb)),
+    ),
     rename: unary(c.log, 'Instances.Rename', async (req, call) =>
       c.instances.toProto(await c.instances.rename(await c.scopeOf(call.metadata), req.id, req.name)),
     ),

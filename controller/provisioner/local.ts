@@ -2,6 +2,7 @@
 // with its own state directory and datastore port, supervised like systemd
 // would (restarted when it dies unexpectedly). Agents run detached so that a
 // controller restart leaves them and their datastores running.
+import { attachVolume, createVolume, growVolume, imageOf, releaseVolume, volumeUnavailableReason } from './volumes.js';
 import { spawn } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
@@ -88,6 +89,8 @@ export class LocalProvisioner implements Provisioner {
       logLevel: this.opts.logLevel,
     };
     writeFileSync(join(stateDir, 'agent.yaml'), stringify(config), { mode: 0o600 });
+    // The data directory is the volume's mount point: it exists before the agent does.
+    if (req.volumeSizeMb) await createVolume(stateDir, req.volumeSizeMb);
     const pid = this.spawnAgent(stateDir);
     await this.store.insertInto('local_agents').values({ instance_id: req.instanceId, state_dir: stateDir, pid, health_port: 0 }).execute();
     return { host, port };
@@ -116,6 +119,7 @@ export class LocalProvisioner implements Provisioner {
       if (row?.pid && isAlive(row.pid)) await terminate([row.pid], 15_000);
       // Whatever the agent started and left behind (it may have been killed -9).
       await terminate(pidsMentioning(stateDir), 30_000);
+      await releaseVolume(stateDir);
       rmSync(stateDir, { recursive: true, force: true });
       await this.store.deleteFrom('local_agents').where('instance_id', '=', instanceId).execute();
       this.log.info({ instanceId }, 'local instance removed');
@@ -125,7 +129,20 @@ export class LocalProvisioner implements Provisioner {
     }
   }
 
+  volumeUnavailableReason(): Promise<string | undefined> {
+    return volumeUnavailableReason();
+  }
+
+  async growVolume(instanceId: string, sizeMb: number): Promise<void> {
+    await growVolume(this.stateDirOf(instanceId), sizeMb);
+  }
+
   async start(): Promise<void> {
+    // Volumes of instances made before a reboot are mounted again before their agents are restarted.
+    for (const r of await this.store.selectFrom('local_agents').select('state_dir').execute()) {
+      if (existsSync(imageOf(r.state_dir)))
+        await attachVolume(r.state_dir).catch((err) => this.log.error({ stateDir: r.state_dir, err: err.message }, 'volume not mounted'));
+    }
     this.timer = setInterval(() => void this.supervise().catch((err) => this.log.error({ err: err.message }, 'supervision failed')), 1_000);
   }
 

@@ -9,6 +9,8 @@ export interface ProvisionRequest {
   defaultPort: number;
   /** One-time token the agent enrolls with. */
   enrollmentToken: string;
+  /** A data volume of this size (MB) under the data directory; 0 or absent: none. */
+  volumeSizeMb?: number;
 }
 
 export interface Placement {
@@ -20,6 +22,10 @@ export interface Provisioner {
   provision(req: ProvisionRequest): Promise<Placement>;
   /** Stops the agent and everything it started, and removes the instance's files. Idempotent. */
   destroy(instanceId: string): Promise<void>;
+  /** Why this provisioner cannot give instances data volumes, or undefined when it can. */
+  volumeUnavailableReason?(): Promise<string | undefined>;
+  /** Grows an instance's volume device to `sizeMb` (the agent then grows the filesystem, online). */
+  growVolume?(instanceId: string, sizeMb: number): Promise<void>;
   /** Begins supervising (re-adopts agents started before a controller restart). */
   start(): Promise<void>;
   stop(): void;

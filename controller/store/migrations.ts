@@ -241,6 +241,15 @@ const migrations: Record<string, Migration> = {
   },
   '0009_configurations': configurationsMigration,
   '0010_published_logs': publishedLogsMigration,
+  // The data volume a provisioner manages for the instance (0: none).
+  '0011_volumes': {
+    async up(db) {
+      await db.schema
+        .alterTable('instances')
+        .addColumn('volume_size_mb', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

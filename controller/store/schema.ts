@@ -26,6 +26,8 @@ export interface InstancesTable {
   /** Its configuration group (controller/configurations), and JSON list of the group's parameters awaiting a restart. */
   configuration_id: string | null;
   pending_restart: string;
+  /** The data volume the provisioner manages, in MB (0: none). */
+  volume_size_mb: number;
 }
 
 export interface OperationsTable {

@@ -1,6 +1,7 @@
 // The agent side of Cassandra for one node: lifecycle and probe here; roles,
 // keyspaces, root, backups and cluster member operations in their own files. The
 // server is always started and stopped through ctx.service, never directly.
+import { growFilesystem } from '../sdk/volume.js';
 import { guestLogs, type LogOps } from '../sdk/guest-logs.js';
 import { access } from 'node:fs/promises';
 import { type AppliedConfiguration, type ConfigurationOps, checkParameters } from '../sdk/configuration.js';
@@ -194,6 +195,11 @@ export class CassandraManager implements AgentManager {
     op.progress(50, 'stopping server');
     await this.ctx.service.stop(spec, op.signal);
     op.progress(100, 'stopped');
+  }
+
+  /** The data volume's filesystem grown online (the node keeps running). */
+  async growVolume(op: OperationScope): Promise<void> {
+    await growFilesystem(this.ctx, op);
   }
 
   async restart(op: OperationScope): Promise<void> {

@@ -191,6 +191,8 @@ export interface AgentManager {
    * the new size; a restart that fails takes the old size back.
    */
   resize?(memoryMb: number, op: OperationScope): Promise<void>;
+  /** The filesystem under the data directory grown online to its (already bigger) device (sdk/volume.ts). */
+  growVolume?(op: OperationScope): Promise<void>;
   /** Release connections; the datastore keeps running. */
   close(): Promise<void>;
 }

@@ -9,6 +9,7 @@ import { checkParameters, type AppliedConfiguration, type ParameterCatalog } fro
 import { ConfigurationState } from './configuration-state.js';
 import type { ManagerContext, OperationScope, Probe } from './contract.js';
 import { guestLogs, type LogOps, type LogSpec } from './guest-logs.js';
+import { growFilesystem } from './volume.js';
 import { failedPrecondition } from './errors.js';
 import { subScope } from './backup/progress.js';
 import { deadline } from './signals.js';
@@ -113,6 +114,11 @@ export abstract class ServerManager {
     for (const r of catalog.rules) if (r.dynamic && inForce[r.name] !== undefined) live[r.name] = inForce[r.name]!;
     op.progress(60, 'applying dynamic values');
     await this.applyLive(live, op);
+  }
+
+  /** The data volume's filesystem grown online (the server keeps running). */
+  async growVolume(op: OperationScope): Promise<void> {
+    await growFilesystem(this.ctx, op);
   }
 
   /** The datastore's logs (capability "logs"); optional ones switch through the configuration parameters. */

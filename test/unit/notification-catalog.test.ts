@@ -24,6 +24,7 @@ const instance: InstancesTable = {
   replica_of: null,
   configuration_id: null,
   pending_restart: '[]',
+  volume_size_mb: 0,
   id: randomUUID(),
   tenant_id: 'acme',
   name: 'orders',

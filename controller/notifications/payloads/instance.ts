@@ -65,7 +65,9 @@ export function instancePayload(inst: InstancesTable, agent: AgentsTable | undef
  * from the command, the one record that holds them at start and at end.
  */
 export function resizeFields(op: Pick<OperationsTable, 'kind' | 'command'>): Payload {
-  const p = op.kind === 'resize' && op.command ? Command.decode(op.command).payload : undefined;
+  const p = op.command && (op.kind === 'resize' || op.kind === 'grow_volume') ? Command.decode(op.command).payload : undefined;
+  // modify_volume: the data volume's size before and after, in MB (Steward's volumes are not whole GB).
+  if (p?.$case === 'growVolume') return { old_volume_size_mb: p.value.oldVolumeSizeMb, volume_size_mb: p.value.volumeSizeMb };
   if (p?.$case !== 'resize') return {};
   const { memoryMb, oldMemoryMb } = p.value;
   return {

@@ -570,6 +570,20 @@ export const OPERATIONS = {
     run: (m, p, op) => after(part(m.resize && ((mb: number, o: OperationScope) => m.resize!(mb, o)), 'resize')(p.memoryMb, op)),
   },
 
+  growVolume: {
+    kind: 'grow_volume',
+    mutating: true,
+    needs: none,
+    deadlineMs: 5 * MINUTE,
+    event: { type: 'instance.modify_volume', raisedBy: 'operation' },
+    task: { running: 'RESIZING', failed: 'RESIZING_ERROR' },
+    failsWithLostAgent: true,
+    check: (p) => {
+      if (!Number.isInteger(p.volumeSizeMb) || p.volumeSizeMb < 1) throw invalidArgument('volume_size_mb', 'must be a positive number of MB');
+    },
+    run: (m, _p, op) => after(part(m.growVolume && ((o: OperationScope) => m.growVolume!(o)), 'resize')(op)),
+  },
+
   // ---- datastore logs ----------------------------------------------------------
   listLogs: {
     kind: 'list_logs',
