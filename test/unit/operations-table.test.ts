@@ -139,6 +139,8 @@ describe('the operations table', () => {
       delete_user: 'user.delete',
       enable_root: 'root.enable',
       create_backup: 'backup.create',
+      resize: 'instance.modify_flavor',
+      grow_volume: 'instance.modify_volume',
     });
     expect(OPERATIONS.createBackup.event.raisedBy).toBe('resource');
     expect(Object.keys(EVENT_CATALOG)).toContain('cluster');
