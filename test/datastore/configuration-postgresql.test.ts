@@ -6,14 +6,13 @@
 // rendered files.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { payload, resultOf } from '../../managers/sdk/operations/payload.js';
 import type { ServiceSpec } from '../../managers/sdk/service-control.js';
-import { ADMIN_SECRET } from '../../managers/postgresql/paths.js';
 import { sameValue } from '../../managers/postgresql/group-config.js';
 import { POSTGRESQL_PARAMETERS, postgresqlParameters } from '../../managers/postgresql/parameters.js';
-import { createPostgresqlInstance, postgresqlUnavailableReason, testOp, type PostgresqlInstance } from '../fixtures/postgresql-instance.js';
+import { createPostgresqlInstance, postgresqlAdmin, postgresqlUnavailableReason, testOp, type PostgresqlInstance } from '../fixtures/postgresql-instance.js';
 import { failure } from '../fixtures/datastore-assertions.js';
 import { serverProcesses } from '../fixtures/datastore-lifecycle.js';
 import { describeUnavailable, prepareRequest } from '../fixtures/datastore-suite.js';
@@ -42,16 +41,7 @@ if (reason) {
       state: join(inst.ctx.configDir, 'configuration-group.json'),
     });
 
-    async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
-      const password = await inst.ctx.secrets.get(ADMIN_SECRET);
-      const c = new pg.Client({ host: inst.ctx.runDir, port: inst.port, user: 'steward_admin', password, database: 'postgres' });
-      await c.connect();
-      try {
-        return await fn(c);
-      } finally {
-        await c.end();
-      }
-    }
+    const admin = <T>(fn: (c: pg.Client) => Promise<T>): Promise<T> => postgresqlAdmin(inst, fn);
 
     /** Every catalog parameter as a fresh session sees it. */
     const live = (): Promise<Record<string, Live>> =>

@@ -8,26 +8,22 @@
 // fetched from a filesystem store, checked against its size and checksum and
 // decrypted with the wrapping key the test granted.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dataKeyOf, fetchVerified, openVerified } from '../../managers/sdk/backup/pipeline.js';
-import { openStorage } from '../../managers/sdk/backup/storage/open.js';
 import { checkCommand } from '../../managers/sdk/operations/commands.js';
-import { payload, resultOf, type CommandPayload } from '../../managers/sdk/operations/payload.js';
+import { payload, resultOf } from '../../managers/sdk/operations/payload.js';
 import type { ServiceSpec } from '../../managers/sdk/service-control.js';
 import { REDACTED } from '../../managers/sdk/redact.js';
 import { postgresqlIdentity } from '../../managers/postgresql/identity.js';
-import { ADMIN_SECRET } from '../../managers/postgresql/paths.js';
-import { BackupType, type BackupArtifact, type BackupKeyGrant, type BackupStorage } from '../../proto/gen/steward/v1/backups.js';
-import type { GuestLog, PublishedLogArtifact, PublishLogCommand } from '../../proto/gen/steward/v1/log-types.js';
+import type { BackupKeyGrant, BackupStorage } from '../../proto/gen/steward/v1/backups.js';
 import { tempStore } from '../fixtures/backup-storage.js';
-import { failure, refusal } from '../fixtures/datastore-assertions.js';
-import { serverProcesses, until } from '../fixtures/datastore-lifecycle.js';
+import { failure } from '../fixtures/datastore-assertions.js';
+import { serverProcesses } from '../fixtures/datastore-lifecycle.js';
 import { describeUnavailable, prepareRequest } from '../fixtures/datastore-suite.js';
-import { createPostgresqlInstance, postgresqlUnavailableReason, testOp, type PostgresqlInstance } from '../fixtures/postgresql-instance.js';
+import { guestLogs, logRequest as log, type RefusedCase } from '../fixtures/guest-logs.js';
+import { createPostgresqlInstance, postgresqlAdmin, postgresqlUnavailableReason, testOp, type PostgresqlInstance } from '../fixtures/postgresql-instance.js';
 
 /** The password of a user created through the agent: from then on a secret the agent knows. */
 const SECRET = 'Pg-Logs-Secret-Pw-5521';
@@ -45,50 +41,24 @@ if (reason) {
     /** The controller's part: a 32-byte wrapping key per publish (one for the file here). */
     const grant: BackupKeyGrant = { keyRef: 'test-master', wrappingKey: randomBytes(32) };
 
-    async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
-      const password = await inst.ctx.secrets.get(ADMIN_SECRET);
-      const c = new pg.Client({ host: inst.ctx.runDir, port: inst.port, user: 'steward_admin', password, database: 'postgres' });
-      await c.connect();
-      try {
-        return await fn(c);
-      } finally {
-        await c.end();
-      }
-    }
+    const admin = <T>(fn: (c: pg.Client) => Promise<T>): Promise<T> => postgresqlAdmin(inst, fn);
     const sql = (...statements: string[]) =>
       admin(async (c) => {
         for (const s of statements) await c.query(s);
       });
-    const show = async (name: string, lines = 1000) => {
-      const r = resultOf(await inst.run(payload('showLog', { name, lines, thresholdMs: 0 })), 'logTail');
-      if (!r) throw new Error('show_log answered no tail');
-      return r;
-    };
-    const list = async (): Promise<GuestLog[]> => resultOf(await inst.run(payload('listLogs', {})), 'logs')?.logs ?? [];
+    const guest = guestLogs({
+      inst: () => inst,
+      store: () => store,
+      grant,
+      datastore: 'postgresql',
+      serverLog: 'postgresql',
+      publishName: 'slow_query',
+      mismatch: 'checksum',
+    });
+    const { show, list, logged, publishCmd, publish, stored, decrypted } = guest;
     const byName = async (name: string) => (await list()).find((l) => l.name === name);
     const switched = async (kind: 'enableLog' | 'disableLog', name: string, thresholdMs = 0) =>
       resultOf(await inst.run(payload(kind, { name, thresholdMs, lines: 0 })), 'logs')?.logs[0];
-    const publishCmd = (over: Partial<PublishLogCommand> = {}): PublishLogCommand => ({
-      name: 'slow_query',
-      publishId: randomUUID(),
-      storage: store.storage,
-      key: grant,
-      compression: '',
-      ...over,
-    });
-    const publish = async (cmd: PublishLogCommand, op = testOp()) => {
-      const r = resultOf(await inst.run(payload('publishLog', cmd), op), 'publishedLog');
-      if (!r) throw new Error('publish_log answered no artifact');
-      return r;
-    };
-    /** Waits until the collector has written `marker` (it writes through a pipe, a moment after the statement). */
-    const logged = (marker: string) =>
-      until(
-        `${marker} in the server log`,
-        async () => (await show('postgresql')).text,
-        (t) => t.includes(marker),
-        10_000,
-      );
     /** A line the server always logs, whatever the statement settings: once it is in, whatever came before it is too. */
     const sentinel = async (marker: string) => {
       await sql(`DO $$ BEGIN RAISE LOG '${marker}'; END $$`);
@@ -101,8 +71,6 @@ if (reason) {
       expect(files).toHaveLength(1); // one weekday: the test does not run across midnight
       return readFileSync(join(dir, files[0]!), 'utf8');
     };
-    /** Everything in the store, temporaries included. */
-    const stored = () => readdirSync(store.root, { recursive: true }).map(String).sort();
 
     beforeAll(async () => {
       inst = await createPostgresqlInstance();
@@ -177,35 +145,12 @@ if (reason) {
     });
 
     it('publish stores a redacted, encrypted copy that fetches, verifies and decrypts to the log', async () => {
-      const op = testOp();
-      const cmd = publishCmd({ name: 'postgresql' });
-      const a = await publish(cmd, op);
-      const raw = rawLog(); // read after: the copy is a prefix of what the file holds now
-      expect(a).toMatchObject({ publishId: cmd.publishId, name: 'postgresql', compression: 'zstd', keyRef: 'test-master' });
-      expect(a.checksum).toMatch(/^sha256:[0-9a-f]{64}$/);
-      expect(a.location).toBe(`file://${store.root}/${inst.ctx.instanceId}/${cmd.publishId}/data`);
-      expect(op.steps.at(-1)).toMatchObject({ percent: 100 });
-      // Only the data object, nothing half-written beside it.
-      expect(stored()).toEqual([inst.ctx.instanceId, `${inst.ctx.instanceId}/${cmd.publishId}`, `${inst.ctx.instanceId}/${cmd.publishId}/data`]);
-      const bytes = readFileSync(join(store.root, inst.ctx.instanceId, cmd.publishId, 'data'));
-      expect(bytes.length).toBe(a.size);
-      expect(bytes.includes('secret_marker')).toBe(false); // encrypted at rest
-
-      const text = await decrypted(a, grant);
-      expect(Buffer.byteLength(text)).toBe(a.rawSize);
+      // The artifact, the store, the copy against the file and another key: as every datastore's (guest-logs.ts).
+      const text = await guest.publishVerified('postgresql', { rawLog, atRest: 'secret_marker', secret: SECRET, marker: 'secret_marker' });
       expect(text).toContain("statement: SELECT pg_sleep(0.4), 'slow_marker'");
       expect(text).toContain(`'${REDACTED}' AS leaked, 'secret_marker'`);
-      expect(text).not.toContain(SECRET);
-      // Exactly the file up to where it ended when the publish started, the secret redacted.
-      expect(text.endsWith('\n')).toBe(true);
-      expect(raw.split(SECRET).join(REDACTED).startsWith(text)).toBe(true);
-      expect(text.length).toBeGreaterThan(raw.indexOf('secret_marker'));
       // The long line too: published in 64 KiB reads, every copy of the secret still whole, so redacted.
       expect(text).toContain(`statement: SELECT pg_sleep(0.3), '${REDACTED.repeat(LONG_COPIES)}' AS long_marker`);
-
-      // Another key cannot open it.
-      const other: BackupKeyGrant = { keyRef: 'test-master', wrappingKey: randomBytes(32) };
-      expect(() => dataKeyOf(artifactOf(a), other)).toThrow();
 
       // Uncompressed, the same text.
       const plain = await publish(publishCmd({ name: 'slow_query', compression: 'none' }));
@@ -218,13 +163,8 @@ if (reason) {
 
     it('a failed publish leaves nothing in storage', async () => {
       const id = inst.ctx.instanceId;
-      // A key of the wrong size is refused before anything is written.
-      for (const wrappingKey of [randomBytes(16), randomBytes(33), Buffer.alloc(0)]) {
-        const err = await failure(publish(publishCmd({ key: { keyRef: 'test-master', wrappingKey } })));
-        expect([err.code, err.field]).toEqual(['INVALID_ARGUMENT', 'key.wrapping_key']);
-      }
-      const noKey = await failure(publish(publishCmd({ key: undefined })));
-      expect([noKey.code, noKey.field]).toEqual(['INVALID_ARGUMENT', 'key.wrapping_key']);
+      // A key of the wrong size, or none, is refused before anything is written.
+      await guest.expectKeysRefused([randomBytes(16), randomBytes(33), Buffer.alloc(0), undefined]);
       expect(stored()).toEqual([]);
 
       // The storage cannot be written where the copy goes (the instance's directory is a file).
@@ -242,9 +182,7 @@ if (reason) {
       expect(stored()).toEqual([id]);
 
       // Cancelled while it runs.
-      const abort = new AbortController();
-      abort.abort(new Error('cancelled by the test'));
-      const cancelled = await failure(publish(publishCmd(), testOp(abort.signal)));
+      const cancelled = await guest.cancelledPublish();
       expect(cancelled.message).toMatch(/cancelled by the test|abort/i);
       expect(stored().filter((p) => p !== id)).toEqual([]);
 
@@ -270,7 +208,6 @@ if (reason) {
     it('refuses hostile input through checkCommand, naming the field, and changes nothing', async () => {
       const state = () => readFileSync(join(inst.ctx.configDir, 'configuration-group.json'), 'utf8');
       const before = { state: state(), logs: await list(), stored: stored() };
-      const log = (name: string, over: { lines?: number; thresholdMs?: number } = {}) => ({ name, lines: 0, thresholdMs: 0, ...over });
       const names = [
         '../../etc/passwd',
         '..',
@@ -287,14 +224,7 @@ if (reason) {
         'x'.repeat(33),
         'x'.repeat(5000),
       ];
-      const cases: Array<[string, CommandPayload, string]> = [];
-      for (const name of names) {
-        const label = JSON.stringify(name).slice(0, 40);
-        cases.push([`show ${label}`, payload('showLog', log(name)), 'name']);
-        cases.push([`enable ${label}`, payload('enableLog', log(name, { thresholdMs: 200 })), 'name']);
-        cases.push([`disable ${label}`, payload('disableLog', log(name)), 'name']);
-        cases.push([`publish ${label}`, payload('publishLog', publishCmd({ name })), 'name']);
-      }
+      const cases: RefusedCase[] = guest.hostileNames(names, { thresholdMs: 200 });
       cases.push(
         ['show 1001 lines', payload('showLog', log('postgresql', { lines: 1001 })), 'lines'],
         ['show 2^31 lines', payload('showLog', log('postgresql', { lines: 2 ** 31 })), 'lines'],
@@ -305,82 +235,27 @@ if (reason) {
         ['publish 31-byte key', payload('publishLog', publishCmd({ key: { keyRef: 'k', wrappingKey: randomBytes(31) } })), 'key.wrapping_key'],
         ['publish compression', payload('publishLog', publishCmd({ compression: 'zstd; rm -rf /' })), 'compression'],
       );
-      for (const [label, p, field] of cases) {
-        // The check alone (what the controller runs before recording), then the agent's way (check, then the manager).
-        expect(refusal(() => checkCommand(p, postgresqlIdentity)).field, label).toBe(field);
-        const err = await failure(inst.run(p), `${label} should have been refused`);
-        expect([err.code, err.field], `${label}: ${err.message}`).toEqual(['INVALID_ARGUMENT', field]);
-      }
+      await guest.expectRefused(cases, postgresqlIdentity);
       // At the limits: accepted.
       expect((await show('postgresql', 1000)).text).not.toBe('');
       expect(() => checkCommand(payload('enableLog', log('slow_query', { thresholdMs: 3_600_000 })), postgresqlIdentity)).not.toThrow();
 
       // A well-formed name this datastore has no log of.
-      for (const p of [
-        payload('showLog', log('nosuch')),
-        payload('enableLog', log('nosuch')),
-        payload('disableLog', log('nosuch')),
-        payload('publishLog', publishCmd({ name: 'nosuch' })),
-        payload('showLog', log('general')),
-      ]) {
-        const err = await failure(inst.run(p));
-        expect(err.code, err.message).toBe('NOT_FOUND');
-        expect(err.message).toContain('postgresql, slow_query');
-      }
+      await guest.expectNotFound(
+        [
+          payload('showLog', log('nosuch')),
+          payload('enableLog', log('nosuch')),
+          payload('disableLog', log('nosuch')),
+          payload('publishLog', publishCmd({ name: 'nosuch' })),
+          payload('showLog', log('general')),
+        ],
+        'postgresql, slow_query',
+      );
       // The server log cannot be switched.
-      for (const kind of ['enableLog', 'disableLog'] as const) {
-        const err = await failure(inst.run(payload(kind, log('postgresql'))));
-        expect(err.code, err.message).toBe('FAILED_PRECONDITION');
-        expect(err.message).toContain('always on');
-      }
+      await guest.expectAlwaysOn('postgresql');
       expect(state()).toBe(before.state);
       expect(await list()).toEqual(before.logs.map((l) => ({ ...l, size: expect.any(Number) })));
       expect(stored()).toEqual(before.stored);
     });
-
-    /** The artifact as the controller records it, from what the agent answered. */
-    function artifactOf(a: PublishedLogArtifact): BackupArtifact {
-      return {
-        backupId: a.publishId,
-        instanceId: inst.ctx.instanceId,
-        datastore: 'postgresql',
-        datastoreVersion: '',
-        type: BackupType.FULL,
-        parentId: '',
-        size: a.size,
-        rawSize: a.rawSize,
-        checksum: a.checksum,
-        location: a.location,
-        compression: a.compression,
-        encryption: a.encryption,
-        wrappedKey: a.wrappedKey,
-        keyRef: a.keyRef,
-        facts: {},
-        createdAt: '',
-        finishedAt: '',
-      };
-    }
-
-    /** Fetched from the store (size and checksum checked), then decrypted with the key the grant unwraps. */
-    async function decrypted(a: PublishedLogArtifact, g: BackupKeyGrant): Promise<string> {
-      const artifact = artifactOf(a);
-      const storage = openStorage(store.storage);
-      const staging = join(mkdtempSync(join(tmpdir(), 'steward-pglog-fetch-')), 'data');
-      const signal = new AbortController().signal;
-      try {
-        await fetchVerified({ storage, artifact, stagingFile: staging, signal });
-        const chunks: Buffer[] = [];
-        for await (const chunk of openVerified(staging, artifact, dataKeyOf(artifact, g), signal)) chunks.push(chunk as Buffer);
-        // A copy whose recorded checksum does not match is refused.
-        const wrong = `${staging}-wrong`;
-        const tampered = { ...artifact, checksum: `sha256:${'0'.repeat(64)}` };
-        const err = await failure(fetchVerified({ storage, artifact: tampered, stagingFile: wrong, signal }));
-        expect(err.code).toBe('FAILED_PRECONDITION');
-        return Buffer.concat(chunks).toString('utf8');
-      } finally {
-        storage.close();
-        rmSync(join(staging, '..'), { recursive: true, force: true });
-      }
-    }
   });
 }

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { copyFile, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TlsFiles } from '../../managers/sdk/contract.js';
 import { payload, resultOf } from '../../managers/sdk/operations/payload.js';
@@ -18,8 +18,7 @@ import { sameValue } from '../../managers/postgresql/group-config.js';
 import { postgresqlIdentity } from '../../managers/postgresql/identity.js';
 import { PostgresqlManager } from '../../managers/postgresql/manager.js';
 import { POSTGRESQL_PARAMETERS, postgresqlParameters } from '../../managers/postgresql/parameters.js';
-import { ADMIN_SECRET } from '../../managers/postgresql/paths.js';
-import { postgresqlUnavailableReason, testOp, type PostgresqlInstance } from '../fixtures/postgresql-instance.js';
+import { postgresqlAdmin, postgresqlUnavailableReason, testOp, type PostgresqlInstance } from '../fixtures/postgresql-instance.js';
 import { createManagerInstance } from '../fixtures/manager-instance.js';
 import { failure } from '../fixtures/datastore-assertions.js';
 import { serverProcesses } from '../fixtures/datastore-lifecycle.js';
@@ -96,16 +95,7 @@ if (reason) {
       cert: join(inst.ctx.configDir, 'tls', 'server.crt'),
     });
 
-    async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
-      const password = await inst.ctx.secrets.get(ADMIN_SECRET);
-      const c = new pg.Client({ host: inst.ctx.runDir, port: inst.port, user: 'steward_admin', password, database: 'postgres' });
-      await c.connect();
-      try {
-        return await fn(c);
-      } finally {
-        await c.end();
-      }
-    }
+    const admin = <T>(fn: (c: pg.Client) => Promise<T>): Promise<T> => postgresqlAdmin(inst, fn);
 
     const show = (name: string): Promise<string> => admin(async (c) => (await c.query(`SHOW ${name}`)).rows[0][name]);
 

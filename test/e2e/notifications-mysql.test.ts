@@ -3,11 +3,12 @@
 // backend): each .start, .end and .error, validated against the schema, in the
 // JSON-lines file and (when RabbitMQ is installed) at an amqplib consumer.
 // Passwords never appear in any event.
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { status } from '@grpc/grpc-js';
 import { call, startTestController, waitFor, type TestController } from '../fixtures/controller.js';
 import { mysqlUnavailableReason } from '../fixtures/mysql-instance.js';
+import { fileEvents } from '../fixtures/notifications-file.js';
 import { consumeNotifications, rabbitmqUnavailableReason, startRabbitMq, type NotificationConsumer, type RabbitMq } from '../fixtures/rabbitmq.js';
 import {
   CreateDatabasesApiRequest,
@@ -20,7 +21,6 @@ import {
 } from '../../proto/gen/steward/v1/api.js';
 import { OperationState, type Operation, type RootResult } from '../../proto/gen/steward/v1/common.js';
 import { notificationErrors } from '../../controller/notifications/schema.js';
-import type { Notification } from '../../controller/notifications/types.js';
 import { codeOfNumber } from '../../managers/sdk/errors.js';
 
 const noMysql = await mysqlUnavailableReason();
@@ -66,15 +66,6 @@ describe.skipIf(!!noMysql)('notifications from user, database and root flows (re
     await rabbit?.close();
   });
 
-  const fileEvents = (): Notification[] => {
-    const path = t.controller.notifications.filePath!;
-    return existsSync(path)
-      ? readFileSync(path, 'utf8')
-          .split('\n')
-          .filter(Boolean)
-          .map((l) => JSON.parse(l) as Notification)
-      : [];
-  };
   const finish = async (op: Operation) => call<object, Operation>(t.clients.operations, 'wait', { id: op.id, timeoutMs: 60_000 });
   const succeeds = async (p: Promise<Operation>) => expect((await finish(await p)).state).toBe(OperationState.SUCCEEDED);
   const fails = async (p: Promise<Operation>, code: string) => expect(codeOfNumber((await finish(await p)).error?.code ?? 0)).toBe(code);
@@ -124,7 +115,7 @@ describe.skipIf(!!noMysql)('notifications from user, database and root flows (re
       'root.enable.end',
     ];
     const events = await waitFor('the events in the file', async () => {
-      const e = fileEvents().slice(before);
+      const e = fileEvents(t).slice(before);
       return e.length >= expected.length && e;
     });
     expect(events.map((e) => e.event_type)).toEqual(expected);
@@ -166,11 +157,11 @@ describe.skipIf(!!noMysql)('notifications from user, database and root flows (re
         ),
       120_000,
     );
-    await waitFor('delete.end in the file', async () => fileEvents().some((e) => e.event_type === 'instance.delete.end'));
+    await waitFor('delete.end in the file', async () => fileEvents(t).some((e) => e.event_type === 'instance.delete.end'));
     const text = readFileSync(t.controller.notifications.filePath!, 'utf8');
     expect(text).not.toContain(USER_PASSWORD);
     expect(text).not.toContain(rootPassword);
-    const instanceEvents = fileEvents().filter((e) => e.event_type.startsWith('instance.'));
+    const instanceEvents = fileEvents(t).filter((e) => e.event_type.startsWith('instance.'));
     expect(instanceEvents.map((e) => e.event_type)).toEqual(['instance.create.start', 'instance.create.end', 'instance.delete.start', 'instance.delete.end']);
     for (const e of instanceEvents) expect(notificationErrors(e)).toEqual([]);
     // The server version as the agent reported it: from prepare's own result on create.end, before any heartbeat could.

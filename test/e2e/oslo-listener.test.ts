@@ -3,30 +3,19 @@
 // default settings on both sides in both start orders, and a durability
 // mismatch, which is reported exactly while the events wait in the outbox,
 // and delivered once the settings agree.
-import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { call, startTestController, waitFor, type TestController } from '../fixtures/controller.js';
+import { fileEvents } from '../fixtures/notifications-file.js';
 import { rabbitmqUnavailableReason, startRabbitMq, type RabbitMq } from '../fixtures/rabbitmq.js';
 import { pythonUnavailableReason, startOsloListener, undeliveredToAmqp, type OsloListener } from '../fixtures/python.js';
 import { CreateInstanceRequest, type CreateInstanceResponse } from '../../proto/gen/steward/v1/api.js';
 import { OperationState, type Operation } from '../../proto/gen/steward/v1/common.js';
-import type { Notification } from '../../controller/notifications/types.js';
 import { parseControllerConfig } from '../../controller/config.js';
 
 const noRabbit = rabbitmqUnavailableReason();
 const noPython = noRabbit ? undefined : await pythonUnavailableReason();
 const skip = noRabbit ?? noPython;
 if (skip) console.warn(`SKIPPING oslo.messaging listener tests: ${skip}`);
-
-const fileEvents = (t: TestController): Notification[] => {
-  const path = t.controller.notifications.filePath!;
-  return existsSync(path)
-    ? readFileSync(path, 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as Notification)
-    : [];
-};
 
 async function createNoop(t: TestController, name: string): Promise<string> {
   const res = await call<object, CreateInstanceResponse>(

@@ -5,9 +5,9 @@
 // notifications.amqp.durable equal to the listener's amqp_durable_queues),
 // each on a fresh RabbitMQ. What the listener's endpoint is handed is exactly
 // what the JSON-lines file holds.
-import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { call, startTestController, waitFor, type TestController } from '../fixtures/controller.js';
+import { fileEvents } from '../fixtures/notifications-file.js';
 import { mysqlUnavailableReason } from '../fixtures/mysql-instance.js';
 import { rabbitmqUnavailableReason, startRabbitMq } from '../fixtures/rabbitmq.js';
 import { pythonUnavailableReason, startOsloListener, undeliveredToAmqp, type OsloListener } from '../fixtures/python.js';
@@ -45,16 +45,6 @@ const CATALOG = [
   'instance.delete.start',
   'instance.delete.end',
 ];
-
-const fileEvents = (t: TestController): Notification[] => {
-  const path = t.controller.notifications.filePath!;
-  return existsSync(path)
-    ? readFileSync(path, 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as Notification)
-    : [];
-};
 
 /** Every kind of event a MariaDB instance raises, start to end (a few refusals among them). */
 async function runCatalog(t: TestController): Promise<string> {

@@ -2,7 +2,6 @@
 // agent over mutual TLS, a real MariaDB. The new size is read back from the
 // server (innodb_buffer_pool_size), the data from a client, the events from
 // the notification file checked against the schema; refusals change nothing.
-import { existsSync, readFileSync } from 'node:fs';
 import { status } from '@grpc/grpc-js';
 import mysql, { type RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,9 +9,9 @@ import { CreateInstanceRequest, InstanceTask, type CreateInstanceResponse, type 
 import { DatastoreStatus, OperationState, type Operation } from '../../proto/gen/steward/v1/common.js';
 import { CreateConfigurationRequest, type ConfigurationGroup } from '../../proto/gen/steward/v1/configurations.js';
 import { notificationErrors } from '../../controller/notifications/schema.js';
-import type { Notification } from '../../controller/notifications/types.js';
 import { call, startTestController, waitFor, type TestController } from '../fixtures/controller.js';
 import { mysqlUnavailableReason } from '../fixtures/mysql-instance.js';
+import { fileEvents } from '../fixtures/notifications-file.js';
 
 const unavailable = await mysqlUnavailableReason();
 if (unavailable) console.warn(`SKIPPING MariaDB resize end-to-end tests: ${unavailable}`);
@@ -45,15 +44,6 @@ describe.skipIf(!!unavailable)('MariaDB memory resize end to end (controller + a
     }
   }
   const bufferPool = () => server(async (c) => Number((await c.query<RowDataPacket[]>('SELECT @@GLOBAL.innodb_buffer_pool_size AS b'))[0][0].b));
-  const events = (): Notification[] => {
-    const path = t.controller.notifications.filePath!;
-    return existsSync(path)
-      ? readFileSync(path, 'utf8')
-          .split('\n')
-          .filter(Boolean)
-          .map((l) => JSON.parse(l) as Notification)
-      : [];
-  };
 
   beforeAll(async () => {
     t = await startTestController({ missedHeartbeats: 40, notifications: { dispatch: { pollMs: 100, retryInitialMs: 100, retryMaxMs: 1_000 } } });
@@ -96,7 +86,7 @@ describe.skipIf(!!unavailable)('MariaDB memory resize end to end (controller + a
     expect(await server(async (c) => (await c.query<RowDataPacket[]>('SELECT v FROM kept ORDER BY id'))[0].map((r) => r.v))).toEqual(['before', 'resize']);
 
     const flavor = await waitFor('the modify_flavor events', async () => {
-      const e = events().filter((n) => n.event_type.startsWith('trove.instance.modify_flavor') || n.event_type.startsWith('instance.modify_flavor'));
+      const e = fileEvents(t).filter((n) => n.event_type.startsWith('trove.instance.modify_flavor') || n.event_type.startsWith('instance.modify_flavor'));
       return e.length >= 2 && e;
     });
     expect(flavor.map((n) => n.event_type.replace(/^trove\./, ''))).toEqual(['instance.modify_flavor.start', 'instance.modify_flavor.end']);

@@ -12,9 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreateInstanceRequest, InstanceTask, type CreateInstanceResponse, type Instance } from '../../proto/gen/steward/v1/api.js';
 import { DatastoreStatus, OperationState, type Operation } from '../../proto/gen/steward/v1/common.js';
 import { notificationErrors } from '../../controller/notifications/schema.js';
-import type { Notification } from '../../controller/notifications/types.js';
 import { volumeUnavailableReason } from '../../controller/provisioner/volumes.js';
 import { call, startTestController, waitFor, type TestController } from '../fixtures/controller.js';
+import { fileEvents } from '../fixtures/notifications-file.js';
 import { mysqlUnavailableReason } from '../fixtures/mysql-instance.js';
 
 const unavailable = (await mysqlUnavailableReason()) ?? (await volumeUnavailableReason());
@@ -95,8 +95,7 @@ describe.skipIf(!!unavailable)('data volumes end to end (local provisioner, Mari
     await c.query('INSERT INTO t VALUES (1)');
     await c.end();
     const events = await waitFor('modify_volume events', async () => {
-      const lines = readFileSync(t.controller.notifications.filePath!, 'utf8').split('\n').filter(Boolean);
-      const e = lines.map((l) => JSON.parse(l) as Notification).filter((n) => n.event_type.includes('instance.modify_volume'));
+      const e = fileEvents(t).filter((n) => n.event_type.includes('instance.modify_volume'));
       return e.length >= 2 && e;
     });
     for (const n of events) {
